@@ -1,0 +1,44 @@
+# The two commands: `make run` and `make test`. Both create .venv if missing and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+# torch is installed first, pinned, so pip never resolves heldout's `torch>=2.3` to a fresh download.
+# On this project's CPU machines torch==2.13.0 comes from a local CPU wheel; on a CUDA machine the
+# same pin installs PyPI's CUDA build. Set TORCH= (empty) to keep whatever torch the venv already has.
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-all lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	@if [ -n "$(TORCH)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo "installing $(TORCH) ..."; $(BIN)/python -m pip install -q "$(TORCH)"; fi
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the quickstart protocol on coinrun (train on 200 levels, test on 1000 unseen; ~6 min on 2 CPU cores)
+run: $(STAMP)
+	$(BIN)/heldout train --preset quickstart
+
+## make test: the default test suite (CPU, a few minutes)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+lint: $(STAMP)
+	$(BIN)/ruff check heldout tests benchmarks
+	$(BIN)/ruff format --check heldout tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/heldout bench throughput
+
+clean:
+	rm -rf $(VENV) build *.egg-info
