@@ -1,0 +1,627 @@
+"""The 16 Procgen games (Cobbe et al., 2020, "Leveraging Procedural Generation to Benchmark
+Reinforcement Learning") as a fast vectorized env and as single gymnasium envs.
+
+:class:`ProcgenVecEnv` wraps procgen's native gym3 core, which steps all its envs in one C call on
+its own threads, instead of running many Python envs. It follows stable-baselines3's ``VecEnv`` API
+with gymnasium spaces (``heldout.agents`` registers it as a virtual subclass of SB3's ``VecEnv``,
+so any SB3 algorithm accepts it), without importing torch or SB3 itself.
+
+Levels. A contiguous :class:`~heldout.splits.LevelSet` range is sampled by the core natively (no
+cost). An explicit seed list, or a :class:`~heldout.envs.level_samplers.LevelSampler`, sets the next
+level into a slot when its episode ends: a state taken from a one-env core built with
+``start_level=k, num_levels=1`` and set into one slot of the vectorized core (procgen's per-env C
+``set_state``, ~0.2 ms) plays level ``k`` there and leaves the other slots untouched.
+
+Every episode end reports, in that slot's ``info``: ``episode`` (``r``, ``l``, ``t`` as SB3's
+Monitor), ``level_seed`` (the level the episode was played on) and ``level_complete``. On other steps
+``info["level_seed"]`` is the level being played.
+
+Procgen resets episodes itself: the observation returned with ``done=True`` is the first frame of the
+next episode (as in procgen's own gym interface); there is no ``terminal_observation``, and timeouts
+count as terminal, as in every Procgen reference implementation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from heldout.envs.level_samplers import LevelSampler, UniformLevelSampler
+from heldout.splits import MAX_SEED, LevelSet
+
+PROCGEN_GAMES: tuple[str, ...] = (
+    "bigfish",
+    "bossfight",
+    "caveflyer",
+    "chaser",
+    "climber",
+    "coinrun",
+    "dodgeball",
+    "fruitbot",
+    "heist",
+    "jumper",
+    "leaper",
+    "maze",
+    "miner",
+    "ninja",
+    "plunder",
+    "starpilot",
+)
+
+#: procgen's distribution modes; "exploration" and "memory" exist only for some games.
+DISTRIBUTION_MODES: tuple[str, ...] = ("easy", "hard", "extreme", "memory", "exploration")
+
+#: The visual and rendering switches procgen accepts, with procgen's defaults.
+VISUAL_OPTIONS: dict[str, bool] = {
+    "use_backgrounds": True,
+    "restrict_themes": False,
+    "use_monochrome_assets": False,
+    "use_generated_assets": False,
+    "center_agent": True,
+    "paint_vel_info": False,
+}
+
+#: Min-max normalisation constants (R_min, R_max) from openai/train-procgen
+#: ``train_procgen/constants.py`` (see BASELINES.md): score = (R - R_min) / (R_max - R_min).
+SCORE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "easy": {
+        "bigfish": (1, 40),
+        "bossfight": (0.5, 13),
+        "caveflyer": (3.5, 12),
+        "chaser": (0.5, 13),
+        "climber": (2, 12.6),
+        "coinrun": (5, 10),
+        "dodgeball": (1.5, 19),
+        "fruitbot": (-1.5, 32.4),
+        "heist": (3.5, 10),
+        "jumper": (1, 10),
+        "leaper": (1.5, 10),
+        "maze": (5, 10),
+        "miner": (1.5, 13),
+        "ninja": (3.5, 10),
+        "plunder": (4.5, 30),
+        "starpilot": (2.5, 64),
+    },
+    "hard": {
+        "bigfish": (0, 40),
+        "bossfight": (0.5, 13),
+        "caveflyer": (2, 13.4),
+        "chaser": (0.5, 14.2),
+        "climber": (1, 12.6),
+        "coinrun": (5, 10),
+        "dodgeball": (1.5, 19),
+        "fruitbot": (-0.5, 27.2),
+        "heist": (2, 10),
+        "jumper": (1, 10),
+        "leaper": (1.5, 10),
+        "maze": (4, 10),
+        "miner": (1.5, 20),
+        "ninja": (2, 10),
+        "plunder": (3, 30),
+        "starpilot": (1.5, 35),
+    },
+}
+
+_MAX_STATE_BYTES = 2**20
+_STATE_CACHE_LEVELS = 4096
+
+
+def _procgen_core_class() -> type:
+    import heldout  # noqa: F401  (imports gym quietly before procgen does)
+    from procgen import ProcgenGym3Env
+
+    return ProcgenGym3Env
+
+
+def check_game(game: str) -> str:
+    """Returns ``game`` if it is a Procgen game, else raises KeyError with a suggestion."""
+    if game not in PROCGEN_GAMES:
+        import difflib
+
+        close = difflib.get_close_matches(str(game), PROCGEN_GAMES, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"unknown Procgen game {game!r}{hint}; valid games: {', '.join(PROCGEN_GAMES)}")
+    return game
+
+
+def check_distribution_mode(mode: str) -> str:
+    """Returns ``mode`` if procgen knows it, else raises ValueError naming the valid modes."""
+    if mode not in DISTRIBUTION_MODES:
+        raise ValueError(
+            f"unknown distribution_mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}"
+        )
+    return mode
+
+
+def _check_options(options: dict[str, Any]) -> dict[str, bool]:
+    unknown = sorted(set(options) - set(VISUAL_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"unknown Procgen option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(VISUAL_OPTIONS)}"
+        )
+    return {k: bool(v) for k, v in options.items()}
+
+
+def _as_levels(levels: LevelSet | range | Sequence[int] | str | None) -> LevelSet | None:
+    if levels is None:
+        return None
+    return LevelSet.parse(levels)
+
+
+class _LevelStates:
+    """Builds and caches procgen states that start a given level (or range) in one env slot."""
+
+    def __init__(self, game: str, distribution_mode: str, options: dict[str, bool]) -> None:
+        self.game = game
+        self.distribution_mode = distribution_mode
+        self.options = options
+        self._cache: dict[int, bytes] = {}
+
+    def _state_of(self, start: int, num: int, rand_seed: int) -> bytes:
+        core = _procgen_core_class()(
+            num=1,
+            env_name=self.game,
+            start_level=start,
+            num_levels=num,
+            distribution_mode=self.distribution_mode,
+            rand_seed=rand_seed,
+            num_threads=0,
+            **self.options,
+        )
+        try:
+            buf = core._ffi.new(f"char[{_MAX_STATE_BYTES}]")
+            n = core.call_c_func("get_state", 0, buf, _MAX_STATE_BYTES)
+            return bytes(core._ffi.buffer(buf, n))
+        finally:
+            core.close()
+
+    def level(self, level: int) -> bytes:
+        """A state whose current episode plays ``level`` (and whose later episodes too)."""
+        state = self._cache.get(level)
+        if state is None:
+            if len(self._cache) >= _STATE_CACHE_LEVELS:
+                self._cache.pop(next(iter(self._cache)))
+            state = self._state_of(level, 1, rand_seed=level)
+            self._cache[level] = state
+        return state
+
+    def range(self, start: int, num: int, rand_seed: int) -> bytes:
+        """A state that draws its levels from ``[start, start + num)`` on its own."""
+        return self._state_of(start, num, rand_seed)
+
+
+class ProcgenVecEnv:
+    """``num_envs`` copies of one Procgen game, stepped together by procgen's native core.
+
+    Follows SB3's ``VecEnv`` API (``reset``, ``step_async``/``step_wait``/``step``, ``get_attr``, ...)
+    with gymnasium spaces: observations are ``uint8`` arrays of shape ``(num_envs, 64, 64, 3)``,
+    actions a ``Discrete(15)`` index per env.
+
+    Args:
+        game: One of :data:`PROCGEN_GAMES`.
+        num_envs: Number of parallel envs (slots).
+        levels: Which levels to play: ``None`` for procgen's full distribution, a
+            :class:`~heldout.splits.LevelSet` (or ``range``, ``"0:200"``, a list of seeds). A range
+            is sampled natively; an explicit list is sampled uniformly per episode.
+        distribution_mode: ``"easy"``, ``"hard"``, ... (see :data:`DISTRIBUTION_MODES`).
+        seed: Seed of the generator that seeds the core and the level sampler.
+        level_sampler: Overrides how each next level is chosen (e.g. a fixed test list, PLR).
+        num_threads: Threads procgen steps the envs on (default: procgen's 4).
+        render_mode: ``None`` or ``"rgb_array"``.
+        **options: Procgen's visual switches (:data:`VISUAL_OPTIONS`), e.g.
+            ``use_backgrounds=False``.
+
+    Example:
+        >>> env = ProcgenVecEnv("coinrun", num_envs=4, levels=range(0, 200), seed=0)
+        >>> obs = env.reset()
+        >>> obs.shape
+        (4, 64, 64, 3)
+    """
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(
+        self,
+        game: str,
+        num_envs: int = 64,
+        levels: LevelSet | range | Sequence[int] | str | None = None,
+        distribution_mode: str = "easy",
+        seed: int | None = None,
+        level_sampler: LevelSampler | None = None,
+        num_threads: int | None = None,
+        render_mode: str | None = None,
+        **options: bool,
+    ) -> None:
+        self.game = check_game(game)
+        self.distribution_mode = check_distribution_mode(distribution_mode)
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'rgb_array'")
+        self.num_envs = int(num_envs)
+        self.levels = _as_levels(levels)
+        self.options = _check_options(options)
+        self.render_mode = render_mode
+        self.num_threads = num_threads
+        self._rng = np.random.default_rng(seed)
+        if level_sampler is None and self.levels is not None and not self.levels.is_range:
+            level_sampler = UniformLevelSampler(self.levels.to_list(), self._rng)
+        self.level_sampler = level_sampler
+        self._states = _LevelStates(self.game, self.distribution_mode, self.options)
+        self.observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
+        self.action_space = spaces.Discrete(15)
+        self.reset_infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        self._core: Any = None
+        self._actions: np.ndarray | None = None
+        self._t0 = time.perf_counter()
+        self._build_core()
+
+    # -- core and levels ----------------------------------------------------------------------------
+    def _build_core(self) -> None:
+        if self._core is not None:
+            self._core.close()
+        if self.levels is not None and self.levels.is_range:
+            start, num = self.levels.start, len(self.levels)
+        elif self.levels is not None:
+            start, num = self.levels.seeds[0], 1
+        else:
+            start, num = 0, 0
+        kwargs: dict[str, Any] = {}
+        if self.num_threads is not None:
+            kwargs["num_threads"] = self.num_threads
+        self._core = _procgen_core_class()(
+            num=self.num_envs,
+            env_name=self.game,
+            start_level=start,
+            num_levels=num,
+            distribution_mode=self.distribution_mode,
+            rand_seed=int(self._rng.integers(MAX_SEED)),
+            render_mode=self.render_mode,
+            **self.options,
+            **kwargs,
+        )
+        self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
+        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
+        infos = self._core.get_info()
+        self._slot_level = np.array([int(i["level_seed"]) for i in infos], dtype=np.int64)
+        if self.level_sampler is not None:
+            for slot in range(self.num_envs):
+                level = self.level_sampler.next_level(slot)
+                if level is not None:
+                    self._set_state(slot, self._states.level(int(level)))
+                    self._slot_level[slot] = int(level)
+        _, ob, _ = self._core.observe()
+        self._obs = ob["rgb"]
+
+    def _set_state(self, slot: int, state: bytes) -> None:
+        self._core.call_c_func("set_state", int(slot), state, len(state))
+
+    def set_level(self, slot: int, level: int) -> np.ndarray:
+        """Restarts ``slot`` on ``level`` now; returns the slot's new first observation.
+
+        The slot keeps replaying ``level`` until a level sampler (if any) picks another.
+        """
+        self._check_slot(slot)
+        self._set_state(slot, self._states.level(int(level)))
+        self._after_manual_set(slot, int(level))
+        return self._obs[slot]
+
+    def bind_slot(self, slot: int, levels: LevelSet | range | str) -> np.ndarray:
+        """Restarts ``slot`` on a level range that the slot then samples from on its own.
+
+        Only ranges can be bound natively; an explicit list needs a level sampler.
+        """
+        self._check_slot(slot)
+        levels = LevelSet.parse(levels)
+        if not levels.is_range:
+            raise ValueError(
+                f"bind_slot needs a contiguous range, got {levels.describe()}; "
+                "use a level_sampler for explicit lists"
+            )
+        state = self._states.range(levels.start, len(levels), int(self._rng.integers(MAX_SEED)))
+        self._set_state(slot, state)
+        self._after_manual_set(slot, None)
+        return self._obs[slot]
+
+    def _after_manual_set(self, slot: int, level: int | None) -> None:
+        _, ob, _ = self._core.observe()
+        self._obs = ob["rgb"]
+        self._ep_return[slot] = 0.0
+        self._ep_length[slot] = 0
+        if level is None:
+            level = int(self._core.get_info()[slot]["level_seed"])
+        self._slot_level[slot] = level
+
+    def _check_slot(self, slot: int) -> None:
+        if not 0 <= int(slot) < self.num_envs:
+            raise IndexError(f"slot {slot} out of range; this env has slots 0..{self.num_envs - 1}")
+
+    @property
+    def current_levels(self) -> np.ndarray:
+        """The level each slot is playing now."""
+        return self._slot_level.copy()
+
+    # -- VecEnv API ---------------------------------------------------------------------------------
+    def reset(self) -> np.ndarray:
+        """Starts fresh episodes in every slot (a new native core); returns the observations."""
+        self._build_core()
+        self.reset_infos = [{"level_seed": int(lv)} for lv in self._slot_level]
+        return self._obs.copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        actions = np.asarray(actions).reshape(self.num_envs).astype(np.int32, copy=False)
+        self._core.act(actions)  # procgen steps asynchronously on its own threads
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        rew, ob, first = self._core.observe()
+        self._ep_return += rew
+        self._ep_length += 1
+        infos: list[dict[str, Any]] = [{"level_seed": int(lv)} for lv in self._slot_level]
+        done_slots = np.flatnonzero(first)
+        if done_slots.size:
+            raw = self._core.get_info()
+            now = time.perf_counter() - self._t0
+            reset_any = False
+            for slot in done_slots:
+                level = int(self._slot_level[slot])
+                ret, length = float(self._ep_return[slot]), int(self._ep_length[slot])
+                info = infos[slot]
+                info["episode"] = {"r": ret, "l": length, "t": round(now, 6)}
+                info["level_complete"] = bool(raw[slot]["prev_level_complete"])
+                self._ep_return[slot] = 0.0
+                self._ep_length[slot] = 0
+                next_level = None
+                if self.level_sampler is not None:
+                    self.level_sampler.episode_done(int(slot), level, ret, length)
+                    next_level = self.level_sampler.next_level(int(slot))
+                if next_level is not None:
+                    self._set_state(slot, self._states.level(int(next_level)))
+                    self._slot_level[slot] = int(next_level)
+                    reset_any = True
+                else:
+                    self._slot_level[slot] = int(raw[slot]["level_seed"])
+            if reset_any:
+                _, ob, _ = self._core.observe()
+        self._obs = ob["rgb"]
+        return self._obs, rew.astype(np.float32, copy=False), first.astype(bool), infos
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Steps every slot with ``actions``; returns ``(obs, rewards, dones, infos)``."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def close(self) -> None:
+        if self._core is not None:
+            self._core.close()
+            self._core = None
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        """Re-seeds the generator; the next :meth:`reset` builds its core from it."""
+        self._rng = np.random.default_rng(seed)
+        if isinstance(self.level_sampler, UniformLevelSampler):
+            self.level_sampler.rng = self._rng
+        return [seed] * self.num_envs
+
+    def set_options(self, options: list[dict] | dict | None = None) -> None:
+        if options:
+            raise ValueError("ProcgenVecEnv takes no reset options; pass settings to the constructor")
+
+    def get_images(self) -> list[np.ndarray]:
+        """The current frame of every slot (512x512 with render_mode='rgb_array', else 64x64)."""
+        if self.render_mode == "rgb_array":
+            return [info["rgb"] for info in self._core.get_info()]
+        return list(self._obs)
+
+    def render(self, mode: str | None = None) -> np.ndarray | None:
+        """A tiled image of all slots' current frames."""
+        images = np.asarray(self.get_images())
+        n, h, w, c = images.shape
+        cols = int(np.ceil(np.sqrt(n)))
+        rows = int(np.ceil(n / cols))
+        canvas = np.zeros((rows * h, cols * w, c), dtype=images.dtype)
+        for i, img in enumerate(images):
+            r, q = divmod(i, cols)
+            canvas[r * h : (r + 1) * h, q * w : (q + 1) * w] = img
+        return canvas
+
+    def _indices(self, indices: None | int | Sequence[int]) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, (int, np.integer)):
+            return [int(indices)]
+        return [int(i) for i in indices]
+
+    def has_attr(self, attr_name: str) -> bool:
+        return hasattr(self, attr_name)
+
+    def get_attr(self, attr_name: str, indices: None | int | Sequence[int] = None) -> list[Any]:
+        value = getattr(self, attr_name)
+        return [value for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: None | int | Sequence[int] = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: None | int | Sequence[int] = None, **kwargs: Any
+    ) -> list[Any]:
+        return [getattr(self, method_name)(*method_args, **kwargs) for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: None | int | Sequence[int] = None) -> list[bool]:
+        return [False for _ in self._indices(indices)]
+
+    @property
+    def unwrapped(self) -> ProcgenVecEnv:
+        return self
+
+    def getattr_depth_check(self, name: str, already_found: bool) -> str | None:
+        if hasattr(self, name) and already_found:
+            return f"{type(self).__module__}.{type(self).__name__}"
+        return None
+
+    def __repr__(self) -> str:
+        levels = self.levels.describe() if self.levels is not None else "all"
+        return (
+            f"ProcgenVecEnv({self.game!r}, num_envs={self.num_envs}, levels={levels}, "
+            f"distribution_mode={self.distribution_mode!r})"
+        )
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class ProcgenEnv(gymnasium.Env):
+    """One Procgen game as a single gymnasium env (``gymnasium.make("heldout/coinrun-v0")``).
+
+    ``reset(seed=s)`` is reproducible; ``reset(options={"level": k})`` plays level ``k``. With
+    ``levels`` set, each reset draws its level from them. As with every procgen interface, the
+    observation returned with ``terminated=True`` is already the next episode's first frame.
+
+    Args:
+        game: One of :data:`PROCGEN_GAMES`.
+        levels: ``None`` (full distribution), a range or an explicit list of seeds.
+        distribution_mode: See :data:`DISTRIBUTION_MODES`.
+        render_mode: ``None`` or ``"rgb_array"`` (512x512 frames).
+        **options: Procgen's visual switches (:data:`VISUAL_OPTIONS`).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(
+        self,
+        game: str = "coinrun",
+        levels: LevelSet | range | Sequence[int] | str | None = None,
+        distribution_mode: str = "easy",
+        render_mode: str | None = None,
+        **options: bool,
+    ) -> None:
+        self.game = check_game(game)
+        self.distribution_mode = check_distribution_mode(distribution_mode)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'rgb_array'")
+        self.render_mode = render_mode
+        self.levels = _as_levels(levels)
+        self.options = _check_options(options)
+        self.observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
+        self.action_space = spaces.Discrete(15)
+        self._core: Any = None
+        self._level = -1
+        self._ret = 0.0
+        self._len = 0
+
+    def _make_core(self, start: int, num: int, rand_seed: int) -> None:
+        if self._core is not None:
+            self._core.close()
+        self._core = _procgen_core_class()(
+            num=1,
+            env_name=self.game,
+            start_level=start,
+            num_levels=num,
+            distribution_mode=self.distribution_mode,
+            rand_seed=rand_seed,
+            num_threads=0,
+            render_mode=self.render_mode,
+            **self.options,
+        )
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = dict(options or {})
+        level = options.pop("level", None)
+        if options:
+            raise ValueError(f"unknown reset option(s) {sorted(options)}; valid: 'level'")
+        rand_seed = int(self.np_random.integers(MAX_SEED))
+        if level is not None:
+            self._make_core(int(LevelSet.of([level]).seeds[0]), 1, rand_seed)
+        elif self.levels is None:
+            self._make_core(0, 0, rand_seed)
+        elif self.levels.is_range:
+            self._make_core(self.levels.start, len(self.levels), rand_seed)
+        else:
+            self._make_core(int(self.levels.sample(self.np_random, 1)[0]), 1, rand_seed)
+        _, ob, _ = self._core.observe()
+        self._level = int(self._core.get_info()[0]["level_seed"])
+        self._ret, self._len = 0.0, 0
+        return ob["rgb"][0], {"level_seed": self._level}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._core is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"invalid action {action!r}; valid actions are integers 0..14")
+        self._core.act(np.array([action], dtype=np.int32))
+        rew, ob, first = self._core.observe()
+        reward = float(rew[0])
+        self._ret += reward
+        self._len += 1
+        info: dict[str, Any] = {"level_seed": self._level}
+        terminated = bool(first[0])
+        if terminated:
+            raw = self._core.get_info()[0]
+            info["level_complete"] = bool(raw["prev_level_complete"])
+            info["episode"] = {"r": self._ret, "l": self._len}
+            self._level = int(raw["level_seed"])
+            self._ret, self._len = 0.0, 0
+        return ob["rgb"][0], reward, terminated, False, info
+
+    def render(self) -> np.ndarray | None:
+        if self._core is None:
+            return None
+        if self.render_mode == "rgb_array":
+            return self._core.get_info()[0]["rgb"]
+        _, ob, _ = self._core.observe()
+        return ob["rgb"][0]
+
+    def close(self) -> None:
+        if self._core is not None:
+            self._core.close()
+            self._core = None
+
+
+def first_observations(
+    game: str,
+    levels: Sequence[int],
+    distribution_mode: str = "easy",
+    **options: bool,
+) -> np.ndarray:
+    """The first observation of each level, shape ``(len(levels), 64, 64, 3)``.
+
+    Procgen levels are deterministic given their seed, so this is a fingerprint of the level's start.
+    """
+    check_game(game)
+    check_distribution_mode(distribution_mode)
+    opts = _check_options(options)
+    out = np.empty((len(levels), 64, 64, 3), dtype=np.uint8)
+    for i, level in enumerate(levels):
+        core = _procgen_core_class()(
+            num=1,
+            env_name=game,
+            start_level=int(level),
+            num_levels=1,
+            distribution_mode=distribution_mode,
+            rand_seed=int(level),
+            num_threads=0,
+            **opts,
+        )
+        _, ob, _ = core.observe()
+        out[i] = ob["rgb"][0]
+        core.close()
+    return out
+
+
+def level_fingerprints(game: str, levels: Sequence[int], distribution_mode: str = "easy", **options: bool) -> list[str]:
+    """A hash of each level's first observation (see :func:`first_observations`)."""
+    import hashlib
+
+    frames = first_observations(game, levels, distribution_mode, **options)
+    return [hashlib.blake2b(f.tobytes(), digest_size=8).hexdigest() for f in frames]
