@@ -57,9 +57,13 @@ class LevelSet:
         if self.start is None:
             if self.stop is not None:
                 raise ValueError("a LevelSet range needs both start and stop")
-            if not self.seeds:
+            # Keep the documented invariant (valid seeds, sorted, unique, a hashable tuple) when the
+            # constructor is called directly rather than through ``of``.
+            seeds = tuple(sorted({_check_seed(s) for s in self.seeds}))
+            if not seeds:
                 raise ValueError("a LevelSet needs at least one level")
-            object.__setattr__(self, "_members", frozenset(self.seeds))
+            object.__setattr__(self, "seeds", seeds)
+            object.__setattr__(self, "_members", frozenset(seeds))
             return
         if self.seeds:
             raise ValueError("a LevelSet is either a range or an explicit list, not both")
@@ -70,6 +74,8 @@ class LevelSet:
             raise ValueError(
                 f"empty or invalid level range [{start}, {self.stop}); need start < stop <= {MAX_SEED}"
             )
+        object.__setattr__(self, "start", start)  # plain ints, so to_dict() is YAML/JSON-friendly
+        object.__setattr__(self, "stop", int(self.stop))
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod

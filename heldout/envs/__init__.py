@@ -47,7 +47,9 @@ def register_gymnasium_ids() -> None:
     for game in PROCGEN_GAMES:
         env_id = f"heldout/{game}-v0"
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point="heldout.envs.procgen:ProcgenEnv", kwargs={"game": game})
+            gymnasium.register(
+                id=env_id, entry_point="heldout.envs.procgen:ProcgenEnv", kwargs={"game": game}
+            )
 
 
 __all__ = [

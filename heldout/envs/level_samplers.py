@@ -58,6 +58,8 @@ class SequentialLevelSampler:
     def __init__(self, levels: Sequence[int]) -> None:
         self._queue: deque[int] = deque(int(x) for x in levels)
         self.handed_out = 0
+        #: slot -> index (in hand-out order) of the episode the slot is playing, None once exhausted.
+        self.assignment: dict[int, int | None] = {}
 
     @property
     def exhausted(self) -> bool:
@@ -65,7 +67,9 @@ class SequentialLevelSampler:
 
     def next_level(self, slot: int) -> int | None:
         if not self._queue:
+            self.assignment[slot] = None
             return None
+        self.assignment[slot] = self.handed_out
         self.handed_out += 1
         return self._queue.popleft()
 

@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium import spaces
 
 from heldout.envs.level_samplers import LevelSampler, UniformLevelSampler
-from heldout.splits import MAX_SEED, LevelSet
+from heldout.splits import MAX_SEED, LevelSet, _check_seed
 
 PROCGEN_GAMES: tuple[str, ...] = (
     "bigfish",
@@ -112,8 +112,9 @@ _STATE_CACHE_LEVELS = 4096
 
 
 def _procgen_core_class() -> type:
-    import heldout  # noqa: F401  (imports gym quietly before procgen does)
     from procgen import ProcgenGym3Env
+
+    import heldout  # noqa: F401  (imports gym quietly before procgen does)
 
     return ProcgenGym3Env
 
@@ -129,12 +130,39 @@ def check_game(game: str) -> str:
     return game
 
 
-def check_distribution_mode(mode: str) -> str:
-    """Returns ``mode`` if procgen knows it, else raises ValueError naming the valid modes."""
+#: The games that support procgen's "extreme" and "memory" modes (procgen ``src/game.cpp`` aborts the
+#: whole process, uncatchably, for any other game).
+_MODE_GAMES: dict[str, tuple[str, ...]] = {
+    "extreme": ("chaser", "dodgeball", "leaper", "starpilot"),
+    "memory": ("caveflyer", "dodgeball", "heist", "jumper", "maze", "miner"),
+}
+
+
+def check_distribution_mode(mode: str, game: str | None = None) -> str:
+    """Returns ``mode`` if procgen knows it (for ``game``, if given), else raises ValueError naming the
+    valid modes."""
     if mode not in DISTRIBUTION_MODES:
-        raise ValueError(
-            f"unknown distribution_mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}"
-        )
+        raise ValueError(f"unknown distribution_mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}")
+    if game is not None:
+        if mode == "exploration":
+            # procgen's "exploration" is one fixed level in hard mode and refuses start_level and
+            # num_levels, which every heldout env passes: name the equivalent settings instead.
+            _procgen_core_class()  # imports procgen quietly
+            from procgen.env import EXPLORATION_LEVEL_SEEDS
+
+            seed = EXPLORATION_LEVEL_SEEDS.get(game)
+            hint = (
+                f"for procgen's exploration level of {game!r} pass distribution_mode='hard', levels=[{seed}]"
+                if seed is not None
+                else f"{game!r} has no exploration level"
+            )
+            raise ValueError(f"distribution_mode 'exploration' is not supported by heldout envs; {hint}")
+        if mode in _MODE_GAMES and game not in _MODE_GAMES[mode]:
+            valid = ["easy", "hard", *(m for m, games in _MODE_GAMES.items() if game in games)]
+            raise ValueError(
+                f"distribution_mode {mode!r} is not supported by {game!r}; valid modes for {game!r}: "
+                f"{', '.join(valid)} ({mode!r} exists only for {', '.join(_MODE_GAMES[mode])})"
+            )
     return mode
 
 
@@ -164,6 +192,13 @@ class _LevelStates:
         self._cache: dict[int, bytes] = {}
 
     def _state_of(self, start: int, num: int, rand_seed: int) -> bytes:
+        if self.options.get("use_generated_assets"):
+            # procgen cannot save a game's state with generated assets: it aborts the whole process.
+            raise ValueError(
+                "use_generated_assets=True works only with a level range (or all levels): procgen "
+                "cannot save or restore the state of such a game, which explicit level lists, level "
+                "samplers, set_level and bind_slot need"
+            )
         core = _procgen_core_class()(
             num=1,
             env_name=self.game,
@@ -183,6 +218,7 @@ class _LevelStates:
 
     def level(self, level: int) -> bytes:
         """A state whose current episode plays ``level`` (and whose later episodes too)."""
+        level = _check_seed(level)  # procgen aborts the process on a negative start_level
         state = self._cache.get(level)
         if state is None:
             if len(self._cache) >= _STATE_CACHE_LEVELS:
@@ -239,7 +275,7 @@ class ProcgenVecEnv:
         **options: bool,
     ) -> None:
         self.game = check_game(game)
-        self.distribution_mode = check_distribution_mode(distribution_mode)
+        self.distribution_mode = check_distribution_mode(distribution_mode, self.game)
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode not in (None, "rgb_array"):
@@ -260,6 +296,7 @@ class ProcgenVecEnv:
         self._core: Any = None
         self._actions: np.ndarray | None = None
         self._t0 = time.perf_counter()
+        self._fresh = False  # True while the current core has not been stepped since it was built
         self._build_core()
 
     # -- core and levels ----------------------------------------------------------------------------
@@ -298,6 +335,7 @@ class ProcgenVecEnv:
                     self._slot_level[slot] = int(level)
         _, ob, _ = self._core.observe()
         self._obs = ob["rgb"]
+        self._fresh = True
 
     def _set_state(self, slot: int, state: bytes) -> None:
         self._core.call_c_func("set_state", int(slot), state, len(state))
@@ -308,8 +346,9 @@ class ProcgenVecEnv:
         The slot keeps replaying ``level`` until a level sampler (if any) picks another.
         """
         self._check_slot(slot)
-        self._set_state(slot, self._states.level(int(level)))
-        self._after_manual_set(slot, int(level))
+        level = _check_seed(level)
+        self._set_state(slot, self._states.level(level))
+        self._after_manual_set(slot, level)
         return self._obs[slot]
 
     def bind_slot(self, slot: int, levels: LevelSet | range | str) -> np.ndarray:
@@ -349,13 +388,19 @@ class ProcgenVecEnv:
 
     # -- VecEnv API ---------------------------------------------------------------------------------
     def reset(self) -> np.ndarray:
-        """Starts fresh episodes in every slot (a new native core); returns the observations."""
-        self._build_core()
+        """Starts fresh episodes in every slot (a new native core); returns the observations.
+
+        A core that has not been stepped since it was built (e.g. right after construction) is kept,
+        so that the levels a sampler handed out at construction are not skipped.
+        """
+        if not self._fresh:
+            self._build_core()
         self.reset_infos = [{"level_seed": int(lv)} for lv in self._slot_level]
         return self._obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
         actions = np.asarray(actions).reshape(self.num_envs).astype(np.int32, copy=False)
+        self._fresh = False
         self._core.act(actions)  # procgen steps asynchronously on its own threads
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
@@ -406,6 +451,7 @@ class ProcgenVecEnv:
         self._rng = np.random.default_rng(seed)
         if isinstance(self.level_sampler, UniformLevelSampler):
             self.level_sampler.rng = self._rng
+        self._fresh = False
         return [seed] * self.num_envs
 
     def set_options(self, options: list[dict] | dict | None = None) -> None:
@@ -504,7 +550,7 @@ class ProcgenEnv(gymnasium.Env):
         **options: bool,
     ) -> None:
         self.game = check_game(game)
-        self.distribution_mode = check_distribution_mode(distribution_mode)
+        self.distribution_mode = check_distribution_mode(distribution_mode, self.game)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'rgb_array'")
         self.render_mode = render_mode
@@ -599,14 +645,15 @@ def first_observations(
     Procgen levels are deterministic given their seed, so this is a fingerprint of the level's start.
     """
     check_game(game)
-    check_distribution_mode(distribution_mode)
+    check_distribution_mode(distribution_mode, game)
     opts = _check_options(options)
     out = np.empty((len(levels), 64, 64, 3), dtype=np.uint8)
+    levels = [_check_seed(level) for level in levels]  # procgen aborts on a negative start_level
     for i, level in enumerate(levels):
         core = _procgen_core_class()(
             num=1,
             env_name=game,
-            start_level=int(level),
+            start_level=level,
             num_levels=1,
             distribution_mode=distribution_mode,
             rand_seed=int(level),
@@ -619,7 +666,9 @@ def first_observations(
     return out
 
 
-def level_fingerprints(game: str, levels: Sequence[int], distribution_mode: str = "easy", **options: bool) -> list[str]:
+def level_fingerprints(
+    game: str, levels: Sequence[int], distribution_mode: str = "easy", **options: bool
+) -> list[str]:
     """A hash of each level's first observation (see :func:`first_observations`)."""
     import hashlib
 

@@ -1,0 +1,439 @@
+"""The one PPO on which every on-policy heldout agent builds.
+
+:class:`PPO` is stable-baselines3's PPO with the loss of the Procgen references (openai/baselines
+``ppo2``, cleanrl ``ppo_procgen.py``; ALGORITHMS.md section 1.4), the Procgen hyper-parameters as
+defaults (section 1.3), the IMPALA-CNN as default trunk (section 1.2), and three hooks through which
+agents (RAD, DrAC, SGQN, ...) add what they need without copying the loss.
+
+References:
+    Schulman et al. 2017, "Proximal Policy Optimization Algorithms". https://arxiv.org/abs/1707.06347
+    Cobbe et al. 2020, "Leveraging Procedural Generation to Benchmark Reinforcement Learning",
+    ICML. https://arxiv.org/abs/1912.01588
+    Espeholt et al. 2018, "IMPALA: Scalable Distributed Deep-RL with Importance Weighted
+    Actor-Learner Architectures", ICML. https://arxiv.org/abs/1802.01561
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import stable_baselines3
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, RolloutBufferSamples, Schedule
+from stable_baselines3.common.utils import explained_variance
+from torch import nn
+
+from heldout.agents.networks import ImpalaCNN
+
+#: Policy keyword arguments filled in (for the keys the user leaves out) when the policy is
+#: ``"CnnPolicy"``: the IMPALA-CNN trunk with linear heads on its 256-d embedding (ALGORITHMS.md 1.2).
+IMPALA_POLICY_KWARGS: dict[str, Any] = {
+    "features_extractor_class": ImpalaCNN,
+    "features_extractor_kwargs": {"features_dim": 256},
+    "net_arch": [],
+    "ortho_init": False,
+}
+
+#: Gains of the orthogonal head initialisation (baselines ``init_scale``, cleanrl ``layer_init``).
+POLICY_HEAD_GAIN = 0.01
+VALUE_HEAD_GAIN = 1.0
+
+
+def ppo_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    entropy: torch.Tensor,
+    clip_range: float,
+    clip_range_vf: float | None,
+    ent_coef: float,
+    vf_coef: float,
+    normalize_advantage: bool = True,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The PPO loss of one minibatch, in the openai/baselines ``ppo2`` form (cleanrl identical).
+
+    With ``A`` the advantages (normalised within the minibatch if asked), ``rho = exp(log_prob -
+    old_log_prob)`` and ``eps = clip_range``::
+
+        L_pg = mean(max(-A * rho, -A * clip(rho, 1 - eps, 1 + eps)))
+        V_clip = old_values + clip(values - old_values, -clip_range_vf, clip_range_vf)
+        L_v = 0.5 * mean(max((values - returns)^2, (V_clip - returns)^2))   # clip_range_vf given
+        L_v = 0.5 * mean((values - returns)^2)                               # clip_range_vf None
+        L = L_pg - ent_coef * mean(entropy) + vf_coef * L_v
+
+    This differs from stable-baselines3's own PPO, whose value loss has no 0.5 factor and uses only
+    the clipped prediction instead of the max of both (ALGORITHMS.md 1.6).
+
+    Args:
+        log_prob: log pi_theta(a|s) under the current policy, shape (B,).
+        old_log_prob: log pi_old(a|s) recorded during the rollout, shape (B,).
+        advantages: GAE advantages, shape (B,).
+        values: V_theta(s), shape (B,).
+        old_values: V_old(s) recorded during the rollout, shape (B,).
+        returns: lambda-returns (advantages + old values), shape (B,).
+        entropy: Entropy of pi_theta(.|s) per sample, shape (B,).
+        clip_range: Policy ratio clip epsilon.
+        clip_range_vf: Value clip epsilon, or None for the unclipped value loss.
+        ent_coef: Entropy bonus coefficient.
+        vf_coef: Value loss coefficient.
+        normalize_advantage: Normalise advantages within the minibatch, ``(A - mean) / (std + 1e-8)``
+            (torch's unbiased std, as cleanrl and SB3); skipped for a minibatch of one sample.
+
+    Returns:
+        ``(loss, stats)``: the scalar loss to minimise and detached diagnostics:
+        ``policy_gradient_loss`` (L_pg), ``value_loss`` (L_v, with its 0.5 factor), ``entropy_loss``
+        (-mean(entropy)), ``approx_kl`` (``mean((rho - 1) - log rho)``, Schulman's k3 estimator, as
+        SB3 and cleanrl) and ``clip_fraction`` (fraction of samples with ``|rho - 1| > clip_range``).
+
+    Raises:
+        ValueError: If the per-sample tensors do not all have the same shape (a silent broadcast of
+            (B, 1) against (B,) would otherwise give a wrong loss).
+    """
+    shape = log_prob.shape
+    named = {
+        "old_log_prob": old_log_prob,
+        "advantages": advantages,
+        "values": values,
+        "old_values": old_values,
+        "returns": returns,
+        "entropy": entropy,
+    }
+    for name, tensor in named.items():
+        if tensor.shape != shape:
+            raise ValueError(
+                f"ppo_loss: {name} has shape {tuple(tensor.shape)} but log_prob has {tuple(shape)}; "
+                "flatten per-sample tensors to (B,)"
+            )
+    if normalize_advantage and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+    log_ratio = log_prob - old_log_prob
+    ratio = torch.exp(log_ratio)
+    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range))
+    pg_loss = pg_loss.mean()
+
+    value_error = (values - returns) ** 2
+    if clip_range_vf is None:
+        value_loss = 0.5 * value_error.mean()
+    else:
+        values_clipped = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+        value_loss = 0.5 * torch.max(value_error, (values_clipped - returns) ** 2).mean()
+
+    entropy_loss = -entropy.mean()
+    loss = pg_loss + ent_coef * entropy_loss + vf_coef * value_loss
+
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_fraction = ((ratio - 1).abs() > clip_range).float().mean()
+    stats = {
+        "policy_gradient_loss": pg_loss.detach(),
+        "value_loss": value_loss.detach(),
+        "entropy_loss": entropy_loss.detach(),
+        "approx_kl": approx_kl,
+        "clip_fraction": clip_fraction,
+    }
+    return loss, stats
+
+
+def _is_cnn_policy(policy: str | type[ActorCriticPolicy]) -> bool:
+    if isinstance(policy, str):
+        return policy == "CnnPolicy"
+    return isinstance(policy, type) and issubclass(policy, ActorCriticCnnPolicy)
+
+
+class PPO(stable_baselines3.PPO):
+    """PPO with the Procgen reference loss, defaults and network, and hooks for agents.
+
+    Everything SB3 users expect works unchanged (``learn``, callbacks, the logger, ``predict``,
+    ``save`` / ``PPO.load``); only :meth:`train` is rewritten, so that each minibatch minimises
+    :func:`ppo_loss` (the baselines / cleanrl loss; ALGORITHMS.md 1.4) plus an agent's auxiliary loss.
+    Rollout collection and GAE are SB3's.
+
+    Defaults are the Procgen reference (Cobbe et al. 2020; ALGORITHMS.md 1.3) for 64 envs: 256 steps
+    per env, 8 minibatches of 2,048, 3 epochs, Adam lr 5e-4 (eps 1e-5, SB3's default), gamma 0.999,
+    GAE lambda 0.95, clip 0.2 for policy and value, entropy 0.01, value coefficient 0.5 (on a value
+    loss that has a 0.5 factor), global gradient-norm clip 0.5. With ``policy="CnnPolicy"`` (the
+    default) the missing ``policy_kwargs`` are filled from :data:`IMPALA_POLICY_KWARGS`: IMPALA-CNN
+    trunk, linear heads (``net_arch=[]``) and ``ortho_init=False`` (PyTorch default init of the trunk,
+    as cleanrl). Whatever the policy, the heads are then initialised orthogonally, gain 0.01 for the
+    policy head and 1.0 for the value head, zero bias. Rewards are not normalised here: wrap the env
+    in SB3 ``VecNormalize(norm_obs=False, norm_reward=True, clip_reward=10, gamma=0.99)``.
+
+    Hooks (override these, never :meth:`train`):
+        * :meth:`augment_batch` ``(obs) -> obs``: transforms each minibatch's observations before
+          the forward pass (data augmentation). Default: identity.
+        * :meth:`auxiliary_loss` ``(batch, outputs) -> (loss, logs)``: an extra loss added to the
+          PPO loss of each minibatch, before the backward pass; ``logs`` are recorded as
+          ``train/<key>`` (mean over the minibatches). Default: zero and no logs.
+        * :meth:`after_update` ``() -> None``: runs at the end of each :meth:`train`, after all
+          epochs and after the train logs are recorded. Default: nothing.
+
+    Logged keys: those of SB3's PPO (``train/entropy_loss``, ``train/policy_gradient_loss``,
+    ``train/value_loss``, ``train/approx_kl``, ``train/clip_fraction``, ``train/loss``,
+    ``train/explained_variance``, ``train/n_updates``, ``train/clip_range``, ``train/clip_range_vf``,
+    ``train/std`` for Gaussian policies), with ``train/value_loss`` being L_v of :func:`ppo_loss`
+    (with its 0.5 factor) and ``train/loss`` the total of the last minibatch, auxiliary loss included.
+    SB3's ``target_kl`` early stop is kept.
+
+    Args:
+        policy: SB3 policy (alias or class). Default ``"CnnPolicy"`` with the IMPALA-CNN.
+        env: The environment (an SB3 ``VecEnv`` or anything SB3 wraps); may be None when loading.
+        learning_rate: Adam learning rate or schedule of the remaining progress.
+        n_steps: Steps per env per rollout.
+        batch_size: Minibatch size (64 envs x 256 steps / 8 minibatches = 2048).
+        n_epochs: Passes over each rollout.
+        gamma: Discount factor.
+        gae_lambda: GAE lambda.
+        clip_range: Policy ratio clip (float or schedule).
+        clip_range_vf: Value clip (float or schedule); None for the unclipped value loss.
+        normalize_advantage: Normalise advantages per minibatch (eps 1e-8).
+        ent_coef: Entropy coefficient.
+        vf_coef: Value loss coefficient.
+        max_grad_norm: Global gradient-norm clip.
+        policy_kwargs: Policy keyword arguments; for ``"CnnPolicy"`` merged over
+            :data:`IMPALA_POLICY_KWARGS` (the user's keys win).
+        **kwargs: Every other keyword argument of ``stable_baselines3.PPO`` (``use_sde``,
+            ``target_kl``, ``tensorboard_log``, ``verbose``, ``seed``, ``device``, ...).
+    """
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy] = "CnnPolicy",
+        env: GymEnv | str | None = None,
+        learning_rate: float | Schedule = 5e-4,
+        n_steps: int = 256,
+        batch_size: int = 2048,
+        n_epochs: int = 3,
+        gamma: float = 0.999,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = 0.2,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.01,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        policy_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if _is_cnn_policy(policy):
+            policy_kwargs = {**copy.deepcopy(IMPALA_POLICY_KWARGS), **(policy_kwargs or {})}
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            policy_kwargs=policy_kwargs,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Hooks
+    # ------------------------------------------------------------------------------------------
+
+    def augment_batch(self, obs: torch.Tensor) -> torch.Tensor:
+        """Transforms a minibatch's observations before the forward pass of :meth:`train`.
+
+        Args:
+            obs: The observations as the rollout buffer stores them and the policy receives them:
+                for images, channel-first ``uint8`` in [0, 255] on ``self.device``, shape
+                (B, C, H, W). The policy divides images by 255 itself.
+
+        Returns:
+            Observations in the same scale (they may be float), fed to the policy. Default: ``obs``.
+        """
+        return obs
+
+    def auxiliary_loss(
+        self, batch: RolloutBufferSamples, outputs: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """An extra loss added to the PPO loss of each minibatch.
+
+        Args:
+            batch: The minibatch from the rollout buffer (un-augmented observations, actions,
+                old values, old log-probs, advantages, returns).
+            outputs: The forward pass the PPO loss used: ``obs`` (after :meth:`augment_batch`),
+                ``actions`` (long and flat for ``Discrete``), ``values`` (B,), ``log_prob`` (B,),
+                ``entropy`` (B,) and ``features`` (the extractor's output; a ``(pi, vf)`` tuple when
+                the extractor is not shared; None for policies with their own ``evaluate_actions``).
+
+        Returns:
+            ``(loss, logs)``: a scalar tensor added to the loss before the backward pass, and
+            floats (or 0-d tensors) recorded as ``train/<key>``, averaged over minibatches.
+            Default: a zero tensor and no logs.
+        """
+        return torch.zeros((), device=self.device), {}
+
+    def after_update(self) -> None:
+        """Runs at the end of every :meth:`train` call, after all epochs. Default: nothing."""
+
+    # ------------------------------------------------------------------------------------------
+    # SB3 overrides
+    # ------------------------------------------------------------------------------------------
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._init_heads()
+
+    def _init_heads(self) -> None:
+        """Orthogonal init of the linear heads: policy gain 0.01, value gain 1.0, zero bias."""
+        heads = (
+            (getattr(self.policy, "action_net", None), POLICY_HEAD_GAIN),
+            (getattr(self.policy, "value_net", None), VALUE_HEAD_GAIN),
+        )
+        for module, gain in heads:
+            if isinstance(module, nn.Linear):
+                nn.init.orthogonal_(module.weight, gain=gain)
+                nn.init.zeros_(module.bias)
+
+    def _evaluate_actions(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Any]:
+        """SB3's ``ActorCriticPolicy.evaluate_actions``, also returning the extracted features.
+
+        Policies that override ``evaluate_actions`` are called as they are (features None).
+        """
+        policy = self.policy
+        if not isinstance(policy, ActorCriticPolicy) or (
+            type(policy).evaluate_actions is not ActorCriticPolicy.evaluate_actions
+        ):
+            values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+            return values, log_prob, entropy, None
+        features = policy.extract_features(obs)
+        if policy.share_features_extractor:
+            latent_pi, latent_vf = policy.mlp_extractor(features)
+        else:
+            pi_features, vf_features = features
+            latent_pi = policy.mlp_extractor.forward_actor(pi_features)
+            latent_vf = policy.mlp_extractor.forward_critic(vf_features)
+        distribution = policy._get_action_dist_from_latent(latent_pi)
+        log_prob = distribution.log_prob(actions)
+        values = policy.value_net(latent_vf)
+        entropy = distribution.entropy()
+        return values, log_prob, entropy, features
+
+    def train(self) -> None:
+        """One PPO update on the collected rollout: ``n_epochs`` passes of minibatch Adam steps.
+
+        Per minibatch: :meth:`augment_batch`, forward pass, :func:`ppo_loss` + :meth:`auxiliary_loss`,
+        backward, global gradient-norm clip, Adam step. Statistics stay on the device until the end
+        of the update (no per-minibatch synchronisation unless ``target_kl`` is set).
+        """
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        clip_range = float(self.clip_range(self._current_progress_remaining))  # type: ignore[operator]
+        clip_range_vf = None
+        if self.clip_range_vf is not None:
+            clip_range_vf = float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
+
+        stats_history: dict[str, list[torch.Tensor]] = defaultdict(list)
+        aux_history: dict[str, list[Any]] = defaultdict(list)
+        approx_kl_divs: list[torch.Tensor] = []
+        loss = torch.zeros(())
+        continue_training = True
+        for epoch in range(self.n_epochs):
+            approx_kl_divs = []
+            for rollout_data in self.rollout_buffer.get(self.batch_size):
+                actions = rollout_data.actions
+                if isinstance(self.action_space, spaces.Discrete):
+                    actions = rollout_data.actions.long().flatten()
+                obs = self.augment_batch(rollout_data.observations)
+                values, log_prob, entropy, features = self._evaluate_actions(obs, actions)
+                values = values.flatten()
+                if entropy is None:
+                    # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
+                    entropy = -log_prob
+                loss, stats = ppo_loss(
+                    log_prob,
+                    rollout_data.old_log_prob,
+                    rollout_data.advantages,
+                    values,
+                    rollout_data.old_values,
+                    rollout_data.returns,
+                    entropy,
+                    clip_range=clip_range,
+                    clip_range_vf=clip_range_vf,
+                    ent_coef=self.ent_coef,
+                    vf_coef=self.vf_coef,
+                    normalize_advantage=self.normalize_advantage,
+                )
+                outputs = {
+                    "obs": obs,
+                    "actions": actions,
+                    "values": values,
+                    "log_prob": log_prob,
+                    "entropy": entropy,
+                    "features": features,
+                }
+                aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
+                loss = loss + aux_loss
+                for key in ("policy_gradient_loss", "value_loss", "entropy_loss", "clip_fraction"):
+                    stats_history[key].append(stats[key])
+                for key, value in aux_logs.items():
+                    aux_history[key].append(value.detach() if isinstance(value, torch.Tensor) else value)
+                approx_kl_divs.append(stats["approx_kl"])
+
+                if self.target_kl is not None:
+                    approx_kl_div = stats["approx_kl"].item()
+                    if approx_kl_div > 1.5 * self.target_kl:
+                        continue_training = False
+                        if self.verbose >= 1:
+                            print(
+                                f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}"
+                            )
+                        break
+
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.policy.optimizer.step()
+
+            self._n_updates += 1
+            if not continue_training:
+                break
+
+        explained_var = explained_variance(
+            self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten()
+        )
+        # One device-to-host transfer for all the means.
+        names = ["entropy_loss", "policy_gradient_loss", "value_loss", "clip_fraction"]
+        means = [torch.stack(stats_history[name]).mean() for name in names]
+        names += ["approx_kl", "loss"]
+        means += [torch.stack(approx_kl_divs).mean(), loss.detach().reshape(())]
+        values_host = torch.stack([m.float().to(means[0].device) for m in means]).cpu().tolist()
+        logged = dict(zip(names, values_host))
+
+        for name in ("entropy_loss", "policy_gradient_loss", "value_loss", "approx_kl", "clip_fraction"):
+            self.logger.record(f"train/{name}", logged[name])
+        self.logger.record("train/loss", logged["loss"])
+        self.logger.record("train/explained_variance", explained_var)
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", torch.exp(self.policy.log_std).mean().item())
+        for key, history in aux_history.items():
+            self.logger.record(f"train/{key}", float(np.mean([float(v) for v in history])))
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+
+        self.after_update()
+
+
+__all__ = ["IMPALA_POLICY_KWARGS", "PPO", "ppo_loss"]

@@ -1,0 +1,1 @@
+"""Experiments: configs, the train -> evaluate protocol, run folders, CLIs and reports."""

@@ -1,0 +1,262 @@
+"""The ``heldout`` command (also ``python -m heldout``).
+
+    heldout train --env coinrun --agent ppo --timesteps 1000000 --num-levels 200 --seed 0 --out runs
+    heldout train --preset quickstart
+    heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
+    heldout list
+    heldout bench throughput
+
+Bad input (an unknown env or agent, an overlapping split, a non-positive number, an unwritable
+``--out``) prints one line on stderr and exits with code 2, before anything is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+import yaml
+
+EXAMPLES = """examples:
+  heldout train --preset quickstart                      # the whole protocol in minutes on a CPU
+  heldout train --env coinrun --timesteps 25000000 --num-levels 200 --seed 1
+  heldout eval runs/coinrun/ppo/seed0-20260101-120000 --split test --episodes 500
+  heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
+  heldout list
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line on stderr with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage + message)
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(float(text)) if ("e" in text.lower() or "." in text) else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from heldout import __version__
+
+    parser = _Parser(
+        prog="heldout",
+        description="Train RL agents on some levels and measure them zero-shot on held-out levels.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"heldout {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser(
+        "train",
+        help="train on the train split, evaluate on train and test, write a run folder",
+        description="Train an agent on the training levels, evaluate it periodically and at the end on the "
+        "training levels and on held-out test levels, and write a run folder "
+        "(<out>/<env>/<agent>/seed<k>-<time>/: config.yaml, command.txt, TensorBoard events, progress.csv, "
+        "eval/<split>.csv, model.zip, summary.json). Flags override the preset's fields.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument("--preset", default="procgen-easy", help="named starting config (see 'heldout list')")
+    t.add_argument("--config", metavar="YAML", help="a YAML file of config fields to override the preset")
+    t.add_argument("--env", help="environment name, e.g. coinrun (see 'heldout list')")
+    t.add_argument("--agent", help="agent name, e.g. ppo")
+    t.add_argument("--timesteps", type=_positive_int, help="environment steps to train for (e.g. 25e6)")
+    t.add_argument("--num-envs", type=_positive_int, help="parallel training envs")
+    t.add_argument("--num-levels", type=int, help="number of training levels [start-level, start-level+N)")
+    t.add_argument("--start-level", type=int, help="first training level seed")
+    t.add_argument("--num-test-levels", type=int, help="number of held-out test levels")
+    t.add_argument("--test-start", type=int, help="first seed of the test level range")
+    t.add_argument("--num-validation-levels", type=int, help="number of validation levels (0: none)")
+    t.add_argument("--distribution-mode", help="Procgen distribution mode: easy, hard, extreme, ...")
+    t.add_argument("--seed", type=int, help="run seed")
+    t.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:1, ...")
+    t.add_argument("--eval-episodes", type=int, help="episodes per split in the final evaluation")
+    t.add_argument("--eval-freq", type=int, help="timesteps between periodic evaluations (0: none)")
+    t.add_argument("--eval-periodic-episodes", type=int, help="episodes per split in periodic evaluations")
+    t.add_argument("--checkpoint-freq", type=int, help="timesteps between checkpoints (0: none)")
+    t.add_argument(
+        "--deterministic-eval", action="store_true", default=None, help="greedy evaluation actions"
+    )
+    t.add_argument(
+        "--no-leakage-check",
+        dest="leakage_check",
+        action="store_false",
+        default=None,
+        help="keep test levels whose first frame equals a training level's",
+    )
+    t.add_argument(
+        "--agent-arg",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent keyword argument, e.g. --agent-arg n_steps=128 (repeatable)",
+    )
+    t.add_argument(
+        "--env-option",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="Procgen visual option, e.g. --env-option use_backgrounds=false (repeatable)",
+    )
+    t.add_argument("--out", help="root folder of run folders")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser(
+        "eval",
+        help="re-evaluate a saved run on any split or setting",
+        description="Evaluate a saved run's final model zero-shot on a split (or an explicit level set), "
+        "possibly under settings it never saw (distribution mode, visual options). Writes "
+        "eval/<split>[-<settings>].csv and .json into the run folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")
+    e.add_argument("--split", default="test", help="train, test or validation")
+    e.add_argument(
+        "--episodes", type=_positive_int, default=100, help="episodes (one per level of a fixed list)"
+    )
+    e.add_argument("--levels", help="explicit levels instead of the split's: 'START:STOP' or 'S1,S2,...'")
+    e.add_argument("--distribution-mode", help="override the run's distribution mode (e.g. hard)")
+    e.add_argument(
+        "--env-option",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a Procgen visual option (repeatable)",
+    )
+    e.add_argument("--deterministic", action="store_true", default=None, help="greedy actions")
+    e.add_argument("--num-envs", type=_positive_int, help="parallel evaluation envs")
+    e.add_argument("--seed", type=int, default=0, help="evaluation seed")
+    e.add_argument("--device", default="auto", help="torch device")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sub.add_parser(
+        "list", help="list environments, agents and presets", description="List what is registered."
+    )
+
+    b = sub.add_parser("bench", help="benchmarks (throughput)", description="Run a benchmark.", add_help=True)
+    b.add_argument("benchmark", choices=["throughput"], help="which benchmark")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options (see --help after it)")
+    return parser
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from heldout.experiments.config import PRESETS, field_names
+
+    config = PRESETS.get(args.preset)
+    if args.config:
+        try:
+            with open(args.config) as f:
+                data = yaml.safe_load(f) or {}
+        except OSError as exc:
+            raise ValueError(f"cannot read --config {args.config!r}: {exc.strerror}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"--config {args.config!r} must hold a mapping of config fields")
+        config = config.replace(**data)
+    changes = {}
+    for name in field_names():
+        value = getattr(args, name, None)
+        if value is not None and name not in ("agent_kwargs", "env_options"):
+            changes[name] = value
+    if args.agent_arg:
+        changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg)}
+    if args.env_option:
+        changes["env_options"] = {**config.env_options, **dict(args.env_option)}
+    return config.replace(**changes)
+
+
+def _cmd_list() -> int:
+    from heldout.agents import AGENTS
+    from heldout.envs import ENVS
+    from heldout.experiments.config import PRESETS
+
+    for title, reg in (("environments", ENVS), ("agents", AGENTS), ("presets", PRESETS)):
+        print(f"{title}:")
+        for name in reg.names():
+            print(f"  {name:<14} {reg.describe(name)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``heldout`` console script; returns the exit code."""
+    import heldout  # noqa: F401  (silences gym's banner before anything imports it)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "bench":
+            from heldout.experiments import bench
+
+            return bench.main(args.args)
+        if args.command == "train":
+            from heldout.experiments.protocol import run_train
+
+            config = _train_config(args)
+            command = "heldout " + " ".join(shlex.quote(a) for a in argv)
+            run_dir, _ = run_train(config, command=command, progress=not args.no_progress)
+            print(f"run folder: {run_dir}")
+            return 0
+        if args.command == "eval":
+            from heldout.experiments.protocol import run_eval
+
+            csv_path, _ = run_eval(
+                args.run_dir,
+                split=args.split,
+                episodes=args.episodes,
+                distribution_mode=args.distribution_mode,
+                levels=args.levels,
+                env_options=dict(args.env_option),
+                deterministic=args.deterministic,
+                num_envs=args.num_envs,
+                seed=args.seed,
+                device=args.device,
+                progress=not args.no_progress,
+            )
+            print(f"episodes: {csv_path}")
+            return 0
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"heldout {getattr(args, 'command', '')}: error: {message}".replace("  ", " "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("heldout: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

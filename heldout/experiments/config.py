@@ -1,0 +1,168 @@
+"""Typed run configuration and named presets.
+
+A frozen :class:`TrainConfig` is the source of truth for a run: the CLI builds one from a preset and
+its flags, the protocol runs it, and ``config.yaml`` in the run folder stores it resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from heldout.registry import Registry
+from heldout.splits import DEFAULT_TEST_START, LevelSplit
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a train -> held-out evaluation run.
+
+    Attributes:
+        env: Environment name (``heldout list`` shows them), e.g. ``"coinrun"``.
+        agent: Agent name, e.g. ``"ppo"``.
+        timesteps: Environment steps to train for (all envs together).
+        num_envs: Parallel envs for training.
+        num_levels: Training levels ``[start_level, start_level + num_levels)``.
+        start_level: First training level.
+        num_test_levels: Size of the held-out test set.
+        test_start: First seed of the test range (far from the training range).
+        num_validation_levels: Size of an optional validation set after the test range (0: none).
+        distribution_mode: Procgen distribution mode (``"easy"``, ``"hard"``, ...).
+        env_options: Procgen visual switches (``use_backgrounds``, ...).
+        seed: Run seed; every generator of the run derives from it.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        agent_kwargs: Keyword arguments of the agent class (``n_steps``, ``batch_size``, ...).
+        reward_norm: Normalise rewards by the running std of the discounted return (clip 10), as
+            baselines' ``VecNormalize(ob=False)``.
+        reward_norm_gamma: Discount of that running return (baselines: 0.99; cleanrl: 0.999).
+        eval_episodes: Episodes per split in the final evaluation (one fixed level list a split).
+        eval_freq: Timesteps between periodic evaluations (0: only the final one).
+        eval_periodic_episodes: Episodes per split in each periodic evaluation.
+        eval_num_envs: Parallel envs used for evaluation.
+        deterministic_eval: Greedy actions in evaluation (the references sample; default False).
+        leakage_check: Drop test levels whose first frame equals a training level's first frame.
+        checkpoint_freq: Timesteps between model checkpoints (0: none).
+        out: Root folder of run folders.
+    """
+
+    env: str = "coinrun"
+    agent: str = "ppo"
+    timesteps: int = 25_000_000
+    num_envs: int = 64
+    num_levels: int = 200
+    start_level: int = 0
+    num_test_levels: int = 1000
+    test_start: int = DEFAULT_TEST_START
+    num_validation_levels: int = 0
+    distribution_mode: str = "easy"
+    env_options: dict[str, bool] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    reward_norm: bool = True
+    reward_norm_gamma: float = 0.99
+    eval_episodes: int = 100
+    eval_freq: int = 0
+    eval_periodic_episodes: int = 32
+    eval_num_envs: int = 64
+    deterministic_eval: bool = False
+    leakage_check: bool = True
+    checkpoint_freq: int = 0
+    out: str = "runs"
+
+    def split(self) -> LevelSplit:
+        """The level split this config trains and tests on."""
+        return LevelSplit.default(
+            num_levels=self.num_levels,
+            start_level=self.start_level,
+            num_test_levels=self.num_test_levels,
+            test_start=self.test_start,
+            num_validation_levels=self.num_validation_levels,
+        )
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied; unknown field names raise TypeError naming them."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(
+                f"unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(field_names())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Builds a config from a (possibly partial) dict, e.g. a loaded ``config.yaml``."""
+        return cls().replace(**data)
+
+    def validate(self) -> None:
+        """Raises ValueError / KeyError / TypeError, naming the bad value, before any work starts."""
+        from heldout.agents import AGENTS
+        from heldout.envs import DISTRIBUTION_MODES, ENVS, VISUAL_OPTIONS
+
+        ENVS.get(self.env)
+        AGENTS.get(self.agent)
+        for name in (
+            "timesteps",
+            "num_envs",
+            "num_levels",
+            "num_test_levels",
+            "eval_episodes",
+            "eval_num_envs",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("eval_freq", "checkpoint_freq", "num_validation_levels", "eval_periodic_episodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.distribution_mode not in DISTRIBUTION_MODES:
+            raise ValueError(
+                f"unknown distribution_mode {self.distribution_mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}"
+            )
+        unknown = sorted(set(self.env_options) - set(VISUAL_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown env option(s) {', '.join(unknown)}; valid options: {', '.join(VISUAL_OPTIONS)}"
+            )
+        if not 0.0 < self.reward_norm_gamma <= 1.0:
+            raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
+        self.split()  # raises ValueError on overlapping or invalid level sets
+
+
+def field_names() -> list[str]:
+    """The names of :class:`TrainConfig`'s fields."""
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+PRESETS: Registry[TrainConfig] = Registry("preset")
+
+PRESETS.register(
+    "procgen-easy",
+    TrainConfig(),
+    help="the Procgen reference protocol: easy, 200 training levels, 25M steps, 64x256 rollouts, PPO as in "
+    "Cobbe et al. 2020 (ALGORITHMS.md 1.3)",
+)
+PRESETS.register(
+    "procgen-hard",
+    TrainConfig(distribution_mode="hard", num_levels=500, timesteps=200_000_000),
+    help="Procgen hard: 500 training levels, 200M steps (Cobbe et al. 2020)",
+)
+PRESETS.register(
+    "quickstart",
+    TrainConfig(
+        env="coinrun",
+        timesteps=32_768,
+        num_envs=32,
+        agent_kwargs={"n_steps": 128, "batch_size": 1024, "n_epochs": 3},
+        eval_episodes=100,
+        eval_freq=16_384,
+        eval_periodic_episodes=16,
+        eval_num_envs=50,
+    ),
+    help="the whole protocol on coinrun in a few minutes on 2 CPU cores (too short to learn much)",
+)

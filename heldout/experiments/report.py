@@ -1,0 +1,50 @@
+"""Plain-text tables of a run's results, printed at the end of ``heldout train`` and ``heldout eval``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def split_table(summary: dict[str, Any]) -> str:
+    """The train/test table: one row per split, then the generalization gap.
+
+    Args:
+        summary: The ``summary.json`` dict of a run (``splits``, ``gap``, ``normalized_gap``).
+    """
+    header = ["split", "levels", "episodes", "mean return", "std", "stderr", "completed", "normalised"]
+    rows = [header]
+    for name, s in summary["splits"].items():
+        rows.append(
+            [
+                name,
+                s.get("level_set", "-"),
+                str(s["episodes"]),
+                _fmt(s["mean"]),
+                _fmt(s["std"]),
+                _fmt(s["stderr"]),
+                _fmt(100 * s["completion_rate"], 0) + "%" if s.get("completion_rate") is not None else "-",
+                _fmt(s.get("normalized"), 3),
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = []
+    for k, r in enumerate(rows):
+        lines.append(
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        )
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if summary.get("gap") is not None:
+        gap = f"generalization gap (train - test): {_fmt(summary['gap'])}"
+        if summary.get("normalized_gap") is not None:
+            gap += f" return, {_fmt(summary['normalized_gap'], 3)} normalised"
+        lines.append(gap)
+    return "\n".join(lines)
