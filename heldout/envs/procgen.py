@@ -669,8 +669,15 @@ def first_observations(
 def level_fingerprints(
     game: str, levels: Sequence[int], distribution_mode: str = "easy", **options: bool
 ) -> list[str]:
-    """A hash of each level's first observation (see :func:`first_observations`)."""
+    """A hash of each level's first observation, rendered with the camera on the whole level.
+
+    Two seeds with the same fingerprint generate the same level (procgen issue 100; e.g. maze easy
+    seeds 0 and 273). The frame is taken with ``center_agent=False`` unless ``options`` says
+    otherwise: agent-centred first frames show only part of a level and can coincide for levels that
+    differ further on (coinrun easy 29 and 197, for example).
+    """
     import hashlib
 
+    options = {"center_agent": False, **options}
     frames = first_observations(game, levels, distribution_mode, **options)
     return [hashlib.blake2b(f.tobytes(), digest_size=8).hexdigest() for f in frames]

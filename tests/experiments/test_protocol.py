@@ -1,0 +1,193 @@
+"""The protocol end to end, in process, on a tiny budget; and the CLI's bad-input contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from heldout.experiments.cli import main
+from heldout.experiments.config import PRESETS, TrainConfig
+from heldout.experiments.evaluate import evaluation_levels
+from heldout.splits import LevelSet
+
+# starpilot: short episodes even for an untrained agent (coinrun's run to the 1000-step timeout)
+TINY = [
+    "--env", "starpilot",
+    "--timesteps", "256",
+    "--num-envs", "4",
+    "--num-levels", "50",
+    "--num-test-levels", "40",
+    "--agent-arg", "n_steps=32",
+    "--agent-arg", "batch_size=64",
+    "--agent-arg", "n_epochs=1",
+    "--eval-episodes", "6",
+    "--eval-freq", "128",
+    "--eval-periodic-episodes", "2",
+    "--seed", "3",
+    "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("runs")
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["train", *TINY, "--out", str(out)])
+    assert code == 0
+    runs = list((out / "starpilot" / "ppo").iterdir())
+    assert len(runs) == 1
+    return runs[0], buf.getvalue()
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_a_complete_run_folder(tiny_run: tuple[Path, str]) -> None:
+    run, printed = tiny_run
+    assert run.name.startswith("seed3-")
+    for name in ("config.yaml", "command.txt", "git.txt", "progress.csv", "model.zip", "summary.json"):
+        assert (run / name).is_file(), name
+    assert list(run.glob("events.out.tfevents.*")), "no TensorBoard events"
+    assert not list(run.rglob("*.tmp*")), "temporary files left behind"
+    config = TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    assert config.timesteps == 256 and config.seed == 3 and config.agent_kwargs["n_steps"] == 32
+    assert "--timesteps 256" in (run / "command.txt").read_text()
+    # the table then the run folder, last
+    lines = printed.strip().splitlines()
+    assert lines[-1] == f"run folder: {run}"
+    assert any(line.startswith("train ") for line in lines) and any(
+        line.startswith("test ") for line in lines
+    )
+
+
+def test_eval_levels_lie_in_their_split(tiny_run: tuple[Path, str]) -> None:
+    run, _ = tiny_run
+    train, test = _rows(run / "eval" / "train.csv"), _rows(run / "eval" / "test.csv")
+    assert len(train) == 6 and len(test) == 6
+    split = TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())).split()
+    test_levels = [int(r["level"]) for r in test]
+    assert all(level in split.test for level in test_levels)
+    assert not any(level in split.train for level in test_levels)
+    assert all(int(r["level"]) in split.train for r in train)
+    assert len(set(test_levels)) == 6, "a fixed list of distinct test levels"
+    for r in train + test:
+        assert int(r["length"]) > 0 and float(r["return"]) >= 0
+
+
+def test_summary_matches_the_episode_files(tiny_run: tuple[Path, str]) -> None:
+    run, _ = tiny_run
+    summary = json.loads((run / "summary.json").read_text())
+    means = {}
+    for split in ("train", "test"):
+        returns = [float(r["return"]) for r in _rows(run / "eval" / f"{split}.csv")]
+        means[split] = sum(returns) / len(returns)
+        s = summary["splits"][split]
+        assert s["episodes"] == len(returns)
+        assert s["mean"] == pytest.approx(means[split])
+        assert s["normalized"] == pytest.approx((means[split] - 2.5) / (64 - 2.5))  # starpilot easy
+    assert summary["gap"] == pytest.approx(means["train"] - means["test"])
+    assert summary["timesteps"] >= 256
+    assert summary["leakage"]["test"]["checked"] is True
+
+
+def test_periodic_eval_is_logged(tiny_run: tuple[Path, str]) -> None:
+    run, _ = tiny_run
+    header = (run / "progress.csv").read_text().splitlines()[0].split(",")
+    for key in ("eval/train/mean_return", "eval/test/mean_return", "eval/gap", "train/value_loss"):
+        assert key in header, key
+
+
+def test_eval_command_on_settings_never_seen(
+    tiny_run: tuple[Path, str], capsys: pytest.CaptureFixture
+) -> None:
+    run, _ = tiny_run
+    code = main(
+        [
+            "eval",
+            str(run),
+            "--split",
+            "test",
+            "--episodes",
+            "3",
+            "--distribution-mode",
+            "hard",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    rows = _rows(run / "eval" / "test-hard.csv")
+    assert len(rows) == 3
+    summary = json.loads((run / "eval" / "test-hard.json").read_text())
+    assert summary["settings"]["distribution_mode"] == "hard"
+    assert "test" in capsys.readouterr().out
+
+
+def test_eval_rejects_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "config.yaml" in err
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--env", "coinrn"], "did you mean 'coinrun'"),
+        (["--agent", "ppoo"], "did you mean 'ppo'"),
+        (["--timesteps", "0"], "positive"),
+        (["--timesteps", "-5"], "positive"),
+        (["--num-levels", "100", "--test-start", "50"], "overlap"),
+        (["--distribution-mode", "medium"], "valid modes"),
+        (["--env-option", "use_backgrund=false"], "use_backgrounds"),
+        (["--preset", "quikstart"], "did you mean 'quickstart'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_run_folder(
+    args: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "runs"
+    code = main(["train", *args, "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert needle in err
+    assert not out.exists(), "a run folder was created for bad input"
+
+
+def test_unwritable_out_is_rejected(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["train", "--timesteps", "64", "--out", str(blocker / "runs"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--out" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_evaluation_levels_are_fixed_distinct_and_exclude() -> None:
+    test = LevelSet.range(1000, 2000)
+    a, b = evaluation_levels(test, 100), evaluation_levels(test, 100)
+    assert a == b and len(set(a)) == 100 and all(x in test for x in a)
+    c = evaluation_levels(test, 100, exclude=a[:10])
+    assert not set(a[:10]) & set(c)
+    small = evaluation_levels(LevelSet.of([1, 2, 3]), 7)
+    assert len(small) == 7 and set(small) == {1, 2, 3}
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_presets_are_valid(name: str) -> None:
+    PRESETS.get(name).validate()
+
+
+def test_reference_preset_matches_the_procgen_protocol() -> None:
+    c = PRESETS.get("procgen-easy")
+    assert (c.timesteps, c.num_envs, c.num_levels, c.distribution_mode) == (25_000_000, 64, 200, "easy")
+    assert c.reward_norm and c.reward_norm_gamma == 0.99 and not c.deterministic_eval
