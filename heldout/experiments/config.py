@@ -156,11 +156,11 @@ PRESETS.register(
     "quickstart",
     TrainConfig(
         env="coinrun",
-        timesteps=32_768,
+        timesteps=24_576,
         num_envs=32,
         agent_kwargs={"n_steps": 128, "batch_size": 1024, "n_epochs": 3},
         eval_episodes=100,
-        eval_freq=16_384,
+        eval_freq=12_288,
         eval_periodic_episodes=16,
         eval_num_envs=50,
     ),
