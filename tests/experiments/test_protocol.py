@@ -191,3 +191,10 @@ def test_reference_preset_matches_the_procgen_protocol() -> None:
     c = PRESETS.get("procgen-easy")
     assert (c.timesteps, c.num_envs, c.num_levels, c.distribution_mode) == (25_000_000, 64, 200, "easy")
     assert c.reward_norm and c.reward_norm_gamma == 0.99 and not c.deterministic_eval
+
+
+def test_progress_bar_dependencies_are_installed() -> None:
+    """heldout train shows SB3's progress bar by default; it needs tqdm and rich."""
+    from stable_baselines3.common.callbacks import ProgressBarCallback
+
+    ProgressBarCallback()  # raises ImportError when rich or tqdm is missing
