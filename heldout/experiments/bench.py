@@ -16,34 +16,42 @@ state (other load, CPU frequency, thread pools):
   a warm-up is stepped first and not timed, and the variants are timed in interleaved rounds (the
   median round is reported) so a burst of other load hurts them alike.
 
-* :func:`train_throughput`: training env steps per second of a whole ``learn()`` (rollout
-  collection, GAE and the PPO update) over a fixed number of PPO iterations
-  (``iterations * num_envs * n_steps`` env steps) for
+* :func:`train_throughput`: training env steps per second of ``learn()`` (rollout collection, GAE
+  and the PPO update) over a fixed number of PPO iterations (``iterations * num_envs * n_steps``
+  env steps) for
 
   - heldout's PPO (:class:`heldout.agents.ppo.PPO`) on ``ProcgenVecEnv``;
   - stock ``stable_baselines3.PPO`` on ``ProcgenVecEnv``: same env, so the ratio to the line above
     is the algorithm's (implementation's) effect alone;
   - stock ``stable_baselines3.PPO`` on ``make_vec_env("heldout/<game>-v0", n_envs=num_envs)``
     (a ``DummyVecEnv`` of single envs): what an SB3 user runs today; the ratio of the line above to
-    this one is the env's effect alone.
+    this one is the env's effect alone. Note that ``make_vec_env`` builds every env with
+    ``render_mode="rgb_array"`` unless told otherwise, and procgen then draws a 512x512 frame at
+    every step: that, more than Python's per-env loop, is what this variant's rollouts pay for.
 
   All three use the same IMPALA-CNN (``ImpalaCNN`` features extractor, linear heads) and the same
-  hyper-parameters (:data:`PPO_HPARAMS`, batch size ``num_envs * n_steps / 8``). Each model is
-  built and then warmed up by one untimed ``learn()`` iteration (allocations, first-call kernel
-  selection, the env's first episodes); the timed ``learn()`` continues from there
-  (``reset_num_timesteps=False``), so it contains exactly ``iterations`` rollouts and updates.
+  hyper-parameters (:data:`PPO_HPARAMS`, batch size ``num_envs * n_steps / 8``). The three models
+  are built and each warmed up by one untimed ``learn()`` iteration (allocations, first-call kernel
+  selection, the env's first episodes). Then ``iterations`` rounds each call ``learn()`` for one
+  more iteration of every variant in turn (``reset_num_timesteps=False``: no env reset, exactly one
+  rollout and one update per call), timed; a variant's figure is its env steps over its summed
+  time, and the split into rollout (collection + GAE) and update time is reported too.
 
 Why ratios and not absolute times. Absolute steps/s depend on the machine (cores, GPU, clock) and on
-whatever else runs on it; the same code differs by 2x between a quiet and a busy two-core machine.
+whatever else runs on it: the same PPO ran at 26 and at 194 steps/s on one two-core machine, busy
+and quiet.
 A ratio between two variants measured in the same run on the same machine cancels most of that, so
 ratios are what a speed claim rests on (``benchmarks/README.md``); absolute figures are printed with
 the machine they were measured on, for orientation only.
 
 Run ``python -m heldout.experiments.bench --help`` (or ``heldout bench throughput --help``).
-On two CPU cores the default run takes about 3-5 minutes: the env part ~30 s, then three PPO
-variants of 64 envs x 32 steps x 2 timed iterations (4,096 env steps, plus one warm-up iteration)
-at ~100-150 steps/s each. With a CUDA device the defaults use the reference rollout of 256 steps
-per env and 4 timed iterations (65,536 env steps per variant).
+On two quiet CPU cores the default run takes about 2 minutes (measured: 122 s): the env part
+~30 s, then three PPO variants of 64 envs x 32 steps x 2 timed iterations (4,096 env steps each,
+plus one warm-up iteration) at ~150-200 steps/s. It stays under 5 minutes while other processes
+take up to about a third of the CPU; when another process keeps a whole core busy, torch's
+spinning OpenMP threads make it several times slower (see benchmarks/README.md). With a CUDA
+device the defaults use the reference rollout of 256 steps per env and 4 timed iterations (65,536
+env steps per variant).
 """
 
 from __future__ import annotations
@@ -399,24 +407,32 @@ def train_throughput(
         "update_seconds": {},
         "ratios": {},
     }
-    for variant in variants:
-        model = _build_model(variant, game, num_envs, n_steps, batch_size, device, seed)
-        try:
-            model.learn(total_timesteps=rollout)  # warm-up iteration, not timed
-            timer = _rollout_timer()
-            _sync(device)
-            start = time.perf_counter()
-            model.learn(total_timesteps=iterations * rollout, reset_num_timesteps=False, callback=timer)
-            _sync(device)
-            seconds = time.perf_counter() - start
-        finally:
+    models: dict[str, Any] = {}
+    timers = {variant: _rollout_timer() for variant in variants}
+    seconds = dict.fromkeys(variants, 0.0)
+    try:
+        for variant in variants:
+            models[variant] = _build_model(variant, game, num_envs, n_steps, batch_size, device, seed)
+            models[variant].learn(total_timesteps=rollout)  # warm-up iteration, not timed
+        # Interleaved rounds, one learn() iteration per variant each, so that a change in the
+        # machine's load during the run slows every variant alike.
+        for _ in range(iterations):
+            for variant, model in models.items():
+                _sync(device)
+                start = time.perf_counter()
+                model.learn(total_timesteps=rollout, reset_num_timesteps=False, callback=timers[variant])
+                _sync(device)
+                seconds[variant] += time.perf_counter() - start
+    finally:
+        for model in models.values():
             model.get_env().close()
-            del model
-            gc.collect()
-        result["steps_per_s"][variant] = iterations * rollout / seconds
-        result["seconds"][variant] = seconds
-        result["rollout_seconds"][variant] = timer.seconds
-        result["update_seconds"][variant] = seconds - timer.seconds
+        models.clear()
+        gc.collect()
+    for variant in variants:
+        result["steps_per_s"][variant] = iterations * rollout / seconds[variant]
+        result["seconds"][variant] = seconds[variant]
+        result["rollout_seconds"][variant] = timers[variant].seconds
+        result["update_seconds"][variant] = seconds[variant] - timers[variant].seconds
 
     sps = result["steps_per_s"]
     for num, den in (
@@ -432,6 +448,53 @@ def train_throughput(
 # ------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------
+
+
+class OtherLoad:
+    """Measures how much CPU other processes used while this one ran a benchmark (Linux only).
+
+    ``(busy CPU seconds of the whole machine - CPU seconds of this process) / (wall seconds * CPUs)``,
+    from ``/proc/stat`` and ``os.times()``. Near 0 on a quiet machine; a benchmark that shares its
+    cores with another busy process (``0.5`` = one of two cores taken) reports figures that are
+    lower than the code's, and ratios that are noisier, so the report prints it next to them.
+    ``value`` is None where ``/proc/stat`` is missing.
+    """
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [float(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest time is already in user/nice)
+        busy = sum(fields[:3]) + sum(fields[5:8])
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __enter__(self) -> OtherLoad:
+        self._start = (time.perf_counter(), self._busy(), self._own())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        wall0, busy0, own0 = self._start
+        busy1 = self._busy()
+        wall = time.perf_counter() - wall0
+        if busy0 is None or busy1 is None or wall <= 0:
+            return
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        other = (busy1 - busy0) - (self._own() - own0)
+        self.value = min(1.0, max(0.0, other / (wall * cpus)))
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
 
 
 def machine_info(device: str | None = None) -> dict[str, Any]:
@@ -479,6 +542,8 @@ def machine_info(device: str | None = None) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "python_version": platform.python_version(),
         "versions": versions,
+        # Thread settings that change CPU figures severalfold (see benchmarks/README.md).
+        "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
     }
 
 
@@ -491,6 +556,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         return "  ".join(parts).rstrip()
 
     return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def _other_load_line(results: dict[str, Any], part: str) -> list[str]:
+    value = (results.get("other_load") or {}).get(part)
+    if value is None:
+        return []
+    cpus = (results.get("machine") or {}).get("cpus_usable", "?")
+    line = f"other processes used {value:.0%} of the {cpus} CPUs meanwhile"
+    if value > 0.1:
+        line += " -- figures are depressed by that load; trust the ratios more than the steps/s"
+        if part == "train" and "OMP_WAIT_POLICY" not in (results.get("machine") or {}).get("thread_env", {}):
+            line += " (on a shared CPU, OMP_WAIT_POLICY=PASSIVE avoids torch's spinning threads)"
+    return [line]
 
 
 def format_throughput(results: dict[str, Any]) -> str:
@@ -508,8 +586,11 @@ def format_throughput(results: dict[str, Any]) -> str:
             f"torch {machine['torch_version']} on {machine['torch_device']}, {machine['torch_threads']} threads; "
             f"python {machine['python_version']}",
             f"{versions}",
-            "",
         ]
+        thread_env = machine.get("thread_env") or {}
+        if thread_env:
+            lines.append("thread settings: " + " ".join(f"{k}={v}" for k, v in thread_env.items()))
+        lines.append("")
     env = results.get("env")
     if env:
         n = int(env["num_envs"])
@@ -522,15 +603,16 @@ def format_throughput(results: dict[str, Any]) -> str:
             ratio = 1.0 if key == "raw_core" else env[f"{key}_vs_raw_core"]
             rows.append([label.format(n=n, game=game), f"{env[f'{key}_steps_per_s']:,.0f}", f"{ratio:.2f}x"])
         lines += _table(["variant", "env steps/s", "vs raw core"], rows)
+        lines += _other_load_line(results, "env")
         lines.append("")
     train = results.get("train")
     if train:
         n = train["num_envs"]
         lines.append(
             f"PPO training: {game}, IMPALA-CNN, device {train['device']}, {n} envs x {train['n_steps']} steps, "
-            f"batch {train['batch_size']}, {train['n_epochs']} epochs; whole learn() over {train['iterations']} "
-            f"iterations = {train['timed_env_steps']:,} env steps per variant, after "
-            f"{train['warmup_iterations']} untimed warm-up iteration"
+            f"batch {train['batch_size']}, {train['n_epochs']} epochs; {train['iterations']} timed learn() "
+            f"iterations per variant = {train['timed_env_steps']:,} env steps, interleaved in rounds, after "
+            f"{train['warmup_iterations']} untimed warm-up iteration each"
         )
         rows = []
         sps = train["steps_per_s"]
@@ -557,6 +639,12 @@ def format_throughput(results: dict[str, Any]) -> str:
             "sb3_ppo_vec/sb3_ppo_dummy": "ProcgenVecEnv / DummyVecEnv, stock SB3 (env effect)",
             "heldout_ppo_vec/sb3_ppo_dummy": "ours / what an SB3 user runs today (both)",
         }
+        if "sb3_ppo_dummy" in sps:
+            lines.append(
+                "make_vec_env builds each env with render_mode='rgb_array' (SB3's default), so procgen "
+                "also draws a 512x512 frame per env step there"
+            )
+        lines += _other_load_line(results, "train")
         ratios = train.get("ratios", {})
         if ratios:
             lines.append("ratios:")
@@ -581,6 +669,15 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None and False (whose help says what they mean)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
@@ -588,9 +685,9 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
             "Measure env-stepping and PPO-training throughput of heldout next to procgen's raw core, "
             "gymnasium single envs and stock stable-baselines3 PPO, side by side in one run. "
             "Compare the ratios; absolute steps/s depend on the machine and its load. "
-            "Default run: about 3-5 minutes on 2 CPU cores."
+            "Default run: about 2 minutes on 2 quiet CPU cores."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--game", default="coinrun", help="Procgen game to step and train on.")
     parser.add_argument(
@@ -676,9 +773,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "machine": machine_info(device),
     }
+    results["other_load"] = {}
     started = time.perf_counter()
     print(f"measuring env stepping ({game}, {num_envs} envs) ...", file=sys.stderr, flush=True)
-    results["env"] = env_throughput(game, num_envs, env_steps, seed=args.seed, repeats=repeats)
+    with OtherLoad() as load:
+        results["env"] = env_throughput(game, num_envs, env_steps, seed=args.seed, repeats=repeats)
+    results["other_load"]["env"] = load.value
     if not args.skip_train:
         print(
             f"measuring PPO training ({len(TRAIN_VARIANTS)} variants, {iterations} iterations of "
@@ -686,9 +786,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        results["train"] = train_throughput(
-            game, num_envs, n_steps, iterations, device=device, seed=args.seed
-        )
+        with OtherLoad() as load:
+            results["train"] = train_throughput(
+                game, num_envs, n_steps, iterations, device=device, seed=args.seed
+            )
+        results["other_load"]["train"] = load.value
     results["wall_seconds"] = time.perf_counter() - started
     print(format_throughput(results), end="")
     print(f"(benchmark took {results['wall_seconds']:.0f} s)")

@@ -1,0 +1,163 @@
+"""Fast checks of the throughput benchmark: result keys, ratios, the table and the CLI error path.
+
+No timing assertions: figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from heldout.experiments import bench
+
+
+@pytest.fixture(scope="module")
+def env_results() -> dict[str, float]:
+    return bench.env_throughput("coinrun", num_envs=4, steps=200, seed=0, repeats=2)
+
+
+def test_env_throughput_keys_are_positive_numbers(env_results: dict[str, float]) -> None:
+    for key in bench.ENV_VARIANTS:
+        assert f"{key}_steps_per_s" in env_results
+    for key, value in env_results.items():
+        assert isinstance(value, float), key
+        assert math.isfinite(value) and value > 0, key
+    assert env_results["num_envs"] == 4
+    assert env_results["env_steps"] == 200  # 50 vector steps of 4 envs
+    assert env_results["repeats"] == 2
+
+
+def test_env_throughput_ratios_are_ours_over_raw(env_results: dict[str, float]) -> None:
+    raw = env_results["raw_core_steps_per_s"]
+    for key in ("procgen_vec_env", "gymnasium_sync"):
+        assert env_results[f"{key}_vs_raw_core"] == pytest.approx(env_results[f"{key}_steps_per_s"] / raw)
+
+
+def test_env_steps_round_up_to_whole_vector_steps() -> None:
+    result = bench.env_throughput("coinrun", num_envs=3, steps=10, seed=1, repeats=1)
+    assert result["env_steps"] == 12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"num_envs": 0}, "num_envs"),
+        ({"steps": -5}, "steps"),
+        ({"repeats": 0}, "repeats"),
+        ({"game": "coinrn"}, "coinrn"),
+    ],
+)
+def test_env_throughput_rejects_bad_values(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        bench.env_throughput(**{"num_envs": 2, "steps": 10, **kwargs})
+
+
+def test_format_throughput_names_every_variant(env_results: dict[str, float]) -> None:
+    train = {
+        "device": "cpu",
+        "num_envs": 4,
+        "n_steps": 8,
+        "iterations": 1,
+        "batch_size": 4,
+        "n_epochs": 3,
+        "timed_env_steps": 32,
+        "warmup_iterations": 1,
+        "steps_per_s": {"heldout_ppo_vec": 120.0, "sb3_ppo_vec": 100.0, "sb3_ppo_dummy": 80.0},
+        "seconds": dict.fromkeys(bench.TRAIN_VARIANTS, 1.0),
+        "rollout_seconds": dict.fromkeys(bench.TRAIN_VARIANTS, 0.4),
+        "update_seconds": dict.fromkeys(bench.TRAIN_VARIANTS, 0.6),
+        "ratios": {"heldout_ppo_vec/sb3_ppo_vec": 1.2},
+    }
+    results = {
+        "config": {"game": "coinrun"},
+        "machine": bench.machine_info("cpu"),
+        "env": env_results,
+        "train": train,
+    }
+    text = bench.format_throughput(results)
+    for label in bench.ENV_VARIANTS.values():
+        assert label.format(n=4, game="coinrun") in text
+    for label in bench.TRAIN_VARIANTS.values():
+        assert label.format(n=4, game="coinrun") in text
+    assert "torch" in text and "python" in text and "CPUs" in text
+    assert "1.50x" in text  # 120 / 80 vs SB3 + DummyVecEnv
+
+
+def test_format_throughput_without_train(env_results: dict[str, float]) -> None:
+    text = bench.format_throughput({"config": {"game": "coinrun"}, "env": env_results})
+    assert "procgen raw core" in text
+    assert "PPO training" not in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--num-envs", "0"],
+        ["--env-steps", "-1"],
+        ["--iterations", "0"],
+        ["--n-steps", "abc"],
+        ["--game", "coinrn"],
+        ["--device", "tpu"],
+        ["--no-such-option"],
+    ],
+)
+def test_main_bad_values_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("heldout bench: error: ")
+    assert argv[-1] in lines[0]
+
+
+def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--game",
+        "--num-envs",
+        "--env-steps",
+        "--n-steps",
+        "--iterations",
+        "--device",
+        "--skip-train",
+        "--json",
+    ):
+        assert option in out
+
+
+def test_main_skip_train_writes_json(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    path = tmp_path / "bench.json"
+    argv = ["--num-envs", "2", "--env-steps", "20", "--repeats", "1", "--skip-train", "--device", "cpu"]
+    assert bench.main([*argv, "--json", str(path)]) == 0
+    assert "heldout ProcgenVecEnv" in capsys.readouterr().out
+    saved = json.loads(path.read_text())
+    assert saved["env"]["procgen_vec_env_steps_per_s"] > 0
+    assert "train" not in saved
+
+
+@pytest.mark.slow  # builds and trains three IMPALA PPOs: seconds on a quiet machine, a minute on a busy one
+def test_train_throughput_tiny() -> None:
+    result = bench.train_throughput("coinrun", num_envs=2, n_steps=8, iterations=1, device="cpu", seed=0)
+    assert result["batch_size"] == 2
+    assert result["timed_env_steps"] == 16
+    assert set(result["steps_per_s"]) == set(bench.TRAIN_VARIANTS)
+    for key in bench.TRAIN_VARIANTS:
+        assert result["steps_per_s"][key] > 0
+        assert result["seconds"][key] == pytest.approx(
+            result["rollout_seconds"][key] + result["update_seconds"][key]
+        )
+    sps = result["steps_per_s"]
+    assert result["ratios"]["heldout_ppo_vec/sb3_ppo_vec"] == pytest.approx(
+        sps["heldout_ppo_vec"] / sps["sb3_ppo_vec"]
+    )
+    assert "PPO training" in bench.format_throughput({"train": result})
+
+
+def test_train_throughput_rejects_tiny_rollout() -> None:
+    with pytest.raises(ValueError, match="num_envs \\* n_steps"):
+        bench.train_throughput(num_envs=1, n_steps=8, device="cpu")
