@@ -84,3 +84,14 @@ def test_rejects_non_image_spaces():
         ImpalaCNN(spaces.Box(0, 1, (10,), np.float32))
     with pytest.raises(TypeError, match="Box"):
         ImpalaCNN(spaces.Discrete(3))
+
+
+def test_channels_last_layout_computes_the_same_function() -> None:
+    space = spaces.Box(0.0, 1.0, (3, 64, 64), np.float32)
+    torch.manual_seed(0)
+    plain = ImpalaCNN(space, channels_last=False)
+    fast = ImpalaCNN(space, channels_last=True)
+    fast.load_state_dict(plain.state_dict())
+    assert fast.cnn[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(8, 3, 64, 64)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
