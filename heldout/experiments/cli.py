@@ -82,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="procgen-easy", help="named starting config (see 'heldout list')")
     t.add_argument("--config", metavar="YAML", help="a YAML file of config fields to override the preset")
     t.add_argument("--env", help="environment name, e.g. coinrun (see 'heldout list')")
-    t.add_argument("--agent", help="agent name, e.g. ppo")
+    t.add_argument("--agent", help="agent name, e.g. ppo, rad, drac, ucb-drac (see 'heldout list')")
+    t.add_argument(
+        "--augmentation",
+        help="augmentation of rad / drac, e.g. crop, random-conv, color-jitter (see 'heldout list'); "
+        "'best': the game's augmentation in DrAC's per-game table",
+    )
     t.add_argument("--timesteps", type=_positive_int, help="environment steps to train for (e.g. 25e6)")
     t.add_argument("--num-envs", type=_positive_int, help="parallel training envs")
     t.add_argument("--num-levels", type=int, help="number of training levels [start-level, start-level+N)")
@@ -159,8 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="list environments, agents and presets", description="List what is registered."
     )
 
-    b = sub.add_parser("bench", help="benchmarks (throughput)", description="Run a benchmark.", add_help=True)
-    b.add_argument("benchmark", choices=["throughput"], help="which benchmark")
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks: throughput (env and PPO speed), agents (test return, gap and speed of agents)",
+        description="Run a benchmark: 'heldout bench throughput --help', 'heldout bench agents --help'.",
+        add_help=True,
+    )
+    b.add_argument("benchmark", choices=["throughput", "agents"], help="which benchmark")
     b.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options (see --help after it)")
     return parser
 
@@ -183,8 +193,9 @@ def _train_config(args: argparse.Namespace) -> Any:
         value = getattr(args, name, None)
         if value is not None and name not in ("agent_kwargs", "env_options"):
             changes[name] = value
-    if args.agent_arg:
-        changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg)}
+    if args.agent_arg or args.augmentation:
+        extra = {"augmentation": args.augmentation} if args.augmentation else {}
+        changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
     if args.env_option:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
     return config.replace(**changes)
@@ -192,13 +203,20 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def _cmd_list() -> int:
     from heldout.agents import AGENTS
+    from heldout.agents.augment import AUGMENTATIONS
     from heldout.envs import ENVS
     from heldout.experiments.config import PRESETS
 
-    for title, reg in (("environments", ENVS), ("agents", AGENTS), ("presets", PRESETS)):
+    for title, reg in (
+        ("environments", ENVS),
+        ("agents", AGENTS),
+        ("augmentations", AUGMENTATIONS),
+        ("presets", PRESETS),
+    ):
         print(f"{title}:")
+        width = max(map(len, reg.names()), default=0) + 2
         for name in reg.names():
-            print(f"  {name:<14} {reg.describe(name)}")
+            print(f"  {name:<{width}} {reg.describe(name)}")
     return 0
 
 
@@ -216,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _cmd_list()
         if args.command == "bench":
+            if args.benchmark == "agents":
+                from heldout.experiments import bench_agents
+
+                return bench_agents.main(args.args)
             from heldout.experiments import bench
 
             return bench.main(args.args)
