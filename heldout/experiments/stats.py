@@ -358,7 +358,7 @@ def aggregate_estimates(
         unknown = [m for m in metrics if m not in AGGREGATES]
         if unknown:
             raise ValueError(
-                f"unknown metric(s) {', '.join(unknown)}; valid metrics: {', '.join(AGGREGATES)}"
+                f"unknown metric(s) {', '.join(map(repr, unknown))}; valid metrics: {', '.join(AGGREGATES)}"
             )
         metrics = {m: AGGREGATES[m] for m in metrics}
     out: dict[str, dict[str, Estimate]] = {}
