@@ -213,3 +213,21 @@ def test_published_procgen_aggregates_are_reproduced() -> None:
         rel = S.score_matrix(S.reference_normalize(runs[agent], runs["PPO"]), games)
         assert S.aggregate_mean(rel) == pytest.approx(row["ppo"][0], abs=0.005), agent
     assert checked_cis == 6
+
+
+# --- the same conventions as scipy (which rliable calls) ---------------------------------------------------
+
+
+def test_iqm_and_probability_of_improvement_agree_with_scipy() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(5)
+    for runs, tasks in [(3, 2), (5, 7), (10, 16), (4, 1)]:
+        scores = rng.integers(0, 5, size=(runs, tasks)).astype(float)  # many ties
+        assert S.aggregate_iqm(scores) == pytest.approx(scipy_stats.trim_mean(scores, 0.25, axis=None))
+        other = rng.integers(0, 5, size=(runs + 1, tasks)).astype(float)
+        u = [
+            scipy_stats.mannwhitneyu(scores[:, t], other[:, t], alternative="greater").statistic
+            for t in range(tasks)
+        ]
+        expected = np.mean(np.array(u) / (runs * (runs + 1)))
+        assert S.probability_of_improvement(scores, other) == pytest.approx(expected)

@@ -1,0 +1,170 @@
+"""PNG plots for reports: learning curves, per-level return histograms, aggregate intervals.
+
+matplotlib is imported lazily with the Agg backend (no display needed). Interval plots follow the
+style of Agarwal et al. (2021), "Deep RL at the Edge of the Statistical Precipice": one panel per
+aggregate metric, a bar per agent spanning its confidence interval, a tick at the point estimate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heldout.experiments import stats as S
+
+_METRIC_TITLES = {"mean": "Mean", "median": "Median", "iqm": "IQM", "optimality_gap": "Optimality gap"}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Saves through a temporary name and a rename, like every run-folder file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    os.replace(tmp, path)
+    _pyplot().close(fig)
+    return path
+
+
+def _colors(n: int) -> list[Any]:
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10")
+    return [cmap(i % 10) for i in range(n)]
+
+
+def learning_curves(
+    env: str, runs_by_agent: Mapping[str, Sequence[Any]], path: str | os.PathLike[str]
+) -> Path:
+    """Train (solid) and test (dashed) mean return over training steps, one colour per agent.
+
+    Each line is the mean over runs at each logged step; the band spans the runs' min and max.
+
+    Args:
+        env: The game, for the title.
+        runs_by_agent: ``{agent label: [RunRecord]}`` whose ``curve`` holds periodic evaluations.
+        path: The PNG to write.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for color, (label, runs) in zip(_colors(len(runs_by_agent)), runs_by_agent.items()):
+        for split, style in (("train", "-"), ("test", "--")):
+            curves = [r.curve for r in runs if r.curve and split in r.curve]
+            if not curves:
+                continue
+            steps = np.unique(np.concatenate([c["steps"] for c in curves]))
+            table = np.full((len(curves), len(steps)), np.nan)
+            for i, c in enumerate(curves):
+                table[i, np.searchsorted(steps, c["steps"])] = c[split]
+            keep = ~np.all(np.isnan(table), axis=0)
+            steps, table = steps[keep], table[:, keep]
+            if steps.size == 0:
+                continue
+            mean = np.nanmean(table, axis=0)
+            ax.plot(
+                steps, mean, style, color=color, marker="o", ms=3, label=f"{label} {split} (n={len(curves)})"
+            )
+            if len(curves) > 1:
+                ax.fill_between(
+                    steps, np.nanmin(table, axis=0), np.nanmax(table, axis=0), color=color, alpha=0.15
+                )
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean episode return")
+    ax.set_title(f"{env}: train vs test levels")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def level_histograms(
+    env: str, runs_by_agent: Mapping[str, Sequence[Any]], path: str | os.PathLike[str]
+) -> Path:
+    """Histograms of per-level returns (final evaluation, all runs pooled), train vs test, per agent."""
+    plt = _pyplot()
+    n = len(runs_by_agent)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
+    for ax, (label, runs) in zip(axes[0], runs_by_agent.items()):
+        data = {
+            s: np.concatenate([r.returns[s] for r in runs if s in r.returns] or [np.zeros(0)])
+            for s in ("train", "test")
+        }
+        values = np.concatenate(list(data.values()))
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
+        for split, color in (("train", "tab:blue"), ("test", "tab:orange")):
+            if data[split].size:
+                ax.hist(
+                    data[split],
+                    bins=bins,
+                    alpha=0.55,
+                    color=color,
+                    label=f"{split} ({data[split].size} levels)",
+                )
+        ax.set_title(f"{env} / {label} ({len(runs)} runs)", fontsize=9)
+        ax.set_xlabel("episode return on a level")
+        ax.set_ylabel("levels")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def interval_plot(estimates: Mapping[str, Mapping[str, S.Estimate]], path: str | os.PathLike[str]) -> Path:
+    """Aggregate metrics with CIs, one panel per metric and a row per agent (Agarwal et al., 2021, Fig. 1)."""
+    plt = _pyplot()
+    agents = list(estimates)
+    metrics = [m for m in S.METRICS if all(m in e for e in estimates.values())]
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3.2 * len(metrics), 0.5 * len(agents) + 1.4), squeeze=False
+    )
+    colors = _colors(len(agents))
+    for ax, m in zip(axes[0], metrics):
+        for y, (agent, color) in enumerate(zip(agents, colors)):
+            e = estimates[agent][m]
+            if e.ci is not None:
+                ax.barh(y, e.ci[1] - e.ci[0], left=e.ci[0], height=0.6, color=color, alpha=0.75)
+            ax.vlines(e.value, y - 0.3, y + 0.3, color="black", lw=1.5)
+        ax.set_yticks(range(len(agents)))
+        ax.set_yticklabels(agents if ax is axes[0][0] else [""] * len(agents))
+        ax.set_title(_METRIC_TITLES.get(m, m))
+        ax.grid(axis="x", alpha=0.3)
+        ax.invert_yaxis()
+    fig.supxlabel("min-max normalised score (bars: 95% CI; tick: point estimate; no bar: no CI)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def published_bars(table: tuple[list[str], list[list[Any]]], path: str | os.PathLike[str]) -> Path:
+    """Grouped bars per game: our test return beside the published agents' (the published_comparison table)."""
+    plt = _pyplot()
+    header, rows = table
+    col = {h: i for i, h in enumerate(header)}
+    rows = [r for r in rows if r[col["split"]] == "test"]
+    keys = list(dict.fromkeys((r[col["game"]], r[col["agent"]]) for r in rows))
+    fig, axes = plt.subplots(1, len(keys), figsize=(max(4.5, 3.6 * len(keys)), 3.6), squeeze=False)
+    for ax, (game, agent) in zip(axes[0], keys):
+        sel = [r for r in rows if (r[col["game"]], r[col["agent"]]) == (game, agent)]
+        names = [f"ours ({agent}, {sel[0][col['steps']]:,} steps)"] + [
+            f"{r[col['published_agent']]} @{r[col['published_steps']] / 1e6:g}M" for r in sel
+        ]
+        values = [sel[0][col["ours"]]] + [r[col["published"]] for r in sel]
+        colors = ["tab:red"] + ["tab:gray"] * len(sel)
+        ax.barh(range(len(values)), values, color=colors)
+        ax.set_yticks(range(len(values)))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{game}: test return", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
