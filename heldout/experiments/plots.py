@@ -88,18 +88,26 @@ def learning_curves(
     return _save(fig, path)
 
 
+def per_level_means(runs: Sequence[Any], split: str) -> np.ndarray:
+    """The mean final-evaluation return of each level of ``split``, over every episode of every run on it."""
+    with_split = [r for r in runs if split in r.levels]
+    if not with_split:
+        return np.zeros(0)
+    levels = np.concatenate([r.levels[split] for r in with_split])
+    returns = np.concatenate([r.returns[split] for r in with_split])
+    _, inverse = np.unique(levels, return_inverse=True)
+    return np.bincount(inverse, weights=returns) / np.bincount(inverse)
+
+
 def level_histograms(
     env: str, runs_by_agent: Mapping[str, Sequence[Any]], path: str | os.PathLike[str]
 ) -> Path:
-    """Histograms of per-level returns (final evaluation, all runs pooled), train vs test, per agent."""
+    """Histograms of per-level mean returns (final evaluation, averaged over runs), train vs test, per agent."""
     plt = _pyplot()
     n = len(runs_by_agent)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
     for ax, (label, runs) in zip(axes[0], runs_by_agent.items()):
-        data = {
-            s: np.concatenate([r.returns[s] for r in runs if s in r.returns] or [np.zeros(0)])
-            for s in ("train", "test")
-        }
+        data = {s: per_level_means(runs, s) for s in ("train", "test")}
         values = np.concatenate(list(data.values()))
         lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
@@ -113,7 +121,7 @@ def level_histograms(
                     label=f"{split} ({data[split].size} levels)",
                 )
         ax.set_title(f"{env} / {label} ({len(runs)} runs)", fontsize=9)
-        ax.set_xlabel("episode return on a level")
+        ax.set_xlabel("mean return on a level")
         ax.set_ylabel("levels")
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -146,23 +154,43 @@ def interval_plot(estimates: Mapping[str, Mapping[str, S.Estimate]], path: str |
 
 
 def published_bars(table: tuple[list[str], list[list[Any]]], path: str | os.PathLike[str]) -> Path:
-    """Grouped bars per game: our test return beside the published agents' (the published_comparison table)."""
+    """One panel per game: our agents' test return (colours) beside the published agents' (grey).
+
+    Args:
+        table: The ``published_comparison`` table of the report (header, rows).
+        path: The PNG to write.
+    """
     plt = _pyplot()
     header, rows = table
     col = {h: i for i, h in enumerate(header)}
     rows = [r for r in rows if r[col["split"]] == "test"]
-    keys = list(dict.fromkeys((r[col["game"]], r[col["agent"]]) for r in rows))
-    fig, axes = plt.subplots(1, len(keys), figsize=(max(4.5, 3.6 * len(keys)), 3.6), squeeze=False)
-    for ax, (game, agent) in zip(axes[0], keys):
-        sel = [r for r in rows if (r[col["game"]], r[col["agent"]]) == (game, agent)]
-        names = [f"ours ({agent}, {sel[0][col['steps']]:,} steps)"] + [
-            f"{r[col['published_agent']]} @{r[col['published_steps']] / 1e6:g}M" for r in sel
-        ]
-        values = [sel[0][col["ours"]]] + [r[col["published"]] for r in sel]
-        colors = ["tab:red"] + ["tab:gray"] * len(sel)
+    games = sorted({r[col["game"]] for r in rows})
+    agents = list(dict.fromkeys(r[col["agent"]] for r in rows))
+    agent_color = dict(zip(agents, _colors(len(agents))))
+    ncols = min(4, len(games))
+    nrows = -(-len(games) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 0.9 + 0.32 * 8 * nrows), squeeze=False)
+    for ax in axes.flat[len(games) :]:
+        ax.axis("off")
+    for ax, game in zip(axes.flat, games):
+        sel = [r for r in rows if r[col["game"]] == game]
+        names, values, colors = [], [], []
+        for agent in agents:
+            mine = [r for r in sel if r[col["agent"]] == agent]
+            if mine:
+                names.append(f"ours: {agent} ({mine[0][col['runs']]} runs, {mine[0][col['steps']]:,} steps)")
+                values.append(mine[0][col["ours"]])
+                colors.append(agent_color[agent])
+        published = dict.fromkeys(
+            (r[col["published_agent"]], r[col["published_steps"]], r[col["published"]]) for r in sel
+        )
+        for name, steps, value in published:
+            names.append(f"{name} @{steps / 1e6:g}M")
+            values.append(value)
+            colors.append("0.6")
         ax.barh(range(len(values)), values, color=colors)
         ax.set_yticks(range(len(values)))
-        ax.set_yticklabels(names, fontsize=8)
+        ax.set_yticklabels(names, fontsize=7)
         ax.invert_yaxis()
         ax.set_title(f"{game}: test return", fontsize=10)
         ax.grid(axis="x", alpha=0.3)

@@ -269,6 +269,15 @@ def group_runs(runs: Sequence[RunRecord]) -> dict[str, dict[str, list[RunRecord]
     return groups
 
 
+def _by_game(
+    groups: Mapping[str, Mapping[str, Sequence[RunRecord]]],
+) -> list[tuple[str, str, Sequence[RunRecord]]]:
+    """``(env, agent label, runs)`` sorted by game, then agent as given."""
+    order = {label: i for i, label in enumerate(groups)}
+    items = [(env, label, runs) for label, envs in groups.items() for env, runs in envs.items()]
+    return sorted(items, key=lambda t: (t[0], order[t[1]]))
+
+
 def per_run_scores(
     groups: Mapping[str, Mapping[str, Sequence[RunRecord]]], split: str
 ) -> dict[str, dict[str, list[float]]]:
@@ -362,31 +371,31 @@ def _per_game(groups, reps: int, seed: int) -> tuple[list[str], list[list[Any]],
         "gap_mean", "gap_ci_low", "gap_ci_high", "train_normalized", "test_normalized",
     ]  # fmt: skip
     rows, md = [], []
-    for label, envs in groups.items():
-        for env, runs in envs.items():
-            n = len(runs)
-            train = [r.mean("train") for r in runs]
-            test = [r.mean("test") for r in runs]
-            tr = S.mean_ci_over_seeds(train, reps, seed) if None not in train else None
-            te = S.mean_ci_over_seeds(test, reps, seed)
-            gap = S.mean_ci_over_seeds([a - b for a, b in zip(train, test)], reps, seed) if tr else None
-            mode = runs[0].distribution_mode
-            ntr = S.normalized_score(env, mode, tr.value) if tr else None
-            nte = S.normalized_score(env, mode, te.value)
-            steps = sorted({r.timesteps for r in runs})
-            steps_text = ", ".join(steps_label(s) for s in steps)
-            rows.append(
-                [env, label, n, max(steps), mode, runs[0].num_levels, *_ci_cols(tr), *_ci_cols(te), *_ci_cols(gap), ntr, nte]
-            )  # fmt: skip
-            md.append(
-                [env, label, str(n), steps_text, _est_text(tr, n=n), _est_text(te, n=n), _est_text(gap, n=n),
-                 _fmt(ntr, 3), _fmt(nte, 3)]
-            )  # fmt: skip
+    for env, label, runs in _by_game(groups):
+        n = len(runs)
+        train = [r.mean("train") for r in runs]
+        test = [r.mean("test") for r in runs]
+        tr = S.mean_ci_over_seeds(train, reps, seed) if None not in train else None
+        te = S.mean_ci_over_seeds(test, reps, seed)
+        gap = S.mean_ci_over_seeds([a - b for a, b in zip(train, test)], reps, seed) if tr else None
+        mode = runs[0].distribution_mode
+        ntr = S.normalized_score(env, mode, tr.value) if tr else None
+        nte = S.normalized_score(env, mode, te.value)
+        steps = sorted({r.timesteps for r in runs})
+        steps_text = ", ".join(steps_label(s) for s in steps)
+        rows.append(
+            [env, label, n, max(steps), mode, runs[0].num_levels, *_ci_cols(tr), *_ci_cols(te), *_ci_cols(gap), ntr, nte]
+        )  # fmt: skip
+        md.append(
+            [env, label, str(n), steps_text, _est_text(tr, n=n), _est_text(te, n=n), _est_text(gap, n=n),
+             _fmt(ntr, 3), _fmt(nte, 3)]
+        )  # fmt: skip
     return header, rows, md
 
 
 def _normalised_matrices(
-    scores: Mapping[str, Mapping[str, Sequence[float]]], groups, split: str
+    scores: Mapping[str, Mapping[str, Sequence[float]]],
+    groups: Mapping[str, Mapping[str, Sequence[RunRecord]]],
 ) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, list[str]]]:
     """Min-max normalised runs x games matrices per agent over the games with published constants."""
     matrices, games_used, games_left = {}, {}, {}
@@ -477,8 +486,8 @@ def write_report(
         )
     elif min(counts) < 5:
         md.append(
-            f"Few seeds: some games have only {min(counts)} runs; bootstrap CIs from so few runs are "
-            "narrow-biased (Agarwal et al., 2021 recommend reporting them but reading them with care).\n"
+            f"Few seeds: some games have only {min(counts)} runs. Percentile-bootstrap CIs from so few runs "
+            "tend to be too narrow; read them as a lower bound on the uncertainty.\n"
         )
 
     # per game
@@ -517,7 +526,7 @@ def write_report(
     md_agg: list[list[str]] = []
     games_note: list[str] = []
     for split, scores in (("test", scores_test), ("train", scores_train)):
-        matrices, used, left = _normalised_matrices(scores, groups, split)
+        matrices, used, left = _normalised_matrices(scores, groups)
         est = S.aggregate_estimates(matrices, S.METRICS, reps, seed, confidence) if matrices else {}
         agg_est[split] = est
         for label, e in est.items():
@@ -691,55 +700,54 @@ def _published_comparison(groups) -> tuple[tuple[list[str], list[list[Any]]], st
     index = {(p["agent"], p["steps"], p["split"], p["game"]): p["mean"] for p in pub}
     curve_budgets = sorted({p["steps"] for p in pub if p["agent"] == "PPO (train-procgen)"})
     md_rows, notes, budgets = [], [], set()
-    for label, envs in groups.items():
-        for env, runs in envs.items():
-            runs = [r for r in runs if r.follows_published_protocol]
-            if not runs or ("PPO", 25_000_000, "test", env) not in index:
+    for env, label, runs in _by_game(groups):
+        runs = [r for r in runs if r.follows_published_protocol]
+        if not runs or ("PPO", 25_000_000, "test", env) not in index:
+            continue
+        steps = max(r.timesteps for r in runs)
+        budgets.add(steps)
+        matched = closest_budget(steps, curve_budgets)
+        test = float(np.mean([r.mean("test") for r in runs]))
+        train_vals = [r.mean("train") for r in runs]
+        train = float(np.mean(train_vals)) if None not in train_vals else None
+        for split, ours in (("test", test), ("train", train)):
+            if ours is None:
                 continue
-            steps = max(r.timesteps for r in runs)
-            budgets.add(steps)
-            matched = closest_budget(steps, curve_budgets)
-            test = float(np.mean([r.mean("test") for r in runs]))
-            train_vals = [r.mean("train") for r in runs]
-            train = float(np.mean(train_vals)) if None not in train_vals else None
-            for split, ours in (("test", test), ("train", train)):
-                if ours is None:
-                    continue
-                rows.append(
-                    [
-                        env,
-                        label,
-                        len(runs),
-                        steps,
-                        split,
-                        ours,
-                        "PPO (train-procgen)",
-                        matched,
-                        index[("PPO (train-procgen)", matched, split, env)],
-                    ]
-                )
-                if split == "test":
-                    for a in PUBLISHED_AGENTS:
-                        rows.append(
-                            [
-                                env,
-                                label,
-                                len(runs),
-                                steps,
-                                "test",
-                                ours,
-                                a,
-                                25_000_000,
-                                index[(a, 25_000_000, "test", env)],
-                            ]
-                        )
-            ppo_m = index[("PPO (train-procgen)", matched, "test", env)]
-            ppo_tr = index[("PPO (train-procgen)", matched, "train", env)]
-            md_rows.append(
-                [env, f"{label} ({len(runs)} runs)", steps_label(steps), _fmt(train), _fmt(test),
-                 f"{ppo_tr:.2f} / {ppo_m:.2f} @{steps_label(matched)}"]
-                + [f"{index[(a, 25_000_000, 'test', env)]:.2f}" for a in PUBLISHED_AGENTS]
-            )  # fmt: skip
+            rows.append(
+                [
+                    env,
+                    label,
+                    len(runs),
+                    steps,
+                    split,
+                    ours,
+                    "PPO (train-procgen)",
+                    matched,
+                    index[("PPO (train-procgen)", matched, split, env)],
+                ]
+            )
+            if split == "test":
+                for a in PUBLISHED_AGENTS:
+                    rows.append(
+                        [
+                            env,
+                            label,
+                            len(runs),
+                            steps,
+                            "test",
+                            ours,
+                            a,
+                            25_000_000,
+                            index[(a, 25_000_000, "test", env)],
+                        ]
+                    )
+        ppo_m = index[("PPO (train-procgen)", matched, "test", env)]
+        ppo_tr = index[("PPO (train-procgen)", matched, "train", env)]
+        md_rows.append(
+            [env, f"{label} ({len(runs)} runs)", steps_label(steps), _fmt(train), _fmt(test),
+             f"{ppo_tr:.2f} / {ppo_m:.2f} @{steps_label(matched)}"]
+            + [f"{index[(a, 25_000_000, 'test', env)]:.2f}" for a in PUBLISHED_AGENTS]
+        )  # fmt: skip
     if not md_rows:
         return (header, rows), "", []
     short = [b for b in budgets if b < 25_000_000]

@@ -230,3 +230,11 @@ def test_stats_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert len(err.splitlines()) == 1 and "'extreme'" in err and "easy, hard" in err
     assert main(["stats", str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_per_level_means_average_each_level_over_runs(two_agents: Path) -> None:
+    from heldout.experiments.plots import per_level_means
+
+    runs = [load_run_record(p) for p in sorted((two_agents / "coinrun" / "ppo").iterdir())]
+    # test levels 100000000..3: run returns (7,7,8,6), (6,6,7,5), (8,8,9,7) -> level means 7, 7, 8, 6
+    np.testing.assert_allclose(per_level_means(runs, "test"), [7.0, 7.0, 8.0, 6.0])
