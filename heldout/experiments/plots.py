@@ -196,3 +196,29 @@ def published_bars(table: tuple[list[str], list[list[Any]]], path: str | os.Path
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def performance_profiles(
+    profiles: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
+    taus: np.ndarray,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Run-score distributions: the fraction of runs scoring above tau, with CI bands (Agarwal et al., 2021).
+
+    Args:
+        profiles: ``{agent: (profile, cis or None)}`` from :func:`heldout.experiments.stats.performance_profile`.
+        taus: The thresholds the profiles were evaluated at.
+        path: The PNG to write.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    for color, (agent, (profile, cis)) in zip(_colors(len(profiles)), profiles.items()):
+        ax.plot(taus, profile, color=color, label=agent)
+        if cis is not None:
+            ax.fill_between(taus, cis[0], cis[1], color=color, alpha=0.2)
+    ax.set_xlabel("min-max normalised score τ")
+    ax.set_ylabel("fraction of runs with score > τ")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -522,6 +522,7 @@ def write_report(
     agg_header = ["agent", "split", "games", "runs_per_game", "metric", "value", "ci_low", "ci_high"]
     agg_rows: list[list[Any]] = []
     agg_est: dict[str, dict[str, dict[str, S.Estimate]]] = {}
+    agg_matrices: dict[str, np.ndarray] = {}
     md.append("## Aggregate normalised scores\n")
     md_agg: list[list[str]] = []
     games_note: list[str] = []
@@ -529,6 +530,8 @@ def write_report(
         matrices, used, left = _normalised_matrices(scores, groups)
         est = S.aggregate_estimates(matrices, S.METRICS, reps, seed, confidence) if matrices else {}
         agg_est[split] = est
+        if split == "test":
+            agg_matrices = matrices
         for label, e in est.items():
             counts_ = S.runs_per_task(matrices[label])
             runs_text = (
@@ -643,7 +646,7 @@ def write_report(
             if any(r.curve for rs in by_agent.values() for r in rs):
                 figs.append(
                     (
-                        f"Learning curves, {env}: train (solid) vs test (dashed) return",
+                        f"Learning curves, {env}: train (solid) vs test (dashed) return, mean over runs (band: min to max)",
                         P.learning_curves(env, by_agent, out_dir / f"curves_{env}.png"),
                     )
                 )
@@ -660,6 +663,12 @@ def write_report(
                     P.interval_plot(agg_est["test"], out_dir / "aggregate_test.png"),
                 )
             )
+        if agg_matrices:
+            taus = np.linspace(0.0, max(1.0, max(float(np.nanmax(m)) for m in agg_matrices.values())), 101)
+            profiles = {
+                a: S.performance_profile(m, taus, reps, seed, confidence) for a, m in agg_matrices.items()
+            }
+            figs.append(("Performance profiles of normalised test scores", P.performance_profiles(profiles, taus, out_dir / "profile_test.png")))  # fmt: skip
         if pub_rows[1]:
             figs.append(
                 (

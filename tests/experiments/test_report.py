@@ -77,7 +77,7 @@ def test_report_writes_every_file(two_agents: Path, tmp_path: Path) -> None:
     expected = {
         "report.md", "per_game.csv", "aggregate.csv", "probability_of_improvement.csv",
         "published_comparison.csv", "scores_test.json", "scores_train.json", "curves_coinrun.png",
-        "curves_starpilot.png", "levels_coinrun.png", "levels_starpilot.png", "aggregate_test.png",
+        "curves_starpilot.png", "levels_coinrun.png", "levels_starpilot.png", "aggregate_test.png", "profile_test.png",
         "published_comparison.png",
     }  # fmt: skip
     assert expected <= names, expected - names
