@@ -238,3 +238,14 @@ def test_per_level_means_average_each_level_over_runs(two_agents: Path) -> None:
     runs = [load_run_record(p) for p in sorted((two_agents / "coinrun" / "ppo").iterdir())]
     # test levels 100000000..3: run returns (7,7,8,6), (6,6,7,5), (8,8,9,7) -> level means 7, 7, 8, 6
     np.testing.assert_allclose(per_level_means(runs, "test"), [7.0, 7.0, 8.0, 6.0])
+
+
+@pytest.mark.parametrize(
+    "command,flags", [("report", ["--out", "--reps", "--seed"]), ("stats", ["--mode", "--json"])]
+)
+def test_report_and_stats_help(command: str, flags: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(f in out for f in flags)
