@@ -152,6 +152,11 @@ def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             found.append(p)
             continue
         inner = sorted(q.parent for q in p.rglob("summary.json") if is_run_folder(q.parent))
+        if not inner and (p / "config.yaml").is_file():
+            missing = [n for n in ("summary.json", "eval") if not (p / n).exists()]
+            raise ValueError(
+                f"run folder {str(raw)!r} has no {' or '.join(missing)}: the run has not finished"
+            )
         if not inner:
             raise ValueError(
                 f"{str(raw)!r} is not a heldout run folder (expected config.yaml, summary.json and eval/ "
@@ -364,7 +369,9 @@ class Report:
     files: list[Path]
 
 
-def _per_game(groups, reps: int, seed: int) -> tuple[list[str], list[list[Any]], list[list[str]]]:
+def _per_game(
+    groups: Mapping[str, Mapping[str, Sequence[RunRecord]]], reps: int, seed: int, confidence: float
+) -> tuple[list[str], list[list[Any]], list[list[str]]]:
     header = [
         "game", "agent", "seeds", "steps", "distribution_mode", "num_levels",
         "train_mean", "train_ci_low", "train_ci_high", "test_mean", "test_ci_low", "test_ci_high",
@@ -375,9 +382,11 @@ def _per_game(groups, reps: int, seed: int) -> tuple[list[str], list[list[Any]],
         n = len(runs)
         train = [r.mean("train") for r in runs]
         test = [r.mean("test") for r in runs]
-        tr = S.mean_ci_over_seeds(train, reps, seed) if None not in train else None
-        te = S.mean_ci_over_seeds(test, reps, seed)
-        gap = S.mean_ci_over_seeds([a - b for a, b in zip(train, test)], reps, seed) if tr else None
+        tr = S.mean_ci_over_seeds(train, reps, seed, confidence) if None not in train else None
+        te = S.mean_ci_over_seeds(test, reps, seed, confidence)
+        gap = (
+            S.mean_ci_over_seeds([a - b for a, b in zip(train, test)], reps, seed, confidence) if tr else None
+        )
         mode = runs[0].distribution_mode
         ntr = S.normalized_score(env, mode, tr.value) if tr else None
         nte = S.normalized_score(env, mode, te.value)
@@ -491,7 +500,7 @@ def write_report(
         )
 
     # per game
-    header, rows, md_rows = _per_game(groups, reps, seed)
+    header, rows, md_rows = _per_game(groups, reps, seed, confidence)
     tables["per_game"] = (header, rows)
     md.append("## Per game: train and test return\n")
     md.append(
@@ -691,7 +700,9 @@ def write_report(
     return Report(text, tables, files)
 
 
-def _published_comparison(groups) -> tuple[tuple[list[str], list[list[Any]]], str, list[str]]:
+def _published_comparison(
+    groups: Mapping[str, Mapping[str, Sequence[RunRecord]]],
+) -> tuple[tuple[list[str], list[list[Any]]], str, list[str]]:
     """Our test (and train) returns beside the published per-game means, for runs on the easy-200 protocol."""
     header = [
         "game",

@@ -162,6 +162,11 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytes
     assert len(err.splitlines()) == 1 and "not a heldout run folder" in err and "empty" in err
     assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.yaml").write_text("env: coinrun\n")
+    assert main(["report", str(unfinished), "--out", str(tmp_path / "r")]) == 2
+    assert "has not finished" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
