@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples")
     st.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generators")
     st.add_argument(
+        "--reference", metavar="AGENT", help="add each agent's mean return as a %% of this agent's (e.g. PPO)"
+    )
+    st.add_argument(
         "--json",
         action="store_true",
         help='print {agent: {"mean"|"median"|"iqm"|"optimality_gap": {"value": v, "ci": [low, high]}}}',
@@ -250,18 +253,28 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     import json
 
     from heldout.envs import SCORE_RANGES
-    from heldout.experiments.report import format_scores_file_stats, scores_file_stats
+    from heldout.experiments.report import (
+        format_scores_file_stats,
+        reference_normalized_means,
+        scores_file_stats,
+    )
     from heldout.experiments.stats import load_scores
 
     if args.mode not in SCORE_RANGES:
         raise ValueError(f"unknown --mode {args.mode!r}; valid modes: {', '.join(SCORE_RANGES)}")
     scores = load_scores(args.file)
+    relative = None
+    if args.reference is not None:
+        relative = reference_normalized_means(scores, args.reference, args.reps, args.seed)
     agg, poi, games = scores_file_stats(scores, args.mode, args.reps, args.seed)
     if args.json:
         data = {a: {m: e.to_dict() for m, e in per.items()} for a, per in agg.items()}
         print(json.dumps(data, indent=2))
     else:
-        print(format_scores_file_stats(agg, poi, games, args.mode, args.reps, args.seed))
+        text = format_scores_file_stats(
+            agg, poi, games, args.mode, args.reps, args.seed, relative=relative, reference=args.reference
+        )
+        print(text)
     return 0
 
 

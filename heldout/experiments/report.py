@@ -826,6 +826,26 @@ def scores_file_stats(
     return agg, poi, games
 
 
+def reference_normalized_means(
+    scores: Mapping[str, Mapping[str, Sequence[float]]],
+    reference: str,
+    reps: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, S.Estimate]:
+    """Each agent's mean over common games of return / the reference's mean return ("% of PPO")."""
+    if reference not in scores:
+        raise ValueError(
+            f"--reference {reference!r} is not an agent of the file; agents: {', '.join(scores)}"
+        )
+    games = S.common_tasks(scores)
+    out = {}
+    for agent, per in scores.items():
+        rel = S.reference_normalize({g: per[g] for g in games}, scores[reference])
+        out[agent] = S.bootstrap_ci(S.score_matrix(rel, games), S.aggregate_mean, reps, seed, confidence)
+    return out
+
+
 def format_scores_file_stats(
     agg: Mapping[str, Mapping[str, S.Estimate]],
     poi: Mapping[tuple[str, str], S.Estimate],
@@ -833,15 +853,24 @@ def format_scores_file_stats(
     mode: str,
     reps: int,
     seed: int,
+    relative: Mapping[str, S.Estimate] | None = None,
+    reference: str | None = None,
 ) -> str:
-    """The text table ``heldout stats`` prints."""
+    """The text table ``heldout stats`` prints (with ``relative``: a "% of <reference>" column)."""
     runs = "95% stratified-bootstrap CIs"
     lines = [
         f"{len(agg)} agents x {len(games)} games, min-max normalised ({mode}); {runs}, {reps} resamples, seed {seed}",
         "",
     ]
     header = ["agent", "mean", "median", "IQM", "optimality gap"]
-    rows = [header] + [[a] + [e[m].format(3) for m in S.METRICS] for a, e in agg.items()]
+    rows = [[a] + [e[m].format(3) for m in S.METRICS] for a, e in agg.items()]
+    if relative is not None:
+        header.append(f"% of {reference} (mean)")
+        for row in rows:
+            e = relative[row[0]]
+            pct_ci = None if e.ci is None else (100 * e.ci[0], 100 * e.ci[1])
+            row.append(S.Estimate(100 * e.value, pct_ci).format(0))
+    rows = [header, *rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for k, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

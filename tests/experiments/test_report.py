@@ -214,6 +214,9 @@ def test_stats_prints_the_aggregate_table_and_json(tmp_path: Path, capsys: pytes
     assert main(["stats", str(f), "--reps", "200", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "IQM" in out and "P(A > B)" in out and "1.000" in out
+    assert main(["stats", str(f), "--reps", "200", "--reference", "B"]) == 0
+    out = capsys.readouterr().out
+    assert "% of B" in out and " 133 " in out  # A's mean return 8.0 over B's 6.0
     assert main(["stats", str(f), "--reps", "200", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"A", "B"} and set(data["A"]) == {"mean", "median", "iqm", "optimality_gap"}
