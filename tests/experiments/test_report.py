@@ -83,11 +83,14 @@ def test_report_writes_every_file(two_agents: Path, tmp_path: Path) -> None:
     assert expected <= names, expected - names
     for name in expected:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    plt = pytest.importorskip("matplotlib.pyplot")
     for png in out.glob("*.png"):
         head = png.read_bytes()[:24]
         assert head[:8] == PNG_MAGIC, png
         width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         assert width > 100 and height > 100, png
+        image = plt.imread(png)  # decodes: a real PNG, not just its header
+        assert image.shape[:2] == (height, width) and image.std() > 0, png
     md = (out / "report.md").read_text()
     for image in out.glob("*.png"):
         assert f"]({image.name})" in md
