@@ -181,22 +181,27 @@ def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
         ) from None
 
 
-def _read_curve(path: Path) -> dict[str, np.ndarray]:
+def _read_curve(path: Path, final_steps: int) -> dict[str, np.ndarray]:
+    """Periodic evaluations from SB3's ``progress.csv``: ``steps`` and the train/test mean return.
+
+    The protocol logs the final evaluation in a last row without ``time/total_timesteps``: it is placed
+    at ``final_steps`` and, being over more episodes, replaces a periodic evaluation at the same step.
+    """
     if not path.is_file():
         return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     columns = {s: f"eval/{s}/mean_return" for s in ("train", "test")}
-    steps, values = [], {s: [] for s in columns}
+    points: dict[float, dict[str, float]] = {}
     for r in rows:
-        if not any(r.get(c) for c in columns.values()) or not r.get("time/total_timesteps"):
+        if not any(r.get(c) for c in columns.values()):
             continue
-        steps.append(float(r["time/total_timesteps"]))
-        for s, c in columns.items():
-            values[s].append(float(r[c]) if r.get(c) else np.nan)
-    if not steps:
+        step = float(r["time/total_timesteps"]) if r.get("time/total_timesteps") else float(final_steps)
+        points[step] = {s: float(r[c]) if r.get(c) else np.nan for s, c in columns.items()}
+    if not points:
         return {}
-    return {"steps": np.array(steps), **{s: np.array(v) for s, v in values.items()}}
+    steps = sorted(points)
+    return {"steps": np.array(steps), **{s: np.array([points[t][s] for t in steps]) for s in columns}}
 
 
 def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
@@ -215,6 +220,7 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
     config = read_yaml(p / "config.yaml") or {}
     with open(p / "summary.json") as f:
         summary = json.load(f)
+    timesteps = int(summary.get("timesteps") or config.get("timesteps", 0))
     returns, levels = {}, {}
     for split in REPORT_SPLITS:
         csv_path = p / "eval" / f"{split}.csv"
@@ -230,10 +236,10 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
         distribution_mode=str(config.get("distribution_mode", "easy")),
         num_levels=int(config.get("num_levels", 0)),
         start_level=int(config.get("start_level", 0)),
-        timesteps=int(summary.get("timesteps") or config.get("timesteps", 0)),
+        timesteps=timesteps,
         returns=returns,
         levels=levels,
-        curve=_read_curve(p / "progress.csv"),
+        curve=_read_curve(p / "progress.csv", timesteps),
     )
 
 

@@ -54,7 +54,8 @@ def fake_run(
             )
             w.writerow([1.0, 2048, "", ""])
             w.writerow([2.0, 4096, np.mean(train) / 2, np.mean(test) / 2])
-            w.writerow([3.0, timesteps, np.mean(train), np.mean(test)])
+            w.writerow([3.0, timesteps, 0.0, 0.0])  # the last periodic evaluation (few episodes)
+            w.writerow(["", "", np.mean(train), np.mean(test)])  # the final one, logged without a step
     return path
 
 
@@ -208,6 +209,9 @@ def test_find_run_folders_accepts_run_folders_and_their_parents(two_agents: Path
     assert (
         rec.env == "coinrun" and rec.follows_published_protocol and list(rec.curve["steps"]) == [4096, 8192]
     )
+    # the final evaluation (no step in progress.csv) ends the curve at the run's steps
+    assert rec.curve["train"][-1] == pytest.approx(rec.mean("train"))
+    assert rec.curve["test"][-1] == pytest.approx(rec.mean("test"))
 
 
 def test_stats_prints_the_aggregate_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
