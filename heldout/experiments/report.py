@@ -623,6 +623,12 @@ def write_report(
             poi_rows.append([x, y, len(common), *_ci_cols(e)])
             md_poi.append([x, y, str(len(common)), _est_text(e, 2, n=n_min if e.ci is None else None)])
     tables["probability_of_improvement"] = (["x", "y", "games", "p_x_better", "ci_low", "ci_high"], poi_rows)
+    if len(labels) < 2:
+        md.append("## Probability of improvement\n")
+        md.append("One agent only: no probability of improvement between agents.\n")
+    elif not md_poi:
+        md.append("## Probability of improvement\n")
+        md.append("No two agents ran a game in common: no probability of improvement.\n")
     if md_poi:
         md.append("## Probability of improvement (test return)\n")
         md.append(
