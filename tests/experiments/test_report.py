@@ -100,7 +100,7 @@ def test_report_writes_every_file(two_agents: Path, tmp_path: Path) -> None:
 
 def test_report_tables_hold_the_hand_computed_numbers(two_agents: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    write_report([two_agents], out, reps=200, seed=0)
+    write_report([two_agents], out, reps=200, seed=0, plots=False)
     rows = {(r["game"], r["agent"]): r for r in csv.DictReader(open(out / "per_game.csv"))}
     ppo = rows[("coinrun", "ppo")]
     assert int(ppo["seeds"]) == 3
