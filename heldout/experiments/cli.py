@@ -3,6 +3,8 @@
     heldout train --env coinrun --agent ppo --timesteps 1000000 --num-levels 200 --seed 0 --out runs
     heldout train --preset quickstart
     heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
+    heldout report RUN_DIR... --out DIR
+    heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
     heldout list
     heldout bench throughput
 
@@ -24,6 +26,8 @@ EXAMPLES = """examples:
   heldout train --env coinrun --timesteps 25000000 --num-levels 200 --seed 1
   heldout eval runs/coinrun/ppo/seed0-20260101-120000 --split test --episodes 500
   heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
+  heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
+  heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
   heldout list
 """
 
@@ -160,6 +164,49 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="torch device")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    r = sub.add_parser(
+        "report",
+        help="tables, confidence intervals and plots from run folders",
+        description="Group run folders by env and agent and write report.md, CSV tables, the per-run "
+        "scores in the published JSON layout and PNG plots into --out: per-game train and test return "
+        "with CIs over seeds and the gap, aggregate normalised mean/median/IQM/optimality gap with "
+        "stratified-bootstrap CIs, probability of improvement between agents, learning curves, per-level "
+        "return histograms and, for runs on the easy-200 protocol, the published Procgen figures beside ours.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    r.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders"
+    )
+    r.add_argument("--out", required=True, metavar="DIR", help="folder to write the report into")
+    r.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples for every CI")
+    r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generators")
+    r.add_argument("--reference", metavar="AGENT", help="also report scores as a fraction of this agent's")
+    r.add_argument("--no-plots", action="store_true", help="tables only")
+
+    st = sub.add_parser(
+        "stats",
+        help="aggregate table (IQM, CIs, P(improvement)) for a {agent: {game: [scores]}} JSON file",
+        description="Print, per agent, the min-max normalised mean, median, IQM and optimality gap over the "
+        "games every agent ran, each with its 95%% stratified-bootstrap CI, and the probability of "
+        "improvement between agents (Agarwal et al., 2021). FILE.json holds raw returns in the published "
+        "layout {agent: {game: [one score per run]}}, as 'heldout report' exports them.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    st.add_argument(
+        "file", metavar="FILE.json", help="scores in the layout {agent: {game: [one score per run]}}"
+    )
+    st.add_argument("--mode", default="easy", help="normalisation constants: easy or hard")
+    st.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples")
+    st.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generators")
+    st.add_argument(
+        "--reference", metavar="AGENT", help="add each agent's mean return as a %% of this agent's (e.g. PPO)"
+    )
+    st.add_argument(
+        "--json",
+        action="store_true",
+        help='print {agent: {"mean"|"median"|"iqm"|"optimality_gap": {"value": v, "ci": [low, high]}}}',
+    )
+
     sub.add_parser(
         "list", help="list environments, agents and presets", description="List what is registered."
     )
@@ -220,6 +267,35 @@ def _cmd_list() -> int:
     return 0
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    import json
+
+    from heldout.envs import SCORE_RANGES
+    from heldout.experiments.report import (
+        format_scores_file_stats,
+        reference_normalized_means,
+        scores_file_stats,
+    )
+    from heldout.experiments.stats import load_scores
+
+    if args.mode not in SCORE_RANGES:
+        raise ValueError(f"unknown --mode {args.mode!r}; valid modes: {', '.join(SCORE_RANGES)}")
+    scores = load_scores(args.file)
+    relative = None
+    if args.reference is not None:
+        relative = reference_normalized_means(scores, args.reference, args.reps, args.seed)
+    agg, poi, games = scores_file_stats(scores, args.mode, args.reps, args.seed)
+    if args.json:
+        data = {a: {m: e.to_dict() for m, e in per.items()} for a, per in agg.items()}
+        print(json.dumps(data, indent=2))
+    else:
+        text = format_scores_file_stats(
+            agg, poi, games, args.mode, args.reps, args.seed, relative=relative, reference=args.reference
+        )
+        print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``heldout`` console script; returns the exit code."""
     import heldout  # noqa: F401  (silences gym's banner before anything imports it)
@@ -241,6 +317,21 @@ def main(argv: list[str] | None = None) -> int:
             from heldout.experiments import bench
 
             return bench.main(args.args)
+        if args.command == "report":
+            from heldout.experiments.report import write_report
+
+            report = write_report(
+                args.run_dirs,
+                args.out,
+                reps=args.reps,
+                seed=args.seed,
+                reference=args.reference,
+                plots=not args.no_plots,
+            )
+            print(f"report: {report.files[0]} ({len(report.files)} files)")
+            return 0
+        if args.command == "stats":
+            return _cmd_stats(args)
         if args.command == "train":
             from heldout.experiments.protocol import run_train
 
