@@ -264,6 +264,7 @@ def build_parser(prog: str = "heldout bench agents") -> argparse.ArgumentParser:
     parser.add_argument("--num-levels", type=int, default=200, help="training levels")
     parser.add_argument("--eval-episodes", type=int, default=100, help="final evaluation episodes per split")
     parser.add_argument("--throughput-iterations", type=int, default=2, help="0: skip the throughput part")
+    parser.add_argument("--skip-quality", action="store_true", help="only measure throughput")
     parser.add_argument("--device", default="auto", help="torch device")
     parser.add_argument("--out", default="runs/bench-agents", help="root of the run folders")
     parser.add_argument("--json", default=None, help="results file (default: OUT/results.json)")
@@ -325,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     done = {(r["game"], r["seed"], r["agent"]) for r in results["runs"]}
     todo = [(g, s, a) for g in games for s in seeds for a in agents if (g, s, a) not in done]
+    if args.skip_quality:
+        todo = []
     started = time.perf_counter()
     with OtherLoad() as load:
         for index, (game, seed, agent) in enumerate(todo, 1):
