@@ -119,9 +119,9 @@ class TrainConfig:
 
         ENVS.get(self.env)
         check_agent_kwargs(AGENTS.get(self.agent), self.agent, self.agent_kwargs)
-        if self.agent_kwargs.get("augmentation") == "best":
-            from heldout.agents.augment import BEST_AUGMENTATION
+        from heldout.agents.augment import BEST_AUGMENTATION
 
+        if self.agent_kwargs.get("augmentation") == "best" and self.env not in BEST_AUGMENTATION:
             raise ValueError(
                 f"augmentation 'best' is defined for the Procgen games only, not env {self.env!r}; "
                 f"valid envs: {', '.join(sorted(BEST_AUGMENTATION))}"

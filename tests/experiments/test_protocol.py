@@ -149,6 +149,11 @@ def test_eval_rejects_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.
         (["--distribution-mode", "medium"], "valid modes"),
         (["--env-option", "use_backgrund=false"], "use_backgrounds"),
         (["--preset", "quikstart"], "did you mean 'quickstart'"),
+        (["--agent", "ppo", "--augmentation", "crop"], "takes no augmentation"),
+        (["--agent", "ucb-drac", "--augmentation", "crop"], "picks among its arms"),
+        (["--agent", "drac", "--augmentation", "corp"], "did you mean 'crop'"),
+        (["--agent", "drac", "--agent-arg", "aug_cof=0.2"], "did you mean 'aug_coef'"),
+        (["--agent", "ucb-drac", "--agent-arg", "arms=[crop,fliip]"], "did you mean 'flip'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(
@@ -198,3 +203,33 @@ def test_progress_bar_dependencies_are_installed() -> None:
     from stable_baselines3.common.callbacks import ProgressBarCallback
 
     ProgressBarCallback()  # raises ImportError when rich or tqdm is missing
+
+
+def test_best_augmentation_resolves_per_game() -> None:
+    drac = PRESETS.get("drac-procgen-easy")
+    assert drac.resolved().agent_kwargs["augmentation"] == "random-conv"  # coinrun
+    assert drac.replace(env="starpilot").resolved().agent_kwargs["augmentation"] == "crop"
+    assert drac.replace(env="bossfight").resolved().agent_kwargs["augmentation"] == "flip"
+
+
+@pytest.mark.parametrize("agent", ["rad", "drac", "ucb-drac"])
+def test_augmented_agents_train_from_the_cli(agent: str, tmp_path: Path) -> None:
+    import io
+    from contextlib import redirect_stdout
+
+    extra = [] if agent == "ucb-drac" else ["--augmentation", "crop"]
+    args = [a for a in TINY if a not in ("--eval-freq", "128")]
+    with redirect_stdout(io.StringIO()):
+        code = main(["train", *args, "--eval-freq", "0", "--agent", agent, *extra, "--out", str(tmp_path)])
+    assert code == 0
+    (run,) = (tmp_path / "starpilot" / agent).iterdir()
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["agent"] == agent
+    if extra:
+        assert config["agent_kwargs"]["augmentation"] == "crop"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["agent"] == agent and summary["splits"]["test"]["episodes"] == 6
+    with open(run / "progress.csv") as f:
+        header = f.readline()
+    assert ("drac_value_reg" in header) == (agent != "rad")
+    assert ("ucb/count/crop" in header) == (agent == "ucb-drac")
