@@ -12,6 +12,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from heldout.agents.drac import DrAC
 from heldout.agents.ppo import PPO
 from heldout.agents.rad import RAD
+from heldout.agents.sg_ppo import SGPPO
 from heldout.agents.ucb_drac import UCBDrAC
 from heldout.registry import Registry
 
@@ -38,6 +39,12 @@ AGENTS.register(
     help="DrAC with the augmentation picked per update by a sliding-window UCB bandit (Raileanu et al. 2021)",
 )
 
+AGENTS.register(
+    "sg-ppo",
+    SGPPO,
+    help="PPO + SGQN's saliency consistency of V and pi and attribution prediction (Bertoin et al. 2022 port)",
+)
+
 #: Agents that take an ``augmentation`` keyword (``heldout train --augmentation NAME``).
 AUGMENTED_AGENTS = ("rad", "drac")
 
@@ -48,4 +55,4 @@ except ImportError:  # pragma: no cover - the Procgen env is optional here
 else:
     VecEnv.register(ProcgenVecEnv)
 
-__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "DrAC", "UCBDrAC"]
+__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "SGPPO", "DrAC", "UCBDrAC"]

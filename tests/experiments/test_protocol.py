@@ -233,3 +233,19 @@ def test_augmented_agents_train_from_the_cli(agent: str, tmp_path: Path) -> None
         header = f.readline()
     assert ("drac_value_reg" in header) == (agent != "rad")
     assert ("ucb/count/crop" in header) == (agent == "ucb-drac")
+
+
+@pytest.mark.parametrize("agent, logged", [("sg-ppo", "sg_mask_share")])
+def test_saliency_agents_train_from_the_cli(agent: str, logged: str, tmp_path: Path) -> None:
+    import io
+    from contextlib import redirect_stdout
+
+    args = [a for a in TINY if a not in ("--eval-freq", "128")]
+    with redirect_stdout(io.StringIO()):
+        code = main(["train", *args, "--eval-freq", "0", "--agent", agent, "--out", str(tmp_path)])
+    assert code == 0
+    (run,) = (tmp_path / "starpilot" / agent).iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["agent"] == agent and summary["splits"]["test"]["episodes"] == 6
+    with open(run / "progress.csv") as f:
+        assert logged in f.readline()
