@@ -3,6 +3,7 @@
     heldout train --env coinrun --agent ppo --timesteps 1000000 --num-levels 200 --seed 0 --out runs
     heldout train --preset quickstart
     heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
+    heldout saliency RUN_DIR --split test --episodes 4 --out DIR [--target value|log_prob|q]
     heldout report RUN_DIR... --out DIR
     heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
     heldout list
@@ -26,6 +27,7 @@ EXAMPLES = """examples:
   heldout train --env coinrun --timesteps 25000000 --num-levels 200 --seed 1
   heldout eval runs/coinrun/ppo/seed0-20260101-120000 --split test --episodes 500
   heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
+  heldout saliency RUN_DIR --split test --episodes 4 --out saliency   # overlays, GIFs, focus metric
   heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
   heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
   heldout list
@@ -107,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-periodic-episodes", type=int, help="episodes per split in periodic evaluations")
     t.add_argument("--checkpoint-freq", type=int, help="timesteps between checkpoints (0: none)")
     t.add_argument(
+        "--saliency-log-freq",
+        type=int,
+        help="timesteps between saliency overlays logged to TensorBoard (saliency/overlay; 0: none)",
+    )
+    t.add_argument(
         "--deterministic-eval", action="store_true", default=None, help="greedy evaluation actions"
     )
     t.add_argument(
@@ -163,6 +170,33 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="evaluation seed")
     e.add_argument("--device", default="auto", help="torch device")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sa = sub.add_parser(
+        "saliency",
+        help="saliency maps of a saved run: PNG overlays, animated GIFs and the focus metric",
+        description="Play one episode on each of the first K levels of a split's fixed evaluation list with "
+        "the run's final model and compute its saliency map at every step (guided backprop or the plain "
+        "gradient of V(s), log pi(a|s) or Q(s,a) w.r.t. the pixels). Writes, into --out, a contact-sheet PNG and "
+        "an animated GIF per episode (frame beside frame-with-map) and focus-<split>.json: the share of the "
+        "saliency mass on the foreground (the same level rendered without background), per episode and "
+        "on average, beside the share of the frame the foreground covers (what a uniform map would score).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sa.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")
+    sa.add_argument("--split", default="test", help="train, test or validation")
+    sa.add_argument("--episodes", type=_positive_int, default=4, help="episodes (one per level)")
+    sa.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the images and focus-<split>.json"
+    )
+    sa.add_argument(
+        "--target", help="what is attributed: value, log_prob or q (default: q for Q-networks, else value)"
+    )
+    sa.add_argument("--method", default="guided_backprop", help="guided_backprop or gradient")
+    sa.add_argument("--max-steps", type=_positive_int, default=500, help="steps per episode at most")
+    sa.add_argument("--deterministic", action="store_true", default=None, help="greedy actions")
+    sa.add_argument("--no-images", action="store_true", help="only the focus metric")
+    sa.add_argument("--seed", type=int, default=0, help="env seed")
+    sa.add_argument("--device", default="auto", help="torch device")
 
     r = sub.add_parser(
         "report",
@@ -332,6 +366,25 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "stats":
             return _cmd_stats(args)
+        if args.command == "saliency":
+            from heldout.experiments.saliency_run import format_focus, run_saliency
+
+            summary = run_saliency(
+                args.run_dir,
+                args.out,
+                split=args.split,
+                episodes=args.episodes,
+                target=args.target,
+                method=args.method,
+                max_steps=args.max_steps,
+                deterministic=args.deterministic,
+                render=not args.no_images,
+                device=args.device,
+                seed=args.seed,
+            )
+            print(format_focus(summary))
+            print(f"images: {args.out} ({len(summary['files'])} files)")
+            return 0
         if args.command == "train":
             from heldout.experiments.protocol import run_train
 

@@ -45,6 +45,8 @@ class TrainConfig:
         deterministic_eval: Greedy actions in evaluation (the references sample; default False).
         leakage_check: Drop test levels whose first frame equals a training level's first frame.
         checkpoint_freq: Timesteps between model checkpoints (0: none).
+        saliency_log_freq: Timesteps between saliency overlays logged to TensorBoard
+            (``saliency/overlay``; 0: none).
         out: Root folder of run folders.
     """
 
@@ -71,6 +73,7 @@ class TrainConfig:
     deterministic_eval: bool = False
     leakage_check: bool = True
     checkpoint_freq: int = 0
+    saliency_log_freq: int = 0
     out: str = "runs"
 
     def split(self) -> LevelSplit:
@@ -137,7 +140,13 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("eval_freq", "checkpoint_freq", "num_validation_levels", "eval_periodic_episodes"):
+        for name in (
+            "eval_freq",
+            "checkpoint_freq",
+            "num_validation_levels",
+            "eval_periodic_episodes",
+            "saliency_log_freq",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")

@@ -223,6 +223,10 @@ def run_train(
     callbacks = [_periodic_eval_callback(config, lists, run_dir, progress)]
     if config.checkpoint_freq:
         callbacks.append(_checkpoint_callback(config, run_dir))
+    if config.saliency_log_freq:
+        from heldout.experiments.saliency_run import saliency_log_callback
+
+        callbacks.append(saliency_log_callback(config.saliency_log_freq))
 
     t0 = time.perf_counter()
     model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=progress)
