@@ -9,6 +9,8 @@ Two parts, both in one run so their figures compare:
   every agent alike; each run leaves a normal run folder. The table gives, per game and agent, the
   mean over seeds of the final train and test returns (100 episodes each on fixed level lists) with
   the standard error over seeds, the gap, and the training steps/s;
+* **focus**: for every run, the share of the agent's saliency mass (guided backprop) on the
+  foreground of train and test levels (:func:`heldout.experiments.saliency_run.run_focus`);
 * **throughput**: every agent's training steps/s over interleaved PPO iterations on one game, and
   its ratio to PPO's.
 
@@ -171,6 +173,27 @@ def quality_run(
     }
 
 
+def add_focus(run: dict[str, Any], episodes: int, max_steps: int, device: str = "auto") -> dict[str, Any]:
+    """Adds the focus metric of a finished run (train and test) to its record, in place."""
+    from heldout.experiments.saliency_run import run_focus
+
+    summaries = run_focus(
+        run["run_dir"], ("train", "test"), episodes=episodes, max_steps=max_steps, device=device
+    )
+    run["focus"] = {split: s["focus"] for split, s in summaries.items()}
+    run["foreground_share"] = {split: s["foreground_share"] for split, s in summaries.items()}
+    run["focus_settings"] = {"episodes": episodes, "max_steps": max_steps, "method": "guided_backprop"}
+    return run
+
+
+def _focus_cell(runs: Sequence[dict[str, Any]], split: str, target: str) -> str:
+    values = [r["focus"][split][target] for r in runs if target in r.get("focus", {}).get(split, {})]
+    if len(values) != len(runs):
+        return "n/a"
+    mean, se = _mean_se(values)
+    return f"{mean:.3f} ± {se:.3f}" if se is not None else f"{mean:.3f}"
+
+
 def _mean_se(values: Sequence[float]) -> tuple[float, float | None]:
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
@@ -190,6 +213,9 @@ def format_results(results: dict[str, Any]) -> str:
         )
         lines.append("")
         header = ["game", "agent", "seeds", "train return", "test return", "gap", "train steps/s"]
+        with_focus = any("focus" in r for r in runs)
+        if with_focus:
+            header += ["focus V train", "focus V test", "focus logπ test", "fg share test"]
         rows = []
         games = list(dict.fromkeys(r["game"] for r in runs))
         agents = list(dict.fromkeys(r["agent"] for r in runs))
@@ -203,9 +229,27 @@ def format_results(results: dict[str, Any]) -> str:
                     mean, se = _mean_se([r[key] for r in sel])
                     cells.append(f"{mean:.2f} ± {se:.2f}" if se is not None else f"{mean:.2f} (n/a)")
                 cells.append(f"{statistics.fmean(r['steps_per_s'] for r in sel):.0f}")
+                if with_focus:
+                    target = "q" if any("q" in r.get("focus", {}).get("test", {}) for r in sel) else "value"
+                    cells += [
+                        _focus_cell(sel, "train", target),
+                        _focus_cell(sel, "test", target),
+                        _focus_cell(sel, "test", "log_prob"),
+                    ]
+                    shares = [r["foreground_share"]["test"] for r in sel if "foreground_share" in r]
+                    cells.append(f"{statistics.fmean(shares):.3f}" if len(shares) == len(sel) else "n/a")
                 rows.append(cells)
         lines += _table(header, rows)
         lines.append("")
+        if with_focus:
+            settings = next(r["focus_settings"] for r in runs if "focus_settings" in r)
+            lines.append(
+                f"Focus: share of the guided-backprop saliency mass of V(s) (Q(s,a) for Q-networks) and of "
+                f"log pi(a|s) on the foreground (the level rendered without background), averaged over the "
+                f"steps of {settings['episodes']} episodes per split (at most {settings['max_steps']} steps "
+                "each); 'fg share' is the share of the frame the foreground covers, what a uniform map scores."
+            )
+            lines.append("")
     throughput = results.get("throughput")
     if throughput:
         s = throughput["settings"]
@@ -263,6 +307,10 @@ def build_parser(prog: str = "heldout bench agents") -> argparse.ArgumentParser:
     parser.add_argument("--n-steps", type=int, default=128, help="rollout length per env (minibatch: 1/4)")
     parser.add_argument("--num-levels", type=int, default=200, help="training levels")
     parser.add_argument("--eval-episodes", type=int, default=100, help="final evaluation episodes per split")
+    parser.add_argument(
+        "--focus-episodes", type=int, default=8, help="episodes per split for the focus metric (0: skip)"
+    )
+    parser.add_argument("--focus-max-steps", type=int, default=200, help="steps per focus episode at most")
     parser.add_argument("--throughput-iterations", type=int, default=2, help="0: skip the throughput part")
     parser.add_argument("--skip-quality", action="store_true", help="only measure throughput")
     parser.add_argument("--device", default="auto", help="torch device")
@@ -287,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-        for name in ("timesteps", "num_envs", "n_steps", "num_levels", "eval_episodes"):
+        for name in ("timesteps", "num_envs", "n_steps", "num_levels", "eval_episodes", "focus_max_steps"):
             _check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
         AUGMENTATIONS.get(args.augmentation)
         device = _resolve_device(args.device)
@@ -352,8 +400,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            if args.focus_episodes > 0:
+                add_focus(run, args.focus_episodes, args.focus_max_steps, device=device)
             results["runs"].append(run)
             save()
+        if args.focus_episodes > 0:  # runs recorded before focus was measured (or --resume)
+            for run in results["runs"]:
+                if "focus" not in run and os.path.isdir(run["run_dir"]):
+                    print(
+                        f"focus of {run['agent']} on {run['game']}, seed {run['seed']} ...", file=sys.stderr
+                    )
+                    add_focus(run, args.focus_episodes, args.focus_max_steps, device=device)
+                    save()
     if todo:
         results["other_load"]["quality"] = load.value
     if args.throughput_iterations > 0:
@@ -374,4 +432,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["agent_throughput", "format_results", "main", "quality_run"]
+__all__ = ["add_focus", "agent_throughput", "format_results", "main", "quality_run"]

@@ -351,6 +351,53 @@ def run_saliency(
     return summary
 
 
+def run_focus(
+    run_dir: str | os.PathLike[str],
+    splits: Sequence[str] = ("train", "test"),
+    episodes: int = 8,
+    max_steps: int = 200,
+    method: str = "guided_backprop",
+    device: str = "auto",
+) -> dict[str, Any]:
+    """The focus metric of a run on each split, without images (what ``heldout bench agents`` reports).
+
+    Targets: the model's default one (``q`` for Q-networks, ``value`` for actor-critics) and, for
+    stochastic policies, ``log_prob`` too.
+
+    Returns:
+        ``{split: focus_summary}`` (also written to the run's ``eval/focus-<split>.json``).
+    """
+    from heldout.agents import AGENTS
+    from heldout.agents.saliency import default_target, policy_network
+    from heldout.experiments.protocol import load_run
+    from heldout.experiments.run_folder import write_json
+
+    config, path = load_run(run_dir)
+    model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+    targets = [default_target(model)]
+    if targets[0] == "value" and hasattr(policy_network(model), "get_distribution"):
+        targets.append("log_prob")
+    out: dict[str, Any] = {}
+    for split in splits:
+        result = run_saliency_episodes(
+            model,
+            config.env,
+            split_levels(path, config, split, episodes),
+            targets=targets,
+            method=method,
+            distribution_mode=config.distribution_mode,
+            env_options=config.env_options,
+            deterministic=config.deterministic_eval,
+            max_steps=max_steps,
+            keep_frames=False,
+        )
+        summary = focus_summary(result)
+        summary.update(split=split, method=method, max_steps=max_steps)
+        write_json(path / "eval" / f"focus-{split}.json", summary)
+        out[split] = summary
+    return out
+
+
 def format_focus(summary: dict[str, Any]) -> str:
     """One line per target: focus, foreground share, lift."""
     lines = []
@@ -368,6 +415,7 @@ __all__ = [
     "foreground_mask",
     "format_focus",
     "overlay",
+    "run_focus",
     "run_saliency",
     "run_saliency_episodes",
     "write_contact_sheet",

@@ -52,6 +52,26 @@ def test_format_results_means_and_standard_errors_over_seeds() -> None:
     assert "4.00 (n/a)" in drac_row and "0.00 (n/a)" in drac_row
 
 
+def test_format_results_adds_the_focus_columns() -> None:
+    runs = []
+    for seed, (v_test, lp_test) in enumerate([(0.2, 0.3), (0.4, 0.5)]):
+        run = _run("sg-ppo", "starpilot", seed, 3.0, 2.0)
+        run["focus"] = {
+            "train": {"value": 0.1, "log_prob": 0.1},
+            "test": {"value": v_test, "log_prob": lp_test},
+        }
+        run["foreground_share"] = {"train": 0.01, "test": 0.02}
+        run["focus_settings"] = {"episodes": 8, "max_steps": 200, "method": "guided_backprop"}
+        runs.append(run)
+    text = bench_agents.format_results({"config": {"timesteps": 1000}, "runs": runs})
+    header = next(line for line in text.splitlines() if "focus V test" in line)
+    assert header.index("focus V train") < header.index("focus V test") < header.index("fg share test")
+    row = next(line for line in text.splitlines() if "sg-ppo" in line)
+    # train focus 0.100 ± 0.000, test V 0.300 ± 0.100, test log pi 0.400 ± 0.100, fg share 0.020
+    assert row.endswith("0.100 ± 0.000  0.300 ± 0.100  0.400 ± 0.100  0.020")
+    assert "8 episodes per split" in text
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
