@@ -68,7 +68,7 @@ def test_format_results_adds_the_focus_columns() -> None:
     assert header.index("focus V train") < header.index("focus V test") < header.index("fg share test")
     row = next(line for line in text.splitlines() if "sg-ppo" in line)
     # train focus 0.100 ± 0.000, test V 0.300 ± 0.100, test log pi 0.400 ± 0.100, fg share 0.020
-    assert row.split()[-13:] == "100 0.100 ± 0.000 0.300 ± 0.100 0.400 ± 0.100 0.020".split()
+    assert row.split()[-11:] == "100 0.100 ± 0.000 0.300 ± 0.100 0.400 ± 0.100 0.020".split()
     assert "8 episodes per split" in text
 
 
