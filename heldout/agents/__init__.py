@@ -13,6 +13,7 @@ from heldout.agents.drac import DrAC
 from heldout.agents.ppo import PPO
 from heldout.agents.rad import RAD
 from heldout.agents.sg_ppo import SGPPO
+from heldout.agents.sgfd import SGFD
 from heldout.agents.ucb_drac import UCBDrAC
 from heldout.registry import Registry
 
@@ -45,6 +46,12 @@ AGENTS.register(
     help="PPO + SGQN's saliency consistency of V and pi and attribution prediction (Bertoin et al. 2022 port)",
 )
 
+AGENTS.register(
+    "sgfd",
+    SGFD,
+    help="PPO with its policy loss reweighted to decorrelate features under level-classifier saliency (Huang et al. 2023)",
+)
+
 #: Agents that take an ``augmentation`` keyword (``heldout train --augmentation NAME``).
 AUGMENTED_AGENTS = ("rad", "drac")
 
@@ -55,4 +62,4 @@ except ImportError:  # pragma: no cover - the Procgen env is optional here
 else:
     VecEnv.register(ProcgenVecEnv)
 
-__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "SGPPO", "DrAC", "UCBDrAC"]
+__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "SGFD", "SGPPO", "DrAC", "UCBDrAC"]

@@ -62,6 +62,7 @@ def ppo_loss(
     ent_coef: float,
     vf_coef: float,
     normalize_advantage: bool = True,
+    sample_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss of one minibatch, in the openai/baselines ``ppo2`` form (cleanrl identical).
 
@@ -91,6 +92,9 @@ def ppo_loss(
         vf_coef: Value loss coefficient.
         normalize_advantage: Normalise advantages within the minibatch, ``(A - mean) / (std + 1e-8)``
             (torch's unbiased std, as cleanrl and SB3); skipped for a minibatch of one sample.
+        sample_weights: Optional per-sample weights of the policy term, shape (B,), mean 1 (SGFD's
+            reweighted actor loss): ``L_pg = mean(weights * max(...))``. Value and entropy terms
+            stay unweighted. None: plain mean.
 
     Returns:
         ``(loss, stats)``: the scalar loss to minimise and detached diagnostics:
@@ -123,6 +127,12 @@ def ppo_loss(
     log_ratio = log_prob - old_log_prob
     ratio = torch.exp(log_ratio)
     pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range))
+    if sample_weights is not None:
+        if sample_weights.shape != shape:
+            raise ValueError(
+                f"ppo_loss: sample_weights has shape {tuple(sample_weights.shape)} but log_prob has {tuple(shape)}"
+            )
+        pg_loss = pg_loss * sample_weights.detach()
     pg_loss = pg_loss.mean()
 
     value_error = (values - returns) ** 2
@@ -203,6 +213,8 @@ class PPO(stable_baselines3.PPO):
         * :meth:`auxiliary_loss` ``(batch, outputs) -> (loss, logs)``: an extra loss added to the
           PPO loss of each minibatch, before the backward pass; ``logs`` are recorded as
           ``train/<key>`` (mean over the minibatches). Default: zero and no logs.
+        * :meth:`policy_loss_weights` ``(batch, outputs) -> weights | None``: per-sample weights
+          (mean 1) of the policy term of the PPO loss (SGFD's reweighting). Default: None.
         * :meth:`before_update` ``() -> None``: runs at the start of each :meth:`train`, when the
           rollout buffer holds the new rollout with its returns and advantages. Default: nothing.
         * :meth:`after_update` ``() -> None``: runs at the end of each :meth:`train`, after all
@@ -317,6 +329,16 @@ class PPO(stable_baselines3.PPO):
             Default: a zero tensor and no logs.
         """
         return torch.zeros((), device=self.device), {}
+
+    def policy_loss_weights(
+        self, batch: RolloutBufferSamples, outputs: dict[str, Any]
+    ) -> torch.Tensor | None:
+        """Per-sample weights of the minibatch's policy-gradient term, or None for the plain mean.
+
+        Called after the forward pass, before :func:`ppo_loss`; ``outputs`` as for
+        :meth:`auxiliary_loss`. The weights (shape (B,), mean 1) are treated as constants.
+        """
+        return None
 
     def before_update(self) -> None:
         """Runs at the start of every :meth:`train` call, before the first epoch. Default: nothing.
@@ -448,6 +470,7 @@ class PPO(stable_baselines3.PPO):
         if self.clip_range_vf is not None:
             clip_range_vf = float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
 
+        self._reweights = self._overrides("policy_loss_weights")
         self.before_update()
         stats_history: dict[str, list[torch.Tensor]] = defaultdict(list)
         aux_history: dict[str, list[Any]] = defaultdict(list)
@@ -466,6 +489,16 @@ class PPO(stable_baselines3.PPO):
                 if entropy is None:
                     # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
                     entropy = -log_prob
+                outputs = {
+                    "obs": obs,
+                    "actions": actions,
+                    "values": values,
+                    "log_prob": log_prob,
+                    "entropy": entropy,
+                    "features": features,
+                    "distribution": distribution,
+                }
+                weights = self.policy_loss_weights(rollout_data, outputs) if self._reweights else None
                 loss, stats = ppo_loss(
                     log_prob,
                     rollout_data.old_log_prob,
@@ -479,16 +512,8 @@ class PPO(stable_baselines3.PPO):
                     ent_coef=self.ent_coef,
                     vf_coef=self.vf_coef,
                     normalize_advantage=self.normalize_advantage,
+                    sample_weights=weights,
                 )
-                outputs = {
-                    "obs": obs,
-                    "actions": actions,
-                    "values": values,
-                    "log_prob": log_prob,
-                    "entropy": entropy,
-                    "features": features,
-                    "distribution": distribution,
-                }
                 aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
                 loss = loss + aux_loss
                 for key in ("policy_gradient_loss", "value_loss", "entropy_loss", "clip_fraction"):

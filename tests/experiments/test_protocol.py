@@ -235,7 +235,7 @@ def test_augmented_agents_train_from_the_cli(agent: str, tmp_path: Path) -> None
     assert ("ucb/count/crop" in header) == (agent == "ucb-drac")
 
 
-@pytest.mark.parametrize("agent, logged", [("sg-ppo", "sg_mask_share")])
+@pytest.mark.parametrize("agent, logged", [("sg-ppo", "sg_mask_share"), ("sgfd", "sgfd_classifier_accuracy")])
 def test_saliency_agents_train_from_the_cli(agent: str, logged: str, tmp_path: Path) -> None:
     import io
     from contextlib import redirect_stdout

@@ -1,0 +1,65 @@
+"""A rollout buffer that also records the level each transition was played on.
+
+SB3's ``RolloutBuffer`` stores observations, actions, values, log-probs, advantages and returns; agents
+that learn from the level identity (SGFD's level classifier, Huang et al. 2023) need the level of each
+sample too. :class:`LevelRolloutBuffer` keeps one level per (step, env), read from a callable the agent
+sets (heldout envs report ``info["level_seed"]`` at every step), and its minibatches carry a ``levels``
+tensor beside SB3's fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.vec_env import VecNormalize
+
+
+class LevelRolloutBufferSamples(NamedTuple):
+    """SB3's ``RolloutBufferSamples`` plus the level of each sample."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    old_values: torch.Tensor
+    old_log_prob: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    levels: torch.Tensor
+
+
+class LevelRolloutBuffer(RolloutBuffer):
+    """``RolloutBuffer`` with a ``levels`` array (buffer_size, n_envs) filled at every ``add``.
+
+    Attributes:
+        level_source: Returns the level of each env for the transition being added (n_envs,);
+            None records -1.
+    """
+
+    level_source: Callable[[], Any] | None = None
+
+    def reset(self) -> None:
+        self.levels = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
+        super().reset()
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        if self.level_source is not None:
+            self.levels[self.pos] = np.asarray(self.level_source(), dtype=np.int64).reshape(self.n_envs)
+        super().add(*args, **kwargs)
+
+    def get(self, batch_size: int | None = None) -> Generator[LevelRolloutBufferSamples, None, None]:  # type: ignore[override]
+        if not self.generator_ready:
+            self._flat_levels = self.swap_and_flatten(self.levels).reshape(-1)
+        yield from super().get(batch_size)  # type: ignore[misc]
+
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env: VecNormalize | None = None
+    ) -> LevelRolloutBufferSamples:
+        samples = super()._get_samples(batch_inds, env)
+        levels = torch.as_tensor(self._flat_levels[batch_inds], device=self.device)
+        return LevelRolloutBufferSamples(*samples, levels=levels)
+
+
+__all__ = ["LevelRolloutBuffer", "LevelRolloutBufferSamples"]
