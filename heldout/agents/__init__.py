@@ -14,6 +14,7 @@ from heldout.agents.ppo import PPO
 from heldout.agents.rad import RAD
 from heldout.agents.sg_ppo import SGPPO
 from heldout.agents.sgfd import SGFD
+from heldout.agents.sgqn import SGQN
 from heldout.agents.ucb_drac import UCBDrAC
 from heldout.registry import Registry
 
@@ -52,6 +53,12 @@ AGENTS.register(
     help="PPO with its policy loss reweighted to decorrelate features under level-classifier saliency (Huang et al. 2023)",
 )
 
+AGENTS.register(
+    "sgqn",
+    SGQN,
+    help="DQN + SGQN's saliency consistency of Q and attribution prediction, rho 0.9 (Bertoin et al. 2022)",
+)
+
 #: Agents that take an ``augmentation`` keyword (``heldout train --augmentation NAME``).
 AUGMENTED_AGENTS = ("rad", "drac")
 
@@ -62,4 +69,4 @@ except ImportError:  # pragma: no cover - the Procgen env is optional here
 else:
     VecEnv.register(ProcgenVecEnv)
 
-__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "SGFD", "SGPPO", "DrAC", "UCBDrAC"]
+__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "SGFD", "SGPPO", "SGQN", "DrAC", "UCBDrAC"]

@@ -107,7 +107,8 @@ def summarize(config: TrainConfig, results: dict[str, EvalResult], split: LevelS
 
 
 def _make_train_env(config: TrainConfig, split: LevelSplit) -> Any:
-    from stable_baselines3.common.vec_env import VecNormalize
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+    from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
 
     import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)
     from heldout.envs import make_vec
@@ -120,6 +121,11 @@ def _make_train_env(config: TrainConfig, split: LevelSplit) -> Any:
         distribution_mode=config.distribution_mode,
         **config.env_options,
     )
+    # Transpose channel-last images here, under VecNormalize, rather than let SB3 wrap the whole stack:
+    # off-policy agents store VecNormalize's original observations in their replay buffer, which
+    # must then be channel-first already (the observations the agents see are the same either way).
+    if is_image_space(venv.observation_space) and not is_image_space_channels_first(venv.observation_space):
+        venv = VecTransposeImage(venv)
     if config.reward_norm:
         venv = VecNormalize(
             venv, norm_obs=False, norm_reward=True, clip_reward=10.0, gamma=config.reward_norm_gamma

@@ -36,6 +36,13 @@ def tiny_venv(n: int = 2) -> DummyVecEnv:
 
 
 def small_agent(cls, **kwargs):
-    """An agent of class ``cls`` on two tiny envs: 8 steps per env, minibatch 8, one epoch, CPU."""
-    kwargs = {"n_steps": 8, "batch_size": 8, "n_epochs": 1, "seed": 0, "device": "cpu", **kwargs}
+    """An agent of class ``cls`` on two tiny envs, CPU. On-policy: 8 steps per env, minibatch 8, one
+    epoch; off-policy (DQN-like): replay of 64, training from the start every 4 steps, batch 8."""
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+    if issubclass(cls, OffPolicyAlgorithm):
+        defaults = {"buffer_size": 64, "learning_starts": 0, "batch_size": 8, "train_freq": 4}
+    else:
+        defaults = {"n_steps": 8, "batch_size": 8, "n_epochs": 1}
+    kwargs = {**defaults, "seed": 0, "device": "cpu", **kwargs}
     return cls("CnnPolicy", tiny_venv(), **kwargs)

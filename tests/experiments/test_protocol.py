@@ -235,12 +235,28 @@ def test_augmented_agents_train_from_the_cli(agent: str, tmp_path: Path) -> None
     assert ("ucb/count/crop" in header) == (agent == "ucb-drac")
 
 
-@pytest.mark.parametrize("agent, logged", [("sg-ppo", "sg_mask_share"), ("sgfd", "sgfd_classifier_accuracy")])
+OFF_POLICY_ARGS = [
+    "--agent-arg",
+    "buffer_size=1000",
+    "--agent-arg",
+    "learning_starts=64",
+    "--agent-arg",
+    "batch_size=16",
+]
+
+
+@pytest.mark.parametrize(
+    "agent, logged",
+    [("sg-ppo", "sg_mask_share"), ("sgfd", "sgfd_classifier_accuracy"), ("sgqn", "sgqn_mask_share")],
+)
 def test_saliency_agents_train_from_the_cli(agent: str, logged: str, tmp_path: Path) -> None:
     import io
     from contextlib import redirect_stdout
 
     args = [a for a in TINY if a not in ("--eval-freq", "128")]
+    if agent == "sgqn":  # an off-policy agent: no rollout arguments
+        args = [a for a in args if a not in ("--agent-arg", "n_steps=32", "batch_size=64", "n_epochs=1")]
+        args += OFF_POLICY_ARGS
     with redirect_stdout(io.StringIO()):
         code = main(["train", *args, "--eval-freq", "0", "--agent", agent, "--out", str(tmp_path)])
     assert code == 0
