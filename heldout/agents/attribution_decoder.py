@@ -43,6 +43,8 @@ class AttributionDecoder(nn.Module):
         action_dim: Width of the action encoding (15 for Procgen's one-hot actions).
         image_shape: (C, H, W) of the observations; H and W must be multiples of 4.
         out_channels: Channels of the predicted mask (1: shared by all image channels).
+        channels: Widths of the two hidden convolutions (SGQN: 128, 64). Its 128 -> 64 convolution
+            at H/2 x W/2 costs about three IMPALA trunks; narrower ones make it affordable on a CPU.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class AttributionDecoder(nn.Module):
         action_dim: int,
         image_shape: tuple[int, int, int],
         out_channels: int = 1,
+        channels: tuple[int, int] = (128, 64),
     ) -> None:
         super().__init__()
         _, h, w = image_shape
@@ -59,11 +62,12 @@ class AttributionDecoder(nn.Module):
         self.base = (h // 4, w // 4)
         self.fc = nn.Linear(features_dim + action_dim, 32 * self.base[0] * self.base[1])
         self.relu0 = nn.ReLU()
-        self.conv0 = nn.Conv2d(32, 128, 3, padding=1)
+        wide, narrow = (int(c) for c in channels)
+        self.conv0 = nn.Conv2d(32, wide, 3, padding=1)
         self.relu1 = nn.ReLU()
-        self.conv1 = nn.Conv2d(128, 64, 3, padding=1)
+        self.conv1 = nn.Conv2d(wide, narrow, 3, padding=1)
         self.relu2 = nn.ReLU()
-        self.conv2 = nn.Conv2d(64, out_channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(narrow, out_channels, 3, padding=1)
 
     def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         x = self.fc(torch.cat([features, actions], dim=1)).view(-1, 32, *self.base)

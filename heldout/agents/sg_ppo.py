@@ -81,6 +81,10 @@ class SGPPO(PPO):
             ``heldout.agents.augment`` name; ``"identity"`` for none). SGQN uses random overlay
             (DMC) or random conv (robot env); default ``"random-conv"``.
         fill: ``"batch"`` (SGQN: one value for the whole batch) or ``"sample"``.
+        guidance_batch_size: Compute the saliency terms on only the first this many samples of each
+            (shuffled) minibatch; None: all of them. SGQN's own batch is 128; PPO's minibatches are
+            1,024-2,048, and the guidance costs several forward-backward passes per sample.
+        decoder_channels: Hidden widths of the attribution decoder (SGQN: (128, 64)).
         **kwargs: Everything :class:`heldout.agents.ppo.PPO` takes.
 
     Logged: ``train/sg_value_consistency``, ``train/sg_policy_consistency``,
@@ -100,6 +104,8 @@ class SGPPO(PPO):
         aux_learning_rate: float = 3e-4,
         attribution_augmentation: str = "random-conv",
         fill: str = "batch",
+        guidance_batch_size: int | None = None,
+        decoder_channels: tuple[int, int] | list[int] = (128, 64),
         **kwargs: Any,
     ) -> None:
         check_choice("saliency_target", saliency_target, SG_PPO_TARGETS)
@@ -115,7 +121,19 @@ class SGPPO(PPO):
         ):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if guidance_batch_size is not None and (
+            isinstance(guidance_batch_size, bool)
+            or not isinstance(guidance_batch_size, int)
+            or guidance_batch_size < 1
+        ):
+            raise ValueError(
+                f"guidance_batch_size must be a positive integer or None, got {guidance_batch_size!r}"
+            )
+        if len(decoder_channels) != 2 or any(int(c) < 1 for c in decoder_channels):
+            raise ValueError(f"decoder_channels must be two positive widths, got {decoder_channels!r}")
         make_augmentation(attribution_augmentation)  # fail early on a bad name
+        self.guidance_batch_size = guidance_batch_size
+        self.decoder_channels = tuple(int(c) for c in decoder_channels)
         self.saliency_target = saliency_target
         self.attribution_method = attribution_method
         self.quantile = float(quantile)
@@ -146,6 +164,7 @@ class SGPPO(PPO):
             self.policy.features_extractor.features_dim,
             action_width(self.action_space),
             image_shape,  # type: ignore[arg-type]
+            channels=self.decoder_channels,  # type: ignore[arg-type]
         ).to(self.device)
         self.aux_optimizer = torch.optim.Adam(
             self.attribution_decoder.parameters(), lr=self.aux_learning_rate
@@ -204,6 +223,11 @@ class SGPPO(PPO):
         self._step_decoder()
         obs = batch.observations.float()
         actions = outputs["actions"]
+        n = self.guidance_batch_size
+        if n is not None and n < obs.shape[0]:  # the clean pass again, on the subset only
+            obs, actions = obs[:n], actions[:n]
+            distribution, values, _ = self.forward_policy(obs)
+            outputs = {**outputs, "values": values.flatten(), "distribution": distribution}
         _, mask = self.saliency_mask(obs, actions)
         fill = batch_fill(obs, self.fill, self._fill_generator)
         value_term, policy_term = self.consistency_loss(outputs, masked_observation(obs, mask, fill))

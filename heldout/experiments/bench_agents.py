@@ -46,10 +46,18 @@ from heldout.experiments.bench import (
 _AUGMENTED = ("rad", "drac")
 
 
-def _agent_kwargs(agent: str, augmentation: str, n_steps: int, batch_size: int) -> dict[str, Any]:
+def _agent_kwargs(
+    agent: str, augmentation: str, n_steps: int, batch_size: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Rollout sizes, the augmentation of rad / drac, and those ``extra`` keywords the agent takes."""
+    from heldout.agents import AGENTS
+    from heldout.experiments.config import agent_parameters
+
     kwargs: dict[str, Any] = {"n_steps": n_steps, "batch_size": batch_size}
     if agent in _AUGMENTED:
         kwargs["augmentation"] = augmentation
+    accepted = agent_parameters(AGENTS.get(agent))
+    kwargs.update({k: v for k, v in (extra or {}).items() if k in accepted})
     return kwargs
 
 
@@ -131,6 +139,7 @@ def quality_run(
     num_levels: int = 200,
     eval_episodes: int = 100,
     device: str = "auto",
+    agent_args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One protocol run (train on ``num_levels`` easy levels, evaluate on train and test lists).
 
@@ -149,7 +158,7 @@ def quality_run(
         num_levels=num_levels,
         seed=seed,
         device=device,
-        agent_kwargs=_agent_kwargs(agent, augmentation, n_steps, max(1, num_envs * n_steps // 4)),
+        agent_kwargs=_agent_kwargs(agent, augmentation, n_steps, max(1, num_envs * n_steps // 4), agent_args),
         eval_episodes=eval_episodes,
         eval_freq=0,
         eval_num_envs=min(eval_episodes, 50),
@@ -287,6 +296,25 @@ def _names(text: str, kind: str, valid: Sequence[str]) -> list[str]:
     return names
 
 
+def _parse_agent_args(items: Sequence[str], agents: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items as a dict; a key no listed agent takes raises ValueError naming them."""
+    import yaml
+
+    from heldout.agents import AGENTS
+    from heldout.experiments.config import agent_parameters
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--agent-arg expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if not any(key in agent_parameters(AGENTS.get(a)) for a in agents):
+            raise ValueError(f"--agent-arg {key!r} is taken by none of the agents {', '.join(agents)}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def build_parser(prog: str = "heldout bench agents") -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
@@ -311,6 +339,13 @@ def build_parser(prog: str = "heldout bench agents") -> argparse.ArgumentParser:
         "--focus-episodes", type=int, default=8, help="episodes per split for the focus metric (0: skip)"
     )
     parser.add_argument("--focus-max-steps", type=int, default=200, help="steps per focus episode at most")
+    parser.add_argument(
+        "--agent-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent keyword argument (YAML value), passed to the agents that take it (repeatable)",
+    )
     parser.add_argument("--throughput-iterations", type=int, default=2, help="0: skip the throughput part")
     parser.add_argument("--skip-quality", action="store_true", help="only measure throughput")
     parser.add_argument("--device", default="auto", help="torch device")
@@ -338,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("timesteps", "num_envs", "n_steps", "num_levels", "eval_episodes", "focus_max_steps"):
             _check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
         AUGMENTATIONS.get(args.augmentation)
+        agent_args = _parse_agent_args(args.agent_arg, agents)
         device = _resolve_device(args.device)
     except (ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
@@ -363,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "num_levels": args.num_levels,
         "eval_episodes": args.eval_episodes,
         "device": device,
+        "agent_args": agent_args,
     }
     results["machine"] = machine_info(device)
 
@@ -393,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 num_levels=args.num_levels,
                 eval_episodes=args.eval_episodes,
                 device=device,
+                agent_args=agent_args,
             )
             print(
                 f"    train {run['train']:.2f}  test {run['test']:.2f}  ({run['steps_per_s']:.0f} steps/s, "
