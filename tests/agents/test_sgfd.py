@@ -131,3 +131,17 @@ def test_level_buffer_keeps_each_transition_level():
     buf.compute_returns_and_advantage(torch.zeros(2), np.zeros(2))
     (batch,) = list(buf.get(batch_size=6))
     assert sorted(batch.levels.tolist()) == [10, 11, 12, 20, 20, 21]
+
+
+def test_sgfd_records_procgen_levels_in_its_buffer():
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)
+    from heldout.envs.procgen import ProcgenVecEnv
+
+    env = VecNormalize(ProcgenVecEnv("starpilot", num_envs=2, levels=range(10, 13), seed=0), norm_obs=False)
+    model = SGFD("CnnPolicy", env, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu", weight_epochs=2)
+    model.learn(16)
+    levels = model.rollout_buffer.levels
+    assert levels.shape == (8, 2) and set(np.unique(levels)) <= {10, 11, 12}
+    env.close()
