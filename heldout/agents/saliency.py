@@ -13,7 +13,11 @@ log-probability of the chosen action, a Q-value):
   generalization in visual RL", NeurIPS, https://arxiv.org/abs/2209.09203), computed there with
   captum's ``GuidedBackprop``, which, like this module, acts on ``nn.ReLU`` *modules* only
   (ALGORITHMS.md 1.6): functional ``F.relu`` calls are not seen. heldout's IMPALA-CNN uses one
-  non-inplace ``nn.ReLU`` module per activation.
+  non-inplace ``nn.ReLU`` module per activation. On networks without skip connections this module's
+  maps equal captum 0.9's ``GuidedBackprop`` exactly (checked on SB3's NatureCNN). On residual
+  networks they differ: captum hooks the ReLU's *input tensor*, so where that tensor also feeds a
+  skip connection (IMPALA's ``x + f(relu(x))``) it rectifies the gradient of both paths, while
+  here only the gradient through the ReLU is rectified, as the guided-backprop rule says.
 
 Masks (SGQN ``compute_attribution_mask``, ALGORITHMS.md 3.1): per sample and per stacked frame,
 ``a(i, j) = max_c |A_c(i, j)|``, ``q = quantile_rho(a)``, ``M = 1[a >= q]``, broadcast to the
