@@ -151,20 +151,23 @@ def focus_summary(result: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 
 
-def overlay(frame: np.ndarray, saliency: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """A frame with its saliency map blended on top (inferno colormap), uint8 (H, W, 3).
+def overlay(frame: np.ndarray, saliency: np.ndarray, dim: float = 0.4) -> np.ndarray:
+    """The saliency map (inferno colormap) over a dimmed grey copy of the frame, uint8 (H, W, 3).
 
-    The map is scaled by its 99th percentile (clipped at 1) so a few extreme pixels do not hide the
-    rest; the blend weight of each pixel grows with its saliency, so unsalient pixels show the frame.
+    The map is scaled by its 99th percentile (clipped at 1), so a few extreme pixels do not hide the
+    rest; each pixel's blend weight is its scaled saliency, so unsalient pixels
+    show the grey frame (``dim`` times its luma) and Procgen's colourful backgrounds do not drown the
+    map.
     """
     from matplotlib import colormaps
 
     scale = np.percentile(saliency, 99)
-    norm = np.clip(saliency / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(saliency)
+    norm = np.clip(saliency / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(saliency, dtype=np.float64)
     heat = colormaps["inferno"](norm)[..., :3] * 255.0
-    weight = alpha * norm[..., None]
-    blended = (1.0 - weight) * frame.astype(np.float64) + weight * heat
-    return blended.clip(0, 255).astype(np.uint8)
+    luma = frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    base = np.repeat((dim * luma)[..., None], 3, axis=-1)
+    weight = norm[..., None]
+    return ((1.0 - weight) * base + weight * heat).clip(0, 255).astype(np.uint8)
 
 
 def _upscale(image: np.ndarray, factor: int = UPSCALE) -> np.ndarray:

@@ -97,10 +97,10 @@ def test_foreground_is_the_non_black_pixels_and_focus_summary_lifts_over_chance(
     assert summary["focus"]["value"] == pytest.approx(0.4) and summary["lift"]["value"] == pytest.approx(4.0)
 
 
-def test_overlay_leaves_unsalient_pixels_unchanged() -> None:
+def test_overlay_shows_a_dimmed_grey_frame_where_nothing_is_salient() -> None:
     frame = np.full((4, 4, 3), 100, dtype=np.uint8)
     sal = np.zeros((4, 4))
-    np.testing.assert_array_equal(overlay(frame, sal), frame)
+    np.testing.assert_array_equal(overlay(frame, sal), np.full((4, 4, 3), 40, dtype=np.uint8))  # 0.4 * luma
     sal[1, 2] = 1.0
     out = overlay(frame, sal)
-    assert (out[1, 2] != 100).any() and (out[0, 0] == 100).all()
+    assert (out[1, 2] != 40).any() and (out[0, 0] == 40).all()
