@@ -138,3 +138,17 @@ def test_saliency_maps_of_sb3_agents_on_channel_last_frames():
     assert maps.shape == (3, 64, 64) and maps.max() > 0
     with pytest.raises(ValueError, match="needs an actor-critic"):
         saliency_maps(dqn, obs, target="value")
+
+
+def test_saliency_of_a_qr_dqn_is_that_of_its_mean_quantile_q_value():
+    from sb3_contrib import QRDQN
+
+    from heldout.agents.saliency import observation_tensor, policy_target
+
+    obs = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    model = QRDQN("CnnPolicy", TinyImageEnv(), buffer_size=100, device="cpu", seed=0)
+    x = observation_tensor(model, obs)
+    q = model.policy.quantile_net(x).mean(dim=1)
+    torch.testing.assert_close(policy_target(model, "q")(x), q.max(dim=1).values)
+    maps = saliency_maps(model, obs, method="gradient")
+    assert maps.shape == (2, 64, 64) and maps.max() > 0
