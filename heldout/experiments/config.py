@@ -260,3 +260,22 @@ PRESETS.register(
     ),
     help="UCB-DrAC, c 0.1, window 10, alpha_r 0.1, Procgen reference (Raileanu et al. 2021)",
 )
+PRESETS.register(
+    "sgqn-quickstart",
+    TrainConfig(
+        env="starpilot",
+        agent="sgqn",
+        timesteps=24_576,
+        num_envs=32,
+        agent_kwargs={
+            "buffer_size": 20_000,
+            "learning_starts": 2_048,
+            "batch_size": 128,
+            "train_freq": 1,
+            "target_update_interval": 1_000,
+        },
+        eval_episodes=100,
+        eval_num_envs=50,
+    ),
+    help="SGQN (DQN) on starpilot in minutes on a CPU: replay 20k, batch 128, one update per 32 env steps",
+)
