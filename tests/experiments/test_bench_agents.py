@@ -78,6 +78,8 @@ def test_format_results_adds_the_focus_columns() -> None:
         (["--agents", "ppo,dracc"], "unknown agent 'dracc'"),
         (["--games", "starpilt"], "starpilt"),
         (["--seeds", "a,b"], "--seeds"),
+        (["--agent-arg", "quantile=0.9"], "taken by none of the agents ppo, drac"),
+        (["--agent-arg", "quantile"], "expects KEY=VALUE"),
         (["--timesteps", "0"], "--timesteps"),
         (["--augmentation", "corp"], "did you mean 'crop'"),
     ],
