@@ -73,6 +73,12 @@ class ContextualEnv(gymnasium.Env):
         """Sets the env's physics from ``context`` (a full, checked context). Families override this."""
         raise NotImplementedError
 
+    def completed_episode(self, terminated: bool, truncated: bool) -> bool:
+        """Whether an episode that just ended completed its task (see ``success_on``)."""
+        if type(self).success_on == "truncated":
+            return bool(truncated and not terminated)
+        return bool(terminated)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
