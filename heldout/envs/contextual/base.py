@@ -42,6 +42,7 @@ class ContextualEnv(gymnasium.Env):
     Class attributes a family sets:
         context_space: The declared features.
         env_id: Its gymnasium id, ``heldout/<Name>-v0``.
+        gymnasium_id: The id of gymnasium's own env, which the default context reproduces exactly.
         max_episode_steps: The time limit of gymnasium's own id.
         success_on: ``"terminated"`` (reaching a goal) or ``"truncated"`` (surviving to the time limit):
             what counts as completing an episode in evaluation records.
@@ -49,6 +50,7 @@ class ContextualEnv(gymnasium.Env):
 
     context_space: ClassVar[ContextSpace]
     env_id: ClassVar[str]
+    gymnasium_id: ClassVar[str]
     max_episode_steps: ClassVar[int]
     success_on: ClassVar[str] = "terminated"
 

@@ -35,6 +35,7 @@ class ContextualCartPole(ContextualEnv, CartPoleEnv):
         kind="CartPole context feature",
     )
     env_id = "heldout/ContextualCartPole-v0"
+    gymnasium_id = "CartPole-v1"
     max_episode_steps = 500
     success_on = "truncated"  # balanced until the time limit
 

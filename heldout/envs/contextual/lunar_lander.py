@@ -35,6 +35,7 @@ class ContextualLunarLander(ContextualEnv, LunarLander):
         kind="LunarLander context feature",
     )
     env_id = "heldout/ContextualLunarLander-v0"
+    gymnasium_id = "LunarLander-v3"
     max_episode_steps = 1000
     success_on = "terminated"
 

@@ -25,6 +25,7 @@ class ContextualMountainCar(ContextualEnv, MountainCarEnv):
         kind="MountainCar context feature",
     )
     env_id = "heldout/ContextualMountainCar-v0"
+    gymnasium_id = "MountainCar-v0"
     max_episode_steps = 200
     success_on = "terminated"  # reached the flag
 

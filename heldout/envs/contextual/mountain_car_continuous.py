@@ -31,6 +31,7 @@ class ContextualMountainCarContinuous(ContextualEnv, Continuous_MountainCarEnv):
         kind="MountainCarContinuous context feature",
     )
     env_id = "heldout/ContextualMountainCarContinuous-v0"
+    gymnasium_id = "MountainCarContinuous-v0"
     max_episode_steps = 999
     success_on = "terminated"
 

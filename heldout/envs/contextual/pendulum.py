@@ -38,6 +38,7 @@ class ContextualPendulum(ContextualEnv, PendulumEnv):
         kind="Pendulum context feature",
     )
     env_id = "heldout/ContextualPendulum-v0"
+    gymnasium_id = "Pendulum-v1"
     max_episode_steps = 200
     success_on = "truncated"  # no goal: every episode runs to the time limit
 
