@@ -263,7 +263,10 @@ def parse_feature(spec: Any, bounds: Interval | None = None) -> FeatureDistribut
             if (low is None or high is None) and bounds is None:
                 raise ValueError("a normal context distribution needs 'low' and 'high' truncation bounds")
             return TruncatedNormal(
-                arg["mean"], arg["std"], bounds[0] if low is None else low, bounds[1] if high is None else high
+                arg["mean"],
+                arg["std"],
+                bounds[0] if low is None else low,
+                bounds[1] if high is None else high,
             )  # type: ignore[index]
         return _parse_text("normal:" + ",".join(str(x) for x in arg), bounds)
     raise TypeError(f"cannot read context distribution {spec!r} ({type(spec).__name__})")
@@ -298,7 +301,9 @@ class ContextDistribution:
         out = []
         for comp in comps:
             if not isinstance(comp, Mapping):
-                raise TypeError(f"a context distribution component maps features to distributions, got {comp!r}")
+                raise TypeError(
+                    f"a context distribution component maps features to distributions, got {comp!r}"
+                )
             out.append({str(k): parse_feature(v) for k, v in comp.items()})
         if not out:
             raise ValueError("a context distribution needs at least one component")
@@ -306,7 +311,9 @@ class ContextDistribution:
         if self.weights is not None:
             w = tuple(_number(x, "mixture weight") for x in self.weights)
             if len(w) != len(out) or any(x < 0 for x in w) or sum(w) <= 0:
-                raise ValueError(f"mixture weights {list(w)} must be {len(out)} non-negative numbers, not all 0")
+                raise ValueError(
+                    f"mixture weights {list(w)} must be {len(out)} non-negative numbers, not all 0"
+                )
             object.__setattr__(self, "weights", tuple(x / sum(w) for x in w))
         names: list[str] = []
         for comp in out:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from heldout.contexts import ContextDistribution, intervals_overlap, merge_intervals, within
+
 #: Procgen seeds are C ``int``: valid seeds are ``0 <= seed < MAX_SEED``.
 MAX_SEED = 2**31 - 1
 
@@ -338,7 +339,9 @@ class ContextSplit:
 
     def __post_init__(self) -> None:
         if self.mode not in CONTEXT_SPLIT_MODES:
-            raise ValueError(f"unknown context split mode {self.mode!r}; valid modes: {', '.join(CONTEXT_SPLIT_MODES)}")
+            raise ValueError(
+                f"unknown context split mode {self.mode!r}; valid modes: {', '.join(CONTEXT_SPLIT_MODES)}"
+            )
         for name in ("train", "test", "validation"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, ContextDistribution):
@@ -368,7 +371,9 @@ class ContextSplit:
             names += [f for f in dist.features if f not in names]
         return tuple(names)
 
-    def _check_disjoint(self, name_a: str, a: ContextDistribution, name_b: str, b: ContextDistribution) -> None:
+    def _check_disjoint(
+        self, name_a: str, a: ContextDistribution, name_b: str, b: ContextDistribution
+    ) -> None:
         features = self.features()
         for ca in a.components:
             for cb in b.components:

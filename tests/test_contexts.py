@@ -109,7 +109,9 @@ def test_extrapolation_split_refuses_test_contexts_inside_the_training_range():
 
 
 def test_interpolation_split_needs_test_inside_the_training_hull_and_disjoint():
-    ok = ContextSplit(D({"gravity": "4.9:7.35|12.25:14.7"}), D({"gravity": "7.35:12.25"}), mode="interpolation")
+    ok = ContextSplit(
+        D({"gravity": "4.9:7.35|12.25:14.7"}), D({"gravity": "7.35:12.25"}), mode="interpolation"
+    )
     assert ok.mode == "interpolation"
     with pytest.raises(ValueError, match="inside the training range") as excinfo:
         ContextSplit(D({"gravity": "4.9:14.7"}), D({"gravity": "14.7:20"}), mode="interpolation")

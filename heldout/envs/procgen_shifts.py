@@ -43,9 +43,7 @@ def _register(name: str, options: dict[str, bool], description: str) -> None:
 
 _register("backgrounds-off", {"use_backgrounds": False}, "plain black backgrounds instead of images")
 _register("restrict-themes", {"restrict_themes": True}, "one theme per game object instead of several")
-_register(
-    "monochrome-assets", {"use_monochrome_assets": True}, "objects drawn as single-colour shapes"
-)
+_register("monochrome-assets", {"use_monochrome_assets": True}, "objects drawn as single-colour shapes")
 _register(
     "minimal-visuals",
     {"use_backgrounds": False, "restrict_themes": True, "use_monochrome_assets": True},

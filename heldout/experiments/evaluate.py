@@ -119,7 +119,9 @@ class EvalResult:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         features = list(self.features) or (list(self.contexts[0]) if self.contexts else [])
-        writer.writerow(["episode", "level", "return", "length", "completed", *(CONTEXT_COLUMN + f for f in features)])
+        writer.writerow(
+            ["episode", "level", "return", "length", "completed", *(CONTEXT_COLUMN + f for f in features)]
+        )
         for i, (lv, r, n, c) in enumerate(zip(self.levels, self.returns, self.lengths, self.completed)):
             ctx = [repr(float(self.contexts[i][f])) for f in features] if features else []
             writer.writerow([i, lv, f"{r:g}", n, int(c), *ctx])
@@ -317,9 +319,19 @@ def evaluate_contexts(
                     if judge is not None:
                         done = judge(bool(terminated), bool(truncated))
                     else:
-                        done = bool(terminated) if success_on == "terminated" else bool(truncated and not terminated)
+                        done = (
+                            bool(terminated)
+                            if success_on == "terminated"
+                            else bool(truncated and not terminated)
+                        )
                     index = playing[slot]
-                    rows[index] = (int(items[index]["seed"]), totals[slot], lengths[slot], done, dict(info["context"]))  # type: ignore[index]
+                    rows[index] = (
+                        int(items[index]["seed"]),
+                        totals[slot],
+                        lengths[slot],
+                        done,
+                        dict(info["context"]),
+                    )  # type: ignore[index]
                     if bar is not None:
                         bar.update(1)
                     start(slot)

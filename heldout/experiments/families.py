@@ -64,6 +64,10 @@ class EnvFamily:
         """Plays one episode per item of an evaluation list."""
         raise NotImplementedError
 
+    def agent_kwargs(self, config: TrainConfig) -> dict[str, Any]:
+        """The agent's keyword arguments for this env (the config's, adapted where needed)."""
+        return dict(config.agent_kwargs)
+
     def describe_set(self, split: Any, name: str) -> str:
         """A short form of one split's set, for tables."""
         try:
@@ -71,7 +75,9 @@ class EnvFamily:
         except KeyError:
             return "custom"
 
-    def summarize_split(self, config: TrainConfig, split: Any, name: str, result: EvalResult) -> dict[str, Any]:
+    def summarize_split(
+        self, config: TrainConfig, split: Any, name: str, result: EvalResult
+    ) -> dict[str, Any]:
         """Extra per-split summary entries (e.g. returns by context bin)."""
         return {}
 
@@ -81,7 +87,9 @@ def _reward_norm(config: TrainConfig, venv: Any) -> Any:
         return venv
     from stable_baselines3.common.vec_env import VecNormalize
 
-    return VecNormalize(venv, norm_obs=False, norm_reward=True, clip_reward=10.0, gamma=config.reward_norm_gamma)
+    return VecNormalize(
+        venv, norm_obs=False, norm_reward=True, clip_reward=10.0, gamma=config.reward_norm_gamma
+    )
 
 
 class ProcgenFamily(EnvFamily):
@@ -117,7 +125,9 @@ class ProcgenFamily(EnvFamily):
             num_validation_levels=config.num_validation_levels,
         )
 
-    def eval_lists(self, config: TrainConfig, split: LevelSplit, episodes: int) -> tuple[dict[str, list], dict]:
+    def eval_lists(
+        self, config: TrainConfig, split: LevelSplit, episodes: int
+    ) -> tuple[dict[str, list], dict]:
         from heldout.experiments.protocol import check_leakage
 
         lists: dict[str, list] = {}
@@ -125,10 +135,14 @@ class ProcgenFamily(EnvFamily):
         for name, levels in split.splits().items():
             chosen = evaluation_levels(levels, episodes)
             if name != "train" and config.leakage_check:
-                rec = check_leakage(config.env, split.train, chosen, config.distribution_mode, config.env_options)
+                rec = check_leakage(
+                    config.env, split.train, chosen, config.distribution_mode, config.env_options
+                )
                 leakage[name] = rec
                 if rec.get("duplicates"):
-                    chosen = evaluation_levels(levels, episodes, exclude=[d["level"] for d in rec["duplicates"]])
+                    chosen = evaluation_levels(
+                        levels, episodes, exclude=[d["level"] for d in rec["duplicates"]]
+                    )
                     rec["dropped"] = len(rec["duplicates"])
             lists[name] = chosen
         return lists, leakage
@@ -215,7 +229,12 @@ def evaluation_contexts(
 
 
 def context_bins(
-    contexts: Sequence[dict[str, float]], returns: Sequence[float], feature: str, lo: float, hi: float, bins: int
+    contexts: Sequence[dict[str, float]],
+    returns: Sequence[float],
+    feature: str,
+    lo: float,
+    hi: float,
+    bins: int,
 ) -> list[dict[str, Any]]:
     """Equal-width bins of ``feature`` over ``[lo, hi]``: for each, its edges, episode count and mean
     return (None when empty). Values outside ``[lo, hi]`` go to the nearest end bin."""
@@ -259,7 +278,11 @@ class ContextualFamily(EnvFamily):
             raise ValueError(
                 f"unknown visible_context {config.visible_context!r}; valid: {', '.join(VISIBLE_CONTEXT_MODES)}"
             )
-        if isinstance(config.context_bins, bool) or not isinstance(config.context_bins, int) or config.context_bins <= 0:
+        if (
+            isinstance(config.context_bins, bool)
+            or not isinstance(config.context_bins, int)
+            or config.context_bins <= 0
+        ):
             raise ValueError(f"context_bins must be a positive integer, got {config.context_bins!r}")
         self.split(config)
 
@@ -291,7 +314,9 @@ class ContextualFamily(EnvFamily):
             defaults=self.space.defaults(),
         )
 
-    def eval_lists(self, config: TrainConfig, split: ContextSplit, episodes: int) -> tuple[dict[str, list], dict]:
+    def eval_lists(
+        self, config: TrainConfig, split: ContextSplit, episodes: int
+    ) -> tuple[dict[str, list], dict]:
         lists = {
             name: evaluation_contexts(dist, self.space, episodes, seed=EVAL_LIST_SEED + i)
             for i, (name, dist) in enumerate(split.splits().items())
@@ -303,6 +328,13 @@ class ContextualFamily(EnvFamily):
             "note": "ContextSplit refuses overlapping train/test supports at construction",
         }
         return lists, {name: record for name in lists if name != "train"}
+
+    def agent_kwargs(self, config: TrainConfig) -> dict[str, Any]:
+        """A Dict observation (``visible_context="dict"``) needs SB3's MultiInputPolicy."""
+        kwargs = dict(config.agent_kwargs)
+        if config.visible_context == "dict" and kwargs.get("policy") == "MlpPolicy":
+            kwargs["policy"] = "MultiInputPolicy"
+        return kwargs
 
     def make_train_env(self, config: TrainConfig, split: ContextSplit) -> Any:
         from stable_baselines3.common.env_util import make_vec_env
@@ -338,7 +370,9 @@ class ContextualFamily(EnvFamily):
             settings={"env": config.env, "visible_context": config.visible_context},
         )
 
-    def summarize_split(self, config: TrainConfig, split: Any, name: str, result: EvalResult) -> dict[str, Any]:
+    def summarize_split(
+        self, config: TrainConfig, split: Any, name: str, result: EvalResult
+    ) -> dict[str, Any]:
         if not result.contexts:
             return {}
         try:

@@ -122,7 +122,11 @@ def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family:
                 means = {}
                 for name in ("train", "test"):
                     res = family.evaluate(
-                        self.model, config, lists[name][: config.eval_periodic_episodes], name, seed=config.seed + 1
+                        self.model,
+                        config,
+                        lists[name][: config.eval_periodic_episodes],
+                        name,
+                        seed=config.seed + 1,
                     )
                     means[name] = res.mean
                     self.logger.record(f"eval/{name}/mean_return", res.mean)
@@ -187,7 +191,9 @@ def run_train(
     write_json(run_dir / "split.json", {"split": split.to_dict(), "eval_levels": lists, "leakage": leakage})
 
     venv = family.make_train_env(config, split)
-    model = agent_cls(env=venv, seed=config.seed, device=config.device, verbose=0, **config.agent_kwargs)
+    model = agent_cls(
+        env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
+    )
     model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
     callbacks = [_periodic_eval_callback(config, lists, family)]
     if config.checkpoint_freq:
@@ -280,8 +286,16 @@ def run_eval(
     run_split = family.split(config)
     if isinstance(family, ContextualFamily):
         if distribution_mode or levels or env_options or shift:
-            given = [n for n, v in (("--distribution-mode", distribution_mode), ("--levels", levels),
-                                    ("--env-option", env_options), ("--shift", shift)) if v]
+            given = [
+                n
+                for n, v in (
+                    ("--distribution-mode", distribution_mode),
+                    ("--levels", levels),
+                    ("--env-option", env_options),
+                    ("--shift", shift),
+                )
+                if v
+            ]
             raise ValueError(
                 f"{', '.join(given)} apply to Procgen runs; {config.env!r} is contextual: use --context FEATURE=SPEC"
             )
@@ -377,7 +391,11 @@ def _level_eval_items(
 
 
 def _context_eval_items(
-    family: ContextualFamily, run_split: ContextSplit, split: str, episodes: int, contexts: dict[str, Any] | None
+    family: ContextualFamily,
+    run_split: ContextSplit,
+    split: str,
+    episodes: int,
+    contexts: dict[str, Any] | None,
 ) -> tuple[list[dict[str, Any]], str, str | None]:
     """Contextual: the (context, seed) list, file stem and set description."""
     from heldout.contexts import ContextDistribution

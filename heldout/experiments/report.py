@@ -19,7 +19,16 @@ def split_table(summary: dict[str, Any]) -> str:
     Args:
         summary: The ``summary.json`` dict of a run (``splits``, ``gap``, ``normalized_gap``).
     """
-    header = ["split", "contexts" if summary.get("kind") == "contexts" else "levels", "episodes", "mean return", "std", "stderr", "completed", "normalised"]
+    header = [
+        "split",
+        "contexts" if summary.get("kind") == "contexts" else "levels",
+        "episodes",
+        "mean return",
+        "std",
+        "stderr",
+        "completed",
+        "normalised",
+    ]
     rows = [header]
     for name, s in summary["splits"].items():
         rows.append(

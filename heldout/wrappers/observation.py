@@ -38,7 +38,9 @@ class VisibleContext(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstru
         gymnasium.utils.RecordConstructorArgs.__init__(self, mode=mode)
         gymnasium.ObservationWrapper.__init__(self, env)
         if mode not in VISIBLE_MODES:
-            raise ValueError(f"unknown visible-context mode {mode!r}; valid modes: {', '.join(VISIBLE_MODES)}")
+            raise ValueError(
+                f"unknown visible-context mode {mode!r}; valid modes: {', '.join(VISIBLE_MODES)}"
+            )
         space = getattr(env.unwrapped, "context_space", None)
         if space is None:
             raise TypeError(f"{env.unwrapped!r} has no context_space: VisibleContext needs a contextual env")

@@ -101,7 +101,9 @@ def test_every_context_feature_changes_the_env(name, feature):
         return
     default.action_space.seed(0)
     actions = [default.action_space.sample() for _ in range(150)]
-    assert not _same(_rollout(default, actions), _rollout(changed, actions)), f"{feature}={value} had no effect"
+    assert not _same(_rollout(default, actions), _rollout(changed, actions)), (
+        f"{feature}={value} had no effect"
+    )
     assert changed.unwrapped.context[feature] == value
 
 

@@ -23,7 +23,9 @@ CONTEXTUAL_ENVS.register(
 CONTEXTUAL_ENVS.register(
     "pendulum", ContextualPendulum, help="Pendulum: gravity, mass, length, max speed, max torque, time step"
 )
-CONTEXTUAL_ENVS.register("mountaincar", ContextualMountainCar, help="MountainCar: force, gravity, goal position")
+CONTEXTUAL_ENVS.register(
+    "mountaincar", ContextualMountainCar, help="MountainCar: force, gravity, goal position"
+)
 CONTEXTUAL_ENVS.register(
     "mountaincar-continuous",
     ContextualMountainCarContinuous,

@@ -44,9 +44,13 @@ class ContextFeature:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lower) and math.isfinite(self.upper) and self.lower < self.upper):
-            raise ValueError(f"feature {self.name!r}: bounds [{self.lower}, {self.upper}] must be finite, low < high")
+            raise ValueError(
+                f"feature {self.name!r}: bounds [{self.lower}, {self.upper}] must be finite, low < high"
+            )
         if not self.lower <= self.default <= self.upper:
-            raise ValueError(f"feature {self.name!r}: default {self.default} outside [{self.lower}, {self.upper}]")
+            raise ValueError(
+                f"feature {self.name!r}: default {self.default} outside [{self.lower}, {self.upper}]"
+            )
 
     def describe_bounds(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
