@@ -129,6 +129,7 @@ class TrainConfig:
         if not 0.0 < self.reward_norm_gamma <= 1.0:
             raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
         family.validate(self)  # env-specific fields; raises ValueError on an overlapping or invalid split
+        family.agent_kwargs(self)  # raises ValueError on an unreadable schedule ("lin_<x>")
 
 
 def field_names() -> list[str]:
@@ -166,8 +167,8 @@ PRESETS.register(
 
 
 # -- contextual presets ---------------------------------------------------------------------------
-# PPO hyper-parameters from rl-baselines3-zoo's tuned ``hyperparams/ppo.yml`` (Raffin 2020), with
-# constant instead of linearly decaying schedules (a preset must be plain YAML); our loss halves the
+# PPO hyper-parameters from rl-baselines3-zoo's tuned ``hyperparams/ppo.yml`` (Raffin 2020), with its
+# linear schedules written as the zoo writes them ("lin_1e-3", resolved by the protocol); our loss halves the
 # value error (ALGORITHMS.md 1.6), so vf_coef 1.0 matches SB3's 0.5, and the value clip is off as in
 # SB3's default. "reward_norm" follows the zoo's "normalize" (rewards only; observations are not
 # normalised here).
@@ -185,8 +186,8 @@ _ZOO: dict[str, dict[str, Any]] = {
             "gamma": 0.98,
             "n_epochs": 20,
             "ent_coef": 0.0,
-            "learning_rate": 1e-3,
-            "clip_range": 0.2,
+            "learning_rate": "lin_1e-3",
+            "clip_range": "lin_0.2",
         },
     },
     "pendulum": {

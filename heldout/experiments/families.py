@@ -65,8 +65,8 @@ class EnvFamily:
         raise NotImplementedError
 
     def agent_kwargs(self, config: TrainConfig) -> dict[str, Any]:
-        """The agent's keyword arguments for this env (the config's, adapted where needed)."""
-        return dict(config.agent_kwargs)
+        """The agent's keyword arguments for this env (the config's, with ``lin_<x>`` schedules resolved)."""
+        return resolve_schedules(config.agent_kwargs)
 
     def describe_set(self, split: Any, name: str) -> str:
         """A short form of one split's set, for tables."""
@@ -80,6 +80,43 @@ class EnvFamily:
     ) -> dict[str, Any]:
         """Extra per-split summary entries (e.g. returns by context bin)."""
         return {}
+
+
+#: Agent arguments that may be a schedule of the remaining training progress (1 -> 0).
+SCHEDULED_ARGS: tuple[str, ...] = ("learning_rate", "clip_range", "clip_range_vf")
+
+
+class LinearSchedule:
+    """``progress_remaining * initial``: rl-baselines3-zoo's ``lin_<initial>`` (a picklable SB3 schedule)."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = float(initial)
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.initial
+
+    def __repr__(self) -> str:
+        return f"lin_{self.initial:g}"
+
+
+def resolve_schedules(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Turns ``"lin_<x>"`` strings of :data:`SCHEDULED_ARGS` into :class:`LinearSchedule` (as the zoo
+    writes them in YAML), so presets and ``--agent-arg learning_rate=lin_1e-3`` stay plain text."""
+    out = dict(kwargs)
+    for key in SCHEDULED_ARGS:
+        value = out.get(key)
+        if isinstance(value, str):
+            if not value.startswith("lin_"):
+                raise ValueError(
+                    f"{key}={value!r}: give a number or a linear schedule 'lin_<initial>' (e.g. lin_1e-3)"
+                )
+            try:
+                out[key] = LinearSchedule(float(value[4:]))
+            except ValueError:
+                raise ValueError(
+                    f"{key}={value!r}: 'lin_' must be followed by a number, e.g. lin_1e-3"
+                ) from None
+    return out
 
 
 def _reward_norm(config: TrainConfig, venv: Any) -> Any:
@@ -331,7 +368,7 @@ class ContextualFamily(EnvFamily):
 
     def agent_kwargs(self, config: TrainConfig) -> dict[str, Any]:
         """A Dict observation (``visible_context="dict"``) needs SB3's MultiInputPolicy."""
-        kwargs = dict(config.agent_kwargs)
+        kwargs = resolve_schedules(config.agent_kwargs)
         if config.visible_context == "dict" and kwargs.get("policy") == "MlpPolicy":
             kwargs["policy"] = "MultiInputPolicy"
         return kwargs

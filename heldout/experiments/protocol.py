@@ -299,10 +299,14 @@ def run_eval(
             raise ValueError(
                 f"{', '.join(given)} apply to Procgen runs; {config.env!r} is contextual: use --context FEATURE=SPEC"
             )
-        items, stem, set_desc = _context_eval_items(family, run_split, split, episodes, contexts)
+        items, stem, evaluated = _context_eval_items(family, run_split, split, episodes, contexts)
         eval_kwargs: dict[str, Any] = {}
         name = split
         summary_config = config
+        set_desc = None
+        if contexts:  # bins and the table describe the contexts evaluated, not the run's split
+            set_desc = evaluated.describe()
+            run_split = _EvaluatedContexts(split, evaluated)  # type: ignore[assignment]
     else:
         if contexts:
             raise ValueError(f"--context applies to contextual runs; {config.env!r} is a Procgen game")
@@ -396,8 +400,8 @@ def _context_eval_items(
     split: str,
     episodes: int,
     contexts: dict[str, Any] | None,
-) -> tuple[list[dict[str, Any]], str, str | None]:
-    """Contextual: the (context, seed) list, file stem and set description."""
+) -> tuple[list[dict[str, Any]], str, Any]:
+    """Contextual: the (context, seed) list, file stem and the distribution drawn from."""
     from heldout.contexts import ContextDistribution
     from heldout.experiments.evaluate import EVAL_LIST_SEED
     from heldout.experiments.families import evaluation_contexts
@@ -406,7 +410,7 @@ def _context_eval_items(
     names = list(run_split.splits())
     seed = EVAL_LIST_SEED + names.index(split)
     if not contexts:
-        return evaluation_contexts(dist, family.space, episodes, seed=seed), split, None
+        return evaluation_contexts(dist, family.space, episodes, seed=seed), split, dist
     override = family.space.check_distribution(
         ContextDistribution.parse(contexts, family.space.bounds()), what="--context"
     )
@@ -414,4 +418,16 @@ def _context_eval_items(
         tuple({**comp, **override.components[0]} for comp in dist.components), dist.weights
     )
     tag = "-".join(f"{k}={str(v).replace(' ', '')}" for k, v in sorted(contexts.items()))
-    return evaluation_contexts(merged, family.space, episodes, seed=seed), f"{split}-{tag}", merged.describe()
+    return evaluation_contexts(merged, family.space, episodes, seed=seed), f"{split}-{tag}", merged
+
+
+class _EvaluatedContexts:
+    """The one distribution a custom ``--context`` evaluation drew from, looked up like a split."""
+
+    def __init__(self, name: str, dist: Any) -> None:
+        self.name, self.dist = name, dist
+
+    def get(self, name: str) -> Any:
+        if name != self.name:
+            raise KeyError(name)
+        return self.dist

@@ -100,6 +100,8 @@ def test_eval_on_contexts_of_choice(ctx_run, capsys):
     assert main(["eval", str(run), "--episodes", "4", "--context", "gravity=25:29", "--no-progress"]) == 0
     rows = _rows(run / "eval" / "test-gravity=25:29.csv")
     assert len(rows) == 4 and all(25 <= float(r["ctx_gravity"]) <= 29 for r in rows)
+    bins = json.loads((run / "eval" / "test-gravity=25:29.json").read_text())["splits"]["test"]["by_context"]
+    assert bins["gravity"][0]["lo"] == 25 and bins["gravity"][-1]["hi"] == 29  # the range evaluated
     assert main(["eval", str(run), "--episodes", "4", "--shift", "backgrounds-off", "--no-progress"]) == 2
     assert "Procgen" in capsys.readouterr().err
 
@@ -153,3 +155,17 @@ def test_visible_context_trains_and_evaluates(tmp_path, visible):
     rows = _rows(run / "eval" / "test.csv")
     assert len(rows) == 2 and all(1.5 <= float(r["ctx_m"]) <= 3.0 for r in rows)
     assert all(int(r["length"]) == 200 for r in rows)
+
+
+def test_zoo_linear_schedules_resolve_and_bad_ones_are_refused():
+    from heldout.experiments.families import LinearSchedule, resolve_schedules
+
+    kwargs = resolve_schedules({"learning_rate": "lin_1e-3", "clip_range": 0.2, "n_steps": 32})
+    assert isinstance(kwargs["learning_rate"], LinearSchedule)
+    assert kwargs["learning_rate"](1.0) == pytest.approx(1e-3) and kwargs["learning_rate"](
+        0.25
+    ) == pytest.approx(2.5e-4)
+    assert kwargs["clip_range"] == 0.2 and kwargs["n_steps"] == 32
+    for bad in ("lin_x", "cosine_1e-3"):
+        with pytest.raises(ValueError, match="learning_rate"):
+            resolve_schedules({"learning_rate": bad})
