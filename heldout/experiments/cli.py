@@ -267,8 +267,9 @@ def _cmd_list() -> int:
     )
     for title, reg in registries:
         print(f"{title}:")
+        width = max([14, *(len(n) for n in reg.names())])
         for name in reg.names():
-            print(f"  {name:<14} {reg.describe(name)}")
+            print(f"  {name:<{width}} {reg.describe(name)}")
     return 0
 
 

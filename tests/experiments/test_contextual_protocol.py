@@ -169,3 +169,30 @@ def test_zoo_linear_schedules_resolve_and_bad_ones_are_refused():
     for bad in ("lin_x", "cosine_1e-3"):
         with pytest.raises(ValueError, match="learning_rate"):
             resolve_schedules({"learning_rate": bad})
+
+
+@pytest.mark.slow
+def test_the_cartpole_extrapolation_preset_learns_and_reports_bins(tmp_path):
+    """The done-when run in full (about half a minute on 2 CPU cores): PPO learns CartPole on the
+    training gravities, and the summary breaks test returns down by gravity bin."""
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert (
+            main(
+                [
+                    "train",
+                    "--preset",
+                    "cartpole-gravity-extrapolation",
+                    "--out",
+                    str(tmp_path),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+    (run,) = list((tmp_path / "cartpole" / "ppo").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["timesteps"] >= 100_000
+    assert summary["splits"]["train"]["mean"] > 450
+    bins = summary["splits"]["test"]["by_context"]["gravity"]
+    assert len(bins) == 5 and sum(b["episodes"] for b in bins) == 100
