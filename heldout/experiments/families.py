@@ -28,13 +28,46 @@ from heldout.experiments.evaluate import (
     evaluate_contexts,
     evaluation_levels,
 )
-from heldout.splits import ContextSplit, LevelSplit
+from heldout.splits import ContextSplit, LevelSet, LevelSplit
 
 if TYPE_CHECKING:
     from heldout.experiments.config import TrainConfig
 
 #: Visible-context modes: hidden (default), a concatenated vector, or a Dict observation.
 VISIBLE_CONTEXT_MODES: tuple[str, ...] = ("hidden", "concat", "dict")
+
+
+#: The largest training set whose first frames the leakage check fingerprints.
+LEAKAGE_CHECK_MAX_TRAIN_LEVELS = 20_000
+
+
+def check_leakage(
+    env: str, train: LevelSet, candidates: list[int], distribution_mode: str, env_options: dict[str, bool]
+) -> dict[str, Any]:
+    """Finds candidate held-out levels whose first frame equals a training level's first frame.
+
+    Returns a record with the number of levels checked and the duplicates found
+    (``{"level": held_out_seed, "same_as": train_seed}``).
+    """
+    from heldout.envs.procgen import PROCGEN_GAMES, level_fingerprints
+
+    record: dict[str, Any] = {"method": "first-frame fingerprint", "checked": False}
+    if env not in PROCGEN_GAMES:
+        record["reason"] = f"no fingerprint for env {env!r}"
+        return record
+    if len(train) > LEAKAGE_CHECK_MAX_TRAIN_LEVELS:
+        record["reason"] = f"training set larger than {LEAKAGE_CHECK_MAX_TRAIN_LEVELS} levels"
+        return record
+    train_levels = train.to_list()
+    train_fp = dict(
+        zip(level_fingerprints(env, train_levels, distribution_mode, **env_options), train_levels)
+    )
+    cand_fp = level_fingerprints(env, candidates, distribution_mode, **env_options)
+    dups = [{"level": lv, "same_as": train_fp[fp]} for lv, fp in zip(candidates, cand_fp) if fp in train_fp]
+    record.update(
+        checked=True, train_levels=len(train_levels), held_out_levels=len(candidates), duplicates=dups
+    )
+    return record
 
 
 class EnvFamily:
@@ -165,8 +198,6 @@ class ProcgenFamily(EnvFamily):
     def eval_lists(
         self, config: TrainConfig, split: LevelSplit, episodes: int
     ) -> tuple[dict[str, list], dict]:
-        from heldout.experiments.protocol import check_leakage
-
         lists: dict[str, list] = {}
         leakage: dict[str, Any] = {}
         for name, levels in split.splits().items():

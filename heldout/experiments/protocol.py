@@ -28,7 +28,13 @@ import numpy as np
 
 from heldout.experiments.config import TrainConfig
 from heldout.experiments.evaluate import EvalResult, evaluation_levels
-from heldout.experiments.families import ContextualFamily, EnvFamily, family_for
+from heldout.experiments.families import (  # check_leakage lives with the Procgen family now
+    LEAKAGE_CHECK_MAX_TRAIN_LEVELS,
+    ContextualFamily,
+    EnvFamily,
+    check_leakage,
+    family_for,
+)
 from heldout.experiments.report import context_table, split_table
 from heldout.experiments.run_folder import (
     check_writable,
@@ -41,38 +47,6 @@ from heldout.experiments.run_folder import (
 )
 from heldout.experiments.stats import generalization_gap, normalized_score
 from heldout.splits import ContextSplit, LevelSet, LevelSplit
-
-#: The largest training set whose first frames the leakage check fingerprints.
-LEAKAGE_CHECK_MAX_TRAIN_LEVELS = 20_000
-
-
-def check_leakage(
-    env: str, train: LevelSet, candidates: list[int], distribution_mode: str, env_options: dict[str, bool]
-) -> dict[str, Any]:
-    """Finds candidate held-out levels whose first frame equals a training level's first frame.
-
-    Returns a record with the number of levels checked and the duplicates found
-    (``{"level": held_out_seed, "same_as": train_seed}``).
-    """
-    from heldout.envs.procgen import PROCGEN_GAMES, level_fingerprints
-
-    record: dict[str, Any] = {"method": "first-frame fingerprint", "checked": False}
-    if env not in PROCGEN_GAMES:
-        record["reason"] = f"no fingerprint for env {env!r}"
-        return record
-    if len(train) > LEAKAGE_CHECK_MAX_TRAIN_LEVELS:
-        record["reason"] = f"training set larger than {LEAKAGE_CHECK_MAX_TRAIN_LEVELS} levels"
-        return record
-    train_levels = train.to_list()
-    train_fp = dict(
-        zip(level_fingerprints(env, train_levels, distribution_mode, **env_options), train_levels)
-    )
-    cand_fp = level_fingerprints(env, candidates, distribution_mode, **env_options)
-    dups = [{"level": lv, "same_as": train_fp[fp]} for lv, fp in zip(candidates, cand_fp) if fp in train_fp]
-    record.update(
-        checked=True, train_levels=len(train_levels), held_out_levels=len(candidates), duplicates=dups
-    )
-    return record
 
 
 def summarize(
@@ -362,6 +336,11 @@ def _level_eval_items(
     if mode not in DISTRIBUTION_MODES:
         raise ValueError(f"unknown distribution mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}")
     shift_options = SHIFTS.get(shift).options if shift else {}
+    if shift and all(config.env_options.get(k) == v for k, v in shift_options.items()):
+        print(
+            f"note: the run was trained with {shift_options}: shift {shift!r} changes nothing",
+            file=sys.stderr,
+        )
     options = {**config.env_options, **(env_options or {}), **shift_options}
     unknown = sorted(set(options) - set(VISUAL_OPTIONS))
     if unknown:
@@ -431,3 +410,14 @@ class _EvaluatedContexts:
         if name != self.name:
             raise KeyError(name)
         return self.dist
+
+
+__all__ = [
+    "LEAKAGE_CHECK_MAX_TRAIN_LEVELS",
+    "check_leakage",
+    "load_run",
+    "run_eval",
+    "run_train",
+    "save_model",
+    "summarize",
+]

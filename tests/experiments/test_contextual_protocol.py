@@ -127,6 +127,20 @@ def test_bad_context_input_is_one_line_exit_2(tmp_path, capsys, args, needles):
     assert not (tmp_path / "o").exists(), "nothing is created on bad input"
 
 
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--visible-context", "concat"], "levels, not contexts"),
+        (["--test-context", "gravity=1:2"], "levels, not contexts"),
+        (["--context-mode", "interpolation"], "levels, not contexts"),
+    ],
+)
+def test_context_flags_on_a_procgen_env_are_refused(tmp_path, capsys, args, needle):
+    assert main(["train", "--env", "coinrun", *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "coinrun" in err
+
+
 @pytest.mark.parametrize("name", CONTEXT_PRESET_NAMES)
 def test_every_contextual_preset_is_a_valid_split_of_its_mode(name):
     config = PRESETS.get(name)
