@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from stable_baselines3.common.vec_env import VecEnv
 
+from heldout.agents.drac import DrAC
 from heldout.agents.ppo import PPO
+from heldout.agents.rad import RAD
+from heldout.agents.ucb_drac import UCBDrAC
 from heldout.registry import Registry
 
 #: Agent name -> SB3 algorithm class.
@@ -19,6 +22,24 @@ AGENTS.register(
     PPO,
     help="PPO with the Procgen reference loss and hyper-parameters, IMPALA-CNN (Cobbe et al. 2020)",
 )
+AGENTS.register(
+    "rad",
+    RAD,
+    help="PPO on observations augmented at collection time, one draw per env and rollout (Laskin et al. 2020)",
+)
+AGENTS.register(
+    "drac",
+    DrAC,
+    help="PPO + policy and value invariance regularisers, alpha_r 0.1 (Raileanu et al. 2021)",
+)
+AGENTS.register(
+    "ucb-drac",
+    UCBDrAC,
+    help="DrAC with the augmentation picked per update by a sliding-window UCB bandit (Raileanu et al. 2021)",
+)
+
+#: Agents that take an ``augmentation`` keyword (``heldout train --augmentation NAME``).
+AUGMENTED_AGENTS = ("rad", "drac")
 
 try:
     from heldout.envs.procgen import ProcgenVecEnv
@@ -27,4 +48,4 @@ except ImportError:  # pragma: no cover - the Procgen env is optional here
 else:
     VecEnv.register(ProcgenVecEnv)
 
-__all__ = ["AGENTS", "PPO"]
+__all__ = ["AGENTS", "AUGMENTED_AGENTS", "PPO", "RAD", "DrAC", "UCBDrAC"]

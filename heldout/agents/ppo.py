@@ -2,7 +2,7 @@
 
 :class:`PPO` is stable-baselines3's PPO with the loss of the Procgen references (openai/baselines
 ``ppo2``, cleanrl ``ppo_procgen.py``; ALGORITHMS.md section 1.4), the Procgen hyper-parameters as
-defaults (section 1.3), the IMPALA-CNN as default trunk (section 1.2), and three hooks through which
+defaults (section 1.3), the IMPALA-CNN as default trunk (section 1.2), and hooks through which
 agents (RAD, DrAC, SGQN, ...) add what they need without copying the loss.
 
 References:
@@ -23,9 +23,14 @@ import numpy as np
 import stable_baselines3
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, RolloutBufferSamples, Schedule
 from stable_baselines3.common.utils import explained_variance
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
 from heldout.agents.networks import ImpalaCNN
@@ -143,6 +148,31 @@ def ppo_loss(
     return loss, stats
 
 
+class _RolloutObservationHook(VecEnvWrapper):
+    """Routes a VecEnv's observations through a transform during one rollout collection.
+
+    Keeps the env's raw last observation (``raw_last_obs``) and also transforms the
+    ``terminal_observation`` of finished episodes, which SB3 uses to bootstrap truncations.
+    """
+
+    def __init__(self, venv: VecEnv, transform: Any) -> None:
+        super().__init__(venv)
+        self.transform = transform
+        self.raw_last_obs: Any = None
+
+    def reset(self) -> Any:
+        self.raw_last_obs = self.venv.reset()
+        return self.transform(self.raw_last_obs)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        self.raw_last_obs = obs
+        for index, info in enumerate(infos):
+            if "terminal_observation" in info:
+                info["terminal_observation"] = self.transform(info["terminal_observation"], env_index=index)
+        return self.transform(obs), rewards, dones, infos
+
+
 def _is_cnn_policy(policy: str | type[ActorCriticPolicy]) -> bool:
     if isinstance(policy, str):
         return policy == "CnnPolicy"
@@ -173,8 +203,14 @@ class PPO(stable_baselines3.PPO):
         * :meth:`auxiliary_loss` ``(batch, outputs) -> (loss, logs)``: an extra loss added to the
           PPO loss of each minibatch, before the backward pass; ``logs`` are recorded as
           ``train/<key>`` (mean over the minibatches). Default: zero and no logs.
+        * :meth:`before_update` ``() -> None``: runs at the start of each :meth:`train`, when the
+          rollout buffer holds the new rollout with its returns and advantages. Default: nothing.
         * :meth:`after_update` ``() -> None``: runs at the end of each :meth:`train`, after all
           epochs and after the train logs are recorded. Default: nothing.
+        * :meth:`augment_rollout` ``(obs, env_index=None) -> obs``: transforms the observations
+          the policy acts on during rollout collection, which are also the ones stored in the
+          rollout buffer (RAD's collection-time augmentation). Only when an agent overrides it does
+          :meth:`collect_rollouts` route observations through it. Default: identity.
 
     Logged keys: those of SB3's PPO (``train/entropy_loss``, ``train/policy_gradient_loss``,
     ``train/value_loss``, ``train/approx_kl``, ``train/clip_fraction``, ``train/loss``,
@@ -271,8 +307,9 @@ class PPO(stable_baselines3.PPO):
                 old values, old log-probs, advantages, returns).
             outputs: The forward pass the PPO loss used: ``obs`` (after :meth:`augment_batch`),
                 ``actions`` (long and flat for ``Discrete``), ``values`` (B,), ``log_prob`` (B,),
-                ``entropy`` (B,) and ``features`` (the extractor's output; a ``(pi, vf)`` tuple when
-                the extractor is not shared; None for policies with their own ``evaluate_actions``).
+                ``entropy`` (B,), ``features`` (the extractor's output; a ``(pi, vf)`` tuple when
+                the extractor is not shared) and ``distribution`` (SB3's action distribution);
+                the last two are None for policies with their own ``evaluate_actions``.
 
         Returns:
             ``(loss, logs)``: a scalar tensor added to the loss before the backward pass, and
@@ -281,8 +318,37 @@ class PPO(stable_baselines3.PPO):
         """
         return torch.zeros((), device=self.device), {}
 
+    def before_update(self) -> None:
+        """Runs at the start of every :meth:`train` call, before the first epoch. Default: nothing.
+
+        ``self.rollout_buffer`` then holds the rollout just collected, with its GAE returns and
+        advantages (e.g. UCB-DrAC credits its last arm with their mean here).
+        """
+
     def after_update(self) -> None:
         """Runs at the end of every :meth:`train` call, after all epochs. Default: nothing."""
+
+    def augment_rollout(self, obs: np.ndarray, env_index: int | None = None) -> np.ndarray:
+        """Transforms observations during rollout collection, before the policy acts on them.
+
+        What this returns is what the policy sees when acting and bootstrapping and what the rollout
+        buffer stores, so the update trains on exactly these observations. Evaluation and
+        ``predict`` are not affected.
+
+        Args:
+            obs: The observations of all envs, as the (wrapped) env returns them, shape
+                (n_envs, ...); or, when ``env_index`` is given, one env's final observation of an
+                episode (shape without the env dimension), used to bootstrap a truncated episode.
+            env_index: The env the single observation comes from, or None for the whole batch.
+
+        Returns:
+            Observations of the same shape and dtype. Default: ``obs``.
+        """
+        return obs
+
+    def _overrides(self, hook: str) -> bool:
+        """Whether this agent's class overrides the PPO hook named ``hook``."""
+        return getattr(type(self), hook) is not getattr(PPO, hook)
 
     # ------------------------------------------------------------------------------------------
     # SB3 overrides
@@ -303,19 +369,22 @@ class PPO(stable_baselines3.PPO):
                 nn.init.orthogonal_(module.weight, gain=gain)
                 nn.init.zeros_(module.bias)
 
-    def _evaluate_actions(
-        self, obs: torch.Tensor, actions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Any]:
-        """SB3's ``ActorCriticPolicy.evaluate_actions``, also returning the extracted features.
+    def forward_policy(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor, Any]:
+        """One forward pass of an actor-critic policy, keeping what agents reuse.
 
-        Policies that override ``evaluate_actions`` are called as they are (features None).
+        Args:
+            obs: Observations as the policy takes them (images: channel-first, 0-255 scale).
+
+        Returns:
+            ``(distribution, values, features)``: SB3's action distribution, the values (B, 1) and
+            the features extractor's output (a ``(pi, vf)`` tuple when it is not shared).
+
+        Raises:
+            TypeError: For policies that are not SB3 ``ActorCriticPolicy`` subclasses.
         """
         policy = self.policy
-        if not isinstance(policy, ActorCriticPolicy) or (
-            type(policy).evaluate_actions is not ActorCriticPolicy.evaluate_actions
-        ):
-            values, log_prob, entropy = policy.evaluate_actions(obs, actions)
-            return values, log_prob, entropy, None
+        if not isinstance(policy, ActorCriticPolicy):
+            raise TypeError(f"forward_policy needs an SB3 ActorCriticPolicy, got {type(policy).__name__}")
         features = policy.extract_features(obs)
         if policy.share_features_extractor:
             latent_pi, latent_vf = policy.mlp_extractor(features)
@@ -323,11 +392,47 @@ class PPO(stable_baselines3.PPO):
             pi_features, vf_features = features
             latent_pi = policy.mlp_extractor.forward_actor(pi_features)
             latent_vf = policy.mlp_extractor.forward_critic(vf_features)
-        distribution = policy._get_action_dist_from_latent(latent_pi)
-        log_prob = distribution.log_prob(actions)
-        values = policy.value_net(latent_vf)
-        entropy = distribution.entropy()
-        return values, log_prob, entropy, features
+        # SB3 policies reuse one distribution object and overwrite it on every forward pass: a
+        # shallow copy keeps this pass's distribution when an agent runs another one.
+        distribution = copy.copy(policy._get_action_dist_from_latent(latent_pi))
+        return distribution, policy.value_net(latent_vf), features
+
+    def _evaluate_actions(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Any, Distribution | None]:
+        """SB3's ``ActorCriticPolicy.evaluate_actions``, also returning features and distribution.
+
+        Policies that override ``evaluate_actions`` are called as they are (features and
+        distribution None).
+        """
+        policy = self.policy
+        if not isinstance(policy, ActorCriticPolicy) or (
+            type(policy).evaluate_actions is not ActorCriticPolicy.evaluate_actions
+        ):
+            values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+            return values, log_prob, entropy, None, None
+        distribution, values, features = self.forward_policy(obs)
+        return values, distribution.log_prob(actions), distribution.entropy(), features, distribution
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        """SB3's rollout collection; observations pass through :meth:`augment_rollout` if overridden."""
+        if not self._overrides("augment_rollout"):
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        hooked = _RolloutObservationHook(env, self.augment_rollout)
+        raw_last_obs = self._last_obs
+        hooked.raw_last_obs = raw_last_obs
+        self._last_obs = self.augment_rollout(raw_last_obs)  # type: ignore[arg-type]
+        try:
+            return super().collect_rollouts(hooked, callback, rollout_buffer, n_rollout_steps)
+        finally:
+            # Keep the env's own last observation, so the next rollout augments it afresh.
+            self._last_obs = hooked.raw_last_obs
 
     def train(self) -> None:
         """One PPO update on the collected rollout: ``n_epochs`` passes of minibatch Adam steps.
@@ -343,6 +448,7 @@ class PPO(stable_baselines3.PPO):
         if self.clip_range_vf is not None:
             clip_range_vf = float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
 
+        self.before_update()
         stats_history: dict[str, list[torch.Tensor]] = defaultdict(list)
         aux_history: dict[str, list[Any]] = defaultdict(list)
         approx_kl_divs: list[torch.Tensor] = []
@@ -355,7 +461,7 @@ class PPO(stable_baselines3.PPO):
                 if isinstance(self.action_space, spaces.Discrete):
                     actions = rollout_data.actions.long().flatten()
                 obs = self.augment_batch(rollout_data.observations)
-                values, log_prob, entropy, features = self._evaluate_actions(obs, actions)
+                values, log_prob, entropy, features, distribution = self._evaluate_actions(obs, actions)
                 values = values.flatten()
                 if entropy is None:
                     # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
@@ -381,6 +487,7 @@ class PPO(stable_baselines3.PPO):
                     "log_prob": log_prob,
                     "entropy": entropy,
                     "features": features,
+                    "distribution": distribution,
                 }
                 aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
                 loss = loss + aux_loss

@@ -5,6 +5,8 @@
     heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
     heldout train --preset cartpole-gravity-extrapolation [--test-context gravity=19.6:29.4]
     heldout eval RUN_DIR --shift backgrounds-off
+    heldout report RUN_DIR... --out DIR
+    heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
     heldout list
     heldout bench throughput
 
@@ -30,6 +32,8 @@ EXAMPLES = """examples:
   heldout train --preset cartpole-gravity-extrapolation  # contexts: train gravity 4.9-14.7, test 14.7-29.4
   heldout train --preset cartpole-gravity-extrapolation --test-context gravity=19.6:29.4
   heldout eval RUN_DIR --context gravity=24.5:29.4       # a contextual run on contexts of your choice
+  heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
+  heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
   heldout list
 """
 
@@ -97,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="procgen-easy", help="named starting config (see 'heldout list')")
     t.add_argument("--config", metavar="YAML", help="a YAML file of config fields to override the preset")
     t.add_argument("--env", help="environment name, e.g. coinrun (see 'heldout list')")
-    t.add_argument("--agent", help="agent name, e.g. ppo")
+    t.add_argument("--agent", help="agent name, e.g. ppo, rad, drac, ucb-drac (see 'heldout list')")
+    t.add_argument(
+        "--augmentation",
+        help="augmentation of rad / drac, e.g. crop, random-conv, color-jitter (see 'heldout list'); "
+        "'best': the game's augmentation in DrAC's per-game table",
+    )
     t.add_argument("--timesteps", type=_positive_int, help="environment steps to train for (e.g. 25e6)")
     t.add_argument("--num-envs", type=_positive_int, help="parallel training envs")
     t.add_argument("--num-levels", type=int, help="number of training levels [start-level, start-level+N)")
@@ -205,12 +214,60 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="torch device")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    r = sub.add_parser(
+        "report",
+        help="tables, confidence intervals and plots from run folders",
+        description="Group run folders by env and agent and write report.md, CSV tables, the per-run "
+        "scores in the published JSON layout and PNG plots into --out: per-game train and test return "
+        "with CIs over seeds and the gap, aggregate normalised mean/median/IQM/optimality gap with "
+        "stratified-bootstrap CIs, probability of improvement between agents, learning curves, per-level "
+        "return histograms and, for runs on the easy-200 protocol, the published Procgen figures beside ours.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    r.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders"
+    )
+    r.add_argument("--out", required=True, metavar="DIR", help="folder to write the report into")
+    r.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples for every CI")
+    r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generators")
+    r.add_argument("--reference", metavar="AGENT", help="also report scores as a fraction of this agent's")
+    r.add_argument("--no-plots", action="store_true", help="tables only")
+
+    st = sub.add_parser(
+        "stats",
+        help="aggregate table (IQM, CIs, P(improvement)) for a {agent: {game: [scores]}} JSON file",
+        description="Print, per agent, the min-max normalised mean, median, IQM and optimality gap over the "
+        "games every agent ran, each with its 95%% stratified-bootstrap CI, and the probability of "
+        "improvement between agents (Agarwal et al., 2021). FILE.json holds raw returns in the published "
+        "layout {agent: {game: [one score per run]}}, as 'heldout report' exports them.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    st.add_argument(
+        "file", metavar="FILE.json", help="scores in the layout {agent: {game: [one score per run]}}"
+    )
+    st.add_argument("--mode", default="easy", help="normalisation constants: easy or hard")
+    st.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples")
+    st.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generators")
+    st.add_argument(
+        "--reference", metavar="AGENT", help="add each agent's mean return as a %% of this agent's (e.g. PPO)"
+    )
+    st.add_argument(
+        "--json",
+        action="store_true",
+        help='print {agent: {"mean"|"median"|"iqm"|"optimality_gap": {"value": v, "ci": [low, high]}}}',
+    )
+
     sub.add_parser(
         "list", help="list environments, agents and presets", description="List what is registered."
     )
 
-    b = sub.add_parser("bench", help="benchmarks (throughput)", description="Run a benchmark.", add_help=True)
-    b.add_argument("benchmark", choices=["throughput"], help="which benchmark")
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks: throughput (env and PPO speed), agents (test return, gap and speed of agents)",
+        description="Run a benchmark: 'heldout bench throughput --help', 'heldout bench agents --help'.",
+        add_help=True,
+    )
+    b.add_argument("benchmark", choices=["throughput", "agents"], help="which benchmark")
     b.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options (see --help after it)")
     return parser
 
@@ -245,8 +302,9 @@ def _train_config(args: argparse.Namespace) -> Any:
         contexts["mode"] = args.context_mode
     if contexts != (config.contexts or {}):
         changes["contexts"] = contexts
-    if args.agent_arg:
-        changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg)}
+    if args.agent_arg or args.augmentation:
+        extra = {"augmentation": args.augmentation} if args.augmentation else {}
+        changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
     if args.env_option:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
     return config.replace(**changes)
@@ -254,22 +312,52 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def _cmd_list() -> int:
     from heldout.agents import AGENTS
+    from heldout.agents.augment import AUGMENTATIONS
     from heldout.envs import CONTEXTUAL_ENVS, ENVS
     from heldout.envs.procgen_shifts import SHIFTS
     from heldout.experiments.config import PRESETS
 
-    registries = (
+    for title, reg in (
         ("environments", ENVS),
         ("contextual environments", CONTEXTUAL_ENVS),
         ("agents", AGENTS),
+        ("augmentations", AUGMENTATIONS),
         ("presets", PRESETS),
         ("visual shifts (heldout eval --shift)", SHIFTS),
-    )
-    for title, reg in registries:
+    ):
         print(f"{title}:")
-        width = max([14, *(len(n) for n in reg.names())])
+        width = max(map(len, reg.names()), default=0) + 2
         for name in reg.names():
             print(f"  {name:<{width}} {reg.describe(name)}")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    import json
+
+    from heldout.envs import SCORE_RANGES
+    from heldout.experiments.report import (
+        format_scores_file_stats,
+        reference_normalized_means,
+        scores_file_stats,
+    )
+    from heldout.experiments.stats import load_scores
+
+    if args.mode not in SCORE_RANGES:
+        raise ValueError(f"unknown --mode {args.mode!r}; valid modes: {', '.join(SCORE_RANGES)}")
+    scores = load_scores(args.file)
+    relative = None
+    if args.reference is not None:
+        relative = reference_normalized_means(scores, args.reference, args.reps, args.seed)
+    agg, poi, games = scores_file_stats(scores, args.mode, args.reps, args.seed)
+    if args.json:
+        data = {a: {m: e.to_dict() for m, e in per.items()} for a, per in agg.items()}
+        print(json.dumps(data, indent=2))
+    else:
+        text = format_scores_file_stats(
+            agg, poi, games, args.mode, args.reps, args.seed, relative=relative, reference=args.reference
+        )
+        print(text)
     return 0
 
 
@@ -287,9 +375,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _cmd_list()
         if args.command == "bench":
+            if args.benchmark == "agents":
+                from heldout.experiments import bench_agents
+
+                return bench_agents.main(args.args)
             from heldout.experiments import bench
 
             return bench.main(args.args)
+        if args.command == "report":
+            from heldout.experiments.report import write_report
+
+            report = write_report(
+                args.run_dirs,
+                args.out,
+                reps=args.reps,
+                seed=args.seed,
+                reference=args.reference,
+                plots=not args.no_plots,
+            )
+            print(f"report: {report.files[0]} ({len(report.files)} files)")
+            return 0
+        if args.command == "stats":
+            return _cmd_stats(args)
         if args.command == "train":
             from heldout.experiments.protocol import run_train
 

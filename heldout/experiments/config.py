@@ -7,6 +7,8 @@ its flags, the protocol runs it, and ``config.yaml`` in the run folder stores it
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,13 +106,32 @@ class TrainConfig:
         """Builds a config from a (possibly partial) dict, e.g. a loaded ``config.yaml``."""
         return cls().replace(**data)
 
+    def resolved(self) -> TrainConfig:
+        """This config with shorthands made explicit: ``augmentation="best"`` becomes the game's
+        augmentation of the "DrAC (best)" table (``heldout.agents.augment.BEST_AUGMENTATION``).
+
+        An env without an entry keeps ``"best"``, which :meth:`validate` then refuses.
+        """
+        from heldout.agents.augment import BEST_AUGMENTATION
+
+        if self.agent_kwargs.get("augmentation") != "best" or self.env not in BEST_AUGMENTATION:
+            return self
+        return self.replace(agent_kwargs={**self.agent_kwargs, "augmentation": BEST_AUGMENTATION[self.env]})
+
     def validate(self) -> None:
         """Raises ValueError / KeyError / TypeError, naming the bad value, before any work starts."""
         from heldout.agents import AGENTS
         from heldout.experiments.families import family_for
 
         family = family_for(self.env)
-        AGENTS.get(self.agent)
+        check_agent_kwargs(AGENTS.get(self.agent), self.agent, self.agent_kwargs)
+        if self.agent_kwargs.get("augmentation") == "best":
+            from heldout.agents.augment import BEST_AUGMENTATION
+
+            raise ValueError(
+                f"augmentation 'best' is defined for the Procgen games only, not env {self.env!r}; "
+                f"valid envs: {', '.join(sorted(BEST_AUGMENTATION))}"
+            )
         for name in (
             "timesteps",
             "num_envs",
@@ -130,6 +151,51 @@ class TrainConfig:
             raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
         family.validate(self)  # env-specific fields; raises ValueError on an overlapping or invalid split
         family.agent_kwargs(self)  # raises ValueError on an unreadable schedule ("lin_<x>")
+
+
+def agent_parameters(agent_cls: type) -> set[str]:
+    """The keyword arguments an agent class takes, following ``**kwargs`` up its base classes."""
+    names: set[str] = set()
+    for cls in agent_cls.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        names |= {
+            name
+            for name, p in params.items()
+            if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return names
+
+
+def check_agent_kwargs(agent_cls: type, agent: str, agent_kwargs: dict[str, Any]) -> None:
+    """Raises TypeError / KeyError naming an agent keyword or augmentation the agent does not take."""
+    from heldout.agents import AUGMENTED_AGENTS
+    from heldout.agents.augment import AUGMENTATIONS
+
+    if "augmentation" in agent_kwargs and agent not in AUGMENTED_AGENTS:
+        hint = " (it picks among its arms: --agent-arg arms=[crop,flip])" if agent == "ucb-drac" else ""
+        raise TypeError(
+            f"agent {agent!r} takes no augmentation{hint}; agents that do: {', '.join(AUGMENTED_AGENTS)}"
+        )
+    # the protocol passes env, seed, device and verbose itself; "policy" is the agent's to choose
+    # (contextual presets pick "MlpPolicy")
+    valid = agent_parameters(agent_cls) - {"env", "seed", "device", "verbose", "_init_setup_model"}
+    unknown = sorted(set(agent_kwargs) - valid)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(
+            f"agent {agent!r} has no argument {unknown[0]!r}{hint}; valid arguments: {', '.join(sorted(valid))}"
+        )
+    name = agent_kwargs.get("augmentation")
+    if name is not None and name != "best":
+        AUGMENTATIONS.get(name)
+    for arm in agent_kwargs.get("arms") or ():
+        AUGMENTATIONS.get(arm)
 
 
 def field_names() -> list[str]:
@@ -163,6 +229,27 @@ PRESETS.register(
         eval_num_envs=50,
     ),
     help="the whole protocol on coinrun in a few minutes on 2 CPU cores (too short to learn much)",
+)
+
+#: The augmented agents at the reference protocol (Raileanu et al. 2021, auto-drac ``arguments.py``;
+#: Laskin et al. 2020, rad_procgen ``train.py``): PPO's hyper-parameters plus their own defaults.
+PRESETS.register(
+    "rad-procgen-easy",
+    TrainConfig(agent="rad", agent_kwargs={"augmentation": "crop"}),
+    help="RAD (crop, collection-time) at the Procgen reference protocol (Laskin et al. 2020)",
+)
+PRESETS.register(
+    "drac-procgen-easy",
+    TrainConfig(agent="drac", agent_kwargs={"augmentation": "best", "aug_coef": 0.1}),
+    help="DrAC with the game's best augmentation, alpha_r 0.1, Procgen reference (Raileanu et al. 2021)",
+)
+PRESETS.register(
+    "ucb-drac-procgen-easy",
+    TrainConfig(
+        agent="ucb-drac",
+        agent_kwargs={"ucb_exploration_coef": 0.1, "ucb_window_length": 10, "aug_coef": 0.1},
+    ),
+    help="UCB-DrAC, c 0.1, window 10, alpha_r 0.1, Procgen reference (Raileanu et al. 2021)",
 )
 
 

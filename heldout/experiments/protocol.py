@@ -147,6 +147,7 @@ def run_train(
         ValueError, KeyError, TypeError: on bad input, before any folder is created.
     """
     stream = stream or sys.stdout
+    config = config.resolved()
     config.validate()
     check_writable(config.out)
     from stable_baselines3.common.logger import configure

@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
-from stable_baselines3.common.vec_env import DummyVecEnv
+from tiny_env import TinyImageEnv, small_agent
 
 from heldout.agents import AGENTS
 from heldout.agents.networks import ImpalaCNN
 from heldout.agents.ppo import PPO
 
 
-class TinyImageEnv(gym.Env):
-    """64x64x3 uint8 frames, 15 actions, reward 1 for action 0, episodes of 5 steps."""
-
-    observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
-    action_space = spaces.Discrete(15)
-
-    def __init__(self) -> None:
-        self._t = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._t = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        self._t += 1
-        reward = float(action == 0)
-        return self._obs(), reward, self._t >= 5, False, {}
-
-    def _obs(self):
-        return self.np_random.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-
-
-def _venv() -> DummyVecEnv:
-    return DummyVecEnv([TinyImageEnv, TinyImageEnv])
-
-
 def _small(cls=PPO, **kwargs) -> PPO:
-    kwargs = {"n_steps": 8, "batch_size": 8, "n_epochs": 1, "seed": 0, "device": "cpu", **kwargs}
-    return cls("CnnPolicy", _venv(), **kwargs)
+    return small_agent(cls, **kwargs)
 
 
 class CountingPPO(PPO):
@@ -52,6 +22,7 @@ class CountingPPO(PPO):
         self.n_augment = 0
         self.n_aux = 0
         self.n_after = 0
+        self.n_before = 0
         self.seen_keys: set[str] = set()
 
     def augment_batch(self, obs):
@@ -67,6 +38,12 @@ class CountingPPO(PPO):
         assert outputs["features"].shape == (len(batch.actions), 256)
         loss = 1e-3 * outputs["values"].pow(2).mean()
         return loss, {"aux_value_l2": loss.detach(), "aux_constant": 2.0}
+
+    def before_update(self):
+        # The rollout is complete (returns computed) and no minibatch has run yet.
+        assert self.n_aux == 2 * self.n_before
+        assert self.rollout_buffer.full
+        self.n_before += 1
 
     def after_update(self):
         self.n_after += 1
@@ -135,12 +112,13 @@ def test_evaluate_actions_matches_sb3():
     model = _small()
     obs = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
     actions = torch.tensor([0, 3, 14, 7])
-    v, lp, ent, features = model._evaluate_actions(obs, actions)
+    v, lp, ent, features, distribution = model._evaluate_actions(obs, actions)
     v_ref, lp_ref, ent_ref = model.policy.evaluate_actions(obs, actions)
     torch.testing.assert_close(v, v_ref)
     torch.testing.assert_close(lp, lp_ref)
     torch.testing.assert_close(ent, ent_ref)
     assert features.shape == (4, 256)
+    torch.testing.assert_close(distribution.log_prob(actions), lp_ref)
 
 
 def test_learn_calls_hooks_and_logs():
@@ -148,9 +126,10 @@ def test_learn_calls_hooks_and_logs():
     model.learn(32)
     # 32 steps with 2 envs x 8 steps = 2 rollouts of 16; 16 / 8 = 2 minibatches, 1 epoch.
     assert model.n_after == 2
+    assert model.n_before == 2
     assert model.n_augment == 4
     assert model.n_aux == 4
-    assert {"obs", "actions", "values", "log_prob", "entropy", "features"} <= model.seen_keys
+    assert {"obs", "actions", "values", "log_prob", "entropy", "features", "distribution"} <= model.seen_keys
     logged = dict(model.logger.name_to_value)
     for key in (
         "train/entropy_loss",

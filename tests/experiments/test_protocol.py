@@ -205,7 +205,7 @@ def test_evaluation_levels_are_fixed_distinct_and_exclude() -> None:
 
 @pytest.mark.parametrize("name", PRESETS.names())
 def test_presets_are_valid(name: str) -> None:
-    PRESETS.get(name).validate()
+    PRESETS.get(name).resolved().validate()  # as run_train does ("best" augmentation -> the game's)
 
 
 def test_reference_preset_matches_the_procgen_protocol() -> None:
