@@ -380,7 +380,7 @@ def contextual_preset(env: str, mode: str, train: Any, test: Any, **changes: Any
 _CONTEXT_PRESETS: dict[str, tuple[str, str, Any, Any, str]] = {
     "cartpole-gravity-extrapolation": (
         "cartpole", "extrapolation", {"gravity": "4.9:14.7"}, {"gravity": "14.7:29.4"},
-        "CartPole: train gravity 4.9-14.7 m/s^2 (0.5-1.5x), test 14.7-29.4 (1.5-3x); ~2 min on 2 CPU cores",
+        "CartPole: train gravity 4.9-14.7 m/s^2 (0.5-1.5x), test 14.7-29.4 (1.5-3x); ~20 s on 2 CPU cores",
     ),
     "cartpole-gravity-interpolation": (
         "cartpole", "interpolation", {"gravity": "4.9:7.35|12.25:14.7"}, {"gravity": "7.35:12.25"},
