@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="contextual envs: add the normalised context to observations",
     )
     t.add_argument("--context-bins", type=_positive_int, help="bins per feature in the by-context summary")
+    t.add_argument(
+        "--torch-threads",
+        type=int,
+        help="CPU threads for torch (0: 1 for contextual envs' small MLPs, torch's default for Procgen)",
+    )
     t.add_argument("--out", help="root folder of run folders")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 

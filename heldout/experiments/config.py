@@ -53,6 +53,9 @@ class TrainConfig:
         visible_context: Contextual envs only: ``"hidden"`` (default), ``"concat"`` (the normalised
             context appended to the observation) or ``"dict"`` (a Dict observation).
         context_bins: Equal-width bins per varying feature in the by-context summary.
+        torch_threads: CPU threads torch may use during the run (0: the env family's default:
+            1 for contextual envs, whose small MLPs only lose time synchronising threads, above
+            all on a busy machine; torch's own default for Procgen's CNN).
     """
 
     env: str = "coinrun"
@@ -82,6 +85,7 @@ class TrainConfig:
     contexts: dict[str, Any] = field(default_factory=dict)
     visible_context: str = "hidden"
     context_bins: int = 5
+    torch_threads: int = 0
 
     def split(self) -> LevelSplit | ContextSplit:
         """The split this config trains and tests on: levels for Procgen, contexts for contextual envs."""
@@ -143,7 +147,13 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("eval_freq", "checkpoint_freq", "num_validation_levels", "eval_periodic_episodes"):
+        for name in (
+            "eval_freq",
+            "checkpoint_freq",
+            "num_validation_levels",
+            "eval_periodic_episodes",
+            "torch_threads",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")

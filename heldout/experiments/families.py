@@ -74,6 +74,8 @@ class EnvFamily:
     """The questions the protocol asks of an env family (see the module docstring)."""
 
     kind: str = ""
+    #: CPU threads for torch when the config leaves ``torch_threads`` at 0 (0: torch's default).
+    default_torch_threads: int = 0
 
     def validate(self, config: TrainConfig) -> None:
         """Raises ValueError / KeyError / TypeError naming a bad family-specific field."""
@@ -328,6 +330,7 @@ class ContextualFamily(EnvFamily):
     """A contextual gymnasium env: context splits, fixed context lists, SB3 DummyVecEnv, context bins."""
 
     kind = "contexts"
+    default_torch_threads = 1
 
     def __init__(self, name: str) -> None:
         from heldout.envs import CONTEXTUAL_ENVS

@@ -18,9 +18,11 @@ the evaluation, and writes the same run folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,20 @@ def save_model(model: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Limits torch's CPU threads to ``threads`` inside the block (0: unchanged), then restores them."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_train(
     config: TrainConfig, command: str = "", progress: bool = True, stream: Any = None
 ) -> tuple[Path, dict[str, Any]]:
@@ -150,7 +166,6 @@ def run_train(
     config = config.resolved()
     config.validate()
     check_writable(config.out)
-    from stable_baselines3.common.logger import configure
 
     from heldout.agents import AGENTS
 
@@ -164,6 +179,25 @@ def run_train(
     write_atomic(run_dir / "command.txt", (command or "heldout train (in-process)") + "\n")
     write_atomic(run_dir / "git.txt", git_revision() + "\n")
     write_json(run_dir / "split.json", {"split": split.to_dict(), "eval_levels": lists, "leakage": leakage})
+
+    with torch_threads(config.torch_threads or family.default_torch_threads):
+        return _train_and_evaluate(
+            config, family, split, lists, leakage, agent_cls, run_dir, progress, stream
+        )
+
+
+def _train_and_evaluate(
+    config: TrainConfig,
+    family: Any,
+    split: Any,
+    lists: dict[str, list],
+    leakage: Any,
+    agent_cls: type,
+    run_dir: Path,
+    progress: bool,
+    stream: Any,
+) -> tuple[Path, dict[str, Any]]:
+    from stable_baselines3.common.logger import configure
 
     venv = family.make_train_env(config, split)
     model = agent_cls(
@@ -292,18 +326,19 @@ def run_eval(
 
     from heldout.agents import AGENTS
 
-    model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
-    res = family.evaluate(
-        model,
-        config,
-        items,
-        name,
-        num_envs=num_envs,
-        deterministic=deterministic,
-        seed=seed,
-        progress=progress,
-        **eval_kwargs,
-    )
+    with torch_threads(config.torch_threads or family.default_torch_threads):
+        model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+        res = family.evaluate(
+            model,
+            config,
+            items,
+            name,
+            num_envs=num_envs,
+            deterministic=deterministic,
+            seed=seed,
+            progress=progress,
+            **eval_kwargs,
+        )
     summary = summarize(summary_config, {name: res}, run_split)
     if set_desc is not None:
         summary["splits"][name]["level_set"] = set_desc

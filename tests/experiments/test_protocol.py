@@ -254,3 +254,21 @@ def test_augmented_agents_train_from_the_cli(agent: str, tmp_path: Path) -> None
         header = f.readline()
     assert ("drac_value_reg" in header) == (agent != "rad")
     assert ("ucb/count/crop" in header) == (agent == "ucb-drac")
+
+
+def test_torch_threads_applies_inside_the_run_and_is_restored() -> None:
+    import torch
+
+    from heldout.experiments.families import family_for
+    from heldout.experiments.protocol import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(0):
+        assert torch.get_num_threads() == before
+    assert family_for("cartpole").default_torch_threads == 1
+    assert family_for("coinrun").default_torch_threads == 0
+    with pytest.raises(ValueError, match="torch_threads"):
+        TrainConfig(torch_threads=-1).validate()
