@@ -1,4 +1,4 @@
-"""Level sets and held-out splits.
+"""Level sets, context splits and held-out splits.
 
 A *level* is an integer seed of a procedurally generated environment. A :class:`LevelSet` is either a
 contiguous seed range ``[start, stop)`` (which Procgen's native core samples from by itself, at no
@@ -9,6 +9,10 @@ disjoint train / optional validation / test level sets; constructing one whose s
 Disjoint seeds are not the whole story: Procgen can generate the same level from two different seeds
 (Cobbe et al., 2020; procgen issue 100). ``heldout.envs.procgen.level_fingerprints`` checks a split for
 such duplicates by the first observation of each level.
+
+A :class:`ContextSplit` is the same idea for contextual MDPs: train / validation / test context
+distributions (:mod:`heldout.contexts`) that must be disjoint and relate to each other as
+interpolation, extrapolation or combinatorial generalisation (Kirk et al. 2023).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from heldout.contexts import ContextDistribution, intervals_overlap, merge_intervals, within
 
 #: Procgen seeds are C ``int``: valid seeds are ``0 <= seed < MAX_SEED``.
 MAX_SEED = 2**31 - 1
@@ -285,4 +291,171 @@ class LevelSplit:
             train=LevelSet.from_dict(data["train"]),
             test=LevelSet.from_dict(data["test"]),
             validation=LevelSet.from_dict(val) if val else None,
+        )
+
+
+#: How test contexts relate to training contexts (Kirk et al. 2023, section 4).
+CONTEXT_SPLIT_MODES: tuple[str, ...] = ("interpolation", "extrapolation", "combinatorial")
+
+
+def _fmt_support(support: Sequence[tuple[float, float]]) -> str:
+    return " u ".join(f"{lo:g}" if lo == hi else f"[{lo:g}, {hi:g}]" for lo, hi in support) or "-"
+
+
+@dataclass(frozen=True)
+class ContextSplit:
+    """Train / optional validation / test context distributions, disjoint, in one of three modes.
+
+    Modes (Kirk et al. 2023, "A Survey of Zero-shot Generalisation in Deep RL", JAIR, section 4;
+    Benjamins et al. 2023, "Contextualize Me", TMLR):
+
+    * ``"interpolation"``: every test value lies inside the training *hull* of its feature (e.g. train
+      gravity on ``[4.9, 7.35] u [12.25, 14.7]``, test on the hole ``[7.35, 12.25]``);
+    * ``"extrapolation"``: every test context lies outside the training hull in at least one feature
+      (train gravity ``[4.9, 14.7]``, test ``[14.7, 24.5]``);
+    * ``"combinatorial"``: every test value of each feature was seen in training, but the test
+      *combinations* were not (train ``{g low} x {l any} u {g any} x {l low}``, test ``g high, l high``).
+
+    In every mode the sets must be disjoint: no train component may overlap a test (or validation)
+    component in all features at once (a shared boundary is not an overlap). Features a component
+    leaves out take ``defaults`` (the env's default context), when given.
+
+    Raises:
+        ValueError: on an unknown mode, overlapping sets, or test contexts that break the mode; the
+            message names the feature, the values and the training region.
+
+    Example:
+        >>> from heldout.contexts import ContextDistribution as D
+        >>> split = ContextSplit(D.parse({"gravity": "4.9:14.7"}), D.parse({"gravity": "14.7:24.5"}))
+        >>> split.mode
+        'extrapolation'
+    """
+
+    train: ContextDistribution
+    test: ContextDistribution
+    mode: str = "extrapolation"
+    validation: ContextDistribution | None = None
+    defaults: dict[str, float] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in CONTEXT_SPLIT_MODES:
+            raise ValueError(
+                f"unknown context split mode {self.mode!r}; valid modes: {', '.join(CONTEXT_SPLIT_MODES)}"
+            )
+        for name in ("train", "test", "validation"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, ContextDistribution):
+                object.__setattr__(self, name, ContextDistribution.parse(value))
+        named = list(self.splits().items())
+        for i, (name_a, a) in enumerate(named):
+            for name_b, b in named[i + 1 :]:
+                self._check_disjoint(name_a, a, name_b, b)
+        for name, dist in named:
+            if name != "train":
+                self._check_mode(name, dist)
+
+    # -- checks -------------------------------------------------------------------------------------
+    def _default(self, feature: str) -> float | None:
+        return None if self.defaults is None else self.defaults.get(feature)
+
+    def _comp_support(self, comp: Any, feature: str) -> tuple[tuple[float, float], ...] | None:
+        if feature in comp:
+            return merge_intervals(comp[feature].support())
+        d = self._default(feature)
+        return None if d is None else ((d, d),)
+
+    def features(self) -> tuple[str, ...]:
+        """Every feature any of the distributions names."""
+        names: list[str] = []
+        for dist in self.splits().values():
+            names += [f for f in dist.features if f not in names]
+        return tuple(names)
+
+    def _check_disjoint(
+        self, name_a: str, a: ContextDistribution, name_b: str, b: ContextDistribution
+    ) -> None:
+        features = self.features()
+        for ca in a.components:
+            for cb in b.components:
+                shared = []
+                for f in features:
+                    sa, sb = self._comp_support(ca, f), self._comp_support(cb, f)
+                    if sa is None or sb is None:  # unknown value: assume it may coincide
+                        shared.append(f"{f} (unset)")
+                        continue
+                    if not intervals_overlap(sa, sb):
+                        break
+                    shared.append(f"{f} {_fmt_support(sa)} vs {_fmt_support(sb)}")
+                else:
+                    raise ValueError(
+                        f"{name_a} contexts and {name_b} contexts overlap in every feature: "
+                        f"{'; '.join(shared) or 'no feature varies'}; the {self.mode} split needs disjoint "
+                        "context sets (make the ranges meet at most at an end point)"
+                    )
+
+    def _check_mode(self, name: str, dist: ContextDistribution) -> None:
+        features = self.features()
+        for comp in dist.components:
+            if self.mode == "extrapolation":
+                inside = []
+                for f in features:
+                    s = self._comp_support(comp, f)
+                    hull = self.train.hull(f, self._default(f))
+                    if s is None or hull is None or not intervals_overlap(s, (hull,)):
+                        break
+                    inside.append(f"{f} {_fmt_support(s)} within train {_fmt_support((hull,))}")
+                else:
+                    raise ValueError(
+                        f"extrapolation needs every {name} context outside the training range in at least "
+                        f"one feature, but {'; '.join(inside)}"
+                    )
+                continue
+            for f in features:
+                s = self._comp_support(comp, f)
+                if s is None:
+                    continue
+                if self.mode == "interpolation":
+                    hull = self.train.hull(f, self._default(f))
+                    region = (hull,) if hull is not None else ()
+                    what = "inside the training range"
+                else:
+                    region = self.train.support(f, self._default(f))
+                    what = "among the training values"
+                if not within(s, region):
+                    raise ValueError(
+                        f"{self.mode} needs every {name} value {what}: {name} {f} {_fmt_support(s)} is not "
+                        f"within train {f} {_fmt_support(region)}"
+                    )
+
+    # -- queries ------------------------------------------------------------------------------------
+    def splits(self) -> dict[str, ContextDistribution]:
+        """The named distributions present: ``{"train": ..., "test": ..., ["validation": ...]}``."""
+        out = {"train": self.train, "test": self.test}
+        if self.validation is not None:
+            out["validation"] = self.validation
+        return out
+
+    def get(self, name: str) -> ContextDistribution:
+        """The distribution called ``name``; raises KeyError naming the valid split names."""
+        sets = self.splits()
+        if name not in sets:
+            raise KeyError(f"unknown split {name!r}; valid splits: {', '.join(sets)}")
+        return sets[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A YAML/JSON-friendly form, read back by :meth:`from_dict`."""
+        out: dict[str, Any] = {"mode": self.mode}
+        out.update({name: d.to_spec() for name, d in self.splits().items()})
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], defaults: dict[str, float] | None = None) -> ContextSplit:
+        """Inverse of :meth:`to_dict`."""
+        val = data.get("validation")
+        return cls(
+            train=ContextDistribution.parse(data["train"]),
+            test=ContextDistribution.parse(data["test"]),
+            mode=data.get("mode", "extrapolation"),
+            validation=ContextDistribution.parse(val) if val else None,
+            defaults=defaults,
         )

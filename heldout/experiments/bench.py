@@ -359,6 +359,41 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def time_interleaved(
+    builders: dict[str, Any], rollout: int, iterations: int, device: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Times ``iterations`` learn() iterations of each model, interleaved in rounds.
+
+    Each model is built (``builders[key]()``) and runs one untimed warm-up iteration of ``rollout``
+    steps; then every round times one iteration per model in turn, so that a change in the machine's
+    load during the run slows every model alike. Envs are closed at the end.
+
+    Returns:
+        ``(seconds, rollout_seconds)``: per key, the timed wall seconds and the part of them spent
+        collecting rollouts.
+    """
+    models: dict[str, Any] = {}
+    timers = {key: _rollout_timer() for key in builders}
+    seconds = dict.fromkeys(builders, 0.0)
+    try:
+        for key, build in builders.items():
+            models[key] = build()
+            models[key].learn(total_timesteps=rollout)  # warm-up iteration, not timed
+        for _ in range(iterations):
+            for key, model in models.items():
+                _sync(device)
+                start = time.perf_counter()
+                model.learn(total_timesteps=rollout, reset_num_timesteps=False, callback=timers[key])
+                _sync(device)
+                seconds[key] += time.perf_counter() - start
+    finally:
+        for model in models.values():
+            model.get_env().close()
+        models.clear()
+        gc.collect()
+    return seconds, {key: timer.seconds for key, timer in timers.items()}
+
+
 def train_throughput(
     game: str = "coinrun",
     num_envs: int = 64,
@@ -413,32 +448,20 @@ def train_throughput(
         "update_seconds": {},
         "ratios": {},
     }
-    models: dict[str, Any] = {}
-    timers = {variant: _rollout_timer() for variant in variants}
-    seconds = dict.fromkeys(variants, 0.0)
-    try:
-        for variant in variants:
-            models[variant] = _build_model(variant, game, num_envs, n_steps, batch_size, device, seed)
-            models[variant].learn(total_timesteps=rollout)  # warm-up iteration, not timed
-        # Interleaved rounds, one learn() iteration per variant each, so that a change in the
-        # machine's load during the run slows every variant alike.
-        for _ in range(iterations):
-            for variant, model in models.items():
-                _sync(device)
-                start = time.perf_counter()
-                model.learn(total_timesteps=rollout, reset_num_timesteps=False, callback=timers[variant])
-                _sync(device)
-                seconds[variant] += time.perf_counter() - start
-    finally:
-        for model in models.values():
-            model.get_env().close()
-        models.clear()
-        gc.collect()
+    seconds, rollout_seconds = time_interleaved(
+        {
+            variant: (lambda v=variant: _build_model(v, game, num_envs, n_steps, batch_size, device, seed))
+            for variant in variants
+        },
+        rollout,
+        iterations,
+        device,
+    )
     for variant in variants:
         result["steps_per_s"][variant] = iterations * rollout / seconds[variant]
         result["seconds"][variant] = seconds[variant]
-        result["rollout_seconds"][variant] = timers[variant].seconds
-        result["update_seconds"][variant] = seconds[variant] - timers[variant].seconds
+        result["rollout_seconds"][variant] = rollout_seconds[variant]
+        result["update_seconds"][variant] = seconds[variant] - rollout_seconds[variant]
 
     sps = result["steps_per_s"]
     for num, den in (

@@ -20,7 +20,6 @@ Results are written to a JSON file after every run; ``--resume`` skips the runs 
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import math
@@ -36,10 +35,9 @@ from heldout.experiments.bench import (
     _check_game,
     _check_positive,
     _resolve_device,
-    _rollout_timer,
-    _sync,
     _table,
     machine_info,
+    time_interleaved,
 )
 
 #: Agents that take an augmentation: the benchmark passes ``--augmentation`` to these.
@@ -86,27 +84,18 @@ def agent_throughput(
     device = _resolve_device(device)
     batch_size = max(1, num_envs * n_steps // 8)
     rollout = num_envs * n_steps
-    models: dict[str, Any] = {}
-    timers = {agent: _rollout_timer() for agent in agents}
-    seconds = dict.fromkeys(agents, 0.0)
-    try:
-        for agent in agents:
+
+    def builder(agent: str) -> Any:
+        def build() -> Any:
             env = ProcgenVecEnv(game, num_envs=num_envs, levels=range(200), seed=seed)
             kwargs = _agent_kwargs(agent, augmentation, n_steps, batch_size)
-            models[agent] = AGENTS.get(agent)("CnnPolicy", env, seed=seed, device=device, **kwargs)
-            models[agent].learn(total_timesteps=rollout)  # warm-up
-        for _ in range(iterations):
-            for agent, model in models.items():
-                _sync(device)
-                start = time.perf_counter()
-                model.learn(total_timesteps=rollout, reset_num_timesteps=False, callback=timers[agent])
-                _sync(device)
-                seconds[agent] += time.perf_counter() - start
-    finally:
-        for model in models.values():
-            model.get_env().close()
-        models.clear()
-        gc.collect()
+            return AGENTS.get(agent)("CnnPolicy", env, seed=seed, device=device, **kwargs)
+
+        return build
+
+    seconds, rollout_seconds = time_interleaved(
+        {agent: builder(agent) for agent in agents}, rollout, iterations, device
+    )
     sps = {agent: iterations * rollout / seconds[agent] for agent in agents}
     result: dict[str, Any] = {
         "settings": {
@@ -119,7 +108,7 @@ def agent_throughput(
             "device": device,
         },
         "steps_per_s": sps,
-        "update_seconds": {agent: seconds[agent] - timers[agent].seconds for agent in agents},
+        "update_seconds": {agent: seconds[agent] - rollout_seconds[agent] for agent in agents},
         "ratio_to_ppo": {},
     }
     if "ppo" in sps:

@@ -4,6 +4,8 @@
     heldout train --preset quickstart
     heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
     heldout saliency RUN_DIR --split test --episodes 4 --out DIR [--target value|log_prob|q]
+    heldout train --preset cartpole-gravity-extrapolation [--test-context gravity=19.6:29.4]
+    heldout eval RUN_DIR --shift backgrounds-off
     heldout report RUN_DIR... --out DIR
     heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
     heldout list
@@ -28,6 +30,10 @@ EXAMPLES = """examples:
   heldout eval runs/coinrun/ppo/seed0-20260101-120000 --split test --episodes 500
   heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
   heldout saliency RUN_DIR --split test --episodes 4 --out saliency   # overlays, GIFs, focus metric
+  heldout eval RUN_DIR --shift monochrome-assets         # a Procgen visual shift of the test levels
+  heldout train --preset cartpole-gravity-extrapolation  # contexts: train gravity 4.9-14.7, test 14.7-29.4
+  heldout train --preset cartpole-gravity-extrapolation --test-context gravity=19.6:29.4
+  heldout eval RUN_DIR --context gravity=24.5:29.4       # a contextual run on contexts of your choice
   heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
   heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
   heldout list
@@ -52,6 +58,15 @@ def _key_value(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         parsed = value
     return key.strip().replace("-", "_"), parsed
+
+
+def _context_item(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(
+            f"expected FEATURE=SPEC (e.g. gravity=4.9:14.7, gravity=9.8, gravity=5,10,15), got {text!r}"
+        )
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
 
 
 def _positive_int(text: str) -> int:
@@ -139,6 +154,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="Procgen visual option, e.g. --env-option use_backgrounds=false (repeatable)",
     )
+    for which in ("train", "test", "validation"):
+        t.add_argument(
+            f"--{which}-context",
+            action="append",
+            type=_context_item,
+            default=[],
+            metavar="FEATURE=SPEC",
+            help=f"contextual envs: the {which} distribution of a feature, replacing the preset's: a range "
+            "'gravity=4.9:14.7', ranges 'gravity=4.9:7|12:14.7', a value 'gravity=9.8', values "
+            "'gravity=5,10,15', or 'gravity=normal:9.8,2' (repeatable)",
+        )
+    t.add_argument(
+        "--context-mode",
+        choices=["interpolation", "extrapolation", "combinatorial"],
+        help="contextual envs: how test contexts relate to training ones (checked)",
+    )
+    t.add_argument(
+        "--visible-context",
+        choices=["hidden", "concat", "dict"],
+        help="contextual envs: add the normalised context to observations",
+    )
+    t.add_argument("--context-bins", type=_positive_int, help="bins per feature in the by-context summary")
+    t.add_argument(
+        "--torch-threads",
+        type=int,
+        help="CPU threads for torch (0: 1 for contextual envs' small MLPs, torch's default for Procgen)",
+    )
     t.add_argument("--out", help="root folder of run folders")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -164,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a Procgen visual option (repeatable)",
+    )
+    e.add_argument(
+        "--shift",
+        help="Procgen: evaluate under a registered visual shift (see 'heldout list'), e.g. backgrounds-off; "
+        "recorded as split <split>-shift-<NAME>",
+    )
+    e.add_argument(
+        "--context",
+        action="append",
+        type=_context_item,
+        default=[],
+        metavar="FEATURE=SPEC",
+        help="contextual runs: replace the split's distribution of a feature, e.g. gravity=24.5:29.4",
     )
     e.add_argument("--deterministic", action="store_true", default=None, help="greedy actions")
     e.add_argument("--num-envs", type=_positive_int, help="parallel evaluation envs")
@@ -272,8 +327,20 @@ def _train_config(args: argparse.Namespace) -> Any:
     changes = {}
     for name in field_names():
         value = getattr(args, name, None)
-        if value is not None and name not in ("agent_kwargs", "env_options"):
+        if value is not None and name not in ("agent_kwargs", "env_options", "contexts"):
             changes[name] = value
+    contexts = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (config.contexts or {}).items()}
+    for which in ("train", "test", "validation"):
+        items = getattr(args, f"{which}_context", None)
+        if items:
+            current = contexts.get(which) or {}
+            if not isinstance(current, dict) or "mixture" in current:
+                current = {}  # a mixture or list in the preset: the flags replace it
+            contexts[which] = {**current, **dict(items)}
+    if args.context_mode:
+        contexts["mode"] = args.context_mode
+    if contexts != (config.contexts or {}):
+        changes["contexts"] = contexts
     if args.agent_arg or args.augmentation:
         extra = {"augmentation": args.augmentation} if args.augmentation else {}
         changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
@@ -285,14 +352,17 @@ def _train_config(args: argparse.Namespace) -> Any:
 def _cmd_list() -> int:
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
-    from heldout.envs import ENVS
+    from heldout.envs import CONTEXTUAL_ENVS, ENVS
+    from heldout.envs.procgen_shifts import SHIFTS
     from heldout.experiments.config import PRESETS
 
     for title, reg in (
         ("environments", ENVS),
+        ("contextual environments", CONTEXTUAL_ENVS),
         ("agents", AGENTS),
         ("augmentations", AUGMENTATIONS),
         ("presets", PRESETS),
+        ("visual shifts (heldout eval --shift)", SHIFTS),
     ):
         print(f"{title}:")
         width = max(map(len, reg.names()), default=0) + 2
@@ -408,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 device=args.device,
                 progress=not args.no_progress,
+                shift=args.shift,
+                contexts=dict(args.context) or None,
             )
             print(f"episodes: {csv_path}")
             return 0

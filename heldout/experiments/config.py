@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heldout.registry import Registry
-from heldout.splits import DEFAULT_TEST_START, LevelSplit
+from heldout.splits import DEFAULT_TEST_START, ContextSplit, LevelSplit
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,16 @@ class TrainConfig:
         saliency_log_freq: Timesteps between saliency overlays logged to TensorBoard
             (``saliency/overlay``; 0: none).
         out: Root folder of run folders.
+        contexts: Contextual envs only: the context split, ``{"mode": "interpolation" |
+            "extrapolation" | "combinatorial", "train": {feature: spec}, "test": {...},
+            ["validation": {...}]}`` (specs as in ``heldout.contexts.parse_feature``, e.g.
+            ``"4.9:14.7"``); see :class:`heldout.splits.ContextSplit`.
+        visible_context: Contextual envs only: ``"hidden"`` (default), ``"concat"`` (the normalised
+            context appended to the observation) or ``"dict"`` (a Dict observation).
+        context_bins: Equal-width bins per varying feature in the by-context summary.
+        torch_threads: CPU threads torch may use during the run (0: the env family's default:
+            1 for contextual envs, whose small MLPs only lose time synchronising threads, above
+            all on a busy machine; torch's own default for Procgen's CNN).
     """
 
     env: str = "coinrun"
@@ -75,16 +85,16 @@ class TrainConfig:
     checkpoint_freq: int = 0
     saliency_log_freq: int = 0
     out: str = "runs"
+    contexts: dict[str, Any] = field(default_factory=dict)
+    visible_context: str = "hidden"
+    context_bins: int = 5
+    torch_threads: int = 0
 
-    def split(self) -> LevelSplit:
-        """The level split this config trains and tests on."""
-        return LevelSplit.default(
-            num_levels=self.num_levels,
-            start_level=self.start_level,
-            num_test_levels=self.num_test_levels,
-            test_start=self.test_start,
-            num_validation_levels=self.num_validation_levels,
-        )
+    def split(self) -> LevelSplit | ContextSplit:
+        """The split this config trains and tests on: levels for Procgen, contexts for contextual envs."""
+        from heldout.experiments.families import family_for
+
+        return family_for(self.env).split(self)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; unknown field names raise TypeError naming them."""
@@ -118,9 +128,9 @@ class TrainConfig:
     def validate(self) -> None:
         """Raises ValueError / KeyError / TypeError, naming the bad value, before any work starts."""
         from heldout.agents import AGENTS
-        from heldout.envs import DISTRIBUTION_MODES, ENVS, VISUAL_OPTIONS
+        from heldout.experiments.families import family_for
 
-        ENVS.get(self.env)
+        family = family_for(self.env)
         check_agent_kwargs(AGENTS.get(self.agent), self.agent, self.agent_kwargs)
         from heldout.agents.augment import BEST_AUGMENTATION
 
@@ -146,22 +156,15 @@ class TrainConfig:
             "num_validation_levels",
             "eval_periodic_episodes",
             "saliency_log_freq",
+            "torch_threads",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.distribution_mode not in DISTRIBUTION_MODES:
-            raise ValueError(
-                f"unknown distribution_mode {self.distribution_mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}"
-            )
-        unknown = sorted(set(self.env_options) - set(VISUAL_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown env option(s) {', '.join(unknown)}; valid options: {', '.join(VISUAL_OPTIONS)}"
-            )
         if not 0.0 < self.reward_norm_gamma <= 1.0:
             raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
-        self.split()  # raises ValueError on overlapping or invalid level sets
+        family.validate(self)  # env-specific fields; raises ValueError on an overlapping or invalid split
+        family.agent_kwargs(self)  # raises ValueError on an unreadable schedule ("lin_<x>")
 
 
 def agent_parameters(agent_cls: type) -> set[str]:
@@ -192,7 +195,9 @@ def check_agent_kwargs(agent_cls: type, agent: str, agent_kwargs: dict[str, Any]
         raise TypeError(
             f"agent {agent!r} takes no augmentation{hint}; agents that do: {', '.join(AUGMENTED_AGENTS)}"
         )
-    valid = agent_parameters(agent_cls) - {"policy", "env", "seed", "device", "verbose", "_init_setup_model"}
+    # the protocol passes env, seed, device and verbose itself; "policy" is the agent's to choose
+    # (contextual presets pick "MlpPolicy")
+    valid = agent_parameters(agent_cls) - {"env", "seed", "device", "verbose", "_init_setup_model"}
     unknown = sorted(set(agent_kwargs) - valid)
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
@@ -279,3 +284,205 @@ PRESETS.register(
     ),
     help="SGQN (DQN) on starpilot in minutes on a CPU: replay 20k, batch 128, one update per 32 env steps",
 )
+
+
+# -- contextual presets ---------------------------------------------------------------------------
+# PPO hyper-parameters from rl-baselines3-zoo's tuned ``hyperparams/ppo.yml`` (Raffin 2020), with its
+# linear schedules written as the zoo writes them ("lin_1e-3", resolved by the protocol); our loss halves the
+# value error (ALGORITHMS.md 1.6), so vf_coef 1.0 matches SB3's 0.5, and the value clip is off as in
+# SB3's default. "reward_norm" follows the zoo's "normalize" (rewards only; observations are not
+# normalised here).
+_MLP = {"policy": "MlpPolicy", "clip_range_vf": None, "vf_coef": 1.0}
+_ZOO: dict[str, dict[str, Any]] = {
+    "cartpole": {
+        "timesteps": 100_000,
+        "num_envs": 8,
+        "reward_norm": False,
+        "agent_kwargs": {
+            **_MLP,
+            "n_steps": 32,
+            "batch_size": 256,
+            "gae_lambda": 0.8,
+            "gamma": 0.98,
+            "n_epochs": 20,
+            "ent_coef": 0.0,
+            "learning_rate": "lin_1e-3",
+            "clip_range": "lin_0.2",
+        },
+    },
+    "pendulum": {
+        "timesteps": 100_000,
+        "num_envs": 4,
+        "reward_norm": False,
+        "agent_kwargs": {
+            **_MLP,
+            "n_steps": 1024,
+            "batch_size": 64,
+            "gae_lambda": 0.95,
+            "gamma": 0.9,
+            "n_epochs": 10,
+            "ent_coef": 0.0,
+            "learning_rate": 1e-3,
+            "clip_range": 0.2,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+        },
+    },
+    "mountaincar": {
+        "timesteps": 1_000_000,
+        "num_envs": 16,
+        "reward_norm": True,
+        "agent_kwargs": {
+            **_MLP,
+            "n_steps": 16,
+            "batch_size": 64,
+            "gae_lambda": 0.98,
+            "gamma": 0.99,
+            "n_epochs": 4,
+            "ent_coef": 0.0,
+        },
+    },
+    "mountaincar-continuous": {
+        "timesteps": 20_000,
+        "num_envs": 1,
+        "reward_norm": True,
+        "agent_kwargs": {
+            **_MLP,
+            "n_steps": 8,
+            "batch_size": 256 // 32,
+            "gae_lambda": 0.9,
+            "gamma": 0.9999,
+            "n_epochs": 10,
+            "ent_coef": 0.00429,
+            "learning_rate": 7.77e-5,
+            "clip_range": 0.1,
+            "max_grad_norm": 5.0,
+            "vf_coef": 0.38,
+            "use_sde": True,
+            "policy_kwargs": {"log_std_init": -3.29, "ortho_init": False},
+        },
+    },
+    "acrobot": {
+        "timesteps": 1_000_000,
+        "num_envs": 16,
+        "reward_norm": True,
+        "agent_kwargs": {
+            **_MLP,
+            "n_steps": 256,
+            "batch_size": 64,
+            "gae_lambda": 0.94,
+            "gamma": 0.99,
+            "n_epochs": 4,
+            "ent_coef": 0.0,
+        },
+    },
+    "lunarlander": {
+        "timesteps": 1_000_000,
+        "num_envs": 16,
+        "reward_norm": False,
+        "agent_kwargs": {
+            **_MLP,
+            "n_steps": 1024,
+            "batch_size": 64,
+            "gae_lambda": 0.98,
+            "gamma": 0.999,
+            "n_epochs": 4,
+            "ent_coef": 0.01,
+        },
+    },
+}
+
+
+def contextual_preset(env: str, mode: str, train: Any, test: Any, **changes: Any) -> TrainConfig:
+    """A config for contextual env ``env`` with rl-zoo hyper-parameters and the given context split."""
+    zoo = _ZOO[env]
+    return TrainConfig(
+        env=env,
+        timesteps=zoo["timesteps"],
+        num_envs=zoo["num_envs"],
+        reward_norm=zoo["reward_norm"],
+        agent_kwargs=dict(zoo["agent_kwargs"]),
+        contexts={"mode": mode, "train": train, "test": test},
+        eval_episodes=100,
+        eval_num_envs=25,
+        leakage_check=False,
+    ).replace(**changes)
+
+
+#: name -> (env, mode, train, test, help): each family's interpolation and extrapolation presets.
+_CONTEXT_PRESETS: dict[str, tuple[str, str, Any, Any, str]] = {
+    "cartpole-gravity-extrapolation": (
+        "cartpole", "extrapolation", {"gravity": "4.9:14.7"}, {"gravity": "14.7:29.4"},
+        "CartPole: train gravity 4.9-14.7 m/s^2 (0.5-1.5x), test 14.7-29.4 (1.5-3x); ~20 s on 2 CPU cores",
+    ),
+    "cartpole-gravity-interpolation": (
+        "cartpole", "interpolation", {"gravity": "4.9:7.35|12.25:14.7"}, {"gravity": "7.35:12.25"},
+        "CartPole: train gravity 4.9-7.35 and 12.25-14.7 m/s^2, test the gap 7.35-12.25",
+    ),
+    "cartpole-length-extrapolation": (
+        "cartpole", "extrapolation", {"length": "0.25:0.75"}, {"length": "0.75:2.5"},
+        "CartPole: train pole half-length 0.25-0.75 m, test 0.75-2.5",
+    ),
+    "cartpole-gravity-length-combinatorial": (
+        "cartpole", "combinatorial",
+        [{"gravity": "4.9:9.8", "length": "0.25:0.75"}, {"gravity": "4.9:14.7", "length": "0.25:0.5"}],
+        {"gravity": "9.8:14.7", "length": "0.5:0.75"},
+        "CartPole: train on low gravity or short poles, test high gravity with long poles",
+    ),
+    "pendulum-mass-extrapolation": (
+        "pendulum", "extrapolation", {"m": "0.5:1.5"}, {"m": "1.5:3.0"},
+        "Pendulum: train mass 0.5-1.5 kg, test 1.5-3 kg",
+    ),
+    "pendulum-length-interpolation": (
+        "pendulum", "interpolation", {"l": "0.5:0.8|1.2:1.5"}, {"l": "0.8:1.2"},
+        "Pendulum: train length 0.5-0.8 and 1.2-1.5 m, test 0.8-1.2",
+    ),
+    "mountaincar-gravity-extrapolation": (
+        "mountaincar", "extrapolation", {"gravity": "0.002:0.003"}, {"gravity": "0.003:0.004"},
+        "MountainCar: train gravity 0.002-0.003, test 0.003-0.004",
+    ),
+    "mountaincar-force-interpolation": (
+        "mountaincar", "interpolation", {"force": "0.0008:0.0009|0.0011:0.0012"}, {"force": "0.0009:0.0011"},
+        "MountainCar: train force 0.0008-0.0009 and 0.0011-0.0012, test 0.0009-0.0011",
+    ),
+    "mountaincar-continuous-power-extrapolation": (
+        "mountaincar-continuous", "extrapolation", {"power": "0.0012:0.0018"}, {"power": "0.0008:0.0012"},
+        "MountainCarContinuous: train power 0.0012-0.0018, test weaker 0.0008-0.0012",
+    ),
+    "mountaincar-continuous-goal-interpolation": (
+        "mountaincar-continuous", "interpolation", {"goal_position": "0.3:0.4|0.5:0.6"},
+        {"goal_position": "0.4:0.5"},
+        "MountainCarContinuous: train goal 0.3-0.4 and 0.5-0.6, test 0.4-0.5",
+    ),
+    "acrobot-length-extrapolation": (
+        "acrobot", "extrapolation", {"link_length_1": "0.8:1.2"}, {"link_length_1": "1.2:2.0"},
+        "Acrobot: train first link length 0.8-1.2 m, test 1.2-2",
+    ),
+    "acrobot-mass-interpolation": (
+        "acrobot", "interpolation", {"link_mass_2": "0.5:0.8|1.2:1.5"}, {"link_mass_2": "0.8:1.2"},
+        "Acrobot: train second link mass 0.5-0.8 and 1.2-1.5 kg, test 0.8-1.2",
+    ),
+    "lunarlander-gravity-extrapolation": (
+        "lunarlander", "extrapolation", {"gravity": "-12:-8"}, {"gravity": "-16:-12"},
+        "LunarLander: train gravity -12 to -8 m/s^2, test stronger -16 to -12",
+    ),
+    "lunarlander-wind-interpolation": (
+        "lunarlander", "interpolation", {"wind_power": "0:5|10:15"}, {"wind_power": "5:10"},
+        "LunarLander: train wind 0-5 and 10-15, test 5-10",
+    ),
+}  # fmt: skip
+
+#: The contextual families that have presets (all registered ones, once registered).
+CONTEXT_PRESET_NAMES: list[str] = []
+
+
+def _register_context_presets() -> None:
+    from heldout.envs import CONTEXTUAL_ENVS
+
+    for name, (env, mode, train, test, help_) in _CONTEXT_PRESETS.items():
+        if env in CONTEXTUAL_ENVS:
+            PRESETS.register(name, contextual_preset(env, mode, train, test), help=help_)
+            CONTEXT_PRESET_NAMES.append(name)
+
+
+_register_context_presets()

@@ -4,13 +4,16 @@ Evaluation plays exactly one episode per entry of a fixed level list, handed out
 parallel env slots (so slow levels are not under-represented), samples actions stochastically by
 default as the Procgen references do, and records one row per episode: level, return, length,
 whether the level was completed.
+
+Contextual envs are evaluated the same way over a fixed list of ``(context, reset seed)`` pairs
+(:func:`evaluate_contexts`); their records carry one extra column per context feature.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,9 @@ from heldout.splits import LevelSet
 #: The seed of the generator that picks a split's fixed evaluation list: the same for every run
 #: and agent, so that evaluations are comparable level by level.
 EVAL_LIST_SEED = 20_200_101
+
+#: Prefix of the context columns in evaluation CSVs (``ctx_gravity``), apart from ``length`` & co.
+CONTEXT_COLUMN = "ctx_"
 
 
 def evaluation_levels(levels: LevelSet, episodes: int, exclude: Sequence[int] = ()) -> list[int]:
@@ -65,8 +71,11 @@ class EvalResult:
         levels: Level of each episode.
         returns: Undiscounted return of each episode.
         lengths: Length of each episode.
-        completed: Whether each episode completed its level (procgen's ``level_complete``).
+        completed: Whether each episode completed its level (procgen's ``level_complete``; for a
+            contextual env, reaching its goal or surviving to its time limit).
         settings: What was evaluated (env, distribution mode, deterministic, ...).
+        contexts: The context of each episode (contextual envs only; empty for Procgen).
+        features: The context features written as CSV columns, in order.
     """
 
     split: str
@@ -75,6 +84,8 @@ class EvalResult:
     lengths: list[int] = field(default_factory=list)
     completed: list[bool] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    contexts: list[dict[str, float]] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
 
     @property
     def episodes(self) -> int:
@@ -103,18 +114,28 @@ class EvalResult:
         }
 
     def to_csv(self) -> str:
-        """One row per episode: ``episode,level,return,length,completed``."""
+        """One row per episode: ``episode,level,return,length,completed``, then for contextual envs
+        one column ``ctx_<feature>`` per context feature (``level`` is then the episode's reset seed)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["episode", "level", "return", "length", "completed"])
+        features = list(self.features) or (list(self.contexts[0]) if self.contexts else [])
+        writer.writerow(
+            ["episode", "level", "return", "length", "completed", *(CONTEXT_COLUMN + f for f in features)]
+        )
         for i, (lv, r, n, c) in enumerate(zip(self.levels, self.returns, self.lengths, self.completed)):
-            writer.writerow([i, lv, f"{r:g}", n, int(c)])
+            ctx = [repr(float(self.contexts[i][f])) for f in features] if features else []
+            writer.writerow([i, lv, f"{r:g}", n, int(c), *ctx])
         return buf.getvalue()
 
     @classmethod
     def from_csv(cls, text: str, split: str) -> EvalResult:
-        rows = list(csv.DictReader(io.StringIO(text)))
+        reader = csv.DictReader(io.StringIO(text))
+        rows = list(reader)
+        columns = [c for c in (reader.fieldnames or []) if c.startswith(CONTEXT_COLUMN)]
+        features = [c[len(CONTEXT_COLUMN) :] for c in columns]
         return cls(
+            contexts=[{f: float(r[CONTEXT_COLUMN + f]) for f in features} for r in rows] if features else [],
+            features=features,
             split=split,
             levels=[int(r["level"]) for r in rows],
             returns=[float(r["return"]) for r in rows],
@@ -216,4 +237,118 @@ def evaluate(
         result.returns.append(ret)
         result.lengths.append(length)
         result.completed.append(complete)
+    return result
+
+
+def evaluate_contexts(
+    model: Any,
+    make_env: Callable[[], Any],
+    items: Sequence[dict[str, Any]],
+    split: str = "test",
+    num_envs: int = 8,
+    deterministic: bool = False,
+    success_on: str = "terminated",
+    features: Sequence[str] = (),
+    progress: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Plays one episode per ``{"context": ..., "seed": ...}`` item with ``model``, in order.
+
+    Up to ``num_envs`` gymnasium envs from ``make_env`` play side by side; each slot takes the next
+    item when its episode ends and resets with ``seed=item["seed"], options={"context": item["context"]}``.
+
+    Args:
+        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        make_env: Builds one (time-limited) contextual gymnasium env.
+        items: The fixed evaluation list (``heldout.experiments.families.evaluation_contexts``).
+        split: Name recorded in the result.
+        num_envs: Envs played side by side (capped at ``len(items)``).
+        deterministic: Greedy actions instead of sampling.
+        success_on: ``"terminated"`` or ``"truncated"``: how an episode counts as completed.
+        features: Context features recorded as columns (default: all of the env's).
+        progress: Show a progress bar.
+        settings: Recorded in the result.
+
+    Returns:
+        An :class:`EvalResult` with episodes in the order of ``items`` and their contexts.
+    """
+    items = list(items)
+    if not items:
+        raise ValueError("evaluate_contexts needs at least one (context, seed) item")
+    n = len(items)
+    envs = [make_env() for _ in range(min(num_envs, n))]
+    rows: list[tuple[int, float, int, bool, dict[str, float]] | None] = [None] * n
+    obs: list[Any] = [None] * len(envs)
+    playing: list[int | None] = [None] * len(envs)
+    totals = [0.0] * len(envs)
+    lengths = [0] * len(envs)
+    next_item = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=f"eval {split}", unit="ep", leave=False)
+
+    def start(slot: int) -> None:
+        nonlocal next_item
+        if next_item >= n:
+            playing[slot] = None
+            return
+        item = items[next_item]
+        obs[slot], _ = envs[slot].reset(seed=int(item["seed"]), options={"context": item["context"]})
+        playing[slot], totals[slot], lengths[slot] = next_item, 0.0, 0
+        next_item += 1
+
+    try:
+        for slot in range(len(envs)):
+            start(slot)
+        while any(p is not None for p in playing):
+            active = [s for s in range(len(envs)) if playing[s] is not None]
+            first = obs[active[0]]
+            if isinstance(first, dict):
+                batch: Any = {k: np.stack([obs[s][k] for s in active]) for k in first}
+            else:
+                batch = np.stack([obs[s] for s in active])
+            actions, _ = model.predict(batch, deterministic=deterministic)
+            for a, slot in zip(actions, active):
+                obs[slot], reward, terminated, truncated, info = envs[slot].step(a)
+                totals[slot] += float(reward)
+                lengths[slot] += 1
+                if terminated or truncated:
+                    judge = getattr(envs[slot].unwrapped, "completed_episode", None)
+                    if judge is not None:
+                        done = judge(bool(terminated), bool(truncated))
+                    else:
+                        done = (
+                            bool(terminated)
+                            if success_on == "terminated"
+                            else bool(truncated and not terminated)
+                        )
+                    index = playing[slot]
+                    rows[index] = (
+                        int(items[index]["seed"]),
+                        totals[slot],
+                        lengths[slot],
+                        done,
+                        dict(info["context"]),
+                    )  # type: ignore[index]
+                    if bar is not None:
+                        bar.update(1)
+                    start(slot)
+    finally:
+        if bar is not None:
+            bar.close()
+        for env in envs:
+            env.close()
+    result = EvalResult(
+        split=split,
+        settings={**(settings or {}), "deterministic": deterministic},
+        features=list(features) or list(items[0]["context"]),
+    )
+    for seed, ret, length, complete, context in rows:  # type: ignore[misc]
+        result.levels.append(seed)
+        result.returns.append(ret)
+        result.lengths.append(length)
+        result.completed.append(complete)
+        result.contexts.append(context)
     return result

@@ -1,9 +1,13 @@
 """The evaluation protocol: train on the train split, evaluate zero-shot on every split, record.
 
+The protocol is the same for Procgen levels and for contextual envs: it asks the env's family
+(``heldout.experiments.families``) for the split, the fixed evaluation lists, the training env and
+the evaluation, and writes the same run folder.
+
 ``run_train(config)`` is what ``heldout train`` runs:
 
 1. validate the config (names, numbers, a disjoint split) before anything is created;
-2. fix one evaluation level list per split (the same for every run and agent) and, with
+2. fix one evaluation list per split (levels, or (context, seed) pairs) (the same for every run and agent) and, with
    ``leakage_check``, drop test/validation levels whose first frame equals a training level's
    (Procgen generates identical levels from different seeds; BASELINES.md "Leakage");
 3. train on the training levels with rewards normalised as the references do
@@ -14,17 +18,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from heldout.experiments.config import TrainConfig
-from heldout.experiments.evaluate import EvalResult, evaluate, evaluation_levels
-from heldout.experiments.report import split_table
+from heldout.experiments.evaluate import EvalResult, evaluation_levels
+from heldout.experiments.families import (  # check_leakage lives with the Procgen family now
+    LEAKAGE_CHECK_MAX_TRAIN_LEVELS,
+    ContextualFamily,
+    EnvFamily,
+    check_leakage,
+    family_for,
+)
+from heldout.experiments.report import context_table, split_table
 from heldout.experiments.run_folder import (
     check_writable,
     git_revision,
@@ -35,70 +48,33 @@ from heldout.experiments.run_folder import (
     write_yaml,
 )
 from heldout.experiments.stats import generalization_gap, normalized_score
-from heldout.splits import LevelSet, LevelSplit
-
-#: The largest training set whose first frames the leakage check fingerprints.
-LEAKAGE_CHECK_MAX_TRAIN_LEVELS = 20_000
+from heldout.splits import ContextSplit, LevelSet, LevelSplit
 
 
-def check_leakage(
-    env: str, train: LevelSet, candidates: list[int], distribution_mode: str, env_options: dict[str, bool]
+def summarize(
+    config: TrainConfig, results: dict[str, EvalResult], split: LevelSplit | ContextSplit
 ) -> dict[str, Any]:
-    """Finds candidate held-out levels whose first frame equals a training level's first frame.
-
-    Returns a record with the number of levels checked and the duplicates found
-    (``{"level": held_out_seed, "same_as": train_seed}``).
-    """
-    from heldout.envs.procgen import PROCGEN_GAMES, level_fingerprints
-
-    record: dict[str, Any] = {"method": "first-frame fingerprint", "checked": False}
-    if env not in PROCGEN_GAMES:
-        record["reason"] = f"no fingerprint for env {env!r}"
-        return record
-    if len(train) > LEAKAGE_CHECK_MAX_TRAIN_LEVELS:
-        record["reason"] = f"training set larger than {LEAKAGE_CHECK_MAX_TRAIN_LEVELS} levels"
-        return record
-    train_levels = train.to_list()
-    train_fp = dict(
-        zip(level_fingerprints(env, train_levels, distribution_mode, **env_options), train_levels)
-    )
-    cand_fp = level_fingerprints(env, candidates, distribution_mode, **env_options)
-    dups = [{"level": lv, "same_as": train_fp[fp]} for lv, fp in zip(candidates, cand_fp) if fp in train_fp]
-    record.update(
-        checked=True, train_levels=len(train_levels), held_out_levels=len(candidates), duplicates=dups
-    )
-    return record
-
-
-def _split_levels(
-    config: TrainConfig, split: LevelSplit, episodes: int
-) -> tuple[dict[str, list[int]], dict[str, Any]]:
-    """The fixed evaluation list of each split and the leakage record."""
-    lists: dict[str, list[int]] = {}
-    leakage: dict[str, Any] = {}
-    for name, levels in split.splits().items():
-        chosen = evaluation_levels(levels, episodes)
-        if name != "train" and config.leakage_check:
-            rec = check_leakage(config.env, split.train, chosen, config.distribution_mode, config.env_options)
-            leakage[name] = rec
-            if rec.get("duplicates"):
-                chosen = evaluation_levels(levels, episodes, exclude=[d["level"] for d in rec["duplicates"]])
-                rec["dropped"] = len(rec["duplicates"])
-        lists[name] = chosen
-    return lists, leakage
-
-
-def summarize(config: TrainConfig, results: dict[str, EvalResult], split: LevelSplit) -> dict[str, Any]:
-    """The ``summary.json`` content: per split mean/std/episodes/normalised score; the gap."""
+    """The ``summary.json`` content: per split mean/std/episodes/normalised score (and, for contextual
+    envs, returns by context bin); the gap."""
+    family = family_for(config.env)
     splits: dict[str, Any] = {}
     for name, res in results.items():
         s = res.summary()
-        s["level_set"] = split.get(name).describe() if name in split.splits() else "custom"
+        s["level_set"] = family.describe_set(split, name)
         s["normalized"] = normalized_score(
             config.env, res.settings.get("distribution_mode", config.distribution_mode), s["mean"]
         )
+        s.update(family.summarize_split(config, split, name, res))
         splits[name] = s
-    out: dict[str, Any] = {"env": config.env, "agent": config.agent, "seed": config.seed, "splits": splits}
+    out: dict[str, Any] = {
+        "env": config.env,
+        "agent": config.agent,
+        "seed": config.seed,
+        "kind": family.kind,
+        "splits": splits,
+    }
+    if isinstance(split, ContextSplit):
+        out["context_mode"] = split.mode
     if "train" in splits and "test" in splits:
         out["gap"] = generalization_gap(splits["train"]["mean"], splits["test"]["mean"])
         a, b = splits["train"]["normalized"], splits["test"]["normalized"]
@@ -106,36 +82,7 @@ def summarize(config: TrainConfig, results: dict[str, EvalResult], split: LevelS
     return out
 
 
-def _make_train_env(config: TrainConfig, split: LevelSplit) -> Any:
-    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
-    from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
-
-    import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)
-    from heldout.envs import make_vec
-
-    venv = make_vec(
-        config.env,
-        num_envs=config.num_envs,
-        levels=split.train,
-        seed=config.seed,
-        distribution_mode=config.distribution_mode,
-        **config.env_options,
-    )
-    # Transpose channel-last images here, under VecNormalize, rather than let SB3 wrap the whole stack:
-    # off-policy agents store VecNormalize's original observations in their replay buffer, which
-    # must then be channel-first already (the observations the agents see are the same either way).
-    if is_image_space(venv.observation_space) and not is_image_space_channels_first(venv.observation_space):
-        venv = VecTransposeImage(venv)
-    if config.reward_norm:
-        venv = VecNormalize(
-            venv, norm_obs=False, norm_reward=True, clip_reward=10.0, gamma=config.reward_norm_gamma
-        )
-    return venv
-
-
-def _periodic_eval_callback(
-    config: TrainConfig, lists: dict[str, list[int]], run_dir: Path, progress: bool
-) -> Any:
+def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family: EnvFamily) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class PeriodicEval(BaseCallback):
@@ -150,15 +97,11 @@ def _periodic_eval_callback(
                 self.next_eval += config.eval_freq
                 means = {}
                 for name in ("train", "test"):
-                    res = evaluate(
+                    res = family.evaluate(
                         self.model,
-                        config.env,
+                        config,
                         lists[name][: config.eval_periodic_episodes],
-                        split=name,
-                        num_envs=config.eval_num_envs,
-                        deterministic=config.deterministic_eval,
-                        distribution_mode=config.distribution_mode,
-                        env_options=config.env_options,
+                        name,
                         seed=config.seed + 1,
                     )
                     means[name] = res.mean
@@ -197,6 +140,20 @@ def save_model(model: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Limits torch's CPU threads to ``threads`` inside the block (0: unchanged), then restores them."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_train(
     config: TrainConfig, command: str = "", progress: bool = True, stream: Any = None
 ) -> tuple[Path, dict[str, Any]]:
@@ -209,12 +166,12 @@ def run_train(
     config = config.resolved()
     config.validate()
     check_writable(config.out)
-    from stable_baselines3.common.logger import configure
 
     from heldout.agents import AGENTS
 
-    split = config.split()
-    lists, leakage = _split_levels(config, split, config.eval_episodes)
+    family = family_for(config.env)
+    split = family.split(config)
+    lists, leakage = family.eval_lists(config, split, config.eval_episodes)
     agent_cls = AGENTS.get(config.agent)
 
     run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)
@@ -223,10 +180,31 @@ def run_train(
     write_atomic(run_dir / "git.txt", git_revision() + "\n")
     write_json(run_dir / "split.json", {"split": split.to_dict(), "eval_levels": lists, "leakage": leakage})
 
-    venv = _make_train_env(config, split)
-    model = agent_cls(env=venv, seed=config.seed, device=config.device, verbose=0, **config.agent_kwargs)
+    with torch_threads(config.torch_threads or family.default_torch_threads):
+        return _train_and_evaluate(
+            config, family, split, lists, leakage, agent_cls, run_dir, progress, stream
+        )
+
+
+def _train_and_evaluate(
+    config: TrainConfig,
+    family: Any,
+    split: Any,
+    lists: dict[str, list],
+    leakage: Any,
+    agent_cls: type,
+    run_dir: Path,
+    progress: bool,
+    stream: Any,
+) -> tuple[Path, dict[str, Any]]:
+    from stable_baselines3.common.logger import configure
+
+    venv = family.make_train_env(config, split)
+    model = agent_cls(
+        env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
+    )
     model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
-    callbacks = [_periodic_eval_callback(config, lists, run_dir, progress)]
+    callbacks = [_periodic_eval_callback(config, lists, family)]
     if config.checkpoint_freq:
         callbacks.append(_checkpoint_callback(config, run_dir))
     if config.saliency_log_freq:
@@ -245,19 +223,8 @@ def run_train(
 
     t1 = time.perf_counter()
     results: dict[str, EvalResult] = {}
-    for name, levels in lists.items():
-        res = evaluate(
-            model,
-            config.env,
-            levels,
-            split=name,
-            num_envs=config.eval_num_envs,
-            deterministic=config.deterministic_eval,
-            distribution_mode=config.distribution_mode,
-            env_options=config.env_options,
-            seed=config.seed + 2,
-            progress=progress,
-        )
+    for name, items in lists.items():
+        res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=progress)
         results[name] = res
         write_atomic(run_dir / "eval" / f"{name}.csv", res.to_csv())
         model.logger.record(f"eval/{name}/mean_return", res.mean)
@@ -279,6 +246,9 @@ def run_train(
     )
     write_json(run_dir / "summary.json", summary)
     print(split_table(summary), file=stream)
+    bins = context_table(summary)
+    if bins:
+        print(bins, file=stream)
     return run_dir, summary
 
 
@@ -308,8 +278,15 @@ def run_eval(
     device: str = "auto",
     progress: bool = True,
     stream: Any = None,
+    shift: str | None = None,
+    contexts: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Re-evaluates a saved run on a split, possibly under settings it never saw.
+
+    Procgen runs take another distribution mode, visual options, explicit levels, or a registered
+    visual ``shift`` (``heldout.envs.procgen_shifts.SHIFTS``; recorded as split ``<split>-shift-<NAME>``).
+    Contextual runs take ``contexts``: feature specs that replace the split's distribution for those
+    features (e.g. ``{"gravity": "24.5:29.4"}``).
 
     Writes ``eval/<split>[-<tag>].csv`` and ``eval/<split>[-<tag>].json`` into the run folder and
     prints the table; returns the csv path and the summary.
@@ -318,18 +295,98 @@ def run_eval(
     config, path = load_run(run_dir)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes <= 0:
         raise ValueError(f"--episodes must be a positive integer, got {episodes!r}")
+    family = family_for(config.env)
+    run_split = family.split(config)
+    if isinstance(family, ContextualFamily):
+        if distribution_mode or levels or env_options or shift:
+            given = [
+                n
+                for n, v in (
+                    ("--distribution-mode", distribution_mode),
+                    ("--levels", levels),
+                    ("--env-option", env_options),
+                    ("--shift", shift),
+                )
+                if v
+            ]
+            raise ValueError(
+                f"{', '.join(given)} apply to Procgen runs; {config.env!r} is contextual: use --context FEATURE=SPEC"
+            )
+        items, stem, evaluated = _context_eval_items(family, run_split, split, episodes, contexts)
+        eval_kwargs: dict[str, Any] = {}
+        name = split
+        summary_config = config
+        set_desc = None
+        if contexts:  # bins and the table describe the contexts evaluated, not the run's split
+            set_desc = evaluated.describe()
+            run_split = _EvaluatedContexts(split, evaluated)  # type: ignore[assignment]
+    else:
+        if contexts:
+            raise ValueError(f"--context applies to contextual runs; {config.env!r} is a Procgen game")
+        items, stem, name, set_desc, eval_kwargs = _level_eval_items(
+            config, run_split, split, episodes, distribution_mode, levels, env_options, shift
+        )
+        summary_config = config.replace(distribution_mode=eval_kwargs["distribution_mode"])
+
+    from heldout.agents import AGENTS
+
+    with torch_threads(config.torch_threads or family.default_torch_threads):
+        model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+        res = family.evaluate(
+            model,
+            config,
+            items,
+            name,
+            num_envs=num_envs,
+            deterministic=deterministic,
+            seed=seed,
+            progress=progress,
+            **eval_kwargs,
+        )
+    summary = summarize(summary_config, {name: res}, run_split)
+    if set_desc is not None:
+        summary["splits"][name]["level_set"] = set_desc
+    if shift:
+        summary["shift"] = shift
+    summary["settings"] = res.settings
+    csv_path = write_atomic(path / "eval" / f"{stem}.csv", res.to_csv())
+    write_json(path / "eval" / f"{stem}.json", summary)
+    print(split_table(summary), file=stream)
+    bins = context_table(summary)
+    if bins:
+        print(bins, file=stream)
+    return csv_path, summary
+
+
+def _level_eval_items(
+    config: TrainConfig,
+    run_split: LevelSplit,
+    split: str,
+    episodes: int,
+    distribution_mode: str | None,
+    levels: str | None,
+    env_options: dict[str, bool] | None,
+    shift: str | None,
+) -> tuple[list[int], str, str, str | None, dict[str, Any]]:
+    """Procgen: the level list, file stem, split name, set description and evaluate() settings."""
     from heldout.envs import DISTRIBUTION_MODES, VISUAL_OPTIONS
+    from heldout.envs.procgen_shifts import SHIFTS
 
     mode = distribution_mode or config.distribution_mode
     if mode not in DISTRIBUTION_MODES:
         raise ValueError(f"unknown distribution mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}")
-    options = {**config.env_options, **(env_options or {})}
+    shift_options = SHIFTS.get(shift).options if shift else {}
+    if shift and all(config.env_options.get(k) == v for k, v in shift_options.items()):
+        print(
+            f"note: the run was trained with {shift_options}: shift {shift!r} changes nothing",
+            file=sys.stderr,
+        )
+    options = {**config.env_options, **(env_options or {}), **shift_options}
     unknown = sorted(set(options) - set(VISUAL_OPTIONS))
     if unknown:
         raise ValueError(
             f"unknown env option(s) {', '.join(unknown)}; valid options: {', '.join(VISUAL_OPTIONS)}"
         )
-    run_split = config.split()
     if levels is not None:
         level_set = LevelSet.parse(levels)
         overlap = level_set.overlap_count(run_split.train)
@@ -338,34 +395,69 @@ def run_eval(
     else:
         level_set = run_split.get(split)
     level_list = evaluation_levels(level_set, episodes)
-
-    from heldout.agents import AGENTS
-
-    model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
-    res = evaluate(
-        model,
-        config.env,
-        level_list,
-        split=split,
-        num_envs=num_envs or config.eval_num_envs,
-        deterministic=config.deterministic_eval if deterministic is None else deterministic,
-        distribution_mode=mode,
-        env_options=options,
-        seed=seed,
-        progress=progress,
-    )
     tags = []
     if mode != config.distribution_mode:
         tags.append(mode)
-    tags += [f"{k}={int(v)}" for k, v in sorted(options.items()) if config.env_options.get(k) != v]
+    if shift:
+        tags.append(f"shift-{shift}")
+    tags += [
+        f"{k}={int(v)}"
+        for k, v in sorted(options.items())
+        if config.env_options.get(k) != v and k not in shift_options
+    ]
     if levels is not None:
         tags.append("levels=" + level_set.describe().replace(" ", ""))
     stem = split + ("-" + "-".join(tags) if tags else "")
-    summary = summarize(config.replace(distribution_mode=mode), {split: res}, run_split)
-    if levels is not None:
-        summary["splits"][split]["level_set"] = level_set.describe()
-    summary["settings"] = res.settings
-    csv_path = write_atomic(path / "eval" / f"{stem}.csv", res.to_csv())
-    write_json(path / "eval" / f"{stem}.json", summary)
-    print(split_table(summary), file=stream)
-    return csv_path, summary
+    name = f"{split}-shift-{shift}" if shift else split
+    desc = level_set.describe() if (levels is not None or shift) else None
+    return level_list, stem, name, desc, {"distribution_mode": mode, "env_options": options}
+
+
+def _context_eval_items(
+    family: ContextualFamily,
+    run_split: ContextSplit,
+    split: str,
+    episodes: int,
+    contexts: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], str, Any]:
+    """Contextual: the (context, seed) list, file stem and the distribution drawn from."""
+    from heldout.contexts import ContextDistribution
+    from heldout.experiments.evaluate import EVAL_LIST_SEED
+    from heldout.experiments.families import evaluation_contexts
+
+    dist = run_split.get(split)
+    names = list(run_split.splits())
+    seed = EVAL_LIST_SEED + names.index(split)
+    if not contexts:
+        return evaluation_contexts(dist, family.space, episodes, seed=seed), split, dist
+    override = family.space.check_distribution(
+        ContextDistribution.parse(contexts, family.space.bounds()), what="--context"
+    )
+    merged = ContextDistribution(
+        tuple({**comp, **override.components[0]} for comp in dist.components), dist.weights
+    )
+    tag = "-".join(f"{k}={str(v).replace(' ', '')}" for k, v in sorted(contexts.items()))
+    return evaluation_contexts(merged, family.space, episodes, seed=seed), f"{split}-{tag}", merged
+
+
+class _EvaluatedContexts:
+    """The one distribution a custom ``--context`` evaluation drew from, looked up like a split."""
+
+    def __init__(self, name: str, dist: Any) -> None:
+        self.name, self.dist = name, dist
+
+    def get(self, name: str) -> Any:
+        if name != self.name:
+            raise KeyError(name)
+        return self.dist
+
+
+__all__ = [
+    "LEAKAGE_CHECK_MAX_TRAIN_LEVELS",
+    "check_leakage",
+    "load_run",
+    "run_eval",
+    "run_train",
+    "save_model",
+    "summarize",
+]

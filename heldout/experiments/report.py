@@ -52,7 +52,16 @@ def split_table(summary: dict[str, Any]) -> str:
     Args:
         summary: The ``summary.json`` dict of a run (``splits``, ``gap``, ``normalized_gap``).
     """
-    header = ["split", "levels", "episodes", "mean return", "std", "stderr", "completed", "normalised"]
+    header = [
+        "split",
+        "contexts" if summary.get("kind") == "contexts" else "levels",
+        "episodes",
+        "mean return",
+        "std",
+        "stderr",
+        "completed",
+        "normalised",
+    ]
     rows = [header]
     for name, s in summary["splits"].items():
         rows.append(
@@ -81,6 +90,24 @@ def split_table(summary: dict[str, Any]) -> str:
             gap += f" return, {_fmt(summary['normalized_gap'], 3)} normalised"
         lines.append(gap)
     return "\n".join(lines)
+
+
+def context_table(summary: dict[str, Any]) -> str:
+    """Mean return by context bin, per split and varying feature (empty if the run has no contexts).
+
+    One line per split and feature: ``test  gravity  [14.7, 16.66): 312.4 (n=20)  ...``.
+    """
+    lines = []
+    for name, s in summary["splits"].items():
+        for feature, bins in (s.get("by_context") or {}).items():
+            cells = []
+            for b in bins:
+                mean = "-" if b["mean"] is None else f"{b['mean']:.1f}"
+                cells.append(f"[{b['lo']:.4g}, {b['hi']:.4g}): {mean} (n={b['episodes']})")
+            lines.append(f"{name:<6} {feature:<12} " + "  ".join(cells))
+    if not lines:
+        return ""
+    return "mean return by context bin:\n" + "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -31,12 +31,13 @@ def test_python_dash_m_works_with_the_checkout_only_on_pythonpath(tmp_path: Path
 
 def test_list_shows_every_registry(capsys: pytest.CaptureFixture) -> None:
     from heldout.agents import AGENTS
-    from heldout.envs import ENVS
+    from heldout.envs import CONTEXTUAL_ENVS, ENVS
+    from heldout.envs.procgen_shifts import SHIFTS
     from heldout.experiments.config import PRESETS
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in [*ENVS.names(), *AGENTS.names(), *PRESETS.names()]:
+    for name in [*ENVS.names(), *CONTEXTUAL_ENVS.names(), *AGENTS.names(), *PRESETS.names(), *SHIFTS.names()]:
         assert f"  {name} " in out, name
 
 

@@ -132,6 +132,27 @@ def test_eval_command_on_settings_never_seen(
     assert "test" in capsys.readouterr().out
 
 
+def test_eval_with_a_visual_shift_records_a_split_on_the_same_test_levels(
+    tiny_run: tuple[Path, str], capsys: pytest.CaptureFixture
+) -> None:
+    run, _ = tiny_run
+    args = ["eval", str(run), "--episodes", "3", "--no-progress"]
+    assert main([*args, "--shift", "backgrounds-off"]) == 0
+    shifted = _rows(run / "eval" / "test-shift-backgrounds-off.csv")
+    plain = _rows(run / "eval" / "test.csv")
+    assert [r["level"] for r in shifted] == [r["level"] for r in plain][:3]  # the fixed list, in order
+    summary = json.loads((run / "eval" / "test-shift-backgrounds-off.json").read_text())
+    assert list(summary["splits"]) == ["test-shift-backgrounds-off"]
+    assert summary["shift"] == "backgrounds-off"
+    assert summary["settings"]["env_options"]["use_backgrounds"] is False
+    assert "test-shift-backgrounds-off" in capsys.readouterr().out
+    assert main([*args, "--shift", "background-off"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1 and "did you mean 'backgrounds-off'" in err and "monochrome-assets" in err
+    )
+
+
 def test_eval_rejects_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["eval", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
@@ -189,7 +210,7 @@ def test_evaluation_levels_are_fixed_distinct_and_exclude() -> None:
 
 @pytest.mark.parametrize("name", PRESETS.names())
 def test_presets_are_valid(name: str) -> None:
-    PRESETS.get(name).validate()
+    PRESETS.get(name).resolved().validate()  # as run_train does ("best" augmentation -> the game's)
 
 
 def test_reference_preset_matches_the_procgen_protocol() -> None:
@@ -265,3 +286,21 @@ def test_saliency_agents_train_from_the_cli(agent: str, logged: str, tmp_path: P
     assert summary["agent"] == agent and summary["splits"]["test"]["episodes"] == 6
     with open(run / "progress.csv") as f:
         assert logged in f.readline()
+
+
+def test_torch_threads_applies_inside_the_run_and_is_restored() -> None:
+    import torch
+
+    from heldout.experiments.families import family_for
+    from heldout.experiments.protocol import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(0):
+        assert torch.get_num_threads() == before
+    assert family_for("cartpole").default_torch_threads == 1
+    assert family_for("coinrun").default_torch_threads == 0
+    with pytest.raises(ValueError, match="torch_threads"):
+        TrainConfig(torch_threads=-1).validate()
