@@ -2,7 +2,8 @@
 
 Every on-policy agent builds on :class:`heldout.agents.ppo.PPO` and overrides its hooks only
 (see docs/agents.md). Importing this package also makes heldout's torch-free vectorized Procgen env
-an SB3 ``VecEnv`` (a virtual subclass), so SB3 algorithms and wrappers accept it as it is.
+and its wrapper adapter (``heldout.wrappers.VecEnvAdapter``) SB3 ``VecEnv`` virtual subclasses, so
+SB3 algorithms and wrappers accept them as they are.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ AGENTS.register(
 
 #: Agents that take an ``augmentation`` keyword (``heldout train --augmentation NAME``).
 AUGMENTED_AGENTS = ("rad", "drac")
+
+from heldout.wrappers.base import VecEnvAdapter  # noqa: E402
+
+VecEnv.register(VecEnvAdapter)  # heldout's wrappers on vectorized envs: an SB3 VecEnv too
 
 try:
     from heldout.envs.procgen import ProcgenVecEnv

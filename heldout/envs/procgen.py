@@ -433,6 +433,8 @@ class ProcgenVecEnv:
                     self._slot_level[slot] = int(raw[slot]["level_seed"])
             if reset_any:
                 _, ob, _ = self._core.observe()
+            for slot in done_slots:  # what SB3's DummyVecEnv keeps: the new episodes' reset infos
+                self.reset_infos[slot] = {"level_seed": int(self._slot_level[slot])}
         self._obs = ob["rgb"]
         return self._obs, rew.astype(np.float32, copy=False), first.astype(bool), infos
 

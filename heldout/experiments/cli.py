@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
   heldout saliency RUN_DIR --split test --episodes 4 --out saliency   # overlays, GIFs, focus metric
   heldout eval RUN_DIR --shift monochrome-assets         # a Procgen visual shift of the test levels
+  heldout eval RUN_DIR --wrapper distracting-background:mode=waves   # any env: an evaluation-only wrapper
+  heldout train --env starpilot --wrapper frame-stack:k=2 --wrapper episode-stats   # training wrappers
   heldout train --preset cartpole-gravity-extrapolation  # contexts: train gravity 4.9-14.7, test 14.7-29.4
   heldout train --preset cartpole-gravity-extrapolation --test-context gravity=19.6:29.4
   heldout eval RUN_DIR --context gravity=24.5:29.4       # a contextual run on contexts of your choice
@@ -177,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--context-bins", type=_positive_int, help="bins per feature in the by-context summary")
     t.add_argument(
+        "--wrapper",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="a registered wrapper on the training env, e.g. --wrapper frame-stack:k=4 (repeatable, innermost "
+        "first; see 'heldout list'). Observation and context wrappers also apply at evaluation",
+    )
+    t.add_argument(
         "--torch-threads",
         type=int,
         help="CPU threads for torch (0: 1 for contextual envs' small MLPs, torch's default for Procgen)",
@@ -219,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FEATURE=SPEC",
         help="contextual runs: replace the split's distribution of a feature, e.g. gravity=24.5:29.4",
+    )
+    e.add_argument(
+        "--wrapper",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="an evaluation-only wrapper (a shift the agent never trained on), e.g. --wrapper "
+        "distracting-background:mode=waves (repeatable; must keep the observation space); recorded as "
+        "split <split>-wrapper-<SPEC>",
     )
     e.add_argument("--deterministic", action="store_true", default=None, help="greedy actions")
     e.add_argument("--num-envs", type=_positive_int, help="parallel evaluation envs")
@@ -346,6 +365,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
     if args.env_option:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
+    if args.wrapper:
+        changes["wrappers"] = [*config.wrappers, *args.wrapper]
     return config.replace(**changes)
 
 
@@ -355,6 +376,7 @@ def _cmd_list() -> int:
     from heldout.envs import CONTEXTUAL_ENVS, ENVS
     from heldout.envs.procgen_shifts import SHIFTS
     from heldout.experiments.config import PRESETS
+    from heldout.wrappers import WRAPPERS
 
     for title, reg in (
         ("environments", ENVS),
@@ -363,6 +385,7 @@ def _cmd_list() -> int:
         ("augmentations", AUGMENTATIONS),
         ("presets", PRESETS),
         ("visual shifts (heldout eval --shift)", SHIFTS),
+        ("wrappers (heldout train/eval --wrapper)", WRAPPERS),
     ):
         print(f"{title}:")
         width = max(map(len, reg.names()), default=0) + 2
@@ -480,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
                 shift=args.shift,
                 contexts=dict(args.context) or None,
+                wrappers=args.wrapper,
             )
             print(f"episodes: {csv_path}")
             return 0

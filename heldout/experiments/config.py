@@ -55,6 +55,10 @@ class TrainConfig:
         visible_context: Contextual envs only: ``"hidden"`` (default), ``"concat"`` (the normalised
             context appended to the observation) or ``"dict"`` (a Dict observation).
         context_bins: Equal-width bins per varying feature in the by-context summary.
+        wrappers: Registered wrappers (``heldout.wrappers.WRAPPERS``) applied to the training env, as
+            ``"NAME[:key=value,...]"`` strings, innermost first. Observation and context wrappers
+            also apply at evaluation (the policy needs them); reward and recording wrappers only
+            at training.
         torch_threads: CPU threads torch may use during the run (0: the env family's default:
             1 for contextual envs, whose small MLPs only lose time synchronising threads, above
             all on a busy machine; torch's own default for Procgen's CNN).
@@ -88,6 +92,7 @@ class TrainConfig:
     contexts: dict[str, Any] = field(default_factory=dict)
     visible_context: str = "hidden"
     context_bins: int = 5
+    wrappers: list[str] = field(default_factory=list)
     torch_threads: int = 0
 
     def split(self) -> LevelSplit | ContextSplit:
@@ -164,6 +169,7 @@ class TrainConfig:
         if not 0.0 < self.reward_norm_gamma <= 1.0:
             raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
         family.validate(self)  # env-specific fields; raises ValueError on an overlapping or invalid split
+        check_wrappers(self.wrappers)
         family.agent_kwargs(self)  # raises ValueError on an unreadable schedule ("lin_<x>")
 
 
@@ -210,6 +216,21 @@ def check_agent_kwargs(agent_cls: type, agent: str, agent_kwargs: dict[str, Any]
         AUGMENTATIONS.get(name)
     for arm in agent_kwargs.get("arms") or ():
         AUGMENTATIONS.get(arm)
+
+
+def check_wrappers(specs: Any, what: str = "wrappers") -> list[Any]:
+    """Parses wrapper specs and builds each once (checking names, parameter names and values);
+    raises KeyError / ValueError / TypeError naming the bad one."""
+    from heldout.wrappers import parse_specs
+
+    if specs is None:
+        return []
+    if isinstance(specs, str) or not isinstance(specs, (list, tuple)):
+        raise TypeError(f"{what} must be a list of 'NAME[:key=value,...]' strings, got {specs!r}")
+    parsed = parse_specs(specs)
+    for spec in parsed:
+        spec.build()
+    return parsed
 
 
 def field_names() -> list[str]:

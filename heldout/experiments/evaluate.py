@@ -155,6 +155,8 @@ def evaluate(
     env_options: dict[str, bool] | None = None,
     seed: int = 0,
     progress: bool = False,
+    wrappers: Sequence[Any] = (),
+    output_dir: Any = None,
 ) -> EvalResult:
     """Plays one episode on each level of ``levels`` with ``model`` and records every episode.
 
@@ -169,6 +171,9 @@ def evaluate(
         env_options: Procgen visual switches, which may differ from training.
         seed: Seed of the env's generator.
         progress: Show a progress bar.
+        wrappers: Wrapper specs (``heldout.wrappers``) applied to the vectorized env, in order.
+            Returns are the env's own (``info["episode"]``), whatever reward wrappers do.
+        output_dir: Where recording wrappers write.
 
     Returns:
         An :class:`EvalResult` with episodes in the order of ``levels``.
@@ -187,6 +192,10 @@ def evaluate(
         seed=seed,
         **(env_options or {}),
     )
+    if wrappers:
+        from heldout.wrappers import apply_wrappers
+
+        venv = apply_wrappers(venv, wrappers, seed=seed, stage="eval", output_dir=output_dir)
     obs = venv.reset()
     rows: list[tuple[int, float, int, bool] | None] = [None] * n
     done_count = 0
@@ -230,6 +239,7 @@ def evaluate(
             "env_options": dict(env_options or {}),
             "deterministic": deterministic,
             "seed": seed,
+            "wrappers": [str(w) for w in wrappers],
         },
     )
     for level, ret, length, complete in rows:  # type: ignore[misc]

@@ -17,6 +17,7 @@ make the training env, evaluate a model on a list, and summarise a split:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,15 +90,43 @@ class EnvFamily:
         """The fixed evaluation list of each split, and a leakage-check record."""
         raise NotImplementedError
 
-    def make_train_env(self, config: TrainConfig, split: Any) -> Any:
-        """The SB3 ``VecEnv`` the agent trains on (reward normalisation applied if configured)."""
+    def make_train_env(self, config: TrainConfig, split: Any, output_dir: Any = None) -> Any:
+        """The SB3 ``VecEnv`` the agent trains on: the config's wrappers applied (recording ones
+        writing into ``output_dir``), then reward normalisation if configured."""
         raise NotImplementedError
 
     def evaluate(
         self, model: Any, config: TrainConfig, items: Sequence[Any], split_name: str, **kwargs: Any
     ) -> EvalResult:
-        """Plays one episode per item of an evaluation list."""
+        """Plays one episode per item of an evaluation list, with :func:`eval_wrappers` applied
+        (``kwargs["wrappers"]``: evaluation-only wrappers; ``kwargs["output_dir"]``: where recording
+        ones write)."""
         raise NotImplementedError
+
+    def probe_env(self, config: TrainConfig) -> Any:
+        """A small env of this family as the protocol builds it, before any wrapper (for space checks)."""
+        raise NotImplementedError
+
+    def check_eval_wrappers(self, config: TrainConfig, wrappers: Sequence[Any]) -> None:
+        """Raises ValueError if evaluation-only ``wrappers`` change the env's observation space (the
+        trained policy could not take their observations) or cannot apply to this env."""
+        from heldout.wrappers import apply_wrappers
+
+        if not wrappers:
+            return
+        env = self.probe_env(config)
+        try:
+            space = env.observation_space
+            shifted = apply_wrappers(env, wrappers, stage="eval")
+            if shifted.observation_space != space:
+                raise ValueError(
+                    f"evaluation-only wrapper(s) {', '.join(map(str, wrappers))} change the env's observation "
+                    f"space from {space} to {shifted.observation_space}: the trained policy cannot take it; "
+                    "name such wrappers for training (heldout train --wrapper)"
+                )
+            apply_wrappers(shifted, eval_wrappers(config), stage="eval")
+        finally:
+            env.close()
 
     def agent_kwargs(self, config: TrainConfig) -> dict[str, Any]:
         """The agent's keyword arguments for this env (the config's, with ``lin_<x>`` schedules resolved)."""
@@ -152,6 +181,24 @@ def resolve_schedules(kwargs: dict[str, Any]) -> dict[str, Any]:
                     f"{key}={value!r}: 'lin_' must be followed by a number, e.g. lin_1e-3"
                 ) from None
     return out
+
+
+def eval_wrappers(config: TrainConfig, extra: Sequence[Any] = ()) -> list[Any]:
+    """The wrappers an evaluation applies, innermost first: the evaluation-only ``extra`` ones (a
+    shift of the env itself, all kinds), then the run's training wrappers that change what the
+    policy sees (observation, context), so that e.g. a frame stack stacks shifted frames."""
+    from heldout.wrappers import applies_at, parse_specs
+
+    train = [s for s in parse_specs(config.wrappers) if applies_at(s.kind, "eval", eval_only=False)]
+    return [*parse_specs(extra), *train]
+
+
+def _wrap_train(config: TrainConfig, env: Any, output_dir: Any, seed: int) -> Any:
+    from heldout.wrappers import apply_wrappers
+
+    if not config.wrappers:
+        return env
+    return apply_wrappers(env, config.wrappers, seed=seed, stage="train", output_dir=output_dir)
 
 
 def _reward_norm(config: TrainConfig, venv: Any) -> Any:
@@ -217,7 +264,7 @@ class ProcgenFamily(EnvFamily):
             lists[name] = chosen
         return lists, leakage
 
-    def make_train_env(self, config: TrainConfig, split: LevelSplit) -> Any:
+    def make_train_env(self, config: TrainConfig, split: LevelSplit, output_dir: Any = None) -> Any:
         import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)
         from heldout.envs import make_vec
 
@@ -229,6 +276,8 @@ class ProcgenFamily(EnvFamily):
             distribution_mode=config.distribution_mode,
             **config.env_options,
         )
+        # wrappers run on the whole native batch (heldout.wrappers.VecEnvAdapter), channel-last
+        venv = _wrap_train(config, venv, output_dir, config.seed)
         # Transpose the channel-last frames here, under VecNormalize, rather than let SB3 wrap the whole
         # stack: off-policy agents (sgqn) store VecNormalize's original observations in their replay
         # buffer, which must then be channel-first already (what agents see is the same either way).
@@ -248,6 +297,8 @@ class ProcgenFamily(EnvFamily):
         progress: bool = False,
         distribution_mode: str | None = None,
         env_options: dict[str, bool] | None = None,
+        wrappers: Sequence[Any] = (),
+        output_dir: Any = None,
         **_: Any,
     ) -> EvalResult:
         return evaluate(
@@ -261,6 +312,20 @@ class ProcgenFamily(EnvFamily):
             env_options=config.env_options if env_options is None else env_options,
             seed=seed,
             progress=progress,
+            wrappers=eval_wrappers(config, wrappers),
+            output_dir=output_dir,
+        )
+
+    def probe_env(self, config: TrainConfig) -> Any:
+        from heldout.envs import make_vec
+
+        return make_vec(
+            config.env,
+            num_envs=1,
+            levels=[config.start_level],
+            seed=0,
+            distribution_mode=config.distribution_mode,
+            **config.env_options,
         )
 
 
@@ -412,7 +477,7 @@ class ContextualFamily(EnvFamily):
             kwargs["policy"] = "MultiInputPolicy"
         return kwargs
 
-    def make_train_env(self, config: TrainConfig, split: ContextSplit) -> Any:
+    def make_train_env(self, config: TrainConfig, split: ContextSplit, output_dir: Any = None) -> Any:
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -420,7 +485,11 @@ class ContextualFamily(EnvFamily):
             return make_contextual_env(self.name, config.visible_context, contexts=split.train)
 
         venv = make_vec_env(make, n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv)
-        return _reward_norm(config, venv)
+        # wrappers run batched on the DummyVecEnv (one object sees every slot, as on Procgen)
+        return _reward_norm(config, _wrap_train(config, venv, output_dir, config.seed))
+
+    def probe_env(self, config: TrainConfig) -> Any:
+        return make_contextual_env(self.name, config.visible_context)
 
     def evaluate(
         self,
@@ -431,11 +500,25 @@ class ContextualFamily(EnvFamily):
         num_envs: int | None = None,
         deterministic: bool | None = None,
         progress: bool = False,
+        seed: int = 0,
+        wrappers: Sequence[Any] = (),
+        output_dir: Any = None,
         **_: Any,
     ) -> EvalResult:
+        from heldout.wrappers import apply_wrappers
+
+        specs = eval_wrappers(config, wrappers)
+        made = [0]
+
+        def make() -> Any:
+            env = make_contextual_env(self.name, config.visible_context)
+            made[0] += 1  # each slot's wrappers get their own generator (and folder, if they write)
+            out = None if output_dir is None else Path(output_dir) / f"slot{made[0] - 1}"
+            return apply_wrappers(env, specs, seed=seed * 1000 + made[0], stage="eval", output_dir=out)
+
         return evaluate_contexts(
             model,
-            lambda: make_contextual_env(self.name, config.visible_context),
+            make,
             items,
             split=split_name,
             num_envs=num_envs or config.eval_num_envs,
@@ -443,7 +526,11 @@ class ContextualFamily(EnvFamily):
             success_on=self.env_cls.success_on,
             features=self.space.names,
             progress=progress,
-            settings={"env": config.env, "visible_context": config.visible_context},
+            settings={
+                "env": config.env,
+                "visible_context": config.visible_context,
+                "wrappers": [str(w) for w in specs],
+            },
         )
 
     def summarize_split(

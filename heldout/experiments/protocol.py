@@ -22,7 +22,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,7 @@ def _train_and_evaluate(
 ) -> tuple[Path, dict[str, Any]]:
     from stable_baselines3.common.logger import configure
 
-    venv = family.make_train_env(config, split)
+    venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
     model = agent_cls(
         env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
     )
@@ -244,6 +244,8 @@ def _train_and_evaluate(
         leakage=leakage,
         run_dir=str(run_dir),
     )
+    if config.wrappers:
+        summary["wrappers"] = {"train": list(config.wrappers), "eval": []}
     write_json(run_dir / "summary.json", summary)
     print(split_table(summary), file=stream)
     bins = context_table(summary)
@@ -280,13 +282,19 @@ def run_eval(
     stream: Any = None,
     shift: str | None = None,
     contexts: dict[str, Any] | None = None,
+    wrappers: Sequence[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Re-evaluates a saved run on a split, possibly under settings it never saw.
 
     Procgen runs take another distribution mode, visual options, explicit levels, or a registered
     visual ``shift`` (``heldout.envs.procgen_shifts.SHIFTS``; recorded as split ``<split>-shift-<NAME>``).
     Contextual runs take ``contexts``: feature specs that replace the split's distribution for those
-    features (e.g. ``{"gravity": "24.5:29.4"}``).
+    features (e.g. ``{"gravity": "24.5:29.4"}``). Both take evaluation-only ``wrappers``
+    (``heldout.wrappers``, e.g. ``["distracting-background:mode=waves"]``), applied to the env before
+    the run's own observation wrappers (a shift of the env itself); they must keep the env's
+    observation space. Recorded as split
+    ``<split>[-shift-<NAME>]-wrapper-<SPEC>[+<SPEC>...]``; recording wrappers write into
+    ``eval/wrappers-<stem>/``.
 
     Writes ``eval/<split>[-<tag>].csv`` and ``eval/<split>[-<tag>].json`` into the run folder and
     prints the table; returns the csv path and the summary.
@@ -297,6 +305,11 @@ def run_eval(
         raise ValueError(f"--episodes must be a positive integer, got {episodes!r}")
     family = family_for(config.env)
     run_split = family.split(config)
+    from heldout.experiments.config import check_wrappers
+
+    eval_only = check_wrappers(list(wrappers or []), what="--wrapper")
+    family.check_eval_wrappers(config, eval_only)
+    suffix = ("-wrapper-" + "+".join(w.slug for w in eval_only)) if eval_only else ""
     if isinstance(family, ContextualFamily):
         if distribution_mode or levels or env_options or shift:
             given = [
@@ -317,9 +330,10 @@ def run_eval(
         name = split
         summary_config = config
         set_desc = None
-        if contexts:  # bins and the table describe the contexts evaluated, not the run's split
+        if contexts or eval_only:  # bins and the table describe the contexts evaluated
             set_desc = evaluated.describe()
-            run_split = _EvaluatedContexts(split, evaluated)  # type: ignore[assignment]
+            name, stem = name + suffix, stem + suffix
+            run_split = _EvaluatedContexts(name, evaluated)  # type: ignore[assignment]
     else:
         if contexts:
             raise ValueError(f"--context applies to contextual runs; {config.env!r} is a Procgen game")
@@ -327,6 +341,9 @@ def run_eval(
             config, run_split, split, episodes, distribution_mode, levels, env_options, shift
         )
         summary_config = config.replace(distribution_mode=eval_kwargs["distribution_mode"])
+        if eval_only:
+            name, stem = name + suffix, stem + suffix
+            set_desc = set_desc or run_split.get(split).describe()
 
     from heldout.agents import AGENTS
 
@@ -341,6 +358,8 @@ def run_eval(
             deterministic=deterministic,
             seed=seed,
             progress=progress,
+            wrappers=eval_only,
+            output_dir=path / "eval" / f"wrappers-{stem}",
             **eval_kwargs,
         )
     summary = summarize(summary_config, {name: res}, run_split)
@@ -348,6 +367,8 @@ def run_eval(
         summary["splits"][name]["level_set"] = set_desc
     if shift:
         summary["shift"] = shift
+    if eval_only or config.wrappers:
+        summary["wrappers"] = {"train": list(config.wrappers), "eval": [str(w) for w in eval_only]}
     summary["settings"] = res.settings
     csv_path = write_atomic(path / "eval" / f"{stem}.csv", res.to_csv())
     write_json(path / "eval" / f"{stem}.json", summary)
