@@ -42,6 +42,17 @@ class Registry(Generic[T]):
         self._help[name] = help
         return item
 
+    def unregister(self, name: str) -> T:
+        """Removes ``name`` and returns its item (e.g. to undo a test's or a notebook's registration).
+
+        Raises:
+            KeyError: if no such name exists, as :meth:`get`.
+        """
+        item = self.get(name)
+        del self._items[name]
+        del self._help[name]
+        return item
+
     def get(self, name: str) -> T:
         """Returns the item registered under ``name``.
 

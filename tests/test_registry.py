@@ -97,3 +97,13 @@ def test_make_vec_typo_suggests_the_game():
     with pytest.raises(KeyError) as excinfo:
         make_vec("coinrn", num_envs=1)
     assert "did you mean 'coinrun'?" in excinfo.value.args[0]
+
+
+def test_unregister_removes_the_name_and_returns_its_item():
+    reg = _widgets()
+    assert reg.unregister("gear") is list
+    assert "gear" not in reg and reg.names() == ["sprocket"]
+    reg.register("gear", tuple)  # the name is free again
+    assert reg.get("gear") is tuple
+    with pytest.raises(KeyError, match="did you mean 'sprocket'"):
+        reg.unregister("sprockt")

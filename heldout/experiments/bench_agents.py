@@ -129,8 +129,12 @@ def quality_run(
     eval_episodes: int = 100,
     device: str = "auto",
     agent_args: dict[str, Any] | None = None,
+    imports: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One protocol run (train on ``num_levels`` easy levels, evaluate on train and test lists).
+
+    ``imports`` are user modules (``.py`` files or module names) that register agents; the run
+    records them (``TrainConfig.imports``).
 
     Returns:
         The run's summary figures: ``train``, ``test`` (mean returns), ``train_se``, ``test_se``
@@ -152,6 +156,7 @@ def quality_run(
         eval_freq=0,
         eval_num_envs=min(eval_episodes, 50),
         out=out,
+        imports=list(imports),
     )
     run_dir, summary = run_train(config, command="heldout bench agents", progress=False, stream=io.StringIO())
     splits = summary["splits"]
@@ -316,6 +321,14 @@ def build_parser(prog: str = "heldout bench agents") -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--agents", default="ppo,drac", help="comma-separated agents")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="FILE_OR_MODULE",
+        help="a .py file or module to import first, which registers your own agents (repeatable)",
+    )
     parser.add_argument("--games", default="starpilot,fruitbot", help="comma-separated Procgen games")
     parser.add_argument("--seeds", default="0,1", help="comma-separated run seeds")
     parser.add_argument("--timesteps", type=int, default=131_072, help="training steps per run")
@@ -353,6 +366,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        from heldout.experiments.plugins import import_plugins, normalize_import
+
+        import_plugins(args.imports)
+        imports = [normalize_import(spec) for spec in args.imports]
         agents = _names(args.agents, "agents", AGENTS.names())
         games = [_check_game(g) for g in _names(args.games, "games", list(PROCGEN_GAMES))]
         try:
@@ -364,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         AUGMENTATIONS.get(args.augmentation)
         agent_args = _parse_agent_args(args.agent_arg, agents)
         device = _resolve_device(args.device)
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"heldout bench agents: error: {message}", file=sys.stderr)
         return 2
@@ -389,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "eval_episodes": args.eval_episodes,
         "device": device,
         "agent_args": agent_args,
+        "imports": imports,
     }
     results["machine"] = machine_info(device)
 
@@ -420,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 eval_episodes=args.eval_episodes,
                 device=device,
                 agent_args=agent_args,
+                imports=imports,
             )
             print(
                 f"    train {run['train']:.2f}  test {run['test']:.2f}  ({run['steps_per_s']:.0f} steps/s, "

@@ -2,6 +2,7 @@
 
     heldout train --env coinrun --agent ppo --timesteps 1000000 --num-levels 200 --seed 0 --out runs
     heldout train --preset quickstart
+    heldout train --import my_agent.py --agent my-agent --env coinrun
     heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
     heldout saliency RUN_DIR --split test --episodes 4 --out DIR [--target value|log_prob|q]
     heldout train --preset cartpole-gravity-extrapolation [--test-context gravity=19.6:29.4]
@@ -28,6 +29,7 @@ EXAMPLES = """examples:
   heldout train --preset quickstart                      # the whole protocol in minutes on a CPU
   heldout train --env coinrun --timesteps 25000000 --num-levels 200 --seed 1
   heldout eval runs/coinrun/ppo/seed0-20260101-120000 --split test --episodes 500
+  heldout train --import docs/examples/l2_ppo.py --agent l2-ppo --env coinrun   # your agent, one file
   heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
   heldout saliency RUN_DIR --split test --episodes 4 --out saliency   # overlays, GIFs, focus metric
   heldout eval RUN_DIR --shift monochrome-assets         # a Procgen visual shift of the test levels
@@ -81,6 +83,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_import_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=None,
+        metavar="FILE_OR_MODULE",
+        help=help,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from heldout import __version__
 
@@ -103,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     t.add_argument("--preset", default="procgen-easy", help="named starting config (see 'heldout list')")
+    _add_import_flag(
+        t,
+        "a .py file or module to import first, which registers your own agents, envs or presets "
+        "(docs/adding-an-agent.md); recorded in config.yaml, so 'heldout eval' imports it again (repeatable)",
+    )
     t.add_argument("--config", metavar="YAML", help="a YAML file of config fields to override the preset")
     t.add_argument("--env", help="environment name, e.g. coinrun (see 'heldout list')")
     t.add_argument("--agent", help="agent name, e.g. ppo, rad, drac, ucb-drac (see 'heldout list')")
@@ -203,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")
+    _add_import_flag(
+        e,
+        "import this .py file or module instead of those the run recorded (e.g. a file that moved; repeatable)",
+    )
     e.add_argument("--split", default="test", help="train, test or validation")
     e.add_argument(
         "--episodes", type=_positive_int, default=100, help="episodes (one per level of a fixed list)"
@@ -257,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sa.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")
+    _add_import_flag(
+        sa,
+        "import this .py file or module instead of those the run recorded (e.g. a file that moved; repeatable)",
+    )
     sa.add_argument("--split", default="test", help="train, test or validation")
     sa.add_argument("--episodes", type=_positive_int, default=4, help="episodes (one per level)")
     sa.add_argument(
@@ -315,9 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
         help='print {agent: {"mean"|"median"|"iqm"|"optimality_gap": {"value": v, "ci": [low, high]}}}',
     )
 
-    sub.add_parser(
+    li = sub.add_parser(
         "list", help="list environments, agents and presets", description="List what is registered."
     )
+    _add_import_flag(li, "a .py file or module to import first, to list what it registers (repeatable)")
 
     b = sub.add_parser(
         "bench",
@@ -346,7 +373,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     changes = {}
     for name in field_names():
         value = getattr(args, name, None)
-        if value is not None and name not in ("agent_kwargs", "env_options", "contexts"):
+        if value is not None and name not in ("agent_kwargs", "env_options", "contexts", "imports"):
             changes[name] = value
     contexts = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (config.contexts or {}).items()}
     for which in ("train", "test", "validation"):
@@ -367,6 +394,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
     if args.wrapper:
         changes["wrappers"] = [*config.wrappers, *args.wrapper]
+    if args.imports:
+        changes["imports"] = [*config.imports, *args.imports]
     return config.replace(**changes)
 
 
@@ -434,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        if args.command in ("list", "train"):
+            from heldout.experiments.plugins import import_plugins
+
+            import_plugins(args.imports or [])  # before the preset, agent and env names are looked up
         if args.command == "list":
             return _cmd_list()
         if args.command == "bench":
@@ -474,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                 render=not args.no_images,
                 device=args.device,
                 seed=args.seed,
+                imports=args.imports,
             )
             print(format_focus(summary))
             print(f"images: {args.out} ({len(summary['files'])} files)")
@@ -504,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
                 shift=args.shift,
                 contexts=dict(args.context) or None,
                 wrappers=args.wrapper,
+                imports=args.imports,
             )
             print(f"episodes: {csv_path}")
             return 0

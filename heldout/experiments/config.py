@@ -62,6 +62,10 @@ class TrainConfig:
         torch_threads: CPU threads torch may use during the run (0: the env family's default:
             1 for contextual envs, whose small MLPs only lose time synchronising threads, above
             all on a busy machine; torch's own default for Procgen's CNN).
+        imports: User modules to import before the agent, env and preset names are looked up: ``.py``
+            files or dotted module names that register their own agents, envs, ... (``heldout train
+            --import FILE.py``; docs/adding-an-agent.md). :meth:`resolved` records a file as its
+            absolute path, and ``heldout eval`` / ``heldout saliency`` import them again.
     """
 
     env: str = "coinrun"
@@ -94,6 +98,7 @@ class TrainConfig:
     context_bins: int = 5
     wrappers: list[str] = field(default_factory=list)
     torch_threads: int = 0
+    imports: list[str] = field(default_factory=list)
 
     def split(self) -> LevelSplit | ContextSplit:
         """The split this config trains and tests on: levels for Procgen, contexts for contextual envs."""
@@ -120,22 +125,41 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """This config with shorthands made explicit: ``augmentation="best"`` becomes the game's
-        augmentation of the "DrAC (best)" table (``heldout.agents.augment.BEST_AUGMENTATION``).
+        augmentation of the "DrAC (best)" table (``heldout.agents.augment.BEST_AUGMENTATION``), and
+        a file in ``imports`` its absolute path (so a run folder can be evaluated from anywhere).
 
         An env without an entry keeps ``"best"``, which :meth:`validate` then refuses.
         """
         from heldout.agents.augment import BEST_AUGMENTATION
+        from heldout.experiments.plugins import normalize_import
 
+        config = self
+        imports = [normalize_import(spec) for spec in _import_list(self.imports)]
+        if imports != self.imports:
+            config = config.replace(imports=imports)
         if self.agent_kwargs.get("augmentation") != "best" or self.env not in BEST_AUGMENTATION:
-            return self
-        return self.replace(agent_kwargs={**self.agent_kwargs, "augmentation": BEST_AUGMENTATION[self.env]})
+            return config
+        return config.replace(agent_kwargs={**self.agent_kwargs, "augmentation": BEST_AUGMENTATION[self.env]})
 
     def validate(self) -> None:
-        """Raises ValueError / KeyError / TypeError, naming the bad value, before any work starts."""
+        """Raises ValueError / KeyError / TypeError, naming the bad value, before any work starts.
+
+        Imports ``imports`` first (:func:`heldout.experiments.plugins.import_plugins`), so that the
+        agent and env names they register resolve.
+        """
         from heldout.agents import AGENTS
         from heldout.experiments.families import family_for
+        from heldout.experiments.plugins import import_plugins
 
+        import_plugins(_import_list(self.imports))
         family = family_for(self.env)
+        if self.agent not in AGENTS:
+            hint = (
+                ""
+                if self.imports
+                else " (an agent of your own: --import FILE.py, see docs/adding-an-agent.md)"
+            )
+            raise KeyError(AGENTS.unknown_message(self.agent) + hint)
         check_agent_kwargs(AGENTS.get(self.agent), self.agent, self.agent_kwargs)
         from heldout.agents.augment import BEST_AUGMENTATION
 
@@ -171,6 +195,13 @@ class TrainConfig:
         family.validate(self)  # env-specific fields; raises ValueError on an overlapping or invalid split
         check_wrappers(self.wrappers)
         family.agent_kwargs(self)  # raises ValueError on an unreadable schedule ("lin_<x>")
+
+
+def _import_list(imports: Any) -> list[str]:
+    """``imports`` checked to be a list of strings (a YAML file may hold anything)."""
+    if not isinstance(imports, (list, tuple)) or not all(isinstance(s, str) for s in imports):
+        raise TypeError(f"imports must be a list of files or module names, got {imports!r}")
+    return list(imports)
 
 
 def agent_parameters(agent_cls: type) -> set[str]:

@@ -254,8 +254,19 @@ def _train_and_evaluate(
     return run_dir, summary
 
 
-def load_run(run_dir: str | os.PathLike[str]) -> tuple[TrainConfig, Path]:
-    """Reads a run folder's config; raises ValueError naming what is missing."""
+def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) -> tuple[TrainConfig, Path]:
+    """Reads a run folder's config and imports the user modules its run imported.
+
+    Args:
+        run_dir: A run folder written by :func:`run_train`.
+        imports: User modules to import instead of the config's recorded ``imports`` (e.g. the new
+            place of a file that has moved); None: the recorded ones.
+
+    Raises:
+        ValueError: naming what is missing (the folder, its config or model, an imported file).
+    """
+    from heldout.experiments.plugins import import_plugins
+
     path = Path(run_dir)
     if not path.is_dir():
         raise ValueError(f"run folder {str(run_dir)!r} does not exist")
@@ -264,7 +275,16 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[TrainConfig, Path]:
             raise ValueError(
                 f"{str(path / name)!r} is missing: is {str(run_dir)!r} a finished heldout run folder?"
             )
-    return TrainConfig.from_dict(read_yaml(path / "config.yaml")), path
+    config = TrainConfig.from_dict(read_yaml(path / "config.yaml"))
+    try:
+        import_plugins(config.imports if imports is None else imports)
+    except ValueError as exc:
+        if imports is not None:
+            raise
+        raise ValueError(
+            f"{exc} (recorded in {str(path / 'config.yaml')!r}; pass --import to replace it)"
+        ) from None
+    return config, path
 
 
 def run_eval(
@@ -283,6 +303,7 @@ def run_eval(
     shift: str | None = None,
     contexts: dict[str, Any] | None = None,
     wrappers: Sequence[str] | None = None,
+    imports: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Re-evaluates a saved run on a split, possibly under settings it never saw.
 
@@ -297,10 +318,11 @@ def run_eval(
     ``eval/wrappers-<stem>/``.
 
     Writes ``eval/<split>[-<tag>].csv`` and ``eval/<split>[-<tag>].json`` into the run folder and
-    prints the table; returns the csv path and the summary.
+    prints the table; returns the csv path and the summary. The user modules the run imported
+    (``config.yaml``'s ``imports``) are imported first, or ``imports`` instead when given.
     """
     stream = stream or sys.stdout
-    config, path = load_run(run_dir)
+    config, path = load_run(run_dir, imports)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes <= 0:
         raise ValueError(f"--episodes must be a positive integer, got {episodes!r}")
     family = family_for(config.env)

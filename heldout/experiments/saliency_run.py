@@ -279,8 +279,11 @@ def run_saliency(
     render: bool = True,
     device: str = "auto",
     seed: int = 0,
+    imports: list[str] | None = None,
 ) -> dict[str, Any]:
     """``heldout saliency``: overlays, GIFs and the focus metric of a run on a split.
+
+    The user modules the run imported are imported first (``imports`` instead, when given).
 
     Returns:
         The focus summary (also written to ``OUT/focus-<split>.json`` and the run's
@@ -295,7 +298,7 @@ def run_saliency(
     from heldout.experiments.protocol import load_run
     from heldout.experiments.run_folder import check_writable, write_json
 
-    config, path = load_run(run_dir)
+    config, path = load_run(run_dir, imports)
     for name, value in (("episodes", episodes), ("max_steps", max_steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
