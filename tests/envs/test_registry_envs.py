@@ -125,3 +125,25 @@ def test_resets_draw_their_levels_from_the_given_set_reproducibly(name, env_id):
         env.reset(options={"level": -3})
     with pytest.raises(ValueError, match="bogus"):
         env.reset(options={"bogus": 1})
+
+
+def test_building_and_stepping_every_env_imports_neither_torch_nor_sb3():
+    """envs/ never imports torch or SB3 (DESIGN.md), so env code stays usable and tested without them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, gymnasium, heldout\n"
+        "from heldout.envs import gymnasium_ids\n"
+        "for env_id in gymnasium_ids().values():\n"
+        "    env = gymnasium.make(env_id)\n"
+        "    env.reset(seed=0)\n"
+        "    env.step(env.action_space.sample())\n"
+        "    env.close()\n"
+        "print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
