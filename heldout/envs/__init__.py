@@ -3,7 +3,10 @@
 ``ENVS`` maps a Procgen env name (``"coinrun"``, ...) to a factory of vectorized envs with the signature
 ``factory(num_envs, levels, seed, distribution_mode, **options)``; ``make_vec`` looks names up in it.
 ``CONTEXTUAL_ENVS`` maps a contextual family (``"cartpole"``, ...) to its gymnasium env class
-(:mod:`heldout.envs.contextual`). :func:`check_env_name` knows both.
+(:mod:`heldout.envs.contextual`). ``SEEDED_ENVS`` maps a procedurally generated gymnasium env whose
+level is its reset seed (``"minigrid-doorkey-5x5"``, ...; :mod:`heldout.envs.seeded`,
+:mod:`heldout.envs.minigrid`) to its :class:`SeededEnvSpec`. :func:`check_env_name` knows all three,
+and :func:`gymnasium_ids` maps every name to its gymnasium id.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from heldout.envs import minigrid as _minigrid  # noqa: F401  (registers the MiniGrid envs)
 from heldout.envs.contextual import CONTEXTUAL_ENVS, ContextualEnv, register_contextual_ids
 from heldout.envs.level_samplers import LevelSampler, SequentialLevelSampler, UniformLevelSampler
 from heldout.envs.procgen import (
@@ -20,6 +24,13 @@ from heldout.envs.procgen import (
     VISUAL_OPTIONS,
     ProcgenEnv,
     ProcgenVecEnv,
+)
+from heldout.envs.seeded import (
+    SEEDED_ENVS,
+    SeededEnvSpec,
+    SeededLevelEnv,
+    register_seeded_env,
+    register_seeded_ids,
 )
 from heldout.registry import Registry
 
@@ -39,13 +50,24 @@ for _game in PROCGEN_GAMES:
 
 
 def check_env_name(name: str) -> str:
-    """Returns ``name`` if it is a Procgen or contextual env, else raises KeyError with a suggestion."""
-    if name in ENVS or name in CONTEXTUAL_ENVS:
+    """Returns ``name`` if it is a Procgen, contextual or seeded env, else raises KeyError with a
+    suggestion."""
+    if name in ENVS or name in CONTEXTUAL_ENVS or name in SEEDED_ENVS:
         return name
-    both: Registry[object] = Registry("environment")
-    for n in [*ENVS.names(), *CONTEXTUAL_ENVS.names()]:
-        both.register(n, n)
-    raise KeyError(both.unknown_message(name))
+    every: Registry[object] = Registry("environment")
+    for n in [*ENVS.names(), *CONTEXTUAL_ENVS.names(), *SEEDED_ENVS.names()]:
+        every.register(n, n)
+    raise KeyError(every.unknown_message(name))
+
+
+def gymnasium_ids() -> dict[str, str]:
+    """Every registered env's name and its single-env gymnasium id: ``{"coinrun": "heldout/coinrun-v0",
+    "cartpole": "heldout/ContextualCartPole-v0", "minigrid-doorkey-5x5": "heldout/MiniGrid-DoorKey-5x5-v0",
+    ...}`` (what the registry-parametrized env tests run)."""
+    ids = {game: f"heldout/{game}-v0" for game in PROCGEN_GAMES}
+    ids.update({name: CONTEXTUAL_ENVS.get(name).env_id for name in CONTEXTUAL_ENVS.names()})
+    ids.update({name: SEEDED_ENVS.get(name).env_id for name in SEEDED_ENVS.names()})
+    return ids
 
 
 def make_vec(name: str, **kwargs: Any) -> Any:
@@ -54,8 +76,8 @@ def make_vec(name: str, **kwargs: Any) -> Any:
 
 
 def register_gymnasium_ids() -> None:
-    """Registers ``heldout/<game>-v0`` for every Procgen game and ``heldout/<Name>-v0`` for every
-    contextual family with gymnasium (idempotent)."""
+    """Registers ``heldout/<game>-v0`` for every Procgen game, ``heldout/<Name>-v0`` for every
+    contextual family and every seeded env's id with gymnasium (idempotent)."""
     import gymnasium
 
     for game in PROCGEN_GAMES:
@@ -65,6 +87,7 @@ def register_gymnasium_ids() -> None:
                 id=env_id, entry_point="heldout.envs.procgen:ProcgenEnv", kwargs={"game": game}
             )
     register_contextual_ids()
+    register_seeded_ids()
 
 
 __all__ = [
@@ -79,8 +102,13 @@ __all__ = [
     "LevelSampler",
     "ProcgenEnv",
     "ProcgenVecEnv",
+    "SEEDED_ENVS",
+    "SeededEnvSpec",
+    "SeededLevelEnv",
     "SequentialLevelSampler",
     "UniformLevelSampler",
+    "gymnasium_ids",
     "make_vec",
     "register_gymnasium_ids",
+    "register_seeded_env",
 ]

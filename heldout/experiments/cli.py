@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   heldout eval RUN_DIR --wrapper distracting-background:mode=waves   # any env: an evaluation-only wrapper
   heldout train --env starpilot --wrapper frame-stack:k=2 --wrapper episode-stats   # training wrappers
   heldout train --preset cartpole-gravity-extrapolation  # contexts: train gravity 4.9-14.7, test 14.7-29.4
+  heldout train --preset minigrid-doorkey                # MiniGrid DoorKey 6x6: 5 training levels, ~1 min
   heldout train --preset cartpole-gravity-extrapolation --test-context gravity=19.6:29.4
   heldout eval RUN_DIR --context gravity=24.5:29.4       # a contextual run on contexts of your choice
   heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
@@ -402,7 +403,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 def _cmd_list() -> int:
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
-    from heldout.envs import CONTEXTUAL_ENVS, ENVS
+    from heldout.envs import CONTEXTUAL_ENVS, ENVS, SEEDED_ENVS
     from heldout.envs.procgen_shifts import SHIFTS
     from heldout.experiments.config import PRESETS
     from heldout.wrappers import WRAPPERS
@@ -410,6 +411,7 @@ def _cmd_list() -> int:
     for title, reg in (
         ("environments", ENVS),
         ("contextual environments", CONTEXTUAL_ENVS),
+        ("seeded level environments (the level is the reset seed)", SEEDED_ENVS),
         ("agents", AGENTS),
         ("augmentations", AUGMENTATIONS),
         ("presets", PRESETS),

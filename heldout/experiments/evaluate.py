@@ -6,7 +6,9 @@ default as the Procgen references do, and records one row per episode: level, re
 whether the level was completed.
 
 Contextual envs are evaluated the same way over a fixed list of ``(context, reset seed)`` pairs
-(:func:`evaluate_contexts`); their records carry one extra column per context feature.
+(:func:`evaluate_contexts`); their records carry one extra column per context feature. Gymnasium
+level envs (seeded envs such as MiniGrid) play their fixed level list through
+:func:`evaluate_levels`; both run on :func:`play_episodes`.
 """
 
 from __future__ import annotations
@@ -250,6 +252,83 @@ def evaluate(
     return result
 
 
+def play_episodes(
+    model: Any,
+    make_env: Callable[[], Any],
+    resets: Sequence[dict[str, Any]],
+    num_envs: int = 8,
+    deterministic: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+) -> list[tuple[Any, float, int, bool, bool, dict[str, Any]]]:
+    """Plays one episode per entry of ``resets`` (keyword arguments of ``env.reset``), in order.
+
+    Up to ``num_envs`` gymnasium envs from ``make_env`` play side by side, acting on batched
+    ``model.predict``; each slot takes the next entry when its episode ends.
+
+    Returns:
+        Per entry, in order: ``(env, return, length, terminated, truncated, last step's info)``
+        (``env`` is the slot's env, e.g. to ask it whether the episode completed its task).
+    """
+    n = len(resets)
+    envs = [make_env() for _ in range(min(num_envs, n))]
+    rows: list[tuple[Any, float, int, bool, bool, dict[str, Any]] | None] = [None] * n
+    obs: list[Any] = [None] * len(envs)
+    playing: list[int | None] = [None] * len(envs)
+    totals = [0.0] * len(envs)
+    lengths = [0] * len(envs)
+    next_item = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=desc, unit="ep", leave=False)
+
+    def start(slot: int) -> None:
+        nonlocal next_item
+        if next_item >= n:
+            playing[slot] = None
+            return
+        obs[slot], _ = envs[slot].reset(**resets[next_item])
+        playing[slot], totals[slot], lengths[slot] = next_item, 0.0, 0
+        next_item += 1
+
+    try:
+        for slot in range(len(envs)):
+            start(slot)
+        while any(p is not None for p in playing):
+            active = [s for s in range(len(envs)) if playing[s] is not None]
+            first = obs[active[0]]
+            if isinstance(first, dict):
+                batch: Any = {k: np.stack([obs[s][k] for s in active]) for k in first}
+            else:
+                batch = np.stack([obs[s] for s in active])
+            actions, _ = model.predict(batch, deterministic=deterministic)
+            for a, slot in zip(actions, active):
+                obs[slot], reward, terminated, truncated, info = envs[slot].step(a)
+                totals[slot] += float(reward)
+                lengths[slot] += 1
+                if terminated or truncated:
+                    index = playing[slot]
+                    rows[index] = (  # type: ignore[index]
+                        envs[slot],
+                        totals[slot],
+                        lengths[slot],
+                        bool(terminated),
+                        bool(truncated),
+                        dict(info),
+                    )
+                    if bar is not None:
+                        bar.update(1)
+                    start(slot)
+    finally:
+        if bar is not None:
+            bar.close()
+        for env in envs:
+            env.close()
+    return rows  # type: ignore[return-value]
+
+
 def evaluate_contexts(
     model: Any,
     make_env: Callable[[], Any],
@@ -285,80 +364,74 @@ def evaluate_contexts(
     items = list(items)
     if not items:
         raise ValueError("evaluate_contexts needs at least one (context, seed) item")
-    n = len(items)
-    envs = [make_env() for _ in range(min(num_envs, n))]
-    rows: list[tuple[int, float, int, bool, dict[str, float]] | None] = [None] * n
-    obs: list[Any] = [None] * len(envs)
-    playing: list[int | None] = [None] * len(envs)
-    totals = [0.0] * len(envs)
-    lengths = [0] * len(envs)
-    next_item = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc=f"eval {split}", unit="ep", leave=False)
-
-    def start(slot: int) -> None:
-        nonlocal next_item
-        if next_item >= n:
-            playing[slot] = None
-            return
-        item = items[next_item]
-        obs[slot], _ = envs[slot].reset(seed=int(item["seed"]), options={"context": item["context"]})
-        playing[slot], totals[slot], lengths[slot] = next_item, 0.0, 0
-        next_item += 1
-
-    try:
-        for slot in range(len(envs)):
-            start(slot)
-        while any(p is not None for p in playing):
-            active = [s for s in range(len(envs)) if playing[s] is not None]
-            first = obs[active[0]]
-            if isinstance(first, dict):
-                batch: Any = {k: np.stack([obs[s][k] for s in active]) for k in first}
-            else:
-                batch = np.stack([obs[s] for s in active])
-            actions, _ = model.predict(batch, deterministic=deterministic)
-            for a, slot in zip(actions, active):
-                obs[slot], reward, terminated, truncated, info = envs[slot].step(a)
-                totals[slot] += float(reward)
-                lengths[slot] += 1
-                if terminated or truncated:
-                    judge = getattr(envs[slot].unwrapped, "completed_episode", None)
-                    if judge is not None:
-                        done = judge(bool(terminated), bool(truncated))
-                    else:
-                        done = (
-                            bool(terminated)
-                            if success_on == "terminated"
-                            else bool(truncated and not terminated)
-                        )
-                    index = playing[slot]
-                    rows[index] = (
-                        int(items[index]["seed"]),
-                        totals[slot],
-                        lengths[slot],
-                        done,
-                        dict(info["context"]),
-                    )  # type: ignore[index]
-                    if bar is not None:
-                        bar.update(1)
-                    start(slot)
-    finally:
-        if bar is not None:
-            bar.close()
-        for env in envs:
-            env.close()
+    resets = [{"seed": int(item["seed"]), "options": {"context": item["context"]}} for item in items]
+    rows = play_episodes(
+        model, make_env, resets, num_envs, deterministic, progress=progress, desc=f"eval {split}"
+    )
     result = EvalResult(
         split=split,
         settings={**(settings or {}), "deterministic": deterministic},
         features=list(features) or list(items[0]["context"]),
     )
-    for seed, ret, length, complete, context in rows:  # type: ignore[misc]
-        result.levels.append(seed)
+    for item, (env, ret, length, terminated, truncated, info) in zip(items, rows):
+        judge = getattr(env.unwrapped, "completed_episode", None)
+        if judge is not None:
+            done = judge(terminated, truncated)
+        else:
+            done = terminated if success_on == "terminated" else (truncated and not terminated)
+        result.levels.append(int(item["seed"]))
         result.returns.append(ret)
         result.lengths.append(length)
-        result.completed.append(complete)
-        result.contexts.append(context)
+        result.completed.append(bool(done))
+        result.contexts.append(dict(info["context"]))
+    return result
+
+
+def evaluate_levels(
+    model: Any,
+    make_env: Callable[[], Any],
+    levels: Sequence[int],
+    split: str = "test",
+    num_envs: int = 8,
+    deterministic: bool = False,
+    progress: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Plays one episode on each level of ``levels`` in gymnasium level envs, in order.
+
+    The level envs (``heldout.envs.seeded.SeededLevelEnv``) play level ``k`` on
+    ``reset(options={"level": k})`` and report ``info["level_seed"]`` and, at an episode's end,
+    ``info["level_complete"]``.
+
+    Args:
+        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        make_env: Builds one level env.
+        levels: The fixed level list, one episode each (see :func:`evaluation_levels`).
+        split: Name recorded in the result.
+        num_envs: Envs played side by side (capped at ``len(levels)``).
+        deterministic: Greedy actions instead of sampling.
+        progress: Show a progress bar.
+        settings: Recorded in the result.
+
+    Returns:
+        An :class:`EvalResult` with episodes in the order of ``levels``.
+
+    Raises:
+        RuntimeError: if an env played another level than the one it was handed.
+    """
+    levels = [int(x) for x in levels]
+    if not levels:
+        raise ValueError("evaluate_levels needs at least one level")
+    resets = [{"options": {"level": level}} for level in levels]
+    rows = play_episodes(
+        model, make_env, resets, num_envs, deterministic, progress=progress, desc=f"eval {split}"
+    )
+    result = EvalResult(split=split, settings={**(settings or {}), "deterministic": deterministic})
+    for level, (_, ret, length, _, _, info) in zip(levels, rows):
+        if int(info["level_seed"]) != level:
+            raise RuntimeError(f"an env played level {info['level_seed']}, expected {level}")
+        result.levels.append(level)
+        result.returns.append(ret)
+        result.lengths.append(length)
+        result.completed.append(bool(info.get("level_complete", False)))
     return result

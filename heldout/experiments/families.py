@@ -12,6 +12,9 @@ make the training env, evaluate a model on a list, and summarise a split:
   lists are fixed ``(context, reset seed)`` pairs, the training env is SB3's ``DummyVecEnv`` of the
   gymnasium env drawing a fresh training context per reset, and summaries break returns down by
   context bins (Benjamins et al. 2023, "Contextualize Me", TMLR; Kirk et al. 2023, JAIR).
+* :class:`~heldout.experiments.seeded_family.SeededGymFamily`: gymnasium envs whose level is their
+  reset seed (MiniGrid; any env registered with ``heldout.envs.register_seeded_env``): level splits
+  and the leakage check as for Procgen, with SB3's ``DummyVecEnv`` of level envs for training.
 """
 
 from __future__ import annotations
@@ -211,6 +214,18 @@ def _reward_norm(config: TrainConfig, venv: Any) -> Any:
     )
 
 
+def level_split(config: TrainConfig) -> LevelSplit:
+    """The level split of a config: train ``[start_level, start_level + num_levels)``, test and
+    validation ranges from ``test_start`` (:meth:`LevelSplit.default`)."""
+    return LevelSplit.default(
+        num_levels=config.num_levels,
+        start_level=config.start_level,
+        num_test_levels=config.num_test_levels,
+        test_start=config.test_start,
+        num_validation_levels=config.num_validation_levels,
+    )
+
+
 class ProcgenFamily(EnvFamily):
     """The 16 Procgen games: level splits, leakage check, native vectorized env, visual shifts."""
 
@@ -236,13 +251,7 @@ class ProcgenFamily(EnvFamily):
         self.split(config)
 
     def split(self, config: TrainConfig) -> LevelSplit:
-        return LevelSplit.default(
-            num_levels=config.num_levels,
-            start_level=config.start_level,
-            num_test_levels=config.num_test_levels,
-            test_start=config.test_start,
-            num_validation_levels=config.num_validation_levels,
-        )
+        return level_split(config)
 
     def eval_lists(
         self, config: TrainConfig, split: LevelSplit, episodes: int
@@ -556,10 +565,14 @@ class ContextualFamily(EnvFamily):
 
 def family_for(env: str) -> EnvFamily:
     """The family of env ``env``; an unknown name raises KeyError with a suggestion."""
-    from heldout.envs import CONTEXTUAL_ENVS, ENVS, check_env_name
+    from heldout.envs import CONTEXTUAL_ENVS, ENVS, SEEDED_ENVS, check_env_name
 
     check_env_name(env)
     if env in CONTEXTUAL_ENVS:
         return ContextualFamily(env)
+    if env in SEEDED_ENVS:
+        from heldout.experiments.seeded_family import SeededGymFamily
+
+        return SeededGymFamily(env)
     ENVS.get(env)
     return ProcgenFamily()

@@ -47,6 +47,7 @@ from heldout.experiments.run_folder import (
     write_json,
     write_yaml,
 )
+from heldout.experiments.seeded_family import SeededGymFamily
 from heldout.experiments.stats import generalization_gap, normalized_score
 from heldout.splits import ContextSplit, LevelSet, LevelSplit
 
@@ -309,6 +310,8 @@ def run_eval(
 
     Procgen runs take another distribution mode, visual options, explicit levels, or a registered
     visual ``shift`` (``heldout.envs.procgen_shifts.SHIFTS``; recorded as split ``<split>-shift-<NAME>``).
+    Seeded level envs (MiniGrid, ...) take explicit levels; their held-out split lists are leak-free
+    as at training time (when the run's ``leakage_check`` is on).
     Contextual runs take ``contexts``: feature specs that replace the split's distribution for those
     features (e.g. ``{"gravity": "24.5:29.4"}``). Both take evaluation-only ``wrappers``
     (``heldout.wrappers``, e.g. ``["distracting-background:mode=waves"]``), applied to the env before
@@ -358,10 +361,33 @@ def run_eval(
             run_split = _EvaluatedContexts(name, evaluated)  # type: ignore[assignment]
     else:
         if contexts:
-            raise ValueError(f"--context applies to contextual runs; {config.env!r} is a Procgen game")
+            raise ValueError(f"--context applies to contextual runs; {config.env!r} has levels, not contexts")
+        seeded = isinstance(family, SeededGymFamily)
+        if seeded and (distribution_mode or env_options or shift):
+            given = [
+                n
+                for n, v in (
+                    ("--distribution-mode", distribution_mode),
+                    ("--env-option", env_options),
+                    ("--shift", shift),
+                )
+                if v
+            ]
+            raise ValueError(
+                f"{', '.join(given)} apply to Procgen runs; {config.env!r} is a seeded level env: "
+                "use --split or --levels"
+            )
         items, stem, name, set_desc, eval_kwargs = _level_eval_items(
             config, run_split, split, episodes, distribution_mode, levels, env_options, shift
         )
+        if seeded and levels is None:  # the split's list, leak-free as at training time
+            items, record = family.held_out_list(config, run_split, split, episodes)  # type: ignore[attr-defined]
+            if record and record.get("dropped"):
+                print(
+                    f"note: leakage check: {record['dropped']} {split} levels duplicate training levels "
+                    "and were replaced",
+                    file=stream,
+                )
         summary_config = config.replace(distribution_mode=eval_kwargs["distribution_mode"])
         if eval_only:
             name, stem = name + suffix, stem + suffix
@@ -411,7 +437,7 @@ def _level_eval_items(
     env_options: dict[str, bool] | None,
     shift: str | None,
 ) -> tuple[list[int], str, str, str | None, dict[str, Any]]:
-    """Procgen: the level list, file stem, split name, set description and evaluate() settings."""
+    """Level envs: the level list, file stem, split name, set description and evaluate() settings."""
     from heldout.envs import DISTRIBUTION_MODES, VISUAL_OPTIONS
     from heldout.envs.procgen_shifts import SHIFTS
 
