@@ -119,6 +119,21 @@ def _procgen_core_class() -> type:
     return ProcgenGym3Env
 
 
+def _new_core(**kwargs: Any) -> Any:
+    """A procgen gym3 core, with its C ``libenv_close`` resolved up front.
+
+    cffi builds a library attribute on first access while holding the FFI's lock. If the garbage
+    collector runs an env's ``__del__`` (which closes its core) in the middle of such an access, that
+    close would wait on the same lock forever: resolving ``libenv_close`` here keeps ``close`` away
+    from the lock (seen as a hang when many envs were left to the collector).
+    """
+    core = _procgen_core_class()(**kwargs)
+    lib = getattr(core, "_c_lib", None)
+    if lib is not None:
+        getattr(lib, "libenv_close", None)
+    return core
+
+
 def check_game(game: str) -> str:
     """Returns ``game`` if it is a Procgen game, else raises KeyError with a suggestion."""
     if game not in PROCGEN_GAMES:
@@ -199,7 +214,7 @@ class _LevelStates:
                 "cannot save or restore the state of such a game, which explicit level lists, level "
                 "samplers, set_level and bind_slot need"
             )
-        core = _procgen_core_class()(
+        core = _new_core(
             num=1,
             env_name=self.game,
             start_level=start,
@@ -312,7 +327,7 @@ class ProcgenVecEnv:
         kwargs: dict[str, Any] = {}
         if self.num_threads is not None:
             kwargs["num_threads"] = self.num_threads
-        self._core = _procgen_core_class()(
+        self._core = _new_core(
             num=self.num_envs,
             env_name=self.game,
             start_level=start,
@@ -568,7 +583,7 @@ class ProcgenEnv(gymnasium.Env):
     def _make_core(self, start: int, num: int, rand_seed: int) -> None:
         if self._core is not None:
             self._core.close()
-        self._core = _procgen_core_class()(
+        self._core = _new_core(
             num=1,
             env_name=self.game,
             start_level=start,
@@ -652,7 +667,7 @@ def first_observations(
     out = np.empty((len(levels), 64, 64, 3), dtype=np.uint8)
     levels = [_check_seed(level) for level in levels]  # procgen aborts on a negative start_level
     for i, level in enumerate(levels):
-        core = _procgen_core_class()(
+        core = _new_core(
             num=1,
             env_name=game,
             start_level=level,

@@ -17,6 +17,7 @@ for every env registered with :func:`heldout.envs.register_seeded_env`:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heldout.experiments.evaluate import EvalResult, evaluate_levels, evaluation_levels
@@ -24,6 +25,8 @@ from heldout.experiments.families import (
     LEAKAGE_CHECK_MAX_TRAIN_LEVELS,
     EnvFamily,
     _reward_norm,
+    _wrap_train,
+    eval_wrappers,
     level_split,
     resolve_schedules,
 )
@@ -175,7 +178,7 @@ class SeededGymFamily(EnvFamily):
 
         return SeededLevelEnv(self.name, levels=levels)
 
-    def make_train_env(self, config: TrainConfig, split: LevelSplit) -> Any:
+    def make_train_env(self, config: TrainConfig, split: LevelSplit, output_dir: Any = None) -> Any:
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -183,7 +186,10 @@ class SeededGymFamily(EnvFamily):
         venv = make_vec_env(
             lambda: self.make_env(train), n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv
         )
-        return _reward_norm(config, venv)
+        return _reward_norm(config, _wrap_train(config, venv, output_dir, config.seed))
+
+    def probe_env(self, config: TrainConfig) -> Any:
+        return self.make_env()
 
     def evaluate(
         self,
@@ -194,17 +200,31 @@ class SeededGymFamily(EnvFamily):
         num_envs: int | None = None,
         deterministic: bool | None = None,
         progress: bool = False,
+        seed: int = 0,
+        wrappers: Sequence[Any] = (),
+        output_dir: Any = None,
         **_: Any,
     ) -> EvalResult:
+        from heldout.wrappers import apply_wrappers
+
+        specs = eval_wrappers(config, wrappers)
+        made = [0]
+
+        def make() -> Any:
+            made[0] += 1  # each slot's wrappers get their own generator (and folder, if they write)
+            out = None if output_dir is None else Path(output_dir) / f"slot{made[0] - 1}"
+            env = self.make_env()
+            return apply_wrappers(env, specs, seed=seed * 1000 + made[0], stage="eval", output_dir=out)
+
         return evaluate_levels(
             model,
-            self.make_env,
+            make,
             [int(x) for x in items],
             split=split_name,
             num_envs=num_envs or config.eval_num_envs,
             deterministic=config.deterministic_eval if deterministic is None else deterministic,
             progress=progress,
-            settings={"env": config.env, "env_id": self.spec.env_id},
+            settings={"env": config.env, "env_id": self.spec.env_id, "wrappers": [str(w) for w in specs]},
         )
 
 

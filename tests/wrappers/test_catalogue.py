@@ -113,11 +113,14 @@ def test_every_wrapper_applies_to_some_env(tmp_path):
     for name in WRAPPERS.names():
         applies = []
         for kind in ENV_KINDS:
+            venv = _vec(kind)
             try:
-                VecEnvAdapter(_vec(kind), _spec(name, tmp_path), seed=0).close()
+                VecEnvAdapter(venv, _spec(name, tmp_path), seed=0)
                 applies.append(kind)
             except TypeError:
                 pass
+            finally:
+                venv.close()
         assert applies, f"wrapper {name!r} applies to none of {ENV_KINDS}"
 
 
