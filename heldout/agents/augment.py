@@ -31,6 +31,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -57,6 +58,46 @@ def as_float_images(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _framewise(apply: Any) -> Any:
+    """Wraps an RGB augmentation's ``apply`` to take stacks of RGB frames (see ``Augmentation.rgb``)."""
+
+    @functools.wraps(apply)
+    def wrapped(self: Augmentation, x: torch.Tensor, params: Params) -> torch.Tensor:
+        c = x.shape[1]
+        if c == 3:
+            return apply(self, x, params)
+        if c % 3:
+            plain = ", ".join(n for n in AUGMENTATIONS.names() if not AUGMENTATIONS.get(n).rgb)
+            raise ValueError(
+                f"augmentation {self.name!r} changes colours and needs RGB frames (3 channels, or a stack "
+                f"of 3k); these observations have {c} channel(s). Augmentations for any channels: {plain}"
+            )
+        k = c // 3
+        n, _, h, w = x.shape
+        frames = x.reshape(n * k, 3, h, w)
+        per_frame = {key: value.repeat_interleave(k, dim=0) for key, value in params.items()}
+        return apply(self, frames, per_frame).reshape(n, c, h, w)
+
+    return wrapped
+
+
+def check_channels(aug: Augmentation, observation_space: Any) -> None:
+    """Raises ValueError, before training, if ``aug`` changes colours and the image observations
+    are not RGB frames or stacks of them (e.g. after ``--wrapper grayscale``)."""
+    from stable_baselines3.common.preprocessing import is_image_space_channels_first
+
+    shape = getattr(observation_space, "shape", None)
+    if not aug.rgb or shape is None or len(shape) != 3:
+        return
+    c = shape[0] if is_image_space_channels_first(observation_space) else shape[-1]
+    if c % 3:
+        plain = ", ".join(n for n in AUGMENTATIONS.names() if not AUGMENTATIONS.get(n).rgb)
+        raise ValueError(
+            f"augmentation {aug.name!r} changes colours and needs RGB frames (3 channels, or a stack of 3k); "
+            f"the observations have {c} channel(s). Augmentations for any channels: {plain}"
+        )
+
+
 def select_params(params: Params, index: torch.Tensor | slice | int) -> Params:
     """The parameters of the samples ``index`` (e.g. one env's parameters out of a rollout's)."""
     if isinstance(index, int):
@@ -75,6 +116,15 @@ class Augmentation:
     name: str = ""
     #: Whether outputs stay in [0, 1] (tests check it).
     bounded: bool = True
+    #: Whether it changes colours, so needs RGB frames: a stack of ``k`` RGB frames (``3k``
+    #: channels, e.g. ``--wrapper frame-stack``) is augmented frame by frame with the same
+    #: parameters for every frame of a sample; other channel counts are refused.
+    rgb: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("rgb", False) and "apply" in cls.__dict__:
+            cls.apply = _framewise(cls.__dict__["apply"])  # type: ignore[method-assign]
 
     def sample(self, n: int, generator: torch.Generator) -> Params:
         """Draws parameters for ``n`` samples.
@@ -338,6 +388,8 @@ class CutoutColor(_Box):
         box_min, box_max, pivot_h, pivot_w: The box, as :class:`Cutout`.
     """
 
+    rgb = True
+
     def __init__(self, faithful: bool = False, **box: int) -> None:
         super().__init__(**box)
         self.faithful = faithful
@@ -379,6 +431,8 @@ class Grayscale(Augmentation):
         p: Probability of converting a sample (DrAC: 1, every sample; RAD-Procgen: 0.5).
     """
 
+    rgb = True
+
     def __init__(self, p: float = 1.0) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}")
@@ -405,6 +459,8 @@ class RandomConv(Augmentation):
     Args:
         clamp: Clip the output to [0, 1].
     """
+
+    rgb = True
 
     def __init__(self, clamp: bool = False) -> None:
         self.clamp = clamp
@@ -465,6 +521,8 @@ class ColorJitter(Augmentation):
         brightness, contrast, saturation: Half-widths of the factor ranges around 1.
         hue: Half-width of the hue factor range around 0 (at most 0.5).
     """
+
+    rgb = True
 
     def __init__(
         self, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4, hue: float = 0.5

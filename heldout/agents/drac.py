@@ -20,7 +20,7 @@ import torch
 from stable_baselines3.common.distributions import CategoricalDistribution, Distribution
 from stable_baselines3.common.type_aliases import RolloutBufferSamples
 
-from heldout.agents.augment import Augmentation, make_augmentation, make_generator
+from heldout.agents.augment import Augmentation, check_channels, make_augmentation, make_generator
 from heldout.agents.ppo import PPO
 
 #: Ways to compute G_pi: the reference's one-sample cross-entropy, or the exact KL (same expected
@@ -87,6 +87,7 @@ class DrAC(PPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self.augmenter = self.build_augmentation()
+        check_channels(self.augmenter, self.observation_space)
         self._aug_generator = make_generator(self.seed, "augment")
         self._action_generator = make_generator(self.seed, "drac-actions")
 

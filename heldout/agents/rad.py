@@ -13,7 +13,14 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from heldout.agents.augment import Augmentation, Params, make_augmentation, make_generator, select_params
+from heldout.agents.augment import (
+    Augmentation,
+    Params,
+    check_channels,
+    make_augmentation,
+    make_generator,
+    select_params,
+)
 from heldout.agents.ppo import PPO
 
 
@@ -58,6 +65,7 @@ class RAD(PPO):
         if not (isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8):
             raise TypeError(f"RAD augments uint8 image observations; got observation space {space}")
         self.augmenter: Augmentation = make_augmentation(self.augmentation, **self.augmentation_kwargs)
+        check_channels(self.augmenter, space)
         self._aug_generator = make_generator(self.seed, "augment")
         self._rollout_params: Params | None = None
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from heldout.agents.augment import UCB_ARMS, Augmentation, make_augmentation
+from heldout.agents.augment import UCB_ARMS, Augmentation, check_channels, make_augmentation
 from heldout.agents.drac import DrAC
 
 
@@ -129,6 +129,8 @@ class UCBDrAC(DrAC):
     def _setup_model(self) -> None:
         super()._setup_model()
         self.arm_augmentations = [make_augmentation(name) for name in self.arms]
+        for aug in self.arm_augmentations:
+            check_channels(aug, self.observation_space)
 
     def current_augmentation(self) -> Augmentation:
         return self.arm_augmentations[0 if self.current_arm is None else self.current_arm]

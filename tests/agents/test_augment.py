@@ -5,6 +5,7 @@ from __future__ import annotations
 import colorsys
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -218,3 +219,38 @@ def test_color_jitter_neutral_factors_are_identity_and_hue_shifts_hue():
     assert diff[saturated].max() < 1e-4
     dark = jitter.apply(x, {**neutral, "brightness": torch.full((4,), 0.6)})
     torch.testing.assert_close(dark.amax(dim=1), 0.6 * x.amax(dim=1), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", [n for n in AUGMENTATIONS.names()])
+def test_stacks_of_rgb_frames_get_the_same_parameters_per_frame(name):
+    """A frame stack (--wrapper frame-stack) of 3k channels: each frame of a sample is augmented
+    with that sample's parameters, so two equal frames stay equal."""
+    torch.manual_seed(0)
+    frame = torch.rand(4, 3, 64, 64)
+    stack = torch.cat([frame, frame], dim=1)
+    aug = AUGMENTATIONS.get(name)()
+    params = aug.sample(4, make_generator(0, "stack"))
+    out = aug.apply(stack, params)
+    assert out.shape == stack.shape
+    torch.testing.assert_close(out[:, :3], out[:, 3:])
+    torch.testing.assert_close(out[:, :3], aug.apply(frame, params))
+
+
+def test_colour_augmentations_refuse_other_channel_counts():
+    from gymnasium import spaces
+
+    from heldout.agents.augment import check_channels
+
+    grey = torch.rand(2, 1, 64, 64)
+    for name in AUGMENTATIONS.names():
+        aug = AUGMENTATIONS.get(name)()
+        params = aug.sample(2, make_generator(0, "grey"))
+        box = spaces.Box(0, 255, (1, 64, 64), np.uint8)
+        if aug.rgb:
+            with pytest.raises(ValueError, match=f"{name}' changes colours.*1 channel"):
+                aug.apply(grey, params)
+            with pytest.raises(ValueError, match="Augmentations for any channels: crop"):
+                check_channels(aug, box)
+        else:
+            assert aug.apply(grey, params).shape == grey.shape
+            check_channels(aug, box)
