@@ -81,3 +81,34 @@ def test_the_example_is_known_by_name(example, capsys):
         check_env_name("goal-rom")
     assert main(["list"]) == 0
     assert "  goal-room " in capsys.readouterr().out
+
+
+def test_the_guides_command_lines_run(tmp_path, monkeypatch):
+    """The bash block: train through --import, re-evaluate (the import comes from config.yaml), list."""
+    import contextlib
+    import glob
+    import io
+    import shlex
+
+    from heldout.experiments.cli import main
+
+    (block,) = [
+        b for lang, b in re.findall(r"```(\w*)\n(.*?)```", GUIDE.read_text(), re.S) if "--import" in b
+    ]
+    lines = [ln.split("  #")[0] for ln in block.splitlines() if ln.startswith("heldout ")]
+    assert [ln.split()[1] for ln in lines] == ["train", "eval", "list"]
+    monkeypatch.chdir(ROOT)
+    for line in lines:
+        argv = []
+        for arg in shlex.split(line)[1:]:
+            if arg.startswith("runs/"):
+                arg = str(tmp_path / arg)
+                if "*" in arg:
+                    (arg,) = glob.glob(arg)
+            argv.append(arg)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(argv + (["--no-progress"] if argv[0] != "list" else [])) == 0, line
+    assert "goal-room" in out.getvalue()
+    (run,) = glob.glob(str(tmp_path / "runs/guide/goal-room/ppo/seed0-*"))
+    assert (Path(run) / "eval" / "test.csv").is_file()
