@@ -71,7 +71,7 @@ def test_the_guide_shows_the_example_file_as_it_is():
 
 def test_the_guides_commands_train_and_shift(fresh, tmp_path):
     lines = [ln for ln in _block("bash", "sensor-dropout:p=0.05").splitlines() if ln.startswith("heldout ")]
-    assert [ln.split()[1] for ln in lines] == ["list", "train", "train", "eval"]
+    assert [ln.split()[1] for ln in lines] == ["list", "train", "train", "eval", "eval"]
     code, text = _run(lines[0], tmp_path)
     assert code == 0 and "sensor-dropout" in text
 
@@ -93,6 +93,12 @@ def test_the_guides_commands_train_and_shift(fresh, tmp_path):
     assert record["wrappers"]["eval"] == ["sensor-dropout:p=0.5"]
     assert record["splits"][split]["episodes"] == 20
     assert (cartpole_run / "eval" / f"{split}.csv").is_file()
+
+    _forget_example()  # no --import this time: the Procgen run's config.yaml names the file
+    code, text = _run(lines[4], tmp_path, STARPILOT_RUN=str(procgen_run))
+    assert code == 0 and "test-wrapper-sensor-dropout-p=0.2" in text
+    record = json.loads((procgen_run / "eval" / "test-wrapper-sensor-dropout-p=0.2.json").read_text())
+    assert record["settings"]["wrappers"] == ["sensor-dropout:p=0.2", "sensor-dropout:p=0.05"]
 
 
 def test_a_shift_that_hides_everything_changes_the_agents_returns(fresh, tmp_path):
