@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a benchmark: 'heldout bench throughput --help', 'heldout bench agents --help'.",
         add_help=True,
     )
-    b.add_argument("benchmark", choices=["throughput", "agents"], help="which benchmark")
+    b.add_argument("benchmark", choices=["throughput", "agents", "wrappers"], help="which benchmark")
     b.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options (see --help after it)")
     return parser
 
@@ -472,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _cmd_list()
         if args.command == "bench":
+            if args.benchmark == "wrappers":
+                from heldout.experiments import bench_wrappers
+
+                return bench_wrappers.main(args.args)
             if args.benchmark == "agents":
                 from heldout.experiments import bench_agents
 

@@ -123,7 +123,9 @@ class DistractingBackground(BatchWrapper):
                 + self.phase[ids][..., None, None]
             )
             wave = 0.5 + 0.5 * np.sin(arg)  # (k, N_WAVES, H, W)
-            return np.einsum("knhw,knc->khwc", wave, self.colour[ids]) / N_WAVES * 1.5
+            k = len(ids)
+            flat = wave.reshape(k, N_WAVES, self.h * self.w).transpose(0, 2, 1)  # (k, H*W, N_WAVES)
+            return (flat @ (self.colour[ids] * (1.5 / N_WAVES))).reshape(k, self.h, self.w, 3)
         # noise: bilinear samples of a wrapping coarse field, scrolled
         cell = max(self.h, self.w) / NOISE_CELLS
         gx = (self.xx[None] + shift[:, 0, None, None]) / cell

@@ -37,6 +37,10 @@ from gymnasium import spaces
 
 from heldout.registry import Registry
 
+#: Float32 bytes of observation rows per ``observation`` call on a vectorized env (see
+#: ``VecEnvAdapter._observe``): 16 Procgen frames.
+CHUNK_BYTES = 1 << 20
+
 #: What a wrapper changes; decides where the protocol applies a wrapper named for training.
 KINDS: tuple[str, ...] = ("observation", "context", "reward", "recording")
 
@@ -432,10 +436,28 @@ class VecEnvAdapter:
     def reset(self) -> Any:
         obs = self.venv.reset()
         infos = list(getattr(self.venv, "reset_infos", None) or [{} for _ in range(self.num_envs)])
-        out = self.wrapper.observation(obs, self._ids, np.ones(self.num_envs, dtype=bool), infos)
+        out = self._observe(obs, np.ones(self.num_envs, dtype=bool), infos)
         self.wrapper.on_reset(out, self._ids, infos)
         self.reset_infos = infos
         return out
+
+    def _observe(self, obs: Any, new_episode: np.ndarray, infos: list[dict[str, Any]]) -> Any:
+        """The wrapper's observation of every slot, in chunks of :data:`CHUNK_BYTES` of float32 per
+        call: elementwise numpy on a whole 64-frame batch spills its temporaries out of the CPU's
+        caches, and cache-sized chunks are about twice as fast (``heldout bench wrappers``)."""
+        n = self.num_envs
+        if isinstance(obs, dict) or n == 1:
+            return self.wrapper.observation(obs, self._ids, new_episode, infos)
+        rows = max(1, CHUNK_BYTES // max(1, 4 * int(np.prod(obs.shape[1:]))))
+        if rows >= n:
+            return self.wrapper.observation(obs, self._ids, new_episode, infos)
+        parts = [
+            self.wrapper.observation(
+                obs[i : i + rows], self._ids[i : i + rows], new_episode[i : i + rows], infos[i : i + rows]
+            )
+            for i in range(0, n, rows)
+        ]
+        return np.concatenate(parts, axis=0)
 
     def step_async(self, actions: Any) -> None:
         self.venv.step_async(actions)
@@ -461,7 +483,7 @@ class VecEnvAdapter:
                     infos[i]["terminal_observation"] = _rows(term_out, j)
         reset_infos = list(getattr(self.venv, "reset_infos", None) or [{} for _ in range(self.num_envs)])
         row_infos = [reset_infos[i] if dones[i] else infos[i] for i in range(self.num_envs)]
-        out = self.wrapper.observation(obs, self._ids, dones, row_infos)
+        out = self._observe(obs, dones, row_infos)
         rewards = self.wrapper.reward(np.asarray(rewards, dtype=np.float64), self._ids, infos)
         rewards = np.asarray(rewards, dtype=np.float32)
         # on_step sees each slot's last observation of the step: the terminal one for finished slots

@@ -286,9 +286,10 @@ def jitter(obs: np.ndarray, factors: np.ndarray) -> np.ndarray:
     rot = np.zeros((len(factors), 3, 3), dtype=np.float32)
     rot[:, 0, 0] = 1
     rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-    # rows: pixel @ YIQ^T @ R^T @ RGB^T
-    m = np.einsum("ij,njk,kl->nil", _YIQ.T, rot.transpose(0, 2, 1), _RGB.T)
-    x = np.einsum("nhwc,ncd->nhwd", x, m)
+    # rows: pixel @ YIQ^T @ R^T @ RGB^T, one 3x3 matrix per row, as a batched matmul
+    m = _YIQ.T @ rot.transpose(0, 2, 1) @ _RGB.T
+    n, h, w, _ = x.shape
+    x = (x.reshape(n, h * w, 3) @ m).reshape(n, h, w, 3)
     return np.rint(x.clip(0, 1) * 255).astype(np.uint8)
 
 
@@ -323,7 +324,8 @@ class GaussianNoise(BatchWrapper):
 
     def observation(self, obs, env_ids, new_episode, infos):  # type: ignore[no-untyped-def]
         space = self.ctx.observation_space
-        x = obs.astype(np.float64) + self.ctx.rng.normal(0.0, self.std, size=obs.shape)
+        noise = self.ctx.rng.standard_normal(size=obs.shape, dtype=np.float32)
+        x = obs.astype(np.float32) + noise * np.float32(self.std)
         x = np.clip(x, space.low, space.high)
         if np.issubdtype(space.dtype, np.integer):
             x = np.rint(x)

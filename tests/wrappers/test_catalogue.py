@@ -394,3 +394,51 @@ def test_spec_parsing_and_errors():
         WrapperSpec.parse("grayscale:channels=2").build()
     with pytest.raises(ValueError, match="valid modes: color, waves, noise"):
         WrapperSpec.parse("distracting-background:mode=video").build()
+
+
+class _FrameVec:
+    """A stand-in VecEnv of random 64x64 RGB frames, with some slots finishing at every step."""
+
+    def __init__(self, num_envs: int, seed: int = 0) -> None:
+        self.num_envs = num_envs
+        self.observation_space = gymnasium.spaces.Box(0, 255, (64, 64, 3), np.uint8)
+        self.action_space = gymnasium.spaces.Discrete(2)
+        self.rng = np.random.default_rng(seed)
+        self.last = None
+
+    def _frames(self):
+        self.last = self.rng.integers(0, 256, (self.num_envs, 64, 64, 3), dtype=np.uint8)
+        return self.last
+
+    def reset(self):
+        return self._frames()
+
+    def step_async(self, actions):
+        pass
+
+    def step_wait(self):
+        dones = self.rng.random(self.num_envs) < 0.1
+        return self._frames(), np.zeros(self.num_envs, np.float32), dones, [{} for _ in range(self.num_envs)]
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("spec", ["grayscale", "resize:size=[40, 50]", "frame-stack:k=3"])
+def test_chunked_batches_equal_one_call_on_the_whole_batch(spec):
+    """VecEnvAdapter feeds a big batch to the wrapper in cache-sized chunks of rows: the result must
+    equal one call on the whole batch (a fresh wrapper, same frames, same episode starts)."""
+    from heldout.wrappers import WrapperContext
+    from heldout.wrappers.base import CHUNK_BYTES
+
+    n = 48
+    assert CHUNK_BYTES // (4 * 64 * 64 * 3) < n  # the adapter really splits this batch
+    inner = _FrameVec(n)
+    venv = VecEnvAdapter(inner, spec, seed=0)
+    ref = WrapperSpec.parse(spec).build()
+    ref.setup(WrapperContext(inner.observation_space, inner.action_space, n, rng=np.random.default_rng(0)))
+    ids = np.arange(n)
+    np.testing.assert_array_equal(venv.reset(), ref.observation(inner.last, ids, np.ones(n, bool), [{}] * n))
+    for _ in range(5):
+        out, _, dones, _ = venv.step(np.zeros(n, int))
+        np.testing.assert_array_equal(out, ref.observation(inner.last, ids, dones, [{}] * n))
