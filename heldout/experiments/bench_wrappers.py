@@ -121,7 +121,7 @@ def run(
     try:
         for env in envs.values():
             env.reset()
-            _steps_per_second(env, 10, actions[:10])  # warm-up
+            _steps_per_second(env, min(10, steps), actions[:10])  # warm-up
         for _ in range(rounds):
             for key, env in envs.items():
                 totals[key] += _steps_per_second(env, steps, actions)
