@@ -196,6 +196,15 @@ class FrameStack(BatchWrapper):
         ids = np.asarray(env_ids)
         new = np.asarray(new_episode, dtype=bool)
         reps = (1,) * (obs.ndim - 1) + (self.k,)
+        if len(ids) and (len(ids) == 1 or bool(np.all(np.diff(ids) == 1))):
+            # consecutive slots (the usual case): shift the stack in place in a view, no gathers
+            view = self.stack[ids[0] : ids[-1] + 1]
+            if self.k > 1:
+                view[..., : -self.width] = view[..., self.width :]
+            view[..., -self.width :] = obs
+            if new.any():
+                view[new] = np.tile(obs[new], reps)
+            return view.copy()
         if new.any():
             self.stack[ids[new]] = np.tile(obs[new], reps)
         cont = ~new
