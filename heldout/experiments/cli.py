@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-evaluate a saved run on any split or setting",
         description="Evaluate a saved run's final model zero-shot on a split (or an explicit level set), "
         "possibly under settings it never saw (distribution mode, visual options). Writes "
-        "eval/<split>[-<settings>].csv and .json into the run folder.",
+        "eval/<split>[-<settings>].csv and .json into the run folder (eval/<split>-reeval.* for the split as "
+        "trained: the final evaluation that summary.json and reports use is never overwritten).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")

@@ -321,7 +321,8 @@ def run_eval(
     ``eval/wrappers-<stem>/``.
 
     Writes ``eval/<split>[-<tag>].csv`` and ``eval/<split>[-<tag>].json`` into the run folder and
-    prints the table; returns the csv path and the summary. The user modules the run imported
+    prints the table; with no tag (the split as trained), ``eval/<split>-reeval.*``, so the final
+    evaluation that ``summary.json`` and reports rest on is never overwritten; returns the csv path and the summary. The user modules the run imported
     (``config.yaml``'s ``imports``) are imported first, or ``imports`` instead when given.
     """
     stream = stream or sys.stdout
@@ -392,6 +393,11 @@ def run_eval(
         if eval_only:
             name, stem = name + suffix, stem + suffix
             set_desc = set_desc or run_split.get(split).describe()
+
+    if stem == split:
+        # a plain re-evaluation never overwrites the final evaluation (eval/<split>.csv), which
+        # summary.json and `heldout report` are built on
+        stem = f"{split}-reeval"
 
     from heldout.agents import AGENTS
 

@@ -112,7 +112,7 @@ def test_a_shift_that_hides_everything_changes_the_agents_returns(fresh, tmp_pat
         assert main(["eval", str(run), "--episodes", "20", "--deterministic", "--no-progress"]) == 0
         assert main(["eval", str(run), "--episodes", "20", "--deterministic", "--no-progress",
                      "--wrapper", "sensor-dropout:p=1.0"]) == 0  # fmt: skip
-    clean = json.loads((run / "eval" / "test.json").read_text())["splits"]["test"]
+    clean = json.loads((run / "eval" / "test-reeval.json").read_text())["splits"]["test"]
     blind = json.loads((run / "eval" / "test-wrapper-sensor-dropout-p=1.0.json").read_text())
     blind = blind["splits"]["test-wrapper-sensor-dropout-p=1.0"]
     assert blind["mean"] < clean["mean"]

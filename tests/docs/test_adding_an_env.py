@@ -47,7 +47,7 @@ def test_the_guides_code_runs_and_its_leakage_record_is_the_real_one(example, tm
         exec(compile(block, f"{GUIDE}#python-block-{i}", "exec"), namespace)
     summary, run_dir = namespace["summary"], namespace["run_dir"]
     assert (tmp_path / run_dir).parent == tmp_path / "runs" / "goal-room" / "ppo"
-    test_csv = (tmp_path / run_dir / "eval" / "test.csv").read_text().splitlines()
+    test_csv = (tmp_path / run_dir / "eval" / "test-reeval.csv").read_text().splitlines()
     assert test_csv[0] == "episode,level,return,length,completed" and len(test_csv) == 1 + 20
     (shown,) = _blocks("json")
     assert json.loads("{" + shown + "}")["leakage"] == summary["leakage"], "update the guide's record"

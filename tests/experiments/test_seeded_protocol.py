@@ -99,8 +99,9 @@ def test_eval_replays_the_leak_free_test_list(seeded_run, capsys):
     run, _ = seeded_run
     before = [r["level"] for r in _rows(run / "eval" / "test.csv")]
     assert main(["eval", str(run), "--episodes", "5", "--no-progress"]) == 0
-    after = [r["level"] for r in _rows(run / "eval" / "test.csv")]
+    after = [r["level"] for r in _rows(run / "eval" / "test-reeval.csv")]
     assert after == before[:5]
+    assert [r["level"] for r in _rows(run / "eval" / "test.csv")] == before  # the final evaluation is kept
     out = capsys.readouterr().out
     assert "test" in out
     assert (
