@@ -204,6 +204,22 @@ def _wrap_train(config: TrainConfig, env: Any, output_dir: Any, seed: int) -> An
     return apply_wrappers(env, config.wrappers, seed=seed, stage="train", output_dir=output_dir)
 
 
+def slot_env_factory(make_env: Any, specs: Sequence[Any], seed: int, output_dir: Any) -> Any:
+    """Wraps ``make_env`` for evaluations that play single envs side by side: each env it builds
+    gets ``specs`` applied with its own generator (and its own ``slot<i>`` folder, if they write)."""
+    from heldout.wrappers import apply_wrappers
+
+    made = [0]
+
+    def make() -> Any:
+        slot = made[0]
+        made[0] += 1
+        out = None if output_dir is None else Path(output_dir) / f"slot{slot}"
+        return apply_wrappers(make_env(), specs, seed=seed * 1000 + slot + 1, stage="eval", output_dir=out)
+
+    return make
+
+
 def _reward_norm(config: TrainConfig, venv: Any) -> Any:
     if not config.reward_norm:
         return venv
@@ -514,17 +530,10 @@ class ContextualFamily(EnvFamily):
         output_dir: Any = None,
         **_: Any,
     ) -> EvalResult:
-        from heldout.wrappers import apply_wrappers
-
         specs = eval_wrappers(config, wrappers)
-        made = [0]
-
-        def make() -> Any:
-            env = make_contextual_env(self.name, config.visible_context)
-            made[0] += 1  # each slot's wrappers get their own generator (and folder, if they write)
-            out = None if output_dir is None else Path(output_dir) / f"slot{made[0] - 1}"
-            return apply_wrappers(env, specs, seed=seed * 1000 + made[0], stage="eval", output_dir=out)
-
+        make = slot_env_factory(
+            lambda: make_contextual_env(self.name, config.visible_context), specs, seed, output_dir
+        )
         return evaluate_contexts(
             model,
             make,

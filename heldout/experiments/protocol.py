@@ -337,20 +337,15 @@ def run_eval(
     family.check_eval_wrappers(config, eval_only)
     suffix = ("-wrapper-" + "+".join(w.slug for w in eval_only)) if eval_only else ""
     if isinstance(family, ContextualFamily):
-        if distribution_mode or levels or env_options or shift:
-            given = [
-                n
-                for n, v in (
-                    ("--distribution-mode", distribution_mode),
-                    ("--levels", levels),
-                    ("--env-option", env_options),
-                    ("--shift", shift),
-                )
-                if v
-            ]
-            raise ValueError(
-                f"{', '.join(given)} apply to Procgen runs; {config.env!r} is contextual: use --context FEATURE=SPEC"
-            )
+        _refuse_procgen_flags(
+            {
+                "--distribution-mode": distribution_mode,
+                "--levels": levels,
+                "--env-option": env_options,
+                "--shift": shift,
+            },
+            f"{config.env!r} is contextual: use --context FEATURE=SPEC",
+        )
         items, stem, evaluated = _context_eval_items(family, run_split, split, episodes, contexts)
         eval_kwargs: dict[str, Any] = {}
         name = split
@@ -364,19 +359,10 @@ def run_eval(
         if contexts:
             raise ValueError(f"--context applies to contextual runs; {config.env!r} has levels, not contexts")
         seeded = isinstance(family, SeededGymFamily)
-        if seeded and (distribution_mode or env_options or shift):
-            given = [
-                n
-                for n, v in (
-                    ("--distribution-mode", distribution_mode),
-                    ("--env-option", env_options),
-                    ("--shift", shift),
-                )
-                if v
-            ]
-            raise ValueError(
-                f"{', '.join(given)} apply to Procgen runs; {config.env!r} is a seeded level env: "
-                "use --split or --levels"
+        if seeded:
+            _refuse_procgen_flags(
+                {"--distribution-mode": distribution_mode, "--env-option": env_options, "--shift": shift},
+                f"{config.env!r} is a seeded level env: use --split or --levels",
             )
         items, stem, name, set_desc, eval_kwargs = _level_eval_items(
             config, run_split, split, episodes, distribution_mode, levels, env_options, shift
@@ -431,6 +417,13 @@ def run_eval(
     if bins:
         print(bins, file=stream)
     return csv_path, summary
+
+
+def _refuse_procgen_flags(flags: dict[str, Any], why: str) -> None:
+    """Raises ValueError naming the Procgen-only ``heldout eval`` flags given (truthy) for another env."""
+    given = [name for name, value in flags.items() if value]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to Procgen runs; {why}")
 
 
 def _level_eval_items(

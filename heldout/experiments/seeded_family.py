@@ -17,7 +17,6 @@ for every env registered with :func:`heldout.envs.register_seeded_env`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heldout.experiments.evaluate import EvalResult, evaluate_levels, evaluation_levels
@@ -29,6 +28,7 @@ from heldout.experiments.families import (
     eval_wrappers,
     level_split,
     resolve_schedules,
+    slot_env_factory,
 )
 from heldout.splits import LevelSet, LevelSplit
 
@@ -205,17 +205,8 @@ class SeededGymFamily(EnvFamily):
         output_dir: Any = None,
         **_: Any,
     ) -> EvalResult:
-        from heldout.wrappers import apply_wrappers
-
         specs = eval_wrappers(config, wrappers)
-        made = [0]
-
-        def make() -> Any:
-            made[0] += 1  # each slot's wrappers get their own generator (and folder, if they write)
-            out = None if output_dir is None else Path(output_dir) / f"slot{made[0] - 1}"
-            env = self.make_env()
-            return apply_wrappers(env, specs, seed=seed * 1000 + made[0], stage="eval", output_dir=out)
-
+        make = slot_env_factory(self.make_env, specs, seed, output_dir)
         return evaluate_levels(
             model,
             make,
