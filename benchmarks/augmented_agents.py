@@ -5,7 +5,7 @@
 Same as ``heldout bench agents``; see benchmarks/README.md for how to read the tables.
 """
 
-from heldout.experiments.bench_agents import main
+from heldout.bench.agents import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

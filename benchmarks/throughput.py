@@ -2,11 +2,11 @@
 
     python benchmarks/throughput.py [--help] [--skip-train] [--json results.json] ...
 
-Same as ``heldout bench throughput`` and ``python -m heldout.experiments.bench``; see
+Same as ``heldout bench throughput`` and ``python -m heldout.bench.throughput``; see
 benchmarks/README.md for how to read the table.
 """
 
-from heldout.experiments.bench import main
+from heldout.bench.throughput import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

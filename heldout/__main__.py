@@ -1,6 +1,6 @@
 """``python -m heldout`` is the ``heldout`` command."""
 
-from heldout.experiments.cli import main
+from heldout.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

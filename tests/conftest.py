@@ -25,6 +25,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     specs = config.getoption("heldout_import")
     if specs:
-        from heldout.experiments.plugins import import_plugins
+        from heldout.protocol.plugins import import_plugins
 
         import_plugins(specs)

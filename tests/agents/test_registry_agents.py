@@ -22,7 +22,7 @@ from tiny_env import small_agent
 
 from heldout.agents import AGENTS
 from heldout.agents.ppo import PPO
-from heldout.experiments.config import agent_parameters
+from heldout.protocol.validate import agent_parameters
 
 NAMES = AGENTS.names()
 

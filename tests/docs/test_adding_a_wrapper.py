@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from heldout.experiments.cli import main
-from heldout.experiments.plugins import import_plugin
+from heldout.cli import main
+from heldout.protocol.plugins import import_plugin
 from heldout.wrappers import WRAPPERS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from heldout.agents import AGENTS, PPO
-from heldout.experiments.cli import main
-from heldout.experiments.plugins import import_plugin
+from heldout.cli import main
+from heldout.protocol.plugins import import_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "adding-an-agent.md"

@@ -71,10 +71,10 @@ def test_the_registry_tests_cover_the_example(example):
 
 
 def test_the_example_is_known_by_name(example, capsys):
+    from heldout.cli import main
     from heldout.envs import check_env_name
-    from heldout.experiments.cli import main
-    from heldout.experiments.families import family_for
-    from heldout.experiments.seeded_family import SeededGymFamily
+    from heldout.protocol.families import family_for
+    from heldout.protocol.families.seeded import SeededGymFamily
 
     assert isinstance(family_for("goal-room"), SeededGymFamily)
     with pytest.raises(KeyError, match="did you mean 'goal-room'"):
@@ -90,7 +90,7 @@ def test_the_guides_command_lines_run(tmp_path, monkeypatch):
     import io
     import shlex
 
-    from heldout.experiments.cli import main
+    from heldout.cli import main
 
     (block,) = [
         b for lang, b in re.findall(r"```(\w*)\n(.*?)```", GUIDE.read_text(), re.S) if "--import" in b

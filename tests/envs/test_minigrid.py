@@ -11,8 +11,8 @@ import heldout  # noqa: F401  (registers the gymnasium ids)
 from heldout.envs import SEEDED_ENVS, SeededLevelEnv
 from heldout.envs.minigrid import MINIGRID_ENVS
 from heldout.envs.seeded import level_fingerprints, terminated_with_reward
-from heldout.experiments.evaluate import evaluation_levels
-from heldout.experiments.seeded_family import leak_free_levels
+from heldout.protocol.evaluate import evaluation_levels
+from heldout.protocol.families.seeded import leak_free_levels
 from heldout.splits import LevelSet
 
 
@@ -149,8 +149,8 @@ def test_a_training_set_too_large_to_fingerprint_is_recorded_unchecked():
 
 
 def test_the_training_env_draws_training_levels_from_the_run_seed():
-    from heldout.experiments.config import PRESETS
-    from heldout.experiments.families import family_for
+    from heldout.protocol.families import family_for
+    from heldout.protocol.presets import PRESETS
 
     def levels_played(seed: int) -> list[int]:
         config = PRESETS.get("minigrid-doorkey").replace(env="minigrid-doorkey-5x5", num_envs=3, seed=seed)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from heldout.experiments import bench_agents
-from heldout.experiments.cli import main
+from heldout.bench import agents as bench_agents
+from heldout.cli import main
 
 
 def test_agent_throughput_ratios_are_over_ppo() -> None:

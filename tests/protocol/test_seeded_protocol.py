@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from heldout.cli import main
 from heldout.envs.seeded import level_fingerprints
-from heldout.experiments.cli import main
-from heldout.experiments.config import PRESETS, TrainConfig
-from heldout.experiments.protocol import run_train
+from heldout.protocol.config import TrainConfig
+from heldout.protocol.families import split_of
+from heldout.protocol.presets import PRESETS
+from heldout.protocol.run import run_train
 
 ENV = "minigrid-doorkey-5x5"  # 48 distinct levels: 20 training seeds hold half of them
 TINY = [
@@ -54,7 +56,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_eval_csvs_hold_one_episode_per_listed_level(seeded_run):
     run, printed = seeded_run
     config = TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text()))
-    split = config.split()
+    split = split_of(config)
     lists = json.loads((run / "split.json").read_text())["eval_levels"]
     for name in ("train", "test"):
         rows = _rows(run / "eval" / f"{name}.csv")

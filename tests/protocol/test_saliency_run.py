@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from heldout.experiments.cli import main
-from heldout.experiments.saliency_run import focus_summary, foreground_mask, overlay
+from heldout.cli import main
+from heldout.protocol.saliency import focus_summary, foreground_mask, overlay
 
 TINY = [
     "--env", "starpilot",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from heldout.experiments.cli import main
+from heldout.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_list_shows_every_registry(capsys: pytest.CaptureFixture) -> None:
     from heldout.agents import AGENTS
     from heldout.envs import CONTEXTUAL_ENVS, ENVS
     from heldout.envs.procgen_shifts import SHIFTS
-    from heldout.experiments.config import PRESETS
+    from heldout.protocol.presets import PRESETS
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from heldout.experiments import bench
+from heldout.bench import throughput as bench
 
 
 @pytest.fixture(scope="module")

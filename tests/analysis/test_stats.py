@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heldout.experiments import stats as S
+from heldout.analysis import stats as S
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 PUBLISHED_RUNS = REFERENCE / "published_runs_easy200_25M.json"

@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from heldout.agents import AGENTS
-from heldout.experiments.cli import main
-from heldout.experiments.config import PRESETS, TrainConfig
-from heldout.experiments.plugins import import_plugin, import_plugins, normalize_import
+from heldout.cli import main
+from heldout.protocol.config import TrainConfig
+from heldout.protocol.plugins import import_plugin, import_plugins, normalize_import
+from heldout.protocol.presets import PRESETS
+from heldout.protocol.validate import validate_config
 
 PLUGIN = '''
 from heldout.agents import AGENTS, PPO
@@ -152,13 +154,13 @@ def test_list_and_config_files_take_imports(plugin, tmp_path):
     code, printed, _ = _main(["list", "--import", str(plugin)])
     assert code == 0 and "plugin-ppo" in printed and "a test plugin" in printed
     config = PRESETS.get("cartpole-gravity-extrapolation").replace(agent="plugin-ppo", imports=[str(plugin)])
-    config.validate()
+    validate_config(config)
     with pytest.raises(TypeError, match="imports must be a list"):
-        TrainConfig.from_dict({"imports": str(plugin)}).validate()
+        validate_config(TrainConfig.from_dict({"imports": str(plugin)}))
 
 
 def test_bench_agents_imports_before_it_checks_agent_names(plugin, tmp_path):
-    from heldout.experiments import bench_agents
+    from heldout.bench import agents as bench_agents
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from heldout.cli import main
 from heldout.envs import CONTEXTUAL_ENVS
-from heldout.experiments.cli import main
-from heldout.experiments.config import CONTEXT_PRESET_NAMES, PRESETS, TrainConfig
+from heldout.protocol.config import TrainConfig
+from heldout.protocol.families import split_of
+from heldout.protocol.presets import CONTEXT_PRESET_NAMES, PRESETS
+from heldout.protocol.validate import validate_config
 
 TINY = [
     "--preset", "cartpole-gravity-extrapolation",
@@ -144,8 +147,8 @@ def test_context_flags_on_a_procgen_env_are_refused(tmp_path, capsys, args, need
 @pytest.mark.parametrize("name", CONTEXT_PRESET_NAMES)
 def test_every_contextual_preset_is_a_valid_split_of_its_mode(name):
     config = PRESETS.get(name)
-    config.validate()
-    split = config.split()
+    validate_config(config)
+    split = split_of(config)
     assert split.mode == config.contexts["mode"] and split.mode in name
 
 
@@ -172,7 +175,7 @@ def test_visible_context_trains_and_evaluates(tmp_path, visible):
 
 
 def test_zoo_linear_schedules_resolve_and_bad_ones_are_refused():
-    from heldout.experiments.families import LinearSchedule, resolve_schedules
+    from heldout.protocol.families import LinearSchedule, resolve_schedules
 
     kwargs = resolve_schedules({"learning_rate": "lin_1e-3", "clip_range": 0.2, "n_steps": 32})
     assert isinstance(kwargs["learning_rate"], LinearSchedule)

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from heldout.experiments.cli import main
-from heldout.experiments.config import PRESETS, TrainConfig
-from heldout.experiments.evaluate import evaluation_levels
+from heldout.cli import main
+from heldout.protocol.config import TrainConfig
+from heldout.protocol.evaluate import evaluation_levels
+from heldout.protocol.families import split_of
+from heldout.protocol.presets import PRESETS
+from heldout.protocol.validate import validate_config
 from heldout.splits import LevelSet
 
 # starpilot: short episodes even for an untrained agent (coinrun's run to the 1000-step timeout)
@@ -74,7 +77,7 @@ def test_eval_levels_lie_in_their_split(tiny_run: tuple[Path, str]) -> None:
     run, _ = tiny_run
     train, test = _rows(run / "eval" / "train.csv"), _rows(run / "eval" / "test.csv")
     assert len(train) == 6 and len(test) == 6
-    split = TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())).split()
+    split = split_of(TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())))
     test_levels = [int(r["level"]) for r in test]
     assert all(level in split.test for level in test_levels)
     assert not any(level in split.train for level in test_levels)
@@ -210,7 +213,7 @@ def test_evaluation_levels_are_fixed_distinct_and_exclude() -> None:
 
 @pytest.mark.parametrize("name", PRESETS.names())
 def test_presets_are_valid(name: str) -> None:
-    PRESETS.get(name).resolved().validate()  # as run_train does ("best" augmentation -> the game's)
+    validate_config(PRESETS.get(name).resolved())  # as run_train does ("best" augmentation -> the game's)
 
 
 def test_reference_preset_matches_the_procgen_protocol() -> None:
@@ -291,8 +294,8 @@ def test_saliency_agents_train_from_the_cli(agent: str, logged: str, tmp_path: P
 def test_torch_threads_applies_inside_the_run_and_is_restored() -> None:
     import torch
 
-    from heldout.experiments.families import family_for
-    from heldout.experiments.protocol import torch_threads
+    from heldout.protocol.families import family_for
+    from heldout.protocol.run import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from heldout.experiments.cli import main
-from heldout.experiments.report import find_run_folders, load_run_record, write_report
+from heldout.analysis.report import find_run_folders, load_run_record, write_report
+from heldout.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -248,7 +248,7 @@ def test_stats_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_per_level_means_average_each_level_over_runs(two_agents: Path) -> None:
-    from heldout.experiments.plots import per_level_means
+    from heldout.analysis.plots import per_level_means
 
     runs = [load_run_record(p) for p in sorted((two_agents / "coinrun" / "ppo").iterdir())]
     # test levels 100000000..3: run returns (7,7,8,6), (6,6,7,5), (8,8,9,7) -> level means 7, 7, 8, 6

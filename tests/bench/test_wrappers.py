@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from heldout.experiments import bench_wrappers
+from heldout.bench import wrappers as bench_wrappers
 
 
 def test_bench_wrappers_times_the_applicable_wrappers(tmp_path, capsys):

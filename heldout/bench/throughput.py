@@ -1,0 +1,831 @@
+"""Throughput benchmarks: how fast heldout steps Procgen and trains PPO, next to what users run today.
+
+Two measurements, each run side by side in one process so that every figure shares the machine's
+state (other load, CPU frequency, thread pools):
+
+* :func:`env_throughput`: env steps per second (an env step is one env of the vector taking one
+  action, so a vector step of 64 envs counts 64) of
+
+  - procgen's raw native core (``ProcgenGym3Env.act`` / ``observe``), the ceiling;
+  - heldout's :class:`~heldout.envs.procgen.ProcgenVecEnv` through the SB3 ``VecEnv`` API
+    (``step``), i.e. the raw core plus our bookkeeping (episode stats, level ids, infos);
+  - ``num_envs`` single gymnasium envs ``heldout/<game>-v0`` in gymnasium's ``SyncVectorEnv``,
+    the way a gymnasium user vectorizes Procgen without a native vector env.
+
+  All use uniformly random actions, the same levels (``0:200``) and the same number of env steps;
+  a warm-up is stepped first and not timed, and the variants are timed in interleaved rounds (the
+  median round is reported) so a burst of other load hurts them alike.
+
+* :func:`train_throughput`: training env steps per second of ``learn()`` (rollout collection, GAE
+  and the PPO update) over a fixed number of PPO iterations (``iterations * num_envs * n_steps``
+  env steps) for
+
+  - heldout's PPO (:class:`heldout.agents.ppo.PPO`) on ``ProcgenVecEnv``;
+  - stock ``stable_baselines3.PPO`` on ``ProcgenVecEnv``: same env, so the ratio to the line above
+    is the algorithm's (implementation's) effect alone;
+  - stock ``stable_baselines3.PPO`` on ``make_vec_env("heldout/<game>-v0", n_envs=num_envs)``
+    (a ``DummyVecEnv`` of single envs): what an SB3 user runs today; the ratio of the line above to
+    this one is the env's effect alone. ``make_vec_env`` would build every env with
+    ``render_mode="rgb_array"`` by default, and procgen then draws a 512x512 frame at every step
+    (36x the cost of a step); the benchmark passes ``render_mode=None`` so that this variant pays
+    only for Python's per-env loop, not for rendering nobody looks at.
+
+  All three use the same IMPALA-CNN (``ImpalaCNN`` features extractor, linear heads) and the same
+  hyper-parameters (:data:`PPO_HPARAMS`, batch size ``num_envs * n_steps / 8``). The three models
+  are built and each warmed up by one untimed ``learn()`` iteration (allocations, first-call kernel
+  selection, the env's first episodes). Then ``iterations`` rounds each call ``learn()`` for one
+  more iteration of every variant in turn (``reset_num_timesteps=False``: no env reset, exactly one
+  rollout and one update per call), timed; a variant's figure is its env steps over its summed
+  time, and the split into rollout (collection + GAE) and update time is reported too.
+
+Why ratios and not absolute times. Absolute steps/s depend on the machine (cores, GPU, clock) and on
+whatever else runs on it: the same PPO ran at 26 and at 194 steps/s on one two-core machine, busy
+and quiet.
+A ratio between two variants measured in the same run on the same machine cancels most of that, so
+ratios are what a speed claim rests on (``benchmarks/README.md``); absolute figures are printed with
+the machine they were measured on, for orientation only.
+
+Run ``python -m heldout.bench.throughput --help`` (or ``heldout bench throughput --help``).
+On two quiet CPU cores the default run takes about 2 minutes (measured: 122 s): the env part
+~30 s, then three PPO variants of 64 envs x 32 steps x 2 timed iterations (4,096 env steps each,
+plus one warm-up iteration) at ~150-200 steps/s. It stays under 5 minutes while other processes
+take up to about a third of the CPU; when another process keeps a whole core busy, torch's
+spinning OpenMP threads make it several times slower (see benchmarks/README.md). With a CUDA
+device the defaults use the reference rollout of 256 steps per env and 4 timed iterations (65,536
+env steps per variant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+#: Env steps per variant and round in :func:`env_throughput` (1,024 vector steps of 64 envs).
+DEFAULT_ENV_STEPS = 65_536
+#: Interleaved timing rounds in :func:`env_throughput`; the median round is reported.
+DEFAULT_REPEATS = 3
+#: Levels every variant plays (the Procgen reference training set).
+LEVELS = range(0, 200)
+#: Rollout length per env and timed PPO iterations, by device type.
+DEFAULT_N_STEPS = {"cpu": 32, "cuda": 256}
+DEFAULT_ITERATIONS = {"cpu": 2, "cuda": 4}
+#: Minibatches per epoch: batch_size = num_envs * n_steps / MINIBATCHES (Procgen reference: 8).
+MINIBATCHES = 8
+
+#: Hyper-parameters shared by every PPO variant of :func:`train_throughput` (the Procgen reference,
+#: Cobbe et al. 2020); ``n_steps`` and ``batch_size`` come from the arguments.
+PPO_HPARAMS: dict[str, Any] = {
+    "learning_rate": 5e-4,
+    "n_epochs": 3,
+    "gamma": 0.999,
+    "gae_lambda": 0.95,
+    "clip_range": 0.2,
+    "clip_range_vf": 0.2,
+    "normalize_advantage": True,
+    "ent_coef": 0.01,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+}
+
+#: Env variants of :func:`env_throughput`: result-key prefix -> label (``{n}`` is num_envs).
+ENV_VARIANTS: dict[str, str] = {
+    "raw_core": "procgen raw core (ProcgenGym3Env act/observe)",
+    "procgen_vec_env": "heldout ProcgenVecEnv (SB3 VecEnv step)",
+    "gymnasium_sync": "gymnasium SyncVectorEnv, {n} x heldout/{game}-v0",
+}
+
+#: PPO variants of :func:`train_throughput`: key -> label.
+TRAIN_VARIANTS: dict[str, str] = {
+    "heldout_ppo_vec": "heldout PPO + ProcgenVecEnv",
+    "sb3_ppo_vec": "stock SB3 PPO + ProcgenVecEnv",
+    "sb3_ppo_dummy": "stock SB3 PPO + make_vec_env (DummyVecEnv, {n} x heldout/{game}-v0)",
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Argument checks (one clear line per bad value)
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_game(game: str) -> str:
+    from heldout.envs.procgen import check_game
+
+    try:
+        return check_game(game)
+    except KeyError as err:
+        raise ValueError(err.args[0]) from None
+
+
+def _resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` if available else ``"cpu"``; checks an explicit device exists."""
+    import torch
+
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
+            )
+    elif parsed.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return str(parsed)
+
+
+def _device_type(device: str) -> str:
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+def _train_config(
+    num_envs: int, n_steps: int | None, iterations: int | None, device: str
+) -> tuple[str, int, int, int]:
+    """Checks and completes the training settings: ``(device, n_steps, iterations, batch_size)``."""
+    _check_positive("num_envs", num_envs)
+    device = _resolve_device(device)
+    n_steps = (
+        DEFAULT_N_STEPS[_device_type(device)] if n_steps is None else _check_positive("n_steps", n_steps)
+    )
+    if iterations is None:
+        iterations = DEFAULT_ITERATIONS[_device_type(device)]
+    iterations = _check_positive("iterations", iterations)
+    rollout = num_envs * n_steps
+    if rollout < 2 * MINIBATCHES:
+        raise ValueError(
+            f"num_envs * n_steps must be at least {2 * MINIBATCHES} (8 minibatches of 2+ samples), "
+            f"got {num_envs} * {n_steps} = {rollout}"
+        )
+    return device, n_steps, iterations, rollout // MINIBATCHES
+
+
+# ------------------------------------------------------------------------------------------------
+# Environment throughput
+# ------------------------------------------------------------------------------------------------
+
+
+def _time_loop(step: Any, actions: np.ndarray, vector_steps: int) -> float:
+    """Seconds taken by ``vector_steps`` calls of ``step(actions[i % len(actions)])``."""
+    block = len(actions)
+    start = time.perf_counter()
+    for i in range(vector_steps):
+        step(actions[i % block])
+    return time.perf_counter() - start
+
+
+def env_throughput(
+    game: str = "coinrun",
+    num_envs: int = 64,
+    steps: int = DEFAULT_ENV_STEPS,
+    seed: int = 0,
+    repeats: int = DEFAULT_REPEATS,
+) -> dict[str, float]:
+    """Env steps per second of procgen's raw core, ``ProcgenVecEnv`` and a ``SyncVectorEnv``.
+
+    Args:
+        game: A Procgen game.
+        num_envs: Envs per vector (every variant).
+        steps: Env steps timed per variant and round (rounded up to whole vector steps).
+        seed: Seeds the envs and the random actions.
+        repeats: Interleaved timing rounds; each variant's median round is reported.
+
+    Returns:
+        ``<variant>_steps_per_s`` for each key of :data:`ENV_VARIANTS`, ``<variant>_vs_raw_core``
+        (its steps/s divided by the raw core's) for the other two, and the settings ``num_envs``,
+        ``env_steps`` (per variant and round), ``repeats`` and ``warmup_env_steps``, all as floats.
+
+    Raises:
+        ValueError: For a non-positive size or an unknown game.
+    """
+    import gymnasium
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from heldout.envs.procgen import ProcgenVecEnv, _procgen_core_class
+
+    game = _check_game(game)
+    num_envs = _check_positive("num_envs", num_envs)
+    steps = _check_positive("steps", steps)
+    repeats = _check_positive("repeats", repeats)
+    vector_steps = -(-steps // num_envs)
+    warmup = max(10, min(100, vector_steps // 10))
+
+    rng = np.random.default_rng(seed)
+    # One block of random actions, reused cyclically, so no variant pays for drawing them.
+    actions = rng.integers(0, 15, size=(min(vector_steps, 256), num_envs), dtype=np.int64)
+    actions32 = actions.astype(np.int32)
+
+    raw = _procgen_core_class()(
+        num=num_envs,
+        env_name=game,
+        start_level=LEVELS.start,
+        num_levels=len(LEVELS),
+        distribution_mode="easy",
+        rand_seed=int(seed),
+    )
+    vec = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
+    # SAME_STEP autoreset: as SB3's DummyVecEnv (reset inside the step that ends an episode).
+    sync = SyncVectorEnv(
+        [lambda: gymnasium.make(f"heldout/{game}-v0", levels=LEVELS) for _ in range(num_envs)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+
+    def raw_step(a: np.ndarray) -> None:
+        raw.act(a)
+        raw.observe()
+
+    try:
+        vec.reset()
+        sync.reset(seed=seed)
+        loops = {
+            "raw_core": (raw_step, actions32),
+            "procgen_vec_env": (vec.step, actions),
+            "gymnasium_sync": (sync.step, actions),
+        }
+        for step, acts in loops.values():
+            _time_loop(step, acts, warmup)
+        seconds: dict[str, list[float]] = {key: [] for key in loops}
+        for _ in range(repeats):
+            for key, (step, acts) in loops.items():
+                seconds[key].append(_time_loop(step, acts, vector_steps))
+    finally:
+        raw.close()
+        vec.close()
+        sync.close()
+
+    env_steps = vector_steps * num_envs
+    result: dict[str, float] = {
+        "num_envs": float(num_envs),
+        "env_steps": float(env_steps),
+        "repeats": float(repeats),
+        "warmup_env_steps": float(warmup * num_envs),
+    }
+    for key, times in seconds.items():
+        result[f"{key}_steps_per_s"] = env_steps / statistics.median(times)
+    for key in ("procgen_vec_env", "gymnasium_sync"):
+        result[f"{key}_vs_raw_core"] = result[f"{key}_steps_per_s"] / result["raw_core_steps_per_s"]
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Training throughput
+# ------------------------------------------------------------------------------------------------
+
+
+def _rollout_timer() -> Any:
+    """An SB3 callback that sums the wall time spent collecting rollouts."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class RolloutTimer(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds = 0.0
+            self._start = 0.0
+
+        def _on_rollout_start(self) -> None:
+            self._start = time.perf_counter()
+
+        def _on_rollout_end(self) -> None:
+            self.seconds += time.perf_counter() - self._start
+
+        def _on_step(self) -> bool:
+            return True
+
+    return RolloutTimer()
+
+
+def _build_model(
+    variant: str, game: str, num_envs: int, n_steps: int, batch_size: int, device: str, seed: int
+) -> Any:
+    import stable_baselines3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.utils import set_random_seed
+
+    import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)
+    from heldout.agents.networks import ImpalaCNN
+    from heldout.agents.ppo import PPO
+    from heldout.envs.procgen import ProcgenVecEnv
+
+    set_random_seed(seed)
+    hparams = {**PPO_HPARAMS, "n_steps": n_steps, "batch_size": batch_size}
+    common = {"seed": seed, "device": device, "verbose": 0}
+    if variant == "heldout_ppo_vec":
+        env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
+        return PPO("CnnPolicy", env, **hparams, **common)
+    policy_kwargs = {
+        "features_extractor_class": ImpalaCNN,
+        "features_extractor_kwargs": {"features_dim": 256},
+        "net_arch": [],
+    }
+    if variant == "sb3_ppo_vec":
+        env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
+    elif variant == "sb3_ppo_dummy":
+        env = make_vec_env(
+            f"heldout/{game}-v0",
+            n_envs=num_envs,
+            seed=seed,
+            env_kwargs={"levels": LEVELS, "render_mode": None},
+        )
+    else:  # pragma: no cover - internal
+        raise ValueError(f"unknown train variant {variant!r}")
+    return stable_baselines3.PPO("CnnPolicy", env, policy_kwargs=policy_kwargs, **hparams, **common)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def time_interleaved(
+    builders: dict[str, Any], rollout: int, iterations: int, device: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Times ``iterations`` learn() iterations of each model, interleaved in rounds.
+
+    Each model is built (``builders[key]()``) and runs one untimed warm-up iteration of ``rollout``
+    steps; then every round times one iteration per model in turn, so that a change in the machine's
+    load during the run slows every model alike. Envs are closed at the end.
+
+    Returns:
+        ``(seconds, rollout_seconds)``: per key, the timed wall seconds and the part of them spent
+        collecting rollouts.
+    """
+    models: dict[str, Any] = {}
+    timers = {key: _rollout_timer() for key in builders}
+    seconds = dict.fromkeys(builders, 0.0)
+    try:
+        for key, build in builders.items():
+            models[key] = build()
+            models[key].learn(total_timesteps=rollout)  # warm-up iteration, not timed
+        for _ in range(iterations):
+            for key, model in models.items():
+                _sync(device)
+                start = time.perf_counter()
+                model.learn(total_timesteps=rollout, reset_num_timesteps=False, callback=timers[key])
+                _sync(device)
+                seconds[key] += time.perf_counter() - start
+    finally:
+        for model in models.values():
+            model.get_env().close()
+        models.clear()
+        gc.collect()
+    return seconds, {key: timer.seconds for key, timer in timers.items()}
+
+
+def train_throughput(
+    game: str = "coinrun",
+    num_envs: int = 64,
+    n_steps: int | None = None,
+    iterations: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    variants: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Training env steps per second of heldout's PPO vs stock SB3 PPO (same network, same settings).
+
+    Args:
+        game: A Procgen game.
+        num_envs: Envs per vector.
+        n_steps: Rollout length per env; default 32 on CPU, 256 (the reference) on CUDA.
+        iterations: Timed PPO iterations (rollout + update); default 2 on CPU, 4 on CUDA.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        seed: Seeds torch, numpy and the envs of every variant.
+        variants: Keys of :data:`TRAIN_VARIANTS` to run (default: all, in that order).
+
+    Returns:
+        A dict with the settings (``device``, ``num_envs``, ``n_steps``, ``iterations``,
+        ``batch_size``, ``n_epochs``, ``timed_env_steps``, ``warmup_iterations``), per variant
+        ``steps_per_s``, ``seconds``, ``rollout_seconds`` and ``update_seconds`` (each a dict keyed
+        by variant), and ``ratios``: ``heldout_ppo_vec / sb3_ppo_vec`` (algorithm effect),
+        ``sb3_ppo_vec / sb3_ppo_dummy`` (env effect), ``heldout_ppo_vec / sb3_ppo_dummy`` (both),
+        for the variants that ran.
+
+    Raises:
+        ValueError: For a non-positive size, an unknown game, variant or device.
+    """
+    game = _check_game(game)
+    device, n_steps, iterations, batch_size = _train_config(num_envs, n_steps, iterations, device)
+    variants = list(TRAIN_VARIANTS) if variants is None else list(variants)
+    for variant in variants:
+        if variant not in TRAIN_VARIANTS:
+            raise ValueError(f"unknown train variant {variant!r}; valid: {', '.join(TRAIN_VARIANTS)}")
+
+    rollout = num_envs * n_steps
+    result: dict[str, Any] = {
+        "device": device,
+        "num_envs": num_envs,
+        "n_steps": n_steps,
+        "iterations": iterations,
+        "batch_size": batch_size,
+        "n_epochs": PPO_HPARAMS["n_epochs"],
+        "timed_env_steps": iterations * rollout,
+        "warmup_iterations": 1,
+        "steps_per_s": {},
+        "seconds": {},
+        "rollout_seconds": {},
+        "update_seconds": {},
+        "ratios": {},
+    }
+    seconds, rollout_seconds = time_interleaved(
+        {
+            variant: (lambda v=variant: _build_model(v, game, num_envs, n_steps, batch_size, device, seed))
+            for variant in variants
+        },
+        rollout,
+        iterations,
+        device,
+    )
+    for variant in variants:
+        result["steps_per_s"][variant] = iterations * rollout / seconds[variant]
+        result["seconds"][variant] = seconds[variant]
+        result["rollout_seconds"][variant] = rollout_seconds[variant]
+        result["update_seconds"][variant] = seconds[variant] - rollout_seconds[variant]
+
+    sps = result["steps_per_s"]
+    for num, den in (
+        ("heldout_ppo_vec", "sb3_ppo_vec"),
+        ("sb3_ppo_vec", "sb3_ppo_dummy"),
+        ("heldout_ppo_vec", "sb3_ppo_dummy"),
+    ):
+        if num in sps and den in sps:
+            result["ratios"][f"{num}/{den}"] = sps[num] / sps[den]
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------
+
+
+class OtherLoad:
+    """Measures how much CPU other processes used while this one ran a benchmark (Linux only).
+
+    ``(busy CPU seconds of the whole machine - CPU seconds of this process) / (wall seconds * CPUs)``,
+    from ``/proc/stat`` and ``os.times()``. Near 0 on a quiet machine; a benchmark that shares its
+    cores with another busy process (``0.5`` = one of two cores taken) reports figures that are
+    lower than the code's, and ratios that are noisier, so the report prints it next to them.
+    ``value`` is None where ``/proc/stat`` is missing.
+    """
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [float(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest time is already in user/nice)
+        busy = sum(fields[:3]) + sum(fields[5:8])
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __enter__(self) -> OtherLoad:
+        self._start = (time.perf_counter(), self._busy(), self._own())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        wall0, busy0, own0 = self._start
+        busy1 = self._busy()
+        wall = time.perf_counter() - wall0
+        if busy0 is None or busy1 is None or wall <= 0:
+            return
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        other = (busy1 - busy0) - (self._own() - own0)
+        self.value = min(1.0, max(0.0, other / (wall * cpus)))
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
+
+
+def machine_info(device: str | None = None) -> dict[str, Any]:
+    """CPU count, load, torch device name and library versions, for the report."""
+    import importlib.metadata
+
+    import torch
+
+    cpu_model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        device_name = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    else:
+        device_name = f"cpu ({cpu_model})"
+    versions = {}
+    for dist in ("numpy", "gymnasium", "stable-baselines3", "procgen-mirror"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = "?"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 0
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        load = []
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu_model": cpu_model,
+        "load_average": load,
+        "torch_device": device_name,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python_version": platform.python_version(),
+        "versions": versions,
+        # Thread settings that change CPU figures severalfold (see benchmarks/README.md).
+        "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
+    }
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Aligned columns: the first left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [str(cells[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return "  ".join(parts).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def _other_load_line(results: dict[str, Any], part: str) -> list[str]:
+    value = (results.get("other_load") or {}).get(part)
+    if value is None:
+        return []
+    cpus = (results.get("machine") or {}).get("cpus_usable", "?")
+    line = f"other processes used {value:.0%} of the {cpus} CPUs meanwhile"
+    if value > 0.1:
+        line += " -- figures are depressed by that load; trust the ratios more than the steps/s"
+        if part == "train" and "OMP_WAIT_POLICY" not in (results.get("machine") or {}).get("thread_env", {}):
+            line += " (on a shared CPU, OMP_WAIT_POLICY=PASSIVE avoids torch's spinning threads)"
+    return [line]
+
+
+def format_throughput(results: dict[str, Any]) -> str:
+    """The results of :func:`main` (``machine``, ``config``, ``env``, ``train``) as a text table."""
+    config = results.get("config", {})
+    game = config.get("game", "coinrun")
+    lines: list[str] = []
+    machine = results.get("machine")
+    if machine:
+        versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
+        load = machine.get("load_average") or []
+        lines += [
+            f"machine: {machine['cpu_count']} CPUs ({machine['cpus_usable']} usable, {machine['cpu_model']}), "
+            f"load average {' '.join(str(x) for x in load) or '?'}",
+            f"torch {machine['torch_version']} on {machine['torch_device']}, {machine['torch_threads']} threads; "
+            f"python {machine['python_version']}",
+            f"{versions}",
+        ]
+        thread_env = machine.get("thread_env") or {}
+        if thread_env:
+            lines.append("thread settings: " + " ".join(f"{k}={v}" for k, v in thread_env.items()))
+        lines.append("")
+    env = results.get("env")
+    if env:
+        n = int(env["num_envs"])
+        lines.append(
+            f"Env stepping: {game}, {n} envs, random actions, {int(env['env_steps']):,} env steps per variant "
+            f"and round, median of {int(env['repeats'])} interleaved rounds, warm-up excluded"
+        )
+        rows = []
+        for key, label in ENV_VARIANTS.items():
+            ratio = 1.0 if key == "raw_core" else env[f"{key}_vs_raw_core"]
+            rows.append([label.format(n=n, game=game), f"{env[f'{key}_steps_per_s']:,.0f}", f"{ratio:.2f}x"])
+        lines += _table(["variant", "env steps/s", "vs raw core"], rows)
+        lines += _other_load_line(results, "env")
+        lines.append("")
+    train = results.get("train")
+    if train:
+        n = train["num_envs"]
+        lines.append(
+            f"PPO training: {game}, IMPALA-CNN, device {train['device']}, {n} envs x {train['n_steps']} steps, "
+            f"batch {train['batch_size']}, {train['n_epochs']} epochs; {train['iterations']} timed learn() "
+            f"iterations per variant = {train['timed_env_steps']:,} env steps, interleaved in rounds, after "
+            f"{train['warmup_iterations']} untimed warm-up iteration each"
+        )
+        rows = []
+        sps = train["steps_per_s"]
+        base = sps.get("sb3_ppo_dummy")
+        for key, label in TRAIN_VARIANTS.items():
+            if key not in sps:
+                continue
+            rows.append(
+                [
+                    label.format(n=n, game=game),
+                    f"{sps[key]:,.1f}",
+                    f"{train['seconds'][key]:.1f}",
+                    f"{train['rollout_seconds'][key]:.1f}",
+                    f"{train['update_seconds'][key]:.1f}",
+                    f"{sps[key] / base:.2f}x" if base else "-",
+                ]
+            )
+        lines += _table(
+            ["variant", "steps/s", "total s", "rollout s", "update s", "vs SB3+DummyVecEnv"],
+            rows,
+        )
+        names = {
+            "heldout_ppo_vec/sb3_ppo_vec": "ours / stock SB3, same env (algorithm effect)",
+            "sb3_ppo_vec/sb3_ppo_dummy": "ProcgenVecEnv / DummyVecEnv, stock SB3 (env effect)",
+            "heldout_ppo_vec/sb3_ppo_dummy": "ours / what an SB3 user runs today (both)",
+        }
+        if "sb3_ppo_dummy" in sps:
+            lines.append("make_vec_env is given render_mode=None (its default would render 512x512 frames)")
+        lines += _other_load_line(results, "train")
+        ratios = train.get("ratios", {})
+        if ratios:
+            lines.append("ratios:")
+            lines += [f"  {names.get(k, k)}: {v:.2f}x" for k, v in ratios.items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so every error is one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _ArgumentError(message)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None and False (whose help says what they mean)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
+        description=(
+            "Measure env-stepping and PPO-training throughput of heldout next to procgen's raw core, "
+            "gymnasium single envs and stock stable-baselines3 PPO, side by side in one run. "
+            "Compare the ratios; absolute steps/s depend on the machine and its load. "
+            "Default run: about 2 minutes on 2 quiet CPU cores."
+        ),
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--game", default="coinrun", help="Procgen game to step and train on.")
+    parser.add_argument(
+        "--num-envs", type=int, default=64, help="Parallel envs in every variant (env and training)."
+    )
+    parser.add_argument(
+        "--env-steps",
+        type=int,
+        default=DEFAULT_ENV_STEPS,
+        help="Env steps (envs x vector steps) timed per env variant and round, random actions.",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help="Interleaved timing rounds of the env part (median).",
+    )
+    parser.add_argument(
+        "--n-steps",
+        type=int,
+        default=None,
+        help=f"PPO rollout length per env (default: {DEFAULT_N_STEPS['cpu']} on CPU, "
+        f"{DEFAULT_N_STEPS['cuda']} on CUDA). Batch size is num_envs * n_steps / {MINIBATCHES}.",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help=f"Timed PPO iterations (rollout + update) per training variant, after one untimed warm-up "
+        f"iteration (default: {DEFAULT_ITERATIONS['cpu']} on CPU, {DEFAULT_ITERATIONS['cuda']} on CUDA).",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="Torch device for training: auto (CUDA if available), cpu, cuda, cuda:N.",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of envs, actions and networks.")
+    parser.add_argument(
+        "--skip-train", action="store_true", help="Only measure env stepping (seconds, not minutes)."
+    )
+    parser.add_argument("--json", metavar="PATH", default=None, help="Also save all results as JSON to PATH.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the throughput benchmark and prints the table; returns the exit status (2 for bad values)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        game = _check_game(args.game)
+        num_envs = _check_positive("--num-envs", args.num_envs)
+        env_steps = _check_positive("--env-steps", args.env_steps)
+        repeats = _check_positive("--repeats", args.repeats)
+        if args.n_steps is not None:
+            _check_positive("--n-steps", args.n_steps)
+        if args.iterations is not None:
+            _check_positive("--iterations", args.iterations)
+        device = args.device
+        if not args.skip_train:
+            device, n_steps, iterations, _ = _train_config(
+                num_envs, args.n_steps, args.iterations, args.device
+            )
+        else:
+            device = _resolve_device(args.device)
+        if args.json is not None:
+            parent = os.path.dirname(os.path.abspath(args.json))
+            if not os.path.isdir(parent):
+                raise ValueError(f"--json {args.json!r}: directory {parent!r} does not exist")
+    except (_ArgumentError, ValueError) as err:
+        print(f"heldout bench: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+
+    results: dict[str, Any] = {
+        "config": {
+            "game": game,
+            "num_envs": num_envs,
+            "env_steps": env_steps,
+            "repeats": repeats,
+            "seed": args.seed,
+            "device": device,
+        },
+        "machine": machine_info(device),
+    }
+    results["other_load"] = {}
+    started = time.perf_counter()
+    print(f"measuring env stepping ({game}, {num_envs} envs) ...", file=sys.stderr, flush=True)
+    with OtherLoad() as load:
+        results["env"] = env_throughput(game, num_envs, env_steps, seed=args.seed, repeats=repeats)
+    results["other_load"]["env"] = load.value
+    if not args.skip_train:
+        print(
+            f"measuring PPO training ({len(TRAIN_VARIANTS)} variants, {iterations} iterations of "
+            f"{num_envs} x {n_steps} steps on {device}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        with OtherLoad() as load:
+            results["train"] = train_throughput(
+                game, num_envs, n_steps, iterations, device=device, seed=args.seed
+            )
+        results["other_load"]["train"] = load.value
+    results["wall_seconds"] = time.perf_counter() - started
+    print(format_throughput(results), end="")
+    print(f"(benchmark took {results['wall_seconds']:.0f} s)")
+    if args.json is not None:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The ``heldout`` command (also ``python -m heldout``).
+
+    heldout train --env coinrun --agent ppo --timesteps 1000000 --num-levels 200 --seed 0 --out runs
+    heldout train --preset quickstart
+    heldout train --import my_agent.py --agent my-agent --env coinrun
+    heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
+    heldout saliency RUN_DIR --split test --episodes 4 --out DIR [--target value|log_prob|q]
+    heldout train --preset cartpole-gravity-extrapolation [--test-context gravity=19.6:29.4]
+    heldout eval RUN_DIR --shift backgrounds-off
+    heldout report RUN_DIR... --out DIR
+    heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
+    heldout list
+    heldout bench throughput
+
+Bad input (an unknown env or agent, an overlapping split, a non-positive number, an unwritable
+``--out``) prints one line on stderr and exits with code 2, before anything is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from heldout.cli import bench, catalogue, evaluate, report, saliency, stats, train
+from heldout.cli.common import Parser, UsageError
+
+#: The commands, each a module with ``add_parser(sub)`` and ``run(args, argv) -> exit code``.
+COMMANDS = {
+    "train": train,
+    "eval": evaluate,
+    "saliency": saliency,
+    "report": report,
+    "stats": stats,
+    "list": catalogue,
+    "bench": bench,
+}
+
+EXAMPLES = """examples:
+  heldout train --preset quickstart                      # the whole protocol in minutes on a CPU
+  heldout train --env coinrun --timesteps 25000000 --num-levels 200 --seed 1
+  heldout eval runs/coinrun/ppo/seed0-20260101-120000 --split test --episodes 500
+  heldout train --import docs/examples/l2_ppo.py --agent l2-ppo --env coinrun   # your agent, one file
+  heldout eval RUN_DIR --distribution-mode hard          # zero-shot under settings never trained on
+  heldout saliency RUN_DIR --split test --episodes 4 --out saliency   # overlays, GIFs, focus metric
+  heldout eval RUN_DIR --shift monochrome-assets         # a Procgen visual shift of the test levels
+  heldout eval RUN_DIR --wrapper distracting-background:mode=waves   # any env: an evaluation-only wrapper
+  heldout train --env starpilot --wrapper frame-stack:k=2 --wrapper episode-stats   # training wrappers
+  heldout train --preset cartpole-gravity-extrapolation  # contexts: train gravity 4.9-14.7, test 14.7-29.4
+  heldout train --preset minigrid-doorkey                # MiniGrid DoorKey 6x6: 5 training levels, ~1 min
+  heldout train --preset cartpole-gravity-extrapolation --test-context gravity=19.6:29.4
+  heldout eval RUN_DIR --context gravity=24.5:29.4       # a contextual run on contexts of your choice
+  heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
+  heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
+  heldout list
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from heldout import __version__
+
+    parser = Parser(
+        prog="heldout",
+        description="Train RL agents on some levels and measure them zero-shot on held-out levels.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"heldout {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    for command in COMMANDS.values():
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``heldout`` console script; returns the exit code."""
+    import heldout  # noqa: F401  (silences gym's banner before anything imports it)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command in ("list", "train"):
+            from heldout.protocol.plugins import import_plugins
+
+            import_plugins(args.imports or [])  # before the preset, agent and env names are looked up
+        return COMMANDS[args.command].run(args, argv)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"heldout {getattr(args, 'command', '')}: error: {message}".replace("  ", " "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("heldout: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

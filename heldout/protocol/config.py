@@ -1,0 +1,181 @@
+"""Typed run configuration, as plain data.
+
+A frozen :class:`TrainConfig` is the source of truth for a run: the CLI builds one from a preset
+(:mod:`heldout.protocol.presets`) and its flags, :func:`heldout.protocol.validate.validate_config`
+checks it (each part checking the fields it owns), the protocol runs it, and ``config.yaml`` in the
+run folder stores it resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from heldout.splits import DEFAULT_TEST_START
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a train -> held-out evaluation run.
+
+    Attributes:
+        env: Environment name (``heldout list`` shows them), e.g. ``"coinrun"``.
+        agent: Agent name, e.g. ``"ppo"``.
+        timesteps: Environment steps to train for (all envs together).
+        num_envs: Parallel envs for training.
+        num_levels: Training levels ``[start_level, start_level + num_levels)``.
+        start_level: First training level.
+        num_test_levels: Size of the held-out test set.
+        test_start: First seed of the test range (far from the training range).
+        num_validation_levels: Size of an optional validation set after the test range (0: none).
+        distribution_mode: Procgen distribution mode (``"easy"``, ``"hard"``, ...).
+        env_options: Procgen visual switches (``use_backgrounds``, ...).
+        seed: Run seed; every generator of the run derives from it.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        agent_kwargs: Keyword arguments of the agent class (``n_steps``, ``batch_size``, ...).
+        reward_norm: Normalise rewards by the running std of the discounted return (clip 10), as
+            baselines' ``VecNormalize(ob=False)``.
+        reward_norm_gamma: Discount of that running return (baselines: 0.99; cleanrl: 0.999).
+        eval_episodes: Episodes per split in the final evaluation (one fixed level list a split).
+        eval_freq: Timesteps between periodic evaluations (0: only the final one).
+        eval_periodic_episodes: Episodes per split in each periodic evaluation.
+        eval_num_envs: Parallel envs used for evaluation.
+        deterministic_eval: Greedy actions in evaluation (the references sample; default False).
+        leakage_check: Drop test levels whose first frame equals a training level's first frame.
+        checkpoint_freq: Timesteps between model checkpoints (0: none).
+        saliency_log_freq: Timesteps between saliency overlays logged to TensorBoard
+            (``saliency/overlay``; 0: none).
+        out: Root folder of run folders.
+        contexts: Contextual envs only: the context split, ``{"mode": "interpolation" |
+            "extrapolation" | "combinatorial", "train": {feature: spec}, "test": {...},
+            ["validation": {...}]}`` (specs as in ``heldout.contexts.parse_feature``, e.g.
+            ``"4.9:14.7"``); see :class:`heldout.splits.ContextSplit`.
+        visible_context: Contextual envs only: ``"hidden"`` (default), ``"concat"`` (the normalised
+            context appended to the observation) or ``"dict"`` (a Dict observation).
+        context_bins: Equal-width bins per varying feature in the by-context summary.
+        wrappers: Registered wrappers (``heldout.wrappers.WRAPPERS``) applied to the training env, as
+            ``"NAME[:key=value,...]"`` strings, innermost first. Observation and context wrappers
+            also apply at evaluation (the policy needs them); reward and recording wrappers only
+            at training.
+        torch_threads: CPU threads torch may use during the run (0: the env family's default:
+            1 for contextual envs, whose small MLPs only lose time synchronising threads, above
+            all on a busy machine; torch's own default for Procgen's CNN).
+        imports: User modules to import before the agent, env and preset names are looked up: ``.py``
+            files or dotted module names that register their own agents, envs, ... (``heldout train
+            --import FILE.py``; docs/adding-an-agent.md). :meth:`resolved` records a file as its
+            absolute path, and ``heldout eval`` / ``heldout saliency`` import them again.
+    """
+
+    env: str = "coinrun"
+    agent: str = "ppo"
+    timesteps: int = 25_000_000
+    num_envs: int = 64
+    num_levels: int = 200
+    start_level: int = 0
+    num_test_levels: int = 1000
+    test_start: int = DEFAULT_TEST_START
+    num_validation_levels: int = 0
+    distribution_mode: str = "easy"
+    env_options: dict[str, bool] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    reward_norm: bool = True
+    reward_norm_gamma: float = 0.99
+    eval_episodes: int = 100
+    eval_freq: int = 0
+    eval_periodic_episodes: int = 32
+    eval_num_envs: int = 64
+    deterministic_eval: bool = False
+    leakage_check: bool = True
+    checkpoint_freq: int = 0
+    saliency_log_freq: int = 0
+    out: str = "runs"
+    contexts: dict[str, Any] = field(default_factory=dict)
+    visible_context: str = "hidden"
+    context_bins: int = 5
+    wrappers: list[str] = field(default_factory=list)
+    torch_threads: int = 0
+    imports: list[str] = field(default_factory=list)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied; unknown field names raise TypeError naming them."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(
+                f"unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(field_names())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Builds a config from a (possibly partial) dict, e.g. a loaded ``config.yaml``."""
+        return cls().replace(**data)
+
+    def resolved(self) -> TrainConfig:
+        """This config with shorthands made explicit: ``augmentation="best"`` becomes the game's
+        augmentation of the "DrAC (best)" table (``heldout.agents.augment.BEST_AUGMENTATION``), and
+        a file in ``imports`` its absolute path (so a run folder can be evaluated from anywhere).
+
+        An env without an entry keeps ``"best"``, which
+        :func:`heldout.protocol.validate.validate_config` then refuses.
+        """
+        from heldout.agents.augment import BEST_AUGMENTATION
+        from heldout.protocol.plugins import normalize_import
+
+        config = self
+        imports = [normalize_import(spec) for spec in import_list(self.imports)]
+        if imports != self.imports:
+            config = config.replace(imports=imports)
+        if self.agent_kwargs.get("augmentation") != "best" or self.env not in BEST_AUGMENTATION:
+            return config
+        return config.replace(agent_kwargs={**self.agent_kwargs, "augmentation": BEST_AUGMENTATION[self.env]})
+
+    def validate(self) -> None:
+        """Checks the fields this config owns (counts, frequencies, the reward-normalisation discount,
+        the imports list); raises ValueError / TypeError naming the bad value.
+
+        The env-, agent- and wrapper-specific fields are checked by their owners:
+        :func:`heldout.protocol.validate.validate_config` runs every check, as ``heldout train`` does.
+        """
+        import_list(self.imports)
+        for name in (
+            "timesteps",
+            "num_envs",
+            "num_levels",
+            "num_test_levels",
+            "eval_episodes",
+            "eval_num_envs",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in (
+            "eval_freq",
+            "checkpoint_freq",
+            "num_validation_levels",
+            "eval_periodic_episodes",
+            "saliency_log_freq",
+            "torch_threads",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not 0.0 < self.reward_norm_gamma <= 1.0:
+            raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
+
+
+def import_list(imports: Any) -> list[str]:
+    """``imports`` checked to be a list of strings (a YAML file may hold anything)."""
+    if not isinstance(imports, (list, tuple)) or not all(isinstance(s, str) for s in imports):
+        raise TypeError(f"imports must be a list of files or module names, got {imports!r}")
+    return list(imports)
+
+
+def field_names() -> list[str]:
+    """The names of :class:`TrainConfig`'s fields."""
+    return [f.name for f in dataclasses.fields(TrainConfig)]

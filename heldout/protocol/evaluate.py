@@ -1,0 +1,437 @@
+"""Zero-shot evaluation of a trained agent on a fixed list of levels.
+
+Evaluation plays exactly one episode per entry of a fixed level list, handed out in order to the
+parallel env slots (so slow levels are not under-represented), samples actions stochastically by
+default as the Procgen references do, and records one row per episode: level, return, length,
+whether the level was completed.
+
+Contextual envs are evaluated the same way over a fixed list of ``(context, reset seed)`` pairs
+(:func:`evaluate_contexts`); their records carry one extra column per context feature. Gymnasium
+level envs (seeded envs such as MiniGrid) play their fixed level list through
+:func:`evaluate_levels`; both run on :func:`play_episodes`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from heldout.envs import SequentialLevelSampler, make_vec
+from heldout.splits import LevelSet
+
+#: The seed of the generator that picks a split's fixed evaluation list: the same for every run
+#: and agent, so that evaluations are comparable level by level.
+EVAL_LIST_SEED = 20_200_101
+
+#: Prefix of the context columns in evaluation CSVs (``ctx_gravity``), apart from ``length`` & co.
+CONTEXT_COLUMN = "ctx_"
+
+
+def evaluation_levels(levels: LevelSet, episodes: int, exclude: Sequence[int] = ()) -> list[int]:
+    """The fixed list of levels an evaluation of ``episodes`` episodes plays, in order.
+
+    Draws ``episodes`` distinct levels from ``levels`` (minus ``exclude``) with a fixed generator;
+    if the set is smaller than ``episodes`` every level is played, in repeated shuffled rounds.
+    """
+    excluded = set(int(x) for x in exclude)
+    rng = np.random.default_rng(EVAL_LIST_SEED)
+    if levels.is_range and len(levels) > 4 * (episodes + len(excluded)):
+        chosen: list[int] = []
+        seen: set[int] = set()
+        while len(chosen) < episodes:
+            for s in levels.sample(rng, episodes):
+                s = int(s)
+                if s not in seen and s not in excluded:
+                    seen.add(s)
+                    chosen.append(s)
+                    if len(chosen) == episodes:
+                        break
+        return chosen
+    pool = [s for s in levels if s not in excluded]
+    if not pool:
+        raise ValueError(
+            f"no levels left to evaluate on in {levels.describe()} after excluding {len(excluded)}"
+        )
+    out: list[int] = []
+    while len(out) < episodes:
+        round_ = list(rng.permutation(pool))
+        out.extend(int(x) for x in round_[: episodes - len(out)])
+    return out
+
+
+@dataclass
+class EvalResult:
+    """Per-episode results of one evaluation.
+
+    Attributes:
+        split: Name of the evaluated split (``"train"``, ``"test"``, ...).
+        levels: Level of each episode.
+        returns: Undiscounted return of each episode.
+        lengths: Length of each episode.
+        completed: Whether each episode completed its level (procgen's ``level_complete``; for a
+            contextual env, reaching its goal or surviving to its time limit).
+        settings: What was evaluated (env, distribution mode, deterministic, ...).
+        contexts: The context of each episode (contextual envs only; empty for Procgen).
+        features: The context features written as CSV columns, in order.
+    """
+
+    split: str
+    levels: list[int] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    completed: list[bool] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    contexts: list[dict[str, float]] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+
+    @property
+    def episodes(self) -> int:
+        return len(self.returns)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns)) if self.returns else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """Mean, std, standard error, median, episodes, distinct levels, completion rate."""
+        n = self.episodes
+        return {
+            "episodes": n,
+            "levels": len(set(self.levels)),
+            "mean": self.mean,
+            "std": self.std,
+            "stderr": self.std / np.sqrt(n) if n else float("nan"),
+            "median": float(np.median(self.returns)) if n else float("nan"),
+            "completion_rate": float(np.mean(self.completed)) if n else float("nan"),
+            "mean_length": float(np.mean(self.lengths)) if n else float("nan"),
+        }
+
+    def to_csv(self) -> str:
+        """One row per episode: ``episode,level,return,length,completed``, then for contextual envs
+        one column ``ctx_<feature>`` per context feature (``level`` is then the episode's reset seed)."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        features = list(self.features) or (list(self.contexts[0]) if self.contexts else [])
+        writer.writerow(
+            ["episode", "level", "return", "length", "completed", *(CONTEXT_COLUMN + f for f in features)]
+        )
+        for i, (lv, r, n, c) in enumerate(zip(self.levels, self.returns, self.lengths, self.completed)):
+            ctx = [repr(float(self.contexts[i][f])) for f in features] if features else []
+            writer.writerow([i, lv, f"{r:g}", n, int(c), *ctx])
+        return buf.getvalue()
+
+    @classmethod
+    def from_csv(cls, text: str, split: str) -> EvalResult:
+        reader = csv.DictReader(io.StringIO(text))
+        rows = list(reader)
+        columns = [c for c in (reader.fieldnames or []) if c.startswith(CONTEXT_COLUMN)]
+        features = [c[len(CONTEXT_COLUMN) :] for c in columns]
+        return cls(
+            contexts=[{f: float(r[CONTEXT_COLUMN + f]) for f in features} for r in rows] if features else [],
+            features=features,
+            split=split,
+            levels=[int(r["level"]) for r in rows],
+            returns=[float(r["return"]) for r in rows],
+            lengths=[int(r["length"]) for r in rows],
+            completed=[bool(int(r["completed"])) for r in rows],
+        )
+
+
+def evaluate(
+    model: Any,
+    env: str,
+    levels: Sequence[int],
+    split: str = "test",
+    num_envs: int = 64,
+    deterministic: bool = False,
+    distribution_mode: str = "easy",
+    env_options: dict[str, bool] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    wrappers: Sequence[Any] = (),
+    output_dir: Any = None,
+) -> EvalResult:
+    """Plays one episode on each level of ``levels`` with ``model`` and records every episode.
+
+    Args:
+        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        env: Environment name (see ``heldout.envs.ENVS``).
+        levels: The fixed level list, one episode each (see :func:`evaluation_levels`).
+        split: Name recorded in the result.
+        num_envs: Parallel env slots (capped at ``len(levels)``).
+        deterministic: Greedy actions instead of sampling (the references sample).
+        distribution_mode: Procgen distribution mode, which may differ from training.
+        env_options: Procgen visual switches, which may differ from training.
+        seed: Seed of the env's generator.
+        progress: Show a progress bar.
+        wrappers: Wrapper specs (``heldout.wrappers``) applied to the vectorized env, in order.
+            Returns are the env's own (``info["episode"]``), whatever reward wrappers do.
+        output_dir: Where recording wrappers write.
+
+    Returns:
+        An :class:`EvalResult` with episodes in the order of ``levels``.
+    """
+    levels = [int(x) for x in levels]
+    if not levels:
+        raise ValueError("evaluate needs at least one level")
+    n = len(levels)
+    sampler = SequentialLevelSampler(levels)
+    venv = make_vec(
+        env,
+        num_envs=min(num_envs, n),
+        levels=LevelSet.of(levels),
+        level_sampler=sampler,
+        distribution_mode=distribution_mode,
+        seed=seed,
+        **(env_options or {}),
+    )
+    if wrappers:
+        from heldout.wrappers import apply_wrappers
+
+        venv = apply_wrappers(venv, wrappers, seed=seed, stage="eval", output_dir=output_dir)
+    obs = venv.reset()
+    rows: list[tuple[int, float, int, bool] | None] = [None] * n
+    done_count = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=f"eval {split}", unit="ep", leave=False)
+    state = None
+    episode_start = np.ones(venv.num_envs, dtype=bool)
+    # which hand-out index each slot is playing (None: an uncounted extra episode)
+    playing = dict(sampler.assignment)
+    try:
+        while done_count < n:
+            actions, state = model.predict(
+                obs, state=state, episode_start=episode_start, deterministic=deterministic
+            )
+            obs, _, dones, infos = venv.step(actions)
+            episode_start = dones
+            for slot in np.flatnonzero(dones):
+                index = playing.get(int(slot))
+                if index is not None and rows[index] is None:
+                    ep = infos[slot]["episode"]
+                    level = int(infos[slot]["level_seed"])
+                    if level != levels[index]:
+                        raise RuntimeError(f"slot {slot} played level {level}, expected {levels[index]}")
+                    rows[index] = (level, float(ep["r"]), int(ep["l"]), bool(infos[slot]["level_complete"]))
+                    done_count += 1
+                    if bar is not None:
+                        bar.update(1)
+                playing[int(slot)] = sampler.assignment.get(int(slot))
+    finally:
+        if bar is not None:
+            bar.close()
+        venv.close()
+    result = EvalResult(
+        split=split,
+        settings={
+            "env": env,
+            "distribution_mode": distribution_mode,
+            "env_options": dict(env_options or {}),
+            "deterministic": deterministic,
+            "seed": seed,
+            "wrappers": [str(w) for w in wrappers],
+        },
+    )
+    for level, ret, length, complete in rows:  # type: ignore[misc]
+        result.levels.append(level)
+        result.returns.append(ret)
+        result.lengths.append(length)
+        result.completed.append(complete)
+    return result
+
+
+def play_episodes(
+    model: Any,
+    make_env: Callable[[], Any],
+    resets: Sequence[dict[str, Any]],
+    num_envs: int = 8,
+    deterministic: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+) -> list[tuple[Any, float, int, bool, bool, dict[str, Any]]]:
+    """Plays one episode per entry of ``resets`` (keyword arguments of ``env.reset``), in order.
+
+    Up to ``num_envs`` gymnasium envs from ``make_env`` play side by side, acting on batched
+    ``model.predict``; each slot takes the next entry when its episode ends.
+
+    Returns:
+        Per entry, in order: ``(env, return, length, terminated, truncated, last step's info)``
+        (``env`` is the slot's env, e.g. to ask it whether the episode completed its task).
+    """
+    n = len(resets)
+    envs = [make_env() for _ in range(min(num_envs, n))]
+    rows: list[tuple[Any, float, int, bool, bool, dict[str, Any]] | None] = [None] * n
+    obs: list[Any] = [None] * len(envs)
+    playing: list[int | None] = [None] * len(envs)
+    totals = [0.0] * len(envs)
+    lengths = [0] * len(envs)
+    next_item = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=desc, unit="ep", leave=False)
+
+    def start(slot: int) -> None:
+        nonlocal next_item
+        if next_item >= n:
+            playing[slot] = None
+            return
+        obs[slot], _ = envs[slot].reset(**resets[next_item])
+        playing[slot], totals[slot], lengths[slot] = next_item, 0.0, 0
+        next_item += 1
+
+    try:
+        for slot in range(len(envs)):
+            start(slot)
+        while any(p is not None for p in playing):
+            active = [s for s in range(len(envs)) if playing[s] is not None]
+            first = obs[active[0]]
+            if isinstance(first, dict):
+                batch: Any = {k: np.stack([obs[s][k] for s in active]) for k in first}
+            else:
+                batch = np.stack([obs[s] for s in active])
+            actions, _ = model.predict(batch, deterministic=deterministic)
+            for a, slot in zip(actions, active):
+                obs[slot], reward, terminated, truncated, info = envs[slot].step(a)
+                totals[slot] += float(reward)
+                lengths[slot] += 1
+                if terminated or truncated:
+                    index = playing[slot]
+                    rows[index] = (  # type: ignore[index]
+                        envs[slot],
+                        totals[slot],
+                        lengths[slot],
+                        bool(terminated),
+                        bool(truncated),
+                        dict(info),
+                    )
+                    if bar is not None:
+                        bar.update(1)
+                    start(slot)
+    finally:
+        if bar is not None:
+            bar.close()
+        for env in envs:
+            env.close()
+    return rows  # type: ignore[return-value]
+
+
+def evaluate_contexts(
+    model: Any,
+    make_env: Callable[[], Any],
+    items: Sequence[dict[str, Any]],
+    split: str = "test",
+    num_envs: int = 8,
+    deterministic: bool = False,
+    success_on: str = "terminated",
+    features: Sequence[str] = (),
+    progress: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Plays one episode per ``{"context": ..., "seed": ...}`` item with ``model``, in order.
+
+    Up to ``num_envs`` gymnasium envs from ``make_env`` play side by side; each slot takes the next
+    item when its episode ends and resets with ``seed=item["seed"], options={"context": item["context"]}``.
+
+    Args:
+        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        make_env: Builds one (time-limited) contextual gymnasium env.
+        items: The fixed evaluation list (``heldout.protocol.families.evaluation_contexts``).
+        split: Name recorded in the result.
+        num_envs: Envs played side by side (capped at ``len(items)``).
+        deterministic: Greedy actions instead of sampling.
+        success_on: ``"terminated"`` or ``"truncated"``: how an episode counts as completed.
+        features: Context features recorded as columns (default: all of the env's).
+        progress: Show a progress bar.
+        settings: Recorded in the result.
+
+    Returns:
+        An :class:`EvalResult` with episodes in the order of ``items`` and their contexts.
+    """
+    items = list(items)
+    if not items:
+        raise ValueError("evaluate_contexts needs at least one (context, seed) item")
+    resets = [{"seed": int(item["seed"]), "options": {"context": item["context"]}} for item in items]
+    rows = play_episodes(
+        model, make_env, resets, num_envs, deterministic, progress=progress, desc=f"eval {split}"
+    )
+    result = EvalResult(
+        split=split,
+        settings={**(settings or {}), "deterministic": deterministic},
+        features=list(features) or list(items[0]["context"]),
+    )
+    for item, (env, ret, length, terminated, truncated, info) in zip(items, rows):
+        judge = getattr(env.unwrapped, "completed_episode", None)
+        if judge is not None:
+            done = judge(terminated, truncated)
+        else:
+            done = terminated if success_on == "terminated" else (truncated and not terminated)
+        result.levels.append(int(item["seed"]))
+        result.returns.append(ret)
+        result.lengths.append(length)
+        result.completed.append(bool(done))
+        result.contexts.append(dict(info["context"]))
+    return result
+
+
+def evaluate_levels(
+    model: Any,
+    make_env: Callable[[], Any],
+    levels: Sequence[int],
+    split: str = "test",
+    num_envs: int = 8,
+    deterministic: bool = False,
+    progress: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Plays one episode on each level of ``levels`` in gymnasium level envs, in order.
+
+    The level envs (``heldout.envs.seeded.SeededLevelEnv``) play level ``k`` on
+    ``reset(options={"level": k})`` and report ``info["level_seed"]`` and, at an episode's end,
+    ``info["level_complete"]``.
+
+    Args:
+        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        make_env: Builds one level env.
+        levels: The fixed level list, one episode each (see :func:`evaluation_levels`).
+        split: Name recorded in the result.
+        num_envs: Envs played side by side (capped at ``len(levels)``).
+        deterministic: Greedy actions instead of sampling.
+        progress: Show a progress bar.
+        settings: Recorded in the result.
+
+    Returns:
+        An :class:`EvalResult` with episodes in the order of ``levels``.
+
+    Raises:
+        RuntimeError: if an env played another level than the one it was handed.
+    """
+    levels = [int(x) for x in levels]
+    if not levels:
+        raise ValueError("evaluate_levels needs at least one level")
+    resets = [{"options": {"level": level}} for level in levels]
+    rows = play_episodes(
+        model, make_env, resets, num_envs, deterministic, progress=progress, desc=f"eval {split}"
+    )
+    result = EvalResult(split=split, settings={**(settings or {}), "deterministic": deterministic})
+    for level, (_, ret, length, _, _, info) in zip(levels, rows):
+        if int(info["level_seed"]) != level:
+            raise RuntimeError(f"an env played level {info['level_seed']}, expected {level}")
+        result.levels.append(level)
+        result.returns.append(ret)
+        result.lengths.append(length)
+        result.completed.append(bool(info.get("level_complete", False)))
+    return result

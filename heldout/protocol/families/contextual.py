@@ -1,0 +1,250 @@
+"""Contextual gymnasium envs (CARL-style physics contexts) as an env family.
+
+Contexts are dicts of physics features (Benjamins et al. 2023, "Contextualize Me", TMLR; Kirk et al.
+2023, JAIR); splits are :class:`~heldout.splits.ContextSplit` (interpolation / extrapolation /
+combinatorial); evaluation lists are fixed ``(context, reset seed)`` pairs; the training env is SB3's
+``DummyVecEnv`` of the gymnasium env drawing a fresh training context per reset; summaries break
+returns down by context bins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from heldout.protocol.evaluate import EVAL_LIST_SEED, EvalResult, evaluate_contexts
+from heldout.protocol.families.base import (
+    EnvFamily,
+    eval_wrappers,
+    resolve_schedules,
+    reward_norm,
+    slot_env_factory,
+    wrap_train,
+)
+from heldout.splits import ContextSplit
+
+if TYPE_CHECKING:
+    from heldout.protocol.config import TrainConfig
+
+#: Visible-context modes: hidden (default), a concatenated vector, or a Dict observation.
+VISIBLE_CONTEXT_MODES: tuple[str, ...] = ("hidden", "concat", "dict")
+
+
+def make_contextual_env(
+    name: str,
+    visible_context: str = "hidden",
+    contexts: Any = None,
+    context: dict[str, float] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``gymnasium.make`` of the contextual family ``name`` (its time limit included), with the
+    context added to observations if ``visible_context`` is ``"concat"`` or ``"dict"``."""
+    import gymnasium
+
+    from heldout.envs import CONTEXTUAL_ENVS
+
+    cls = CONTEXTUAL_ENVS.get(name)
+    if visible_context not in VISIBLE_CONTEXT_MODES:
+        raise ValueError(
+            f"unknown visible_context {visible_context!r}; valid: {', '.join(VISIBLE_CONTEXT_MODES)}"
+        )
+    env = gymnasium.make(cls.env_id, contexts=contexts, context=context, **kwargs)
+    if visible_context != "hidden":
+        from heldout.wrappers.observation import VisibleContext
+
+        env = VisibleContext(env, mode=visible_context)
+    return env
+
+
+def evaluation_contexts(
+    dist: Any, space: Any, episodes: int, seed: int = EVAL_LIST_SEED
+) -> list[dict[str, Any]]:
+    """The fixed evaluation list of a context distribution: ``episodes`` items ``{"context": full
+    context, "seed": reset seed}``, drawn with a fixed generator (the same for every run and agent)."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(episodes):
+        context = space.validate(dist.sample(rng))
+        items.append({"context": context, "seed": int(rng.integers(0, 2**31 - 1))})
+    return items
+
+
+def context_bins(
+    contexts: Sequence[dict[str, float]],
+    returns: Sequence[float],
+    feature: str,
+    lo: float,
+    hi: float,
+    bins: int,
+) -> list[dict[str, Any]]:
+    """Equal-width bins of ``feature`` over ``[lo, hi]``: for each, its edges, episode count and mean
+    return (None when empty). Values outside ``[lo, hi]`` go to the nearest end bin."""
+    edges = np.linspace(lo, hi, bins + 1)
+    values = np.array([c[feature] for c in contexts], dtype=np.float64)
+    rets = np.asarray(returns, dtype=np.float64)
+    idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+    out = []
+    for b in range(bins):
+        mask = idx == b
+        out.append(
+            {
+                "lo": float(edges[b]),
+                "hi": float(edges[b + 1]),
+                "episodes": int(mask.sum()),
+                "mean": float(rets[mask].mean()) if mask.any() else None,
+            }
+        )
+    return out
+
+
+class ContextualFamily(EnvFamily):
+    """A contextual gymnasium env: context splits, fixed context lists, SB3 DummyVecEnv, context bins."""
+
+    kind = "contexts"
+    default_torch_threads = 1
+
+    def __init__(self, name: str) -> None:
+        from heldout.envs import CONTEXTUAL_ENVS
+
+        self.name = name
+        self.env_cls = CONTEXTUAL_ENVS.get(name)
+        self.space = self.env_cls.context_space
+
+    def validate(self, config: TrainConfig) -> None:
+        if config.env_options:
+            raise ValueError(
+                f"env_options {sorted(config.env_options)} are Procgen visual switches; {config.env!r} is a "
+                "contextual env: set its contexts instead (--train-context / --test-context)"
+            )
+        if config.visible_context not in VISIBLE_CONTEXT_MODES:
+            raise ValueError(
+                f"unknown visible_context {config.visible_context!r}; valid: {', '.join(VISIBLE_CONTEXT_MODES)}"
+            )
+        if (
+            isinstance(config.context_bins, bool)
+            or not isinstance(config.context_bins, int)
+            or config.context_bins <= 0
+        ):
+            raise ValueError(f"context_bins must be a positive integer, got {config.context_bins!r}")
+        self.split(config)
+
+    def split(self, config: TrainConfig) -> ContextSplit:
+        spec = dict(config.contexts or {})
+        unknown = sorted(set(spec) - {"mode", "train", "test", "validation"})
+        if unknown:
+            raise ValueError(
+                f"unknown contexts key(s) {', '.join(unknown)}; valid keys: mode, train, test, validation"
+            )
+        for name in ("train", "test"):
+            if not spec.get(name):
+                raise ValueError(
+                    f"contextual env {config.env!r} needs {name} contexts (e.g. --{name}-context gravity=4.9:14.7); "
+                    f"features: {', '.join(self.space.names)}"
+                )
+        from heldout.contexts import ContextDistribution
+
+        dists = {}
+        for name in ("train", "test", "validation"):
+            if spec.get(name):
+                dist = ContextDistribution.parse(spec[name], self.space.bounds())
+                dists[name] = self.space.check_distribution(dist, what=f"{name} context")
+        return ContextSplit(
+            train=dists["train"],
+            test=dists["test"],
+            validation=dists.get("validation"),
+            mode=spec.get("mode", "extrapolation"),
+            defaults=self.space.defaults(),
+        )
+
+    def eval_lists(
+        self, config: TrainConfig, split: ContextSplit, episodes: int
+    ) -> tuple[dict[str, list], dict]:
+        lists = {
+            name: evaluation_contexts(dist, self.space, episodes, seed=EVAL_LIST_SEED + i)
+            for i, (name, dist) in enumerate(split.splits().items())
+        }
+        record = {
+            "method": "disjoint context supports",
+            "checked": True,
+            "mode": split.mode,
+            "note": "ContextSplit refuses overlapping train/test supports at construction",
+        }
+        return lists, {name: record for name in lists if name != "train"}
+
+    def agent_kwargs(self, config: TrainConfig) -> dict[str, Any]:
+        """A Dict observation (``visible_context="dict"``) needs SB3's MultiInputPolicy."""
+        kwargs = resolve_schedules(config.agent_kwargs)
+        if config.visible_context == "dict" and kwargs.get("policy") == "MlpPolicy":
+            kwargs["policy"] = "MultiInputPolicy"
+        return kwargs
+
+    def make_train_env(self, config: TrainConfig, split: ContextSplit, output_dir: Any = None) -> Any:
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        def make() -> Any:
+            return make_contextual_env(self.name, config.visible_context, contexts=split.train)
+
+        venv = make_vec_env(make, n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv)
+        # wrappers run batched on the DummyVecEnv (one object sees every slot, as on Procgen)
+        return reward_norm(config, wrap_train(config, venv, output_dir, config.seed))
+
+    def probe_env(self, config: TrainConfig) -> Any:
+        return make_contextual_env(self.name, config.visible_context)
+
+    def evaluate(
+        self,
+        model: Any,
+        config: TrainConfig,
+        items: Sequence[Any],
+        split_name: str,
+        num_envs: int | None = None,
+        deterministic: bool | None = None,
+        progress: bool = False,
+        seed: int = 0,
+        wrappers: Sequence[Any] = (),
+        output_dir: Any = None,
+        **_: Any,
+    ) -> EvalResult:
+        specs = eval_wrappers(config, wrappers)
+        make = slot_env_factory(
+            lambda: make_contextual_env(self.name, config.visible_context), specs, seed, output_dir
+        )
+        return evaluate_contexts(
+            model,
+            make,
+            items,
+            split=split_name,
+            num_envs=num_envs or config.eval_num_envs,
+            deterministic=config.deterministic_eval if deterministic is None else deterministic,
+            success_on=self.env_cls.success_on,
+            features=self.space.names,
+            progress=progress,
+            settings={
+                "env": config.env,
+                "visible_context": config.visible_context,
+                "wrappers": [str(w) for w in specs],
+            },
+        )
+
+    def summarize_split(
+        self, config: TrainConfig, split: Any, name: str, result: EvalResult
+    ) -> dict[str, Any]:
+        if not result.contexts:
+            return {}
+        try:
+            dist = split.get(name)
+        except (KeyError, AttributeError):
+            dist = None
+        by_context: dict[str, Any] = {}
+        for f in self.space.names:
+            values = [c[f] for c in result.contexts]
+            if dist is not None and f in dist.features:
+                lo, hi = dist.hull(f)  # type: ignore[misc]
+            else:
+                lo, hi = min(values), max(values)
+            if hi > lo:
+                by_context[f] = context_bins(result.contexts, result.returns, f, lo, hi, config.context_bins)
+        return {"by_context": by_context} if by_context else {}

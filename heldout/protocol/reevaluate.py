@@ -1,0 +1,261 @@
+"""``heldout eval``: a saved run evaluated again, on a split or under settings it never saw.
+
+:func:`run_eval` reads the run folder (:func:`heldout.protocol.run_folder.load_run`), builds the
+evaluation list as training did (leak-free for held-out level splits), or from the given levels,
+Procgen distribution mode, visual options or shift, contexts, or evaluation-only wrappers, and writes
+``eval/<split>[-<tag>].csv`` and ``.json`` beside the final evaluation, which it never overwrites.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from heldout.protocol.config import TrainConfig
+from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels
+from heldout.protocol.families import (
+    ContextualFamily,
+    LevelFamily,
+    SeededGymFamily,
+    evaluation_contexts,
+    family_for,
+)
+from heldout.protocol.run import summarize, torch_threads
+from heldout.protocol.run_folder import load_run, write_atomic, write_json
+from heldout.protocol.tables import context_table, split_table
+from heldout.protocol.validate import check_wrappers
+from heldout.splits import ContextSplit, LevelSet, LevelSplit
+
+
+def run_eval(
+    run_dir: str | os.PathLike[str],
+    split: str = "test",
+    episodes: int = 100,
+    distribution_mode: str | None = None,
+    levels: str | None = None,
+    env_options: dict[str, bool] | None = None,
+    deterministic: bool | None = None,
+    num_envs: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    stream: Any = None,
+    shift: str | None = None,
+    contexts: dict[str, Any] | None = None,
+    wrappers: Sequence[str] | None = None,
+    imports: list[str] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Re-evaluates a saved run on a split, possibly under settings it never saw.
+
+    Procgen runs take another distribution mode, visual options, explicit levels, or a registered
+    visual ``shift`` (``heldout.envs.procgen_shifts.SHIFTS``; recorded as split ``<split>-shift-<NAME>``).
+    Seeded level envs (MiniGrid, ...) take explicit levels; their held-out split lists are leak-free
+    as at training time (when the run's ``leakage_check`` is on).
+    Contextual runs take ``contexts``: feature specs that replace the split's distribution for those
+    features (e.g. ``{"gravity": "24.5:29.4"}``). Both take evaluation-only ``wrappers``
+    (``heldout.wrappers``, e.g. ``["distracting-background:mode=waves"]``), applied to the env before
+    the run's own observation wrappers (a shift of the env itself); they must keep the env's
+    observation space. Recorded as split
+    ``<split>[-shift-<NAME>]-wrapper-<SPEC>[+<SPEC>...]``; recording wrappers write into
+    ``eval/wrappers-<stem>/``.
+
+    Writes ``eval/<split>[-<tag>].csv`` and ``eval/<split>[-<tag>].json`` into the run folder and
+    prints the table; with no tag (the split as trained), ``eval/<split>-reeval.*``, so the final
+    evaluation that ``summary.json`` and reports rest on is never overwritten; returns the csv path and the summary. The user modules the run imported
+    (``config.yaml``'s ``imports``) are imported first, or ``imports`` instead when given.
+    """
+    stream = stream or sys.stdout
+    config, path = load_run(run_dir, imports)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes <= 0:
+        raise ValueError(f"--episodes must be a positive integer, got {episodes!r}")
+    family = family_for(config.env)
+    run_split = family.split(config)
+    eval_only = check_wrappers(list(wrappers or []), what="--wrapper")
+    family.check_eval_wrappers(config, eval_only)
+    suffix = ("-wrapper-" + "+".join(w.slug for w in eval_only)) if eval_only else ""
+    if isinstance(family, ContextualFamily):
+        _refuse_procgen_flags(
+            {
+                "--distribution-mode": distribution_mode,
+                "--levels": levels,
+                "--env-option": env_options,
+                "--shift": shift,
+            },
+            f"{config.env!r} is contextual: use --context FEATURE=SPEC",
+        )
+        items, stem, evaluated = _context_eval_items(family, run_split, split, episodes, contexts)
+        eval_kwargs: dict[str, Any] = {}
+        name = split
+        summary_config = config
+        set_desc = None
+        if contexts or eval_only:  # bins and the table describe the contexts evaluated
+            set_desc = evaluated.describe()
+            name, stem = name + suffix, stem + suffix
+            run_split = _EvaluatedContexts(name, evaluated)  # type: ignore[assignment]
+    else:
+        if contexts:
+            raise ValueError(f"--context applies to contextual runs; {config.env!r} has levels, not contexts")
+        assert isinstance(family, LevelFamily)  # every family has levels or contexts
+        if isinstance(family, SeededGymFamily):
+            _refuse_procgen_flags(
+                {"--distribution-mode": distribution_mode, "--env-option": env_options, "--shift": shift},
+                f"{config.env!r} is a seeded level env: use --split or --levels",
+            )
+        items, stem, name, set_desc, eval_kwargs = _level_eval_items(
+            config, run_split, split, episodes, distribution_mode, levels, env_options, shift
+        )
+        if levels is None:  # the split's list, leak-free as at training time
+            items, record = family.held_out_list(config, run_split, split, episodes)
+            if record and record.get("dropped"):
+                print(
+                    f"note: leakage check: {record['dropped']} {split} levels duplicate training levels "
+                    "and were replaced",
+                    file=stream,
+                )
+        summary_config = config.replace(distribution_mode=eval_kwargs["distribution_mode"])
+        if eval_only:
+            name, stem = name + suffix, stem + suffix
+            set_desc = set_desc or run_split.get(split).describe()
+
+    if stem == split:
+        # a plain re-evaluation never overwrites the final evaluation (eval/<split>.csv), which
+        # summary.json and `heldout report` are built on
+        stem = f"{split}-reeval"
+
+    from heldout.agents import AGENTS
+
+    with torch_threads(config.torch_threads or family.default_torch_threads):
+        model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+        res = family.evaluate(
+            model,
+            config,
+            items,
+            name,
+            num_envs=num_envs,
+            deterministic=deterministic,
+            seed=seed,
+            progress=progress,
+            wrappers=eval_only,
+            output_dir=path / "eval" / f"wrappers-{stem}",
+            **eval_kwargs,
+        )
+    summary = summarize(summary_config, {name: res}, run_split)
+    if set_desc is not None:
+        summary["splits"][name]["level_set"] = set_desc
+    if shift:
+        summary["shift"] = shift
+    if eval_only or config.wrappers:
+        summary["wrappers"] = {"train": list(config.wrappers), "eval": [str(w) for w in eval_only]}
+    summary["settings"] = res.settings
+    csv_path = write_atomic(path / "eval" / f"{stem}.csv", res.to_csv())
+    write_json(path / "eval" / f"{stem}.json", summary)
+    print(split_table(summary), file=stream)
+    bins = context_table(summary)
+    if bins:
+        print(bins, file=stream)
+    return csv_path, summary
+
+
+def _refuse_procgen_flags(flags: dict[str, Any], why: str) -> None:
+    """Raises ValueError naming the Procgen-only ``heldout eval`` flags given (truthy) for another env."""
+    given = [name for name, value in flags.items() if value]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to Procgen runs; {why}")
+
+
+def _level_eval_items(
+    config: TrainConfig,
+    run_split: LevelSplit,
+    split: str,
+    episodes: int,
+    distribution_mode: str | None,
+    levels: str | None,
+    env_options: dict[str, bool] | None,
+    shift: str | None,
+) -> tuple[list[int], str, str, str | None, dict[str, Any]]:
+    """Level envs: the level list, file stem, split name, set description and evaluate() settings."""
+    from heldout.envs import DISTRIBUTION_MODES, VISUAL_OPTIONS
+    from heldout.envs.procgen_shifts import SHIFTS
+
+    mode = distribution_mode or config.distribution_mode
+    if mode not in DISTRIBUTION_MODES:
+        raise ValueError(f"unknown distribution mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}")
+    shift_options = SHIFTS.get(shift).options if shift else {}
+    if shift and all(config.env_options.get(k) == v for k, v in shift_options.items()):
+        print(
+            f"note: the run was trained with {shift_options}: shift {shift!r} changes nothing",
+            file=sys.stderr,
+        )
+    options = {**config.env_options, **(env_options or {}), **shift_options}
+    unknown = sorted(set(options) - set(VISUAL_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown env option(s) {', '.join(unknown)}; valid options: {', '.join(VISUAL_OPTIONS)}"
+        )
+    if levels is not None:
+        level_set = LevelSet.parse(levels)
+        overlap = level_set.overlap_count(run_split.train)
+        if overlap and split != "train":
+            print(f"note: {overlap} of the given levels are training levels of this run", file=sys.stderr)
+    else:
+        level_set = run_split.get(split)
+    level_list = evaluation_levels(level_set, episodes)
+    tags = []
+    if mode != config.distribution_mode:
+        tags.append(mode)
+    if shift:
+        tags.append(f"shift-{shift}")
+    tags += [
+        f"{k}={int(v)}"
+        for k, v in sorted(options.items())
+        if config.env_options.get(k) != v and k not in shift_options
+    ]
+    if levels is not None:
+        tags.append("levels=" + level_set.describe().replace(" ", ""))
+    stem = split + ("-" + "-".join(tags) if tags else "")
+    name = f"{split}-shift-{shift}" if shift else split
+    desc = level_set.describe() if (levels is not None or shift) else None
+    return level_list, stem, name, desc, {"distribution_mode": mode, "env_options": options}
+
+
+def _context_eval_items(
+    family: ContextualFamily,
+    run_split: ContextSplit,
+    split: str,
+    episodes: int,
+    contexts: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], str, Any]:
+    """Contextual: the (context, seed) list, file stem and the distribution drawn from."""
+    from heldout.contexts import ContextDistribution
+
+    dist = run_split.get(split)
+    names = list(run_split.splits())
+    seed = EVAL_LIST_SEED + names.index(split)
+    if not contexts:
+        return evaluation_contexts(dist, family.space, episodes, seed=seed), split, dist
+    override = family.space.check_distribution(
+        ContextDistribution.parse(contexts, family.space.bounds()), what="--context"
+    )
+    merged = ContextDistribution(
+        tuple({**comp, **override.components[0]} for comp in dist.components), dist.weights
+    )
+    tag = "-".join(f"{k}={str(v).replace(' ', '')}" for k, v in sorted(contexts.items()))
+    return evaluation_contexts(merged, family.space, episodes, seed=seed), f"{split}-{tag}", merged
+
+
+class _EvaluatedContexts:
+    """The one distribution a custom ``--context`` evaluation drew from, looked up like a split."""
+
+    def __init__(self, name: str, dist: Any) -> None:
+        self.name, self.dist = name, dist
+
+    def get(self, name: str) -> Any:
+        if name != self.name:
+            raise KeyError(name)
+        return self.dist
+
+
+__all__ = ["run_eval"]

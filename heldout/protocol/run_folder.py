@@ -1,0 +1,158 @@
+"""The run folder: where a run writes everything, each file atomically.
+
+Layout (DESIGN.md): ``<out>/<env>/<agent>/seed<k>-<time>/`` with ``config.yaml``, ``command.txt``,
+``git.txt``, TensorBoard events and ``progress.csv``, ``eval/<split>.csv``, ``model.zip``,
+``checkpoints/`` and ``summary.json``. Every file is written to a temporary name and renamed, so a
+killed run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def check_writable(out: str | os.PathLike[str]) -> Path:
+    """Returns ``out`` as a Path if a run folder can be created under it, else raises ValueError.
+
+    Creates nothing: it checks the nearest existing ancestor of ``out``.
+    """
+    path = Path(out).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ValueError(f"--out {str(out)!r} is not a directory ({str(probe)!r} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {str(out)!r} is not writable (no write permission on {str(probe)!r})")
+    try:  # root passes os.access everywhere: try for real, leaving nothing behind
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {str(out)!r} is not writable ({exc.strerror} in {str(probe)!r})") from None
+    return path
+
+
+def new_run_dir(out: str | os.PathLike[str], env: str, agent: str, seed: int) -> Path:
+    """Creates and returns ``<out>/<env>/<agent>/seed<seed>-<YYYYmmdd-HHMMSS>[-n]``."""
+    base = check_writable(out) / env / agent
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {str(out)!r} is not writable ({exc.strerror})") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        name = f"seed{seed}-{stamp}" + (f"-{n}" if n else "")
+        path = base / name
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run folder under {base}")
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Writes ``data`` as indented JSON (NaN and infinities become null)."""
+    return write_atomic(path, json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
+
+
+def write_yaml(path: str | os.PathLike[str], data: Any) -> Path:
+    """Writes ``data`` as YAML."""
+    return write_atomic(path, yaml.safe_dump(_json_safe(data), sort_keys=False))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def git_revision(cwd: str | os.PathLike[str] | None = None) -> str:
+    """The git commit of the heldout checkout (with ``-dirty`` if modified), or ``unknown``."""
+    here = cwd or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
+def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) -> tuple[Any, Path]:
+    """Reads a run folder's config and imports the user modules its run imported.
+
+    Args:
+        run_dir: A run folder written by :func:`heldout.protocol.run.run_train`.
+        imports: User modules to import instead of the config's recorded ``imports`` (e.g. the new
+            place of a file that has moved); None: the recorded ones.
+
+    Raises:
+        ValueError: naming what is missing (the folder, its config or model, an imported file).
+    """
+    from heldout.protocol.config import TrainConfig
+    from heldout.protocol.plugins import import_plugins
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ValueError(f"run folder {str(run_dir)!r} does not exist")
+    for name in ("config.yaml", "model.zip"):
+        if not (path / name).is_file():
+            raise ValueError(
+                f"{str(path / name)!r} is missing: is {str(run_dir)!r} a finished heldout run folder?"
+            )
+    config = TrainConfig.from_dict(read_yaml(path / "config.yaml"))
+    try:
+        import_plugins(config.imports if imports is None else imports)
+    except ValueError as exc:
+        if imports is not None:
+            raise
+        raise ValueError(
+            f"{exc} (recorded in {str(path / 'config.yaml')!r}; pass --import to replace it)"
+        ) from None
+    return config, path
