@@ -30,13 +30,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from heldout.bench.throughput import (
+from heldout.bench.common import (
     OtherLoad,
-    _check_game,
-    _check_positive,
-    _resolve_device,
-    _table,
+    check_game,
+    check_positive,
     machine_info,
+    resolve_device,
+    table,
     time_interleaved,
 )
 
@@ -81,7 +81,7 @@ def agent_throughput(
     from heldout.agents import AGENTS
     from heldout.envs.procgen import ProcgenVecEnv
 
-    device = _resolve_device(device)
+    device = resolve_device(device)
     batch_size = max(1, num_envs * n_steps // 8)
     rollout = num_envs * n_steps
 
@@ -242,7 +242,7 @@ def format_results(results: dict[str, Any]) -> str:
                     shares = [r["foreground_share"]["test"] for r in sel if "foreground_share" in r]
                     cells.append(f"{statistics.fmean(shares):.3f}" if len(shares) == len(sel) else "n/a")
                 rows.append(cells)
-        lines += _table(header, rows)
+        lines += table(header, rows)
         lines.append("")
         if with_focus:
             settings = next(r["focus_settings"] for r in runs if "focus_settings" in r)
@@ -270,7 +270,7 @@ def format_results(results: dict[str, Any]) -> str:
             ]
             for agent, sps in throughput["steps_per_s"].items()
         ]
-        lines += _table(["agent", "train steps/s", "ratio to ppo"], rows)
+        lines += table(["agent", "train steps/s", "ratio to ppo"], rows)
         lines.append("")
     return "\n".join(lines)
 
@@ -371,16 +371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         import_plugins(args.imports)
         imports = [normalize_import(spec) for spec in args.imports]
         agents = _names(args.agents, "agents", AGENTS.names())
-        games = [_check_game(g) for g in _names(args.games, "games", list(PROCGEN_GAMES))]
+        games = [check_game(g) for g in _names(args.games, "games", list(PROCGEN_GAMES))]
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
         for name in ("timesteps", "num_envs", "n_steps", "num_levels", "eval_episodes", "focus_max_steps"):
-            _check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
+            check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
         AUGMENTATIONS.get(args.augmentation)
         agent_args = _parse_agent_args(args.agent_arg, agents)
-        device = _resolve_device(args.device)
+        device = resolve_device(args.device)
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"heldout bench agents: error: {message}", file=sys.stderr)

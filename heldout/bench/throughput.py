@@ -58,10 +58,8 @@ env steps per variant).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -69,6 +67,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from heldout.bench.common import (
+    OtherLoad,
+    check_game,
+    check_positive,
+    device_type,
+    machine_info,
+    resolve_device,
+    table,
+    time_interleaved,
+)
 
 #: Env steps per variant and round in :func:`env_throughput` (1,024 vector steps of 64 envs).
 DEFAULT_ENV_STEPS = 65_536
@@ -112,66 +121,16 @@ TRAIN_VARIANTS: dict[str, str] = {
 }
 
 
-# ------------------------------------------------------------------------------------------------
-# Argument checks (one clear line per bad value)
-# ------------------------------------------------------------------------------------------------
-
-
-def _check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_game(game: str) -> str:
-    from heldout.envs.procgen import check_game
-
-    try:
-        return check_game(game)
-    except KeyError as err:
-        raise ValueError(err.args[0]) from None
-
-
-def _resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` if available else ``"cpu"``; checks an explicit device exists."""
-    import torch
-
-    if not isinstance(device, str) or not device:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
-            )
-    elif parsed.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    return str(parsed)
-
-
-def _device_type(device: str) -> str:
-    return "cuda" if device.startswith("cuda") else "cpu"
-
-
 def _train_config(
     num_envs: int, n_steps: int | None, iterations: int | None, device: str
 ) -> tuple[str, int, int, int]:
     """Checks and completes the training settings: ``(device, n_steps, iterations, batch_size)``."""
-    _check_positive("num_envs", num_envs)
-    device = _resolve_device(device)
-    n_steps = (
-        DEFAULT_N_STEPS[_device_type(device)] if n_steps is None else _check_positive("n_steps", n_steps)
-    )
+    check_positive("num_envs", num_envs)
+    device = resolve_device(device)
+    n_steps = DEFAULT_N_STEPS[device_type(device)] if n_steps is None else check_positive("n_steps", n_steps)
     if iterations is None:
-        iterations = DEFAULT_ITERATIONS[_device_type(device)]
-    iterations = _check_positive("iterations", iterations)
+        iterations = DEFAULT_ITERATIONS[device_type(device)]
+    iterations = check_positive("iterations", iterations)
     rollout = num_envs * n_steps
     if rollout < 2 * MINIBATCHES:
         raise ValueError(
@@ -224,10 +183,10 @@ def env_throughput(
 
     from heldout.envs.procgen import ProcgenVecEnv, _procgen_core_class
 
-    game = _check_game(game)
-    num_envs = _check_positive("num_envs", num_envs)
-    steps = _check_positive("steps", steps)
-    repeats = _check_positive("repeats", repeats)
+    game = check_game(game)
+    num_envs = check_positive("num_envs", num_envs)
+    steps = check_positive("steps", steps)
+    repeats = check_positive("repeats", repeats)
     vector_steps = -(-steps // num_envs)
     warmup = max(10, min(100, vector_steps // 10))
 
@@ -246,7 +205,7 @@ def env_throughput(
     )
     vec = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
     # SAME_STEP autoreset: as SB3's DummyVecEnv (reset inside the step that ends an episode).
-    sync = SyncVectorEnv(
+    sync_env = SyncVectorEnv(
         [lambda: gymnasium.make(f"heldout/{game}-v0", levels=LEVELS) for _ in range(num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
@@ -257,11 +216,11 @@ def env_throughput(
 
     try:
         vec.reset()
-        sync.reset(seed=seed)
+        sync_env.reset(seed=seed)
         loops = {
             "raw_core": (raw_step, actions32),
             "procgen_vec_env": (vec.step, actions),
-            "gymnasium_sync": (sync.step, actions),
+            "gymnasium_sync": (sync_env.step, actions),
         }
         for step, acts in loops.values():
             _time_loop(step, acts, warmup)
@@ -272,7 +231,7 @@ def env_throughput(
     finally:
         raw.close()
         vec.close()
-        sync.close()
+        sync_env.close()
 
     env_steps = vector_steps * num_envs
     result: dict[str, float] = {
@@ -291,28 +250,6 @@ def env_throughput(
 # ------------------------------------------------------------------------------------------------
 # Training throughput
 # ------------------------------------------------------------------------------------------------
-
-
-def _rollout_timer() -> Any:
-    """An SB3 callback that sums the wall time spent collecting rollouts."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class RolloutTimer(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds = 0.0
-            self._start = 0.0
-
-        def _on_rollout_start(self) -> None:
-            self._start = time.perf_counter()
-
-        def _on_rollout_end(self) -> None:
-            self.seconds += time.perf_counter() - self._start
-
-        def _on_step(self) -> bool:
-            return True
-
-    return RolloutTimer()
 
 
 def _build_model(
@@ -352,48 +289,6 @@ def _build_model(
     return stable_baselines3.PPO("CnnPolicy", env, policy_kwargs=policy_kwargs, **hparams, **common)
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def time_interleaved(
-    builders: dict[str, Any], rollout: int, iterations: int, device: str
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Times ``iterations`` learn() iterations of each model, interleaved in rounds.
-
-    Each model is built (``builders[key]()``) and runs one untimed warm-up iteration of ``rollout``
-    steps; then every round times one iteration per model in turn, so that a change in the machine's
-    load during the run slows every model alike. Envs are closed at the end.
-
-    Returns:
-        ``(seconds, rollout_seconds)``: per key, the timed wall seconds and the part of them spent
-        collecting rollouts.
-    """
-    models: dict[str, Any] = {}
-    timers = {key: _rollout_timer() for key in builders}
-    seconds = dict.fromkeys(builders, 0.0)
-    try:
-        for key, build in builders.items():
-            models[key] = build()
-            models[key].learn(total_timesteps=rollout)  # warm-up iteration, not timed
-        for _ in range(iterations):
-            for key, model in models.items():
-                _sync(device)
-                start = time.perf_counter()
-                model.learn(total_timesteps=rollout, reset_num_timesteps=False, callback=timers[key])
-                _sync(device)
-                seconds[key] += time.perf_counter() - start
-    finally:
-        for model in models.values():
-            model.get_env().close()
-        models.clear()
-        gc.collect()
-    return seconds, {key: timer.seconds for key, timer in timers.items()}
-
-
 def train_throughput(
     game: str = "coinrun",
     num_envs: int = 64,
@@ -425,7 +320,7 @@ def train_throughput(
     Raises:
         ValueError: For a non-positive size, an unknown game, variant or device.
     """
-    game = _check_game(game)
+    game = check_game(game)
     device, n_steps, iterations, batch_size = _train_config(num_envs, n_steps, iterations, device)
     variants = list(TRAIN_VARIANTS) if variants is None else list(variants)
     for variant in variants:
@@ -479,114 +374,6 @@ def train_throughput(
 # ------------------------------------------------------------------------------------------------
 
 
-class OtherLoad:
-    """Measures how much CPU other processes used while this one ran a benchmark (Linux only).
-
-    ``(busy CPU seconds of the whole machine - CPU seconds of this process) / (wall seconds * CPUs)``,
-    from ``/proc/stat`` and ``os.times()``. Near 0 on a quiet machine; a benchmark that shares its
-    cores with another busy process (``0.5`` = one of two cores taken) reports figures that are
-    lower than the code's, and ratios that are noisier, so the report prints it next to them.
-    ``value`` is None where ``/proc/stat`` is missing.
-    """
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-
-    @staticmethod
-    def _busy() -> float | None:
-        try:
-            with open("/proc/stat") as f:
-                fields = [float(x) for x in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        # user nice system idle iowait irq softirq steal (guest time is already in user/nice)
-        busy = sum(fields[:3]) + sum(fields[5:8])
-        return busy / os.sysconf("SC_CLK_TCK")
-
-    @staticmethod
-    def _own() -> float:
-        t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
-
-    def __enter__(self) -> OtherLoad:
-        self._start = (time.perf_counter(), self._busy(), self._own())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        wall0, busy0, own0 = self._start
-        busy1 = self._busy()
-        wall = time.perf_counter() - wall0
-        if busy0 is None or busy1 is None or wall <= 0:
-            return
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        other = (busy1 - busy0) - (self._own() - own0)
-        self.value = min(1.0, max(0.0, other / (wall * cpus)))
-
-
-_THREAD_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
-
-
-def machine_info(device: str | None = None) -> dict[str, Any]:
-    """CPU count, load, torch device name and library versions, for the report."""
-    import importlib.metadata
-
-    import torch
-
-    cpu_model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        device_name = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    else:
-        device_name = f"cpu ({cpu_model})"
-    versions = {}
-    for dist in ("numpy", "gymnasium", "stable-baselines3", "procgen-mirror"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = "?"
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        usable = os.cpu_count() or 0
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        load = []
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "cpu_model": cpu_model,
-        "load_average": load,
-        "torch_device": device_name,
-        "torch_version": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python_version": platform.python_version(),
-        "versions": versions,
-        # Thread settings that change CPU figures severalfold (see benchmarks/README.md).
-        "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
-    }
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Aligned columns: the first left-aligned, the others right-aligned."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [str(cells[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return "  ".join(parts).rstrip()
-
-    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
-
-
 def _other_load_line(results: dict[str, Any], part: str) -> list[str]:
     value = (results.get("other_load") or {}).get(part)
     if value is None:
@@ -631,7 +418,7 @@ def format_throughput(results: dict[str, Any]) -> str:
         for key, label in ENV_VARIANTS.items():
             ratio = 1.0 if key == "raw_core" else env[f"{key}_vs_raw_core"]
             rows.append([label.format(n=n, game=game), f"{env[f'{key}_steps_per_s']:,.0f}", f"{ratio:.2f}x"])
-        lines += _table(["variant", "env steps/s", "vs raw core"], rows)
+        lines += table(["variant", "env steps/s", "vs raw core"], rows)
         lines += _other_load_line(results, "env")
         lines.append("")
     train = results.get("train")
@@ -659,7 +446,7 @@ def format_throughput(results: dict[str, Any]) -> str:
                     f"{sps[key] / base:.2f}x" if base else "-",
                 ]
             )
-        lines += _table(
+        lines += table(
             ["variant", "steps/s", "total s", "rollout s", "update s", "vs SB3+DummyVecEnv"],
             rows,
         )
@@ -763,21 +550,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        game = _check_game(args.game)
-        num_envs = _check_positive("--num-envs", args.num_envs)
-        env_steps = _check_positive("--env-steps", args.env_steps)
-        repeats = _check_positive("--repeats", args.repeats)
+        game = check_game(args.game)
+        num_envs = check_positive("--num-envs", args.num_envs)
+        env_steps = check_positive("--env-steps", args.env_steps)
+        repeats = check_positive("--repeats", args.repeats)
         if args.n_steps is not None:
-            _check_positive("--n-steps", args.n_steps)
+            check_positive("--n-steps", args.n_steps)
         if args.iterations is not None:
-            _check_positive("--iterations", args.iterations)
+            check_positive("--iterations", args.iterations)
         device = args.device
         if not args.skip_train:
             device, n_steps, iterations, _ = _train_config(
                 num_envs, args.n_steps, args.iterations, args.device
             )
         else:
-            device = _resolve_device(args.device)
+            device = resolve_device(args.device)
         if args.json is not None:
             parent = os.path.dirname(os.path.abspath(args.json))
             if not os.path.isdir(parent):

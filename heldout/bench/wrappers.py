@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from heldout.bench.throughput import _table, machine_info
+from heldout.bench.common import machine_info, table
 from heldout.wrappers import WRAPPERS, VecEnvAdapter, WrapperSpec
 
 
@@ -147,7 +147,7 @@ def format_results(results: dict[str, Any]) -> str:
         f"Wrapper cost: {s['game']}, {s['num_envs']} envs, {s['steps']} steps x {s['rounds']} interleaved rounds, "
         "random actions; env steps/s (all envs) and ratio to the unwrapped env"
     )
-    return "\n".join([head, "", *_table(["wrapper", "env steps/s", "ratio"], rows)])
+    return "\n".join([head, "", *table(["wrapper", "env steps/s", "ratio"], rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
