@@ -23,6 +23,7 @@ from heldout.protocol.families.base import (
     resolve_schedules,
     reward_norm,
     slot_env_factory,
+    train_vec_env,
     wrap_train,
 )
 from heldout.protocol.families.contextual import (
@@ -86,5 +87,6 @@ __all__ = [
     "reward_norm",
     "slot_env_factory",
     "split_of",
+    "train_vec_env",
     "wrap_train",
 ]

@@ -186,3 +186,14 @@ def reward_norm(config: TrainConfig, venv: Any) -> Any:
     return VecNormalize(
         venv, norm_obs=False, norm_reward=True, clip_reward=10.0, gamma=config.reward_norm_gamma
     )
+
+
+def train_vec_env(config: TrainConfig, make_env: Any, output_dir: Any) -> Any:
+    """The training env of a family of single gymnasium envs: SB3's ``DummyVecEnv`` of
+    ``config.num_envs`` envs from ``make_env`` (seeded from the run seed), the config's wrappers
+    run batched on it (one object sees every slot, as on Procgen), then reward normalisation."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = make_vec_env(make_env, n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv)
+    return reward_norm(config, wrap_train(config, venv, output_dir, config.seed))

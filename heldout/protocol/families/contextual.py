@@ -19,9 +19,8 @@ from heldout.protocol.families.base import (
     EnvFamily,
     eval_wrappers,
     resolve_schedules,
-    reward_norm,
     slot_env_factory,
-    wrap_train,
+    train_vec_env,
 )
 from heldout.splits import ContextSplit
 
@@ -181,15 +180,10 @@ class ContextualFamily(EnvFamily):
         return kwargs
 
     def make_train_env(self, config: TrainConfig, split: ContextSplit, output_dir: Any = None) -> Any:
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import DummyVecEnv
-
         def make() -> Any:
             return make_contextual_env(self.name, config.visible_context, contexts=split.train)
 
-        venv = make_vec_env(make, n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv)
-        # wrappers run batched on the DummyVecEnv (one object sees every slot, as on Procgen)
-        return reward_norm(config, wrap_train(config, venv, output_dir, config.seed))
+        return train_vec_env(config, make, output_dir)
 
     def probe_env(self, config: TrainConfig) -> Any:
         return make_contextual_env(self.name, config.visible_context)

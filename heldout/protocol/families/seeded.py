@@ -23,9 +23,8 @@ from heldout.protocol.evaluate import EvalResult, evaluate_levels
 from heldout.protocol.families.base import (
     eval_wrappers,
     resolve_schedules,
-    reward_norm,
     slot_env_factory,
-    wrap_train,
+    train_vec_env,
 )
 from heldout.protocol.families.levels import LevelFamily, leak_free_levels
 from heldout.splits import LevelSet, LevelSplit
@@ -80,14 +79,8 @@ class SeededGymFamily(LevelFamily):
         return SeededLevelEnv(self.name, levels=levels)
 
     def make_train_env(self, config: TrainConfig, split: LevelSplit, output_dir: Any = None) -> Any:
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import DummyVecEnv
-
         train = split.train
-        venv = make_vec_env(
-            lambda: self.make_env(train), n_envs=config.num_envs, seed=config.seed, vec_env_cls=DummyVecEnv
-        )
-        return reward_norm(config, wrap_train(config, venv, output_dir, config.seed))
+        return train_vec_env(config, lambda: self.make_env(train), output_dir)
 
     def probe_env(self, config: TrainConfig) -> Any:
         return self.make_env()
