@@ -456,6 +456,11 @@ class PPO(stable_baselines3.PPO):
             # Keep the env's own last observation, so the next rollout augments it afresh.
             self._last_obs = hooked.raw_last_obs
 
+    def dump_logs(self, iteration: int = 0) -> None:
+        """SB3's, with ``time/iterations`` counted over the whole run: a run resumed from a checkpoint
+        (whose ``learn`` counts its iterations afresh) continues the count."""
+        super().dump_logs(self.num_timesteps // (self.n_steps * self.n_envs) if iteration > 0 else 0)
+
     def train(self) -> None:
         """One PPO update on the collected rollout: ``n_epochs`` passes of minibatch Adam steps.
 

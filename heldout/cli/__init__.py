@@ -23,6 +23,7 @@ import sys
 
 from heldout.cli import bench, catalogue, evaluate, report, saliency, stats, train
 from heldout.cli.common import Parser, UsageError
+from heldout.protocol.status import TrainingDiverged
 
 #: The commands, each a module with ``add_parser(sub)`` and ``run(args, argv) -> exit code``.
 COMMANDS = {
@@ -95,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"heldout {getattr(args, 'command', '')}: error: {message}".replace("  ", " "), file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"heldout {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("heldout: interrupted", file=sys.stderr)
         return 130

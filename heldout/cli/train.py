@@ -49,7 +49,28 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--eval-episodes", type=int, help="episodes per split in the final evaluation")
     t.add_argument("--eval-freq", type=int, help="timesteps between periodic evaluations (0: none)")
     t.add_argument("--eval-periodic-episodes", type=int, help="episodes per split in periodic evaluations")
-    t.add_argument("--checkpoint-freq", type=int, help="timesteps between checkpoints (0: none)")
+    t.add_argument(
+        "--checkpoint-freq",
+        type=int,
+        help="timesteps between checkpoints, taken at the update boundary after them (the preset's: "
+        "every 10%% of the run; 0: only the one at the end of training)",
+    )
+    t.add_argument("--checkpoint-minutes", type=float, help="also checkpoint after this many minutes (30)")
+    t.add_argument(
+        "--checkpoint-keep", type=positive_int, help="how many of the newest checkpoints to keep (2)"
+    )
+    t.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted or failed run from its last intact checkpoint, exactly as it would "
+        "have gone on (a complete run: nothing to do); takes no other config flag",
+    )
+    t.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="with --resume: load a checkpoint's pickled env state even if another user wrote it "
+        "(a pickle runs the code it carries)",
+    )
     t.add_argument(
         "--saliency-log-freq",
         type=int,
@@ -166,10 +187,37 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Trains, evaluates and records one run; prints the table and the run folder."""
-    from heldout.protocol.run import run_train
+    from heldout.protocol.run import resume_train, run_train
 
-    config = config_from_args(args)
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in _config_flags(args)]
+        if given:
+            raise ValueError(
+                f"--resume continues the run as it was configured; drop {', '.join(given)} "
+                "(to change a run, start a new one with --config RUN_DIR/config.yaml)"
+            )
+        run_dir, _ = resume_train(
+            args.resume, progress=not args.no_progress, trust_pickle=args.trust_pickle, command=command
+        )
+        print(f"run folder: {run_dir}")
+        return 0
+    if args.trust_pickle:
+        raise ValueError("--trust-pickle goes with --resume RUN_DIR")
+    config = config_from_args(args)
     run_dir, _ = run_train(config, command=command, progress=not args.no_progress)
     print(f"run folder: {run_dir}")
     return 0
+
+
+def _config_flags(args: argparse.Namespace) -> list[str]:
+    """The config-changing flags given on the command line (``--preset``'s default aside)."""
+    from heldout.protocol.config import field_names
+
+    given = [n for n in field_names() if getattr(args, n, None) not in (None, [], {})]
+    extra = ("config", "agent_arg", "env_option", "augmentation", "wrapper", "context_mode")
+    given += [n for n in extra if getattr(args, n, None)]
+    given += [f"{w}_context" for w in ("train", "test", "validation") if getattr(args, f"{w}_context", None)]
+    if args.preset != "procgen-easy":
+        given.append("preset")
+    return sorted(set(given))

@@ -46,6 +46,13 @@ class UniformLevelSampler:
     def episode_done(self, slot: int, level: int, episode_return: float, length: int) -> None:
         pass
 
+    def get_state(self) -> dict:
+        """The generator's state (JSON), for checkpoints."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
 
 class SequentialLevelSampler:
     """Hands out a fixed list of levels in order, one episode each, across all slots.

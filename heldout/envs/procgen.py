@@ -396,6 +396,53 @@ class ProcgenVecEnv:
         if not 0 <= int(slot) < self.num_envs:
             raise IndexError(f"slot {slot} out of range; this env has slots 0..{self.num_envs - 1}")
 
+    # -- checkpoints (heldout.protocol.checkpoint): plain arrays and JSON, no pickle ---------------
+    def get_checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Every slot's game (procgen's own state API: level, positions, generators) and this env's
+        bookkeeping, as arrays and JSON; :meth:`set_checkpoint_state` puts them back."""
+        if self.options.get("use_generated_assets"):
+            raise ValueError("procgen cannot save the state of a game with use_generated_assets=True")
+        buf = self._core._ffi.new(f"char[{_MAX_STATE_BYTES}]")
+        states = []
+        for slot in range(self.num_envs):
+            n = self._core.call_c_func("get_state", slot, buf, _MAX_STATE_BYTES)
+            states.append(np.frombuffer(bytes(self._core._ffi.buffer(buf, n)), dtype=np.uint8))
+        sampler = self.level_sampler
+        arrays = {
+            "slot_states": np.concatenate(states),
+            "slot_state_sizes": np.array([len(x) for x in states], dtype=np.int64),
+            "ep_return": self._ep_return.copy(),
+            "ep_length": self._ep_length.copy(),
+            "slot_level": self._slot_level.copy(),
+            "obs": self._obs.copy(),
+        }
+        info = {
+            "rng": self._rng.bit_generator.state,
+            "fresh": self._fresh,
+            "reset_infos": getattr(self, "reset_infos", None),
+            "sampler": sampler.get_state() if hasattr(sampler, "get_state") else None,
+        }
+        return arrays, info
+
+    def set_checkpoint_state(self, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        """Restores what :meth:`get_checkpoint_state` saved into this env (built with the same settings)."""
+        sizes = arrays["slot_state_sizes"]
+        if len(sizes) != self.num_envs:
+            raise ValueError(f"the checkpoint holds {len(sizes)} env slots, this env has {self.num_envs}")
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        for slot in range(self.num_envs):
+            self._set_state(slot, bytes(arrays["slot_states"][offsets[slot] : offsets[slot + 1]]))
+        self._ep_return = arrays["ep_return"].copy()
+        self._ep_length = arrays["ep_length"].copy()
+        self._slot_level = arrays["slot_level"].copy()
+        self._obs = arrays["obs"].copy()
+        self._rng.bit_generator.state = info["rng"]
+        self._fresh = bool(info["fresh"])
+        if info.get("reset_infos") is not None:
+            self.reset_infos = info["reset_infos"]
+        if info.get("sampler") is not None:
+            self.level_sampler.set_state(info["sampler"])  # type: ignore[union-attr]
+
     @property
     def current_levels(self) -> np.ndarray:
         """The level each slot is playing now."""

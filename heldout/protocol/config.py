@@ -43,7 +43,11 @@ class TrainConfig:
         eval_num_envs: Parallel envs used for evaluation.
         deterministic_eval: Greedy actions in evaluation (the references sample; default False).
         leakage_check: Drop test levels whose first frame equals a training level's first frame.
-        checkpoint_freq: Timesteps between model checkpoints (0: none).
+        checkpoint_freq: Timesteps between checkpoints (:mod:`heldout.protocol.checkpoint`), taken at
+            the update boundary after them; None (default): every 10% of the run; 0: none but the
+            one at the end of training.
+        checkpoint_minutes: Also checkpoint when this many minutes passed since the last one.
+        checkpoint_keep: Checkpoints kept (the newest ones).
         saliency_log_freq: Timesteps between saliency overlays logged to TensorBoard
             (``saliency/overlay``; 0: none).
         out: Root folder of run folders.
@@ -89,7 +93,9 @@ class TrainConfig:
     eval_num_envs: int = 64
     deterministic_eval: bool = False
     leakage_check: bool = True
-    checkpoint_freq: int = 0
+    checkpoint_freq: int | None = None
+    checkpoint_minutes: float = 30.0
+    checkpoint_keep: int = 2
     saliency_log_freq: int = 0
     out: str = "runs"
     contexts: dict[str, Any] = field(default_factory=dict)
@@ -156,7 +162,6 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name in (
             "eval_freq",
-            "checkpoint_freq",
             "num_validation_levels",
             "eval_periodic_episodes",
             "saliency_log_freq",
@@ -165,6 +170,28 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.checkpoint_freq is not None and (
+            isinstance(self.checkpoint_freq, bool)
+            or not isinstance(self.checkpoint_freq, int)
+            or self.checkpoint_freq < 0
+        ):
+            raise ValueError(
+                f"checkpoint_freq must be a non-negative integer or null (every 10% of the run), "
+                f"got {self.checkpoint_freq!r}"
+            )
+        if (
+            isinstance(self.checkpoint_keep, bool)
+            or not isinstance(self.checkpoint_keep, int)
+            or self.checkpoint_keep <= 0
+        ):
+            raise ValueError(f"checkpoint_keep must be a positive integer, got {self.checkpoint_keep!r}")
+        minutes = self.checkpoint_minutes
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, (int, float))
+            or not 0 < minutes < float("inf")
+        ):
+            raise ValueError(f"checkpoint_minutes must be a positive number of minutes, got {minutes!r}")
         if not 0.0 < self.reward_norm_gamma <= 1.0:
             raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
 

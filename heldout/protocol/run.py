@@ -19,6 +19,8 @@ the evaluation, and writes the same run folder.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import sys
 import time
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
@@ -35,11 +38,13 @@ from heldout.protocol.run_folder import (
     check_writable,
     git_revision,
     new_run_dir,
+    read_yaml,
     write_atomic,
     write_json,
     write_yaml,
 )
 from heldout.protocol.scores import generalization_gap, normalized_score
+from heldout.protocol.status import describe_status, read_status, status_callback, write_status
 from heldout.protocol.tables import context_table, split_table
 from heldout.protocol.validate import validate_config
 from heldout.splits import ContextSplit, LevelSplit
@@ -82,9 +87,8 @@ def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family:
     class PeriodicEval(BaseCallback):
         """Evaluates on train and test subsets every ``eval_freq`` timesteps; logs eval/<split>/..."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.next_eval = config.eval_freq
+        def _on_training_start(self) -> None:  # a resumed run continues the schedule
+            self.next_eval = next_multiple(self.num_timesteps, config.eval_freq)
 
         def _on_step(self) -> bool:
             if config.eval_freq and self.num_timesteps >= self.next_eval:
@@ -107,20 +111,82 @@ def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family:
     return PeriodicEval()
 
 
-def _checkpoint_callback(config: TrainConfig, run_dir: Path) -> Any:
+def next_multiple(steps: int, freq: int) -> int:
+    """The first multiple of ``freq`` after ``steps`` (``freq`` 0: never)."""
+    return (steps // freq + 1) * freq if freq else 0
+
+
+def checkpoint_every(config: TrainConfig) -> int:
+    """Timesteps between checkpoints: ``checkpoint_freq``, or 10% of the run when it is None (0: none)."""
+    if config.checkpoint_freq is None:
+        return max(1, config.timesteps // 10)
+    return config.checkpoint_freq
+
+
+class _StopRequest:
+    """The first Ctrl-C asks the run to stop at the end of the current update, with a checkpoint;
+    a second one stops at once (SIGINT's default)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.requested = False
+        self.stream = stream
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopRequest:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(
+            "\nstopping at the end of this update, with a checkpoint (Ctrl-C again to stop now)",
+            file=sys.stderr,
+        )
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _checkpoint_callback(config: TrainConfig, run_dir: Path, stop: _StopRequest) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
-    class Checkpoint(BaseCallback):
-        """Saves ``checkpoints/model_<steps>.zip`` every ``checkpoint_freq`` timesteps (atomically)."""
+    every = checkpoint_every(config)
+    every_seconds = 60.0 * config.checkpoint_minutes
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.next_save = config.checkpoint_freq
+    class Checkpoint(BaseCallback):
+        """Saves a checkpoint (:mod:`heldout.protocol.checkpoint`) at the update boundary after every
+        ``every`` timesteps or ``checkpoint_minutes``, whichever comes first, and when a stop is asked."""
+
+        def _on_training_start(self) -> None:
+            self.start = self.num_timesteps
+            self.next_save = next_multiple(self.num_timesteps, every)
+            self.last_time = time.monotonic()
+
+        def _on_rollout_start(self) -> None:
+            due = bool(every) and (
+                self.num_timesteps >= self.next_save or time.monotonic() - self.last_time >= every_seconds
+            )
+            if (due and self.num_timesteps > self.start) or stop.requested:
+                save_checkpoint(self.model, run_dir, keep=config.checkpoint_keep)
+                if every:
+                    self.next_save = next_multiple(self.num_timesteps, every)
+                self.last_time = time.monotonic()
+            if stop.requested:
+                raise KeyboardInterrupt
 
         def _on_step(self) -> bool:
-            if config.checkpoint_freq and self.num_timesteps >= self.next_save:
-                self.next_save += config.checkpoint_freq
-                save_model(self.model, run_dir / "checkpoints" / f"model_{self.num_timesteps}.zip")
             return True
 
     return Checkpoint()
@@ -155,6 +221,9 @@ def run_train(
 
     Raises:
         ValueError, KeyError, TypeError: on bad input, before any folder is created.
+        KeyboardInterrupt: on Ctrl-C, after a checkpoint at the end of the current update; the
+            folder is marked interrupted and ``heldout train --resume`` continues it.
+        TrainingDiverged: when an update leaves non-finite weights; the folder is marked failed.
     """
     stream = stream or sys.stdout
     config = config.resolved()
@@ -169,6 +238,7 @@ def run_train(
     agent_cls = AGENTS.get(config.agent)
 
     run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)
+    write_status(run_dir, "running", 0, config.timesteps)
     write_yaml(run_dir / "config.yaml", config.to_dict())
     write_atomic(run_dir / "command.txt", (command or "heldout train (in-process)") + "\n")
     write_atomic(run_dir / "git.txt", git_revision() + "\n")
@@ -178,6 +248,105 @@ def run_train(
         return _train_and_evaluate(
             config, family, split, lists, leakage, agent_cls, run_dir, progress, stream
         )
+
+
+def resume_train(
+    run_dir: str | os.PathLike[str],
+    progress: bool = True,
+    stream: Any = None,
+    trust_pickle: bool = False,
+    command: str = "",
+) -> tuple[Path, dict[str, Any] | None]:
+    """Continues an interrupted or failed run from its last intact checkpoint (``heldout train --resume``).
+
+    On CPU the resumed run is the run that was not interrupted: the same weights, logger rows and
+    final evaluation (``tests/protocol/test_resume.py``). A complete run is left as it is (the
+    summary is returned; nothing is written).
+
+    Raises:
+        ValueError: naming the folder, when it is no run folder, has no checkpoint yet, or its
+            checkpoints' env state was signed by someone else (see ``trust_pickle``).
+    """
+    from heldout.agents import AGENTS
+    from heldout.protocol.plugins import import_plugins
+
+    stream = stream or sys.stdout
+    path = Path(run_dir)
+    if not (path / "config.yaml").is_file():
+        raise ValueError(f"{str(run_dir)!r} is not a heldout run folder (no config.yaml)")
+    status = read_status(path)
+    if status["state"] == "complete":
+        print(f"run {str(path)!r} is complete ({describe_status(status)}): nothing to resume", file=stream)
+        summary_file = path / "summary.json"
+        return path, json.loads(summary_file.read_text()) if summary_file.is_file() else None
+    config = TrainConfig.from_dict(read_yaml(path / "config.yaml"))
+    import_plugins(config.imports)
+    validate_config(config)
+    checkpoint, warnings = latest_checkpoint(path)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if checkpoint is None:
+        raise ValueError(
+            f"run {str(path)!r} ({describe_status(status)}) has no intact checkpoint to resume from: "
+            "it stopped before its first one; start it again with --config "
+            f"{str(path / 'config.yaml')!r}"
+        )
+    family = family_for(config.env)
+    split = family.split(config)
+    recorded = json.loads((path / "split.json").read_text())
+    lists, leakage = recorded["eval_levels"], recorded["leakage"]
+    if command:
+        previous = (path / "command.txt").read_text() if (path / "command.txt").is_file() else ""
+        write_atomic(path / "command.txt", previous + command + "\n")
+    print(f"resuming {str(path)!r} from {checkpoint.name} ({describe_status(status)})", file=stream)
+    with torch_threads(config.torch_threads or family.default_torch_threads):
+        return _train_and_evaluate(
+            config,
+            family,
+            split,
+            lists,
+            leakage,
+            AGENTS.get(config.agent),
+            path,
+            progress,
+            stream,
+            resume=checkpoint,
+            trust_pickle=trust_pickle,
+        )
+
+
+def _logger(run_dir: Path, resume_step: int | None) -> Any:
+    """SB3's CSV + TensorBoard logger for the run folder; on resume, progress.csv keeps its rows up to
+    the checkpoint's step (later ones are dropped, as the resumed run writes them again) and
+    TensorBoard purges the events after it."""
+    from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat, configure
+
+    if resume_step is None:
+        return configure(str(run_dir), ["csv", "tensorboard"])
+    csv_path = run_dir / "progress.csv"
+    keys: list[str] = []
+    if csv_path.is_file():
+        import csv
+
+        with open(csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+        if rows:
+            keys = rows[0]
+            col = keys.index("time/total_timesteps") if "time/total_timesteps" in keys else None
+            kept = [r for r in rows[1:] if col is None or (r[col] and float(r[col]) <= resume_step)]
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows([keys, *kept])
+            write_atomic(csv_path, buf.getvalue())
+    csv_format = CSVOutputFormat.__new__(CSVOutputFormat)
+    csv_format.file = open(csv_path, "a+" if not csv_path.is_file() else "r+")
+    csv_format.file.seek(0, os.SEEK_END)
+    csv_format.keys, csv_format.separator, csv_format.quotechar = list(keys), ",", '"'
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb_format = TensorBoardOutputFormat.__new__(TensorBoardOutputFormat)
+    tb_format.writer = SummaryWriter(log_dir=str(run_dir), purge_step=resume_step + 1)
+    tb_format._is_closed = False
+    return Logger(str(run_dir), [csv_format, tb_format])
 
 
 def _train_and_evaluate(
@@ -190,43 +359,76 @@ def _train_and_evaluate(
     run_dir: Path,
     progress: bool,
     stream: Any,
+    resume: Path | None = None,
+    trust_pickle: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    from stable_baselines3.common.logger import configure
-
     venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
     model = agent_cls(
         env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
     )
-    model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
-    callbacks = [_periodic_eval_callback(config, lists, family)]
-    if config.checkpoint_freq:
-        callbacks.append(_checkpoint_callback(config, run_dir))
-    if config.saliency_log_freq:
-        from heldout.protocol.saliency import saliency_log_callback
+    extra: dict[str, Any] = {}
+    if resume is not None:
+        model.set_logger(_logger(run_dir, int(resume.name[len("step-") :])))
+        extra = restore_checkpoint(model, resume, trust_pickle=trust_pickle)
+    else:
+        model.set_logger(_logger(run_dir, None))
+    try:
+        with _StopRequest(stream) as stop:
+            if not extra.get("training_done"):
+                callbacks = [
+                    status_callback(run_dir, config.timesteps),
+                    _periodic_eval_callback(config, lists, family),
+                    _checkpoint_callback(config, run_dir, stop),
+                ]
+                if config.saliency_log_freq:
+                    from heldout.protocol.saliency import saliency_log_callback
 
-        callbacks.append(saliency_log_callback(config.saliency_log_freq))
+                    callbacks.append(saliency_log_callback(config.saliency_log_freq))
+                t0 = time.perf_counter()
+                model.learn(
+                    total_timesteps=config.timesteps - model.num_timesteps,
+                    callback=callbacks,
+                    progress_bar=progress,
+                    reset_num_timesteps=resume is None,
+                )
+                train_seconds = extra.get("train_seconds", 0.0) + time.perf_counter() - t0
+                # the last update is done: what follows (the final evaluation) resumes from here
+                save_checkpoint(
+                    model,
+                    run_dir,
+                    extra={"training_done": True, "train_seconds": train_seconds},
+                    keep=config.checkpoint_keep,
+                )
+            else:
+                train_seconds = float(extra["train_seconds"])
+            save_model(model, run_dir / "model.zip")
+            if hasattr(venv, "save"):
+                tmp = run_dir / ".vecnormalize.tmp.pkl"
+                venv.save(str(tmp))
+                os.replace(tmp, run_dir / "vecnormalize.pkl")
+            write_status(run_dir, "running", model.num_timesteps, config.timesteps)
 
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=progress)
-    train_seconds = time.perf_counter() - t0
-    save_model(model, run_dir / "model.zip")
-    if hasattr(venv, "save"):
-        tmp = run_dir / ".vecnormalize.tmp.pkl"
-        venv.save(str(tmp))
-        os.replace(tmp, run_dir / "vecnormalize.pkl")
-
-    t1 = time.perf_counter()
-    results: dict[str, EvalResult] = {}
-    for name, items in lists.items():
-        res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=progress)
-        results[name] = res
-        write_atomic(run_dir / "eval" / f"{name}.csv", res.to_csv())
-        model.logger.record(f"eval/{name}/mean_return", res.mean)
-    if "train" in results and "test" in results:
-        model.logger.record("eval/gap", results["train"].mean - results["test"].mean)
-    model.logger.dump(model.num_timesteps)
-    model.logger.close()
-    venv.close()
+            t1 = time.perf_counter()
+            results: dict[str, EvalResult] = {}
+            for name, items in lists.items():
+                res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=progress)
+                results[name] = res
+                write_atomic(run_dir / "eval" / f"{name}.csv", res.to_csv())
+                model.logger.record(f"eval/{name}/mean_return", res.mean)
+            if "train" in results and "test" in results:
+                model.logger.record("eval/gap", results["train"].mean - results["test"].mean)
+            model.logger.dump(model.num_timesteps)
+    except KeyboardInterrupt:
+        write_status(run_dir, "interrupted", model.num_timesteps, config.timesteps)
+        raise
+    except BaseException as exc:
+        write_status(
+            run_dir, "failed", model.num_timesteps, config.timesteps, error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    finally:
+        model.logger.close()
+        venv.close()
 
     summary = summarize(config, results, split)
     summary.update(
@@ -241,6 +443,7 @@ def _train_and_evaluate(
     if config.wrappers:
         summary["wrappers"] = {"train": list(config.wrappers), "eval": []}
     write_json(run_dir / "summary.json", summary)
+    write_status(run_dir, "complete", model.num_timesteps, config.timesteps)
     print(split_table(summary), file=stream)
     bins = context_table(summary)
     if bins:
@@ -248,4 +451,4 @@ def _train_and_evaluate(
     return run_dir, summary
 
 
-__all__ = ["run_train", "save_model", "summarize", "torch_threads"]
+__all__ = ["resume_train", "run_train", "save_model", "summarize", "torch_threads"]

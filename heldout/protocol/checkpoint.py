@@ -1,0 +1,413 @@
+"""Checkpoints that hold everything which decides the rest of a run, so a killed run resumes exactly.
+
+A checkpoint is taken at an update boundary, never mid-rollout: when a rollout is about to start
+(the previous update done) and once more when training ends, before the final evaluation. It is a
+folder ``checkpoints/step-<N>/`` written under a temporary name and renamed, holding:
+
+* ``weights.pt``: the policy's and optimiser's state, torch's CPU and CUDA generators, and the
+  agent's own state (augmentation generators, extra networks and optimisers, the UCB bandit), read
+  back with ``torch.load(weights_only=True)``: tensors and plain containers, never code;
+* ``arrays.npz``: the last observations and episode starts, reward-normalisation statistics and
+  running returns, numpy's global generator, read back with ``allow_pickle=False``;
+* ``state.json``: counters, python's generator, the episode-statistics buffers, the values the
+  logger holds for its next row;
+* ``envs.pkl`` + ``envs.sig``: the env state that has no plain form (the gymnasium envs inside SB3's
+  ``DummyVecEnv``, wrapper state), pickled and signed with an HMAC key private to this user
+  (``~/.config/heldout/signing.key``). It is loaded only when the signature is this user's, or with
+  ``trust_pickle=True`` (``--trust-pickle``): a pickle from someone else runs the code it carries.
+  Procgen's native env is saved through procgen's own state API instead (bytes, no pickle);
+* ``manifest.json``: the step and a SHA-256 of every file; a checkpoint whose files do not match it
+  is corrupt and skipped (:func:`latest_checkpoint` then takes the one before, with a warning).
+
+SB3's own ``save``/``load`` keeps weights and optimiser but no generator, env or normaliser state
+(stable-baselines3 issue 1526), so a run resumed from it diverges at once; this one continues the
+same stream of random numbers, the same envs mid-episode and the same logger rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import pickle
+import random
+import secrets
+import shutil
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHECKPOINTS = "checkpoints"
+#: Checkpoints kept by default (older ones are deleted once a new one is complete).
+DEFAULT_KEEP = 2
+
+
+# -- signing the pickled part ---------------------------------------------------------------------
+
+
+def signing_key() -> bytes:
+    """This user's HMAC key (created, mode 0600, on first use). ``HELDOUT_SIGNING_KEY`` names another file."""
+    path = Path(os.environ.get("HELDOUT_SIGNING_KEY", "~/.config/heldout/signing.key")).expanduser()
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key
+
+
+def _signature(data: bytes) -> str:
+    return hmac.new(signing_key(), data, hashlib.sha256).hexdigest()
+
+
+def load_signed_pickle(data: bytes, signature: str, what: str, trust_pickle: bool = False) -> Any:
+    """Unpickles ``data`` if ``signature`` is this user's, or if ``trust_pickle``; else ValueError."""
+    if not trust_pickle and not hmac.compare_digest(_signature(data), signature.strip()):
+        raise ValueError(
+            f"{what} was not written by you (its signature is not this user's): loading it would run the "
+            "code it carries; pass --trust-pickle if you trust whoever wrote it"
+        )
+    return pickle.loads(data)  # noqa: S301 - signed by this user, or trusted explicitly
+
+
+# -- generators -----------------------------------------------------------------------------------
+
+
+def _global_rng_state() -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """(json, arrays, tensors) of python's, numpy's and torch's global generators."""
+    import torch
+
+    version, py_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    tensors: dict[str, Any] = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["cuda_rng"] = torch.cuda.get_rng_state_all()
+    json_part = {
+        "python_random": [version, list(py_state), gauss],
+        "numpy_random": [name, int(pos), int(has_gauss), float(cached)],
+    }
+    return json_part, {"numpy_random_keys": np.asarray(keys)}, tensors
+
+
+def _set_global_rng_state(json_part: dict[str, Any], arrays: Any, tensors: dict[str, Any]) -> None:
+    import torch
+
+    version, py_state, gauss = json_part["python_random"]
+    random.setstate((version, tuple(py_state), gauss))
+    name, pos, has_gauss, cached = json_part["numpy_random"]
+    np.random.set_state((name, arrays["numpy_random_keys"], pos, has_gauss, cached))
+    torch.set_rng_state(tensors["torch_rng"])
+    if "cuda_rng" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(tensors["cuda_rng"])
+
+
+# -- the agent's own state ------------------------------------------------------------------------
+
+
+def _agent_state(model: Any) -> dict[str, Any]:
+    """Generators, extra networks and optimisers, and ``state_dict``-bearing helpers of an agent."""
+    import torch
+
+    state: dict[str, Any] = {}
+    for name, value in sorted(vars(model).items()):
+        if name in ("policy", "policy_class", "env", "_vec_normalize_env", "rollout_buffer", "replay_buffer"):
+            continue
+        if isinstance(value, torch.Generator):
+            state[name] = {"generator": value.get_state()}
+        elif isinstance(value, (torch.nn.Module, torch.optim.Optimizer)):
+            state[name] = {"state_dict": value.state_dict()}
+        elif (
+            hasattr(value, "state_dict") and hasattr(value, "load_state_dict") and not isinstance(value, type)
+        ):
+            state[name] = {"state_dict": value.state_dict()}
+    return state
+
+
+def _set_agent_state(model: Any, state: dict[str, Any]) -> None:
+    for name, entry in state.items():
+        target = getattr(model, name)
+        if "generator" in entry:
+            target.set_state(entry["generator"])
+        else:
+            target.load_state_dict(entry["state_dict"])
+
+
+# -- the env chain --------------------------------------------------------------------------------
+
+
+def _layers(venv: Any) -> list[Any]:
+    """The VecEnv chain from the outermost wrapper to the innermost env."""
+    chain = [venv]
+    while hasattr(chain[-1], "venv"):
+        chain.append(chain[-1].venv)
+    return chain
+
+
+def _env_state(venv: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], bytes | None]:
+    """(arrays, json, pickle or None) of every layer of the env chain."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, VecTransposeImage
+
+    arrays: dict[str, np.ndarray] = {}
+    info: dict[str, Any] = {"layers": []}
+    pickled: dict[int, Any] = {}
+    for i, layer in enumerate(_layers(venv)):
+        kind = type(layer).__name__
+        info["layers"].append(kind)
+        if isinstance(layer, VecNormalize):
+            arrays[f"{i}/returns"] = np.asarray(layer.returns)
+            arrays[f"{i}/ret_mean"] = np.asarray(layer.ret_rms.mean)
+            arrays[f"{i}/ret_var"] = np.asarray(layer.ret_rms.var)
+            arrays[f"{i}/ret_count"] = np.asarray(layer.ret_rms.count)
+            if layer.norm_obs:
+                pickled[i] = {"obs_rms": layer.obs_rms}
+        elif isinstance(layer, VecTransposeImage):
+            continue
+        elif hasattr(layer, "get_checkpoint_state"):  # heldout's native envs: plain state
+            sub_arrays, sub_json = layer.get_checkpoint_state()
+            arrays.update({f"{i}/{k}": v for k, v in sub_arrays.items()})
+            info[str(i)] = sub_json
+        elif isinstance(layer, DummyVecEnv):
+            pickled[i] = {"envs": layer.envs}
+        else:  # a wrapper of ours or the user's: its own attributes, the inner env left out
+            pickled[i] = {"dict": {k: v for k, v in vars(layer).items() if k != "venv"}}
+    data = pickle.dumps(pickled) if pickled else None
+    return arrays, info, data
+
+
+def _set_env_state(venv: Any, arrays: Any, info: dict[str, Any], pickled: dict[int, Any]) -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    layers = _layers(venv)
+    kinds = [type(layer).__name__ for layer in layers]
+    if kinds != info["layers"]:
+        raise ValueError(f"the checkpoint's envs are {info['layers']}, the run builds {kinds}")
+    for i, layer in enumerate(layers):
+        if isinstance(layer, VecNormalize):
+            layer.returns = arrays[f"{i}/returns"].copy()
+            layer.ret_rms.mean = arrays[f"{i}/ret_mean"].copy()
+            layer.ret_rms.var = arrays[f"{i}/ret_var"].copy()
+            layer.ret_rms.count = float(arrays[f"{i}/ret_count"])
+            if i in pickled:
+                layer.obs_rms = pickled[i]["obs_rms"]
+        elif hasattr(layer, "set_checkpoint_state") and str(i) in info:
+            prefix = f"{i}/"
+            layer.set_checkpoint_state(
+                {k[len(prefix) :]: arrays[k] for k in arrays.files if k.startswith(prefix)}, info[str(i)]
+            )
+        elif isinstance(layer, DummyVecEnv) and i in pickled:
+            for env in layer.envs:
+                env.close()
+            layer.envs = pickled[i]["envs"]
+        elif i in pickled:
+            vars(layer).update(pickled[i]["dict"])
+
+
+# -- observations ---------------------------------------------------------------------------------
+
+
+def _put_obs(arrays: dict[str, np.ndarray], name: str, obs: Any) -> None:
+    if obs is None:
+        return
+    if isinstance(obs, dict):
+        for key, value in obs.items():
+            arrays[f"{name}/{key}"] = np.asarray(value)
+    else:
+        arrays[name] = np.asarray(obs)
+
+
+def _get_obs(arrays: Any, name: str) -> Any:
+    if name in arrays.files:
+        return arrays[name].copy()
+    keys = [k for k in arrays.files if k.startswith(name + "/")]
+    if not keys:
+        return None
+    return {k[len(name) + 1 :]: arrays[k].copy() for k in keys}
+
+
+# -- save / find / restore ------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(
+    model: Any, run_dir: str | os.PathLike[str], extra: dict[str, Any] | None = None, keep: int = DEFAULT_KEEP
+) -> Path:
+    """Writes ``checkpoints/step-<num_timesteps>/`` (atomically: temporary folder, fsync, rename) and
+    deletes all but the newest ``keep`` checkpoints. ``extra``: JSON the caller gets back on resume."""
+    import torch
+
+    step = int(model.num_timesteps)
+    root = Path(run_dir) / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step}"
+    tmp = root / f".step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+
+    rng_json, rng_arrays, rng_tensors = _global_rng_state()
+    weights = {
+        "policy": model.policy.state_dict(),
+        "optimizer": model.policy.optimizer.state_dict(),
+        "agent": _agent_state(model),
+        **rng_tensors,
+    }
+    buf = io.BytesIO()
+    torch.save(weights, buf)
+    _fsync_write(tmp / "weights.pt", buf.getvalue())
+
+    env_arrays, env_json, env_pickle = _env_state(model.get_env())
+    arrays = {**rng_arrays, **env_arrays}
+    _put_obs(arrays, "last_obs", model._last_obs)
+    _put_obs(arrays, "last_original_obs", getattr(model, "_last_original_obs", None))
+    if getattr(model, "_last_episode_starts", None) is not None:
+        arrays["last_episode_starts"] = np.asarray(model._last_episode_starts)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _fsync_write(tmp / "arrays.npz", buf.getvalue())
+
+    logger = model.logger
+    state = {
+        "step": step,
+        "num_timesteps": step,
+        "n_updates": int(getattr(model, "_n_updates", 0)),
+        "episode_num": int(getattr(model, "_episode_num", 0)),
+        "ep_info_buffer": list(model.ep_info_buffer or []),
+        "ep_success_buffer": [bool(x) for x in (model.ep_success_buffer or [])],
+        "logger": {
+            "values": {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))},
+            "counts": dict(logger.name_to_count),
+            "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items()},
+        },
+        "env": env_json,
+        "rng": rng_json,
+        "extra": extra or {},
+    }
+    _fsync_write(tmp / "state.json", (json.dumps(state, default=float) + "\n").encode())
+    if env_pickle is not None:
+        _fsync_write(tmp / "envs.pkl", env_pickle)
+        _fsync_write(tmp / "envs.sig", (_signature(env_pickle) + "\n").encode())
+    files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+    _fsync_write(
+        tmp / "manifest.json", (json.dumps({"step": step, "files": files}, indent=2) + "\n").encode()
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """The run's checkpoint folders, oldest first (temporary ones left out)."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if path.is_dir() and path.name.startswith("step-") and path.name[5:].isdigit():
+            found.append((int(path.name[5:]), path))
+    return [p for _, p in sorted(found)]
+
+
+def verify(path: Path) -> str | None:
+    """None if every file of checkpoint ``path`` matches its manifest, else what is wrong."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no readable manifest.json"
+    for name, digest in files.items():
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if _sha256(file) != digest:
+            return f"{name} does not match its checksum"
+    return None
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[Path | None, list[str]]:
+    """The newest intact checkpoint and a warning for each newer one that is corrupt."""
+    warnings: list[str] = []
+    for path in reversed(checkpoints(run_dir)):
+        problem = verify(path)
+        if problem is None:
+            return path, warnings
+        warnings.append(f"checkpoint {str(path)!r} is corrupt ({problem}); using the one before")
+    return None, warnings
+
+
+def restore_checkpoint(
+    model: Any, path: str | os.PathLike[str], trust_pickle: bool = False
+) -> dict[str, Any]:
+    """Puts checkpoint ``path`` into ``model`` (built as the run built it) and its env; returns
+    the ``extra`` saved with it. The model's generators are set last, as they were saved."""
+    import torch
+
+    path = Path(path)
+    problem = verify(path)
+    if problem is not None:
+        raise ValueError(f"checkpoint {str(path)!r} is corrupt: {problem}")
+    state = json.loads((path / "state.json").read_text())
+    weights = torch.load(path / "weights.pt", map_location=model.device, weights_only=True)
+    arrays = np.load(path / "arrays.npz", allow_pickle=False)
+    pickled: dict[int, Any] = {}
+    if (path / "envs.pkl").is_file():
+        pickled = load_signed_pickle(
+            (path / "envs.pkl").read_bytes(),
+            (path / "envs.sig").read_text(),
+            f"the env state of checkpoint {str(path)!r}",
+            trust_pickle,
+        )
+
+    model.policy.load_state_dict(weights["policy"])
+    model.policy.optimizer.load_state_dict(weights["optimizer"])
+    _set_agent_state(model, weights["agent"])
+    _set_env_state(model.get_env(), arrays, state["env"], pickled)
+    model.num_timesteps = int(state["num_timesteps"])
+    model._n_updates = int(state["n_updates"])
+    if hasattr(model, "_episode_num"):
+        model._episode_num = int(state["episode_num"])
+    model._last_obs = _get_obs(arrays, "last_obs")
+    model._last_original_obs = _get_obs(arrays, "last_original_obs")
+    if "last_episode_starts" in arrays.files:
+        model._last_episode_starts = arrays["last_episode_starts"].copy()
+    window = getattr(model, "_stats_window_size", 100)
+    model.ep_info_buffer = deque(state["ep_info_buffer"], maxlen=window)
+    model.ep_success_buffer = deque(state["ep_success_buffer"], maxlen=window)
+    logger = model.logger
+    logger.name_to_value.update(state["logger"]["values"])
+    logger.name_to_count.update(state["logger"]["counts"])
+    logger.name_to_excluded.update(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in state["logger"]["excluded"].items()}
+    )
+    _set_global_rng_state(state["rng"], arrays, weights)
+    return state["extra"]
+
+
+__all__ = [
+    "CHECKPOINTS",
+    "DEFAULT_KEEP",
+    "checkpoints",
+    "latest_checkpoint",
+    "load_signed_pickle",
+    "restore_checkpoint",
+    "save_checkpoint",
+    "verify",
+]

@@ -1,0 +1,145 @@
+"""A run folder's state: running, interrupted, failed or complete, with the step it reached.
+
+Every run folder carries ``status.json``::
+
+    {"state": "running", "step": 40960, "total": 200000, "updated": "2026-12-02T14:05:11",
+     "host": "node7", "pid": 4242, "error": null}
+
+written atomically when the run starts, as training moves on (:class:`StatusCallback`, at most every
+few seconds), and when it ends: ``complete`` after ``summary.json``, ``interrupted`` on Ctrl-C,
+``failed`` (with the error) on an exception or a diverged update. A run killed outright (``kill -9``,
+a lost machine) cannot say so itself: :func:`read_status` reports a ``running`` folder whose process
+is gone from this host as ``interrupted``.
+
+Folders written before ``status.json`` existed count as ``complete`` when they hold ``summary.json``
+and ``model.zip``, else ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from heldout.protocol.run_folder import write_json
+
+STATUS_FILE = "status.json"
+
+#: The states a run folder can be in.
+STATES: tuple[str, ...] = ("running", "interrupted", "failed", "complete")
+
+
+class TrainingDiverged(RuntimeError):
+    """An update left the model's weights NaN or infinite; the run stops and is marked failed."""
+
+
+def write_status(
+    run_dir: str | os.PathLike[str], state: str, step: int, total: int, error: str | None = None
+) -> Path:
+    """Writes ``run_dir/status.json`` (atomically)."""
+    if state not in STATES:
+        raise ValueError(f"unknown run state {state!r}; valid: {', '.join(STATES)}")
+    return write_json(
+        Path(run_dir) / STATUS_FILE,
+        {
+            "state": state,
+            "step": int(step),
+            "total": int(total),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "error": error,
+        },
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The state of a run folder, as :func:`write_status` wrote it, made true where it can be.
+
+    A ``running`` status whose process no longer exists on this host becomes ``interrupted`` (with
+    ``"stale": true``); a folder without ``status.json`` is ``complete`` if it holds ``summary.json``
+    and ``model.zip``, else ``interrupted``.
+
+    Raises:
+        ValueError: naming the file if ``status.json`` is unreadable or not a status.
+    """
+    path = Path(run_dir)
+    file = path / STATUS_FILE
+    if not file.is_file():
+        done = (path / "summary.json").is_file() and (path / "model.zip").is_file()
+        return {"state": "complete" if done else "interrupted", "step": None, "total": None, "legacy": True}
+    try:
+        status = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{str(file)!r} is not a readable run status ({exc})") from None
+    if not isinstance(status, dict) or status.get("state") not in STATES:
+        raise ValueError(f"{str(file)!r} holds no run state (one of {', '.join(STATES)})")
+    if (
+        status["state"] == "running"
+        and status.get("host") == socket.gethostname()
+        and isinstance(status.get("pid"), int)
+        and status["pid"] != os.getpid()
+        and not _alive(status["pid"])
+    ):
+        status = {**status, "state": "interrupted", "stale": True}
+    return status
+
+
+def describe_status(status: dict[str, Any]) -> str:
+    """``"interrupted at step 40960 of 200000"``, ``"failed at step 12 of 100: <error>"``, ``"complete"``."""
+    text = status["state"]
+    if status["state"] != "complete" and status.get("step") is not None:
+        text += f" at step {status['step']}"
+        if status.get("total"):
+            text += f" of {status['total']}"
+    if status.get("error"):
+        text += f": {status['error']}"
+    return text
+
+
+def _finite(model: Any) -> bool:
+    import torch
+
+    with torch.no_grad():
+        return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+
+
+def status_callback(run_dir: Path, total: int, every_seconds: float = 5.0) -> Any:
+    """An SB3 callback that keeps ``status.json`` at the step reached (at most every ``every_seconds``)
+    and stops the run with :class:`TrainingDiverged` when an update leaves non-finite weights."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StatusCallback(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.last_write = -math.inf
+
+        def _on_step(self) -> bool:
+            now = time.monotonic()
+            if now - self.last_write >= every_seconds:
+                self.last_write = now
+                write_status(run_dir, "running", self.num_timesteps, total)
+            return True
+
+        def _on_rollout_start(self) -> None:  # after every update (and before the first rollout)
+            if not _finite(self.model):
+                raise TrainingDiverged(
+                    f"the update before step {self.num_timesteps} left non-finite weights (NaN or Inf); "
+                    "try a lower learning rate or max_grad_norm"
+                )
+
+    return StatusCallback()

@@ -1,0 +1,167 @@
+"""Kill a training run (SIGKILL, no chance to clean up) and resume it: it must end exactly where the
+uninterrupted run of the same seed ends, on CPU: the same final weights bit for bit, the same
+evaluation episodes, the same summary (timings aside) and the same progress.csv rows (wall-clock
+columns aside).
+
+The runs are real ``heldout train`` subprocesses of a CartPole context preset (contextual family:
+SB3 ``DummyVecEnv``, whose env state travels as this user's signed pickle) with a checkpoint every
+two PPO iterations; ``data/kill_plugin.py`` kills the process at the chosen point.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from heldout.protocol.checkpoint import checkpoints, latest_checkpoint
+from heldout.protocol.status import read_status
+
+PLUGIN = Path(__file__).parent / "data" / "kill_plugin.py"
+FINAL_EPISODES = 12
+ARGS = [
+    "train",
+    "--preset", "cartpole-gravity-extrapolation",
+    "--timesteps", "4096",
+    "--agent-arg", "n_steps=64",  # 8 envs x 64 = 512 steps an iteration: 8 iterations
+    "--eval-episodes", str(FINAL_EPISODES),
+    "--eval-freq", "1024",
+    "--eval-periodic-episodes", "4",
+    "--checkpoint-freq", "1024",
+    "--checkpoint-keep", "3",
+    "--import", str(PLUGIN),
+    "--no-progress",
+]  # fmt: skip
+#: summary.json entries that measure wall time or name the folder.
+TIMING = {"train_seconds", "train_steps_per_second", "eval_seconds", "run_dir"}
+
+
+def _heldout(args: list[str], cwd: Path, kill: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "HELDOUT_TEST_KILL": kill, "HELDOUT_TEST_FINAL_EPISODES": str(FINAL_EPISODES)}
+    env["HELDOUT_SIGNING_KEY"] = str(cwd / "signing.key")
+    return subprocess.run(
+        [sys.executable, "-m", "heldout", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _run_dir(out: Path) -> Path:
+    (run,) = list(out.glob("cartpole/ppo/seed0-*"))
+    return run
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    with zipfile.ZipFile(run / "model.zip") as z:
+        return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
+
+
+def _progress(run: Path) -> list[dict[str, str]]:
+    with open(run / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [
+        {k: v for k, v in r.items() if not k.startswith("time/") or k == "time/total_timesteps"} for r in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run."""
+    cwd = tmp_path_factory.mktemp("reference")
+    done = _heldout([*ARGS, "--out", str(cwd / "runs")], cwd)
+    assert done.returncode == 0, done.stderr
+    return _run_dir(cwd / "runs")
+
+
+def _assert_same_run(run: Path, reference: Path) -> None:
+    a, b = _weights(run), _weights(reference)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    for name in ("train.csv", "test.csv"):
+        assert (run / "eval" / name).read_bytes() == (reference / "eval" / name).read_bytes()
+    summary, expected = (json.loads((r / "summary.json").read_text()) for r in (run, reference))
+    assert {k: v for k, v in summary.items() if k not in TIMING} == {
+        k: v for k, v in expected.items() if k not in TIMING
+    }
+    assert _progress(run) == _progress(reference)
+    assert read_status(run)["state"] == "complete"
+
+
+def _kill_and_resume(tmp_path: Path, where: str, reference: Path) -> Path:
+    killed = _heldout([*ARGS, "--out", str(tmp_path / "runs")], tmp_path, kill=where)
+    assert killed.returncode == -9, killed.stderr
+    run = _run_dir(tmp_path / "runs")
+    status = read_status(run)
+    assert status["state"] == "interrupted" and status.get("stale")  # the dead process is noticed
+    assert not (run / "summary.json").exists()
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    _assert_same_run(run, reference)
+    return run
+
+
+def test_a_run_killed_during_an_update_resumes_exactly(tmp_path, reference):
+    run = _kill_and_resume(tmp_path, "update:6", reference)  # checkpoints at 1024, 2048, (3072 next)
+    assert (run / "command.txt").read_text().count("--resume") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["rollout:200", "final-eval"])
+def test_a_run_killed_mid_rollout_or_in_the_final_evaluation_resumes_exactly(tmp_path, reference, where):
+    _kill_and_resume(tmp_path, where, reference)
+
+
+def test_resuming_a_complete_run_says_so_and_changes_nothing(tmp_path, reference):
+    before = {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()}
+    done = _heldout(["train", "--resume", str(reference), "--no-progress"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "complete" in done.stdout and "nothing to resume" in done.stdout
+    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
+
+
+def test_a_corrupt_last_checkpoint_is_skipped_with_a_warning(tmp_path, reference):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    newest = checkpoints(run)[-1]
+    (newest / "weights.pt").write_bytes(b"truncated")
+    found, warnings = latest_checkpoint(run)
+    assert found == checkpoints(run)[-2]
+    assert len(warnings) == 1 and "weights.pt does not match its checksum" in warnings[0]
+
+
+def test_another_users_env_pickle_is_refused_without_trust_pickle(tmp_path, reference):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "summary.json").unlink()
+    (run / "status.json").write_text(json.dumps({"state": "interrupted", "step": 0, "total": 4096}))
+    env = dict(os.environ, HELDOUT_SIGNING_KEY=str(tmp_path / "someone-else.key"))
+    done = subprocess.run(
+        [sys.executable, "-m", "heldout", "train", "--resume", str(run), "--no-progress"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--trust-pickle" in done.stderr and "Traceback" not in done.stderr
+    assert not (run / "summary.json").exists()
+
+
+def test_resume_takes_no_other_config_flag(tmp_path, reference):
+    done = _heldout(["train", "--resume", str(reference), "--timesteps", "10"], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--timesteps" in done.stderr
