@@ -695,11 +695,16 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None and False (whose help says what they mean)."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None, False and [] (whose help says what they mean) and where the help
+    states its default itself: the rules of ``heldout.cli.common.HelpFormatter`` (bench may not import cli).
+    """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
+        default = action.default
+        if default is None or default is False or (isinstance(default, list) and not default):
+            return action.help
+        if "default:" in (action.help or "") or "%(default)" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -713,7 +718,7 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
             "Compare the ratios; absolute steps/s depend on the machine and its load. "
             "Default run: about 2 minutes on 2 quiet CPU cores."
         ),
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--game", default="coinrun", help="Procgen game to step and train on.")
     parser.add_argument(

@@ -21,6 +21,24 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to a flag's help only where X is a real value.
+
+    Left out: None (a flag whose help says what is taken instead, e.g. the preset's value), False (a
+    ``store_true`` switch), an empty list (a repeatable flag) and help that states its default itself.
+    The ``heldout bench`` parsers follow the same rules (``heldout.bench.throughput.HelpFormatter``;
+    bench may not import cli).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or (isinstance(default, list) and not default):
+            return action.help
+        if "default:" in (action.help or "") or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
