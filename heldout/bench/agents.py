@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from heldout.bench.common import (
+    HelpFormatter,
     OtherLoad,
     check_game,
     check_positive,
@@ -318,7 +319,7 @@ def build_parser(prog: str = "heldout bench agents") -> argparse.ArgumentParser:
             "benchmarks/README.md). CPU budgets are far below the reference's 25M steps: compare agents "
             "with each other, not with published numbers."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--agents", default="ppo,drac", help="comma-separated agents")
     parser.add_argument(

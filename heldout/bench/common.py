@@ -7,6 +7,7 @@ the machine they ran on and how busy other processes kept it, and print aligned 
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import platform
@@ -232,3 +233,21 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         return "  ".join(parts).rstrip()
 
     return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to a flag's help only where X is a real value.
+
+    Left out: None (a flag whose help says what is taken instead, e.g. the preset's value), False (a
+    ``store_true`` switch), an empty list (a repeatable flag) and help that states its default itself.
+    Every ``heldout`` command and the benchmarks' own parsers use it (``heldout.cli.common`` imports it
+    from here: bench may not import cli).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or (isinstance(default, list) and not default):
+            return action.help
+        if "default:" in (action.help or "") or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from heldout.bench.common import (
+    HelpFormatter,
     OtherLoad,
     check_game,
     check_positive,
@@ -482,15 +483,6 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None and False (whose help says what they mean)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
@@ -500,7 +492,7 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
             "Compare the ratios; absolute steps/s depend on the machine and its load. "
             "Default run: about 2 minutes on 2 quiet CPU cores."
         ),
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--game", default="coinrun", help="Procgen game to step and train on.")
     parser.add_argument(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from heldout.bench.common import machine_info, table
+from heldout.bench.common import HelpFormatter, machine_info, table
 from heldout.wrappers import WRAPPERS, VecEnvAdapter, WrapperSpec
 
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="heldout bench wrappers",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--game", default="starpilot", help="Procgen game")
     parser.add_argument("--num-envs", type=int, default=64, help="envs in the batch")

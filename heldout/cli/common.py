@@ -11,6 +11,9 @@ from typing import Any
 
 import yaml
 
+# one formatter for the commands and the benchmarks' own parsers (bench sits below cli)
+from heldout.bench.common import HelpFormatter  # noqa: F401
+
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line on stderr with exit code 2."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from heldout.cli.common import add_import_flag, context_item, key_value, positive_int
+from heldout.cli.common import HelpFormatter, add_import_flag, context_item, key_value, positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
         "possibly under settings it never saw (distribution mode, visual options). Writes "
         "eval/<split>[-<settings>].csv and .json into the run folder (eval/<split>-reeval.* for the split as "
         "trained: the final evaluation that summary.json and reports use is never overwritten).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")
     add_import_flag(
@@ -28,8 +28,13 @@ def add_parser(sub: Any) -> None:
     e.add_argument(
         "--episodes", type=positive_int, default=100, help="episodes (one per level of a fixed list)"
     )
-    e.add_argument("--levels", help="explicit levels instead of the split's: 'START:STOP' or 'S1,S2,...'")
-    e.add_argument("--distribution-mode", help="override the run's distribution mode (e.g. hard)")
+    e.add_argument(
+        "--levels",
+        help="explicit levels instead of the split's: 'START:STOP' or 'S1,S2,...' (default: the split's fixed list)",
+    )
+    e.add_argument(
+        "--distribution-mode", help="override the run's distribution mode (e.g. hard; default: the run's)"
+    )
     e.add_argument(
         "--env-option",
         action="append",
@@ -41,7 +46,7 @@ def add_parser(sub: Any) -> None:
     e.add_argument(
         "--shift",
         help="Procgen: evaluate under a registered visual shift (see 'heldout list'), e.g. backgrounds-off; "
-        "recorded as split <split>-shift-<NAME>",
+        "recorded as split <split>-shift-<NAME> (default: none)",
     )
     e.add_argument(
         "--context",
@@ -60,8 +65,15 @@ def add_parser(sub: Any) -> None:
         "distracting-background:mode=waves (repeatable; must keep the observation space); recorded as "
         "split <split>-wrapper-<SPEC>",
     )
-    e.add_argument("--deterministic", action="store_true", default=None, help="greedy actions")
-    e.add_argument("--num-envs", type=positive_int, help="parallel evaluation envs")
+    e.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="greedy actions (default: as the run's evaluation, its config's deterministic_eval)",
+    )
+    e.add_argument(
+        "--num-envs", type=positive_int, help="parallel evaluation envs (default: the run's eval_num_envs)"
+    )
     e.add_argument("--seed", type=int, default=0, help="evaluation seed")
     e.add_argument("--device", default="auto", help="torch device")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")

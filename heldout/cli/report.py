@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from heldout.cli.common import positive_int
+from heldout.cli.common import HelpFormatter, positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
         "with CIs over seeds and the gap, aggregate normalised mean/median/IQM/optimality gap with "
         "stratified-bootstrap CIs, probability of improvement between agents, learning curves, per-level "
         "return histograms and, for runs on the easy-200 protocol, the published Procgen figures beside ours.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     r.add_argument(
         "run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from heldout.cli.common import add_import_flag, positive_int
+from heldout.cli.common import HelpFormatter, add_import_flag, positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
         "an animated GIF per episode (frame beside frame-with-map) and focus-<split>.json: the share of the "
         "saliency mass on the foreground (the same level rendered without background), per episode and "
         "on average, beside the share of the frame the foreground covers (what a uniform map would score).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     sa.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'heldout train'")
     add_import_flag(
@@ -36,7 +36,12 @@ def add_parser(sub: Any) -> None:
     )
     sa.add_argument("--method", default="guided_backprop", help="guided_backprop or gradient")
     sa.add_argument("--max-steps", type=positive_int, default=500, help="steps per episode at most")
-    sa.add_argument("--deterministic", action="store_true", default=None, help="greedy actions")
+    sa.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="greedy actions (default: as the run's evaluation, its config's deterministic_eval)",
+    )
     sa.add_argument("--no-images", action="store_true", help="only the focus metric")
     sa.add_argument("--seed", type=int, default=0, help="env seed")
     sa.add_argument("--device", default="auto", help="torch device")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from heldout.cli.common import positive_int
+from heldout.cli.common import HelpFormatter, positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
         "games every agent ran, each with its 95%% stratified-bootstrap CI, and the probability of "
         "improvement between agents (Agarwal et al., 2021). FILE.json holds raw returns in the published "
         "layout {agent: {game: [one score per run]}}, as 'heldout report' exports them.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     st.add_argument(
         "file", metavar="FILE.json", help="scores in the layout {agent: {game: [one score per run]}}"

@@ -8,11 +8,45 @@ from typing import Any
 
 import yaml
 
-from heldout.cli.common import add_import_flag, context_item, key_value, positive_int
+from heldout.cli.common import HelpFormatter, add_import_flag, context_item, key_value, positive_int
+
+#: The preset ``heldout train`` starts from without ``--preset``.
+DEFAULT_PRESET = "procgen-easy"
+#: The preset whose values the contextual flags' help quotes.
+CONTEXT_EXAMPLE_PRESET = "cartpole-gravity-extrapolation"
+
+
+def _show(value: Any, labels: tuple[str, str]) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return labels[0] if value else labels[1]
+    return str(value).replace("%", "%%")  # argparse %-formats help
+
+
+def preset_default(field: str, preset: str = DEFAULT_PRESET, labels: tuple[str, str] = ("on", "off")) -> str:
+    """``(default: the preset's; <value> in <preset>)``: the help suffix of a flag that overrides a field.
+
+    Such a flag's argparse default is None (keep the preset's value), which says nothing; this quotes
+    the value the field has in ``preset``, read from the registered preset, so the help stays true.
+    ``augmentation`` and ``context_mode`` are read from the preset's ``agent_kwargs`` and ``contexts``;
+    a boolean shows as ``labels`` (true, false).
+    """
+    from heldout.protocol.presets import PRESETS
+
+    config = PRESETS.get(preset)
+    if field == "augmentation":
+        value = config.agent_kwargs.get("augmentation")
+    elif field == "context_mode":
+        value = (config.contexts or {}).get("mode")
+    else:
+        value = getattr(config, field)
+    return f" (default: the preset's; {_show(value, labels)} in {preset})"
 
 
 def add_parser(sub: Any) -> None:
     """Adds ``heldout train`` to the subcommands ``sub``."""
+    d, c = preset_default, (lambda field: preset_default(field, CONTEXT_EXAMPLE_PRESET))
     t = sub.add_parser(
         "train",
         help="train on the train split, evaluate on train and test, write a run folder",
@@ -20,44 +54,76 @@ def add_parser(sub: Any) -> None:
         "training levels and on held-out test levels, and write a run folder "
         "(<out>/<env>/<agent>/seed<k>-<time>/: config.yaml, command.txt, TensorBoard events, progress.csv, "
         "eval/<split>.csv, model.zip, summary.json). Flags override the preset's fields.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    t.add_argument("--preset", default="procgen-easy", help="named starting config (see 'heldout list')")
+    t.add_argument("--preset", default=DEFAULT_PRESET, help="named starting config (see 'heldout list')")
     add_import_flag(
         t,
         "a .py file or module to import first, which registers your own agents, envs or presets "
         "(docs/adding-an-agent.md); recorded in config.yaml, so 'heldout eval' imports it again (repeatable)",
     )
     t.add_argument("--config", metavar="YAML", help="a YAML file of config fields to override the preset")
-    t.add_argument("--env", help="environment name, e.g. coinrun (see 'heldout list')")
-    t.add_argument("--agent", help="agent name, e.g. ppo, rad, drac, ucb-drac (see 'heldout list')")
+    t.add_argument("--env", help="environment name, e.g. coinrun (see 'heldout list')" + d("env"))
+    t.add_argument(
+        "--agent", help="agent name, e.g. ppo, rad, drac, ucb-drac (see 'heldout list')" + d("agent")
+    )
     t.add_argument(
         "--augmentation",
         help="augmentation of rad / drac, e.g. crop, random-conv, color-jitter (see 'heldout list'); "
-        "'best': the game's augmentation in DrAC's per-game table",
+        "'best': the game's augmentation in DrAC's per-game table" + d("augmentation"),
     )
-    t.add_argument("--timesteps", type=positive_int, help="environment steps to train for (e.g. 25e6)")
-    t.add_argument("--num-envs", type=positive_int, help="parallel training envs")
-    t.add_argument("--num-levels", type=int, help="number of training levels [start-level, start-level+N)")
-    t.add_argument("--start-level", type=int, help="first training level seed")
-    t.add_argument("--num-test-levels", type=int, help="number of held-out test levels")
-    t.add_argument("--test-start", type=int, help="first seed of the test level range")
-    t.add_argument("--num-validation-levels", type=int, help="number of validation levels (0: none)")
-    t.add_argument("--distribution-mode", help="Procgen distribution mode: easy, hard, extreme, ...")
-    t.add_argument("--seed", type=int, help="run seed")
-    t.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:1, ...")
-    t.add_argument("--eval-episodes", type=int, help="episodes per split in the final evaluation")
-    t.add_argument("--eval-freq", type=int, help="timesteps between periodic evaluations (0: none)")
-    t.add_argument("--eval-periodic-episodes", type=int, help="episodes per split in periodic evaluations")
+    t.add_argument(
+        "--timesteps", type=positive_int, help="environment steps to train for (e.g. 25e6)" + d("timesteps")
+    )
+    t.add_argument("--num-envs", type=positive_int, help="parallel training envs" + d("num_envs"))
+    t.add_argument(
+        "--num-levels",
+        type=int,
+        help="number of training levels [start-level, start-level+N)" + d("num_levels"),
+    )
+    t.add_argument("--start-level", type=int, help="first training level seed" + d("start_level"))
+    t.add_argument(
+        "--num-test-levels", type=int, help="number of held-out test levels" + d("num_test_levels")
+    )
+    t.add_argument("--test-start", type=int, help="first seed of the test level range" + d("test_start"))
+    t.add_argument(
+        "--num-validation-levels",
+        type=int,
+        help="number of validation levels (0: none)" + d("num_validation_levels"),
+    )
+    t.add_argument(
+        "--distribution-mode",
+        help="Procgen distribution mode: easy, hard, extreme, ..." + d("distribution_mode"),
+    )
+    t.add_argument("--seed", type=int, help="run seed" + d("seed"))
+    t.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:1, ..." + d("device"))
+    t.add_argument(
+        "--eval-episodes", type=int, help="episodes per split in the final evaluation" + d("eval_episodes")
+    )
+    t.add_argument(
+        "--eval-freq", type=int, help="timesteps between periodic evaluations (0: none)" + d("eval_freq")
+    )
+    t.add_argument(
+        "--eval-periodic-episodes",
+        type=int,
+        help="episodes per split in periodic evaluations" + d("eval_periodic_episodes"),
+    )
     t.add_argument(
         "--checkpoint-freq",
         type=int,
-        help="timesteps between checkpoints, taken at the update boundary after them (the preset's: "
-        "every 10%% of the run; 0: only the one at the end of training)",
+        help="timesteps between checkpoints, each taken at the update boundary after them (default: the "
+        "preset's; none in the presets, which means every 10%% of the run; 0: only the one at the end of "
+        "training)",
     )
-    t.add_argument("--checkpoint-minutes", type=float, help="also checkpoint after this many minutes (30)")
     t.add_argument(
-        "--checkpoint-keep", type=positive_int, help="how many of the newest checkpoints to keep (2)"
+        "--checkpoint-minutes",
+        type=float,
+        help="also checkpoint after this many minutes" + d("checkpoint_minutes"),
+    )
+    t.add_argument(
+        "--checkpoint-keep",
+        type=positive_int,
+        help="how many of the newest checkpoints to keep" + d("checkpoint_keep"),
     )
     t.add_argument(
         "--resume",
@@ -74,17 +140,22 @@ def add_parser(sub: Any) -> None:
     t.add_argument(
         "--saliency-log-freq",
         type=int,
-        help="timesteps between saliency overlays logged to TensorBoard (saliency/overlay; 0: none)",
+        help="timesteps between saliency overlays logged to TensorBoard (saliency/overlay; 0: none)"
+        + d("saliency_log_freq"),
     )
     t.add_argument(
-        "--deterministic-eval", action="store_true", default=None, help="greedy evaluation actions"
+        "--deterministic-eval",
+        action="store_true",
+        default=None,
+        help="greedy evaluation actions" + d("deterministic_eval", labels=("greedy", "sampled")),
     )
     t.add_argument(
         "--no-leakage-check",
         dest="leakage_check",
         action="store_false",
         default=None,
-        help="keep test levels whose first frame equals a training level's",
+        help="keep test levels whose first frame equals a training level's"
+        + d("leakage_check", labels=("checked", "not checked")),
     )
     t.add_argument(
         "--agent-arg",
@@ -116,14 +187,18 @@ def add_parser(sub: Any) -> None:
     t.add_argument(
         "--context-mode",
         choices=["interpolation", "extrapolation", "combinatorial"],
-        help="contextual envs: how test contexts relate to training ones (checked)",
+        help="contextual envs: how test contexts relate to training ones (checked)" + c("context_mode"),
     )
     t.add_argument(
         "--visible-context",
         choices=["hidden", "concat", "dict"],
-        help="contextual envs: add the normalised context to observations",
+        help="contextual envs: add the normalised context to observations" + c("visible_context"),
     )
-    t.add_argument("--context-bins", type=positive_int, help="bins per feature in the by-context summary")
+    t.add_argument(
+        "--context-bins",
+        type=positive_int,
+        help="bins per feature in the by-context summary" + c("context_bins"),
+    )
     t.add_argument(
         "--wrapper",
         action="append",
@@ -135,9 +210,10 @@ def add_parser(sub: Any) -> None:
     t.add_argument(
         "--torch-threads",
         type=int,
-        help="CPU threads for torch (0: 1 for contextual envs' small MLPs, torch's default for Procgen)",
+        help="CPU threads for torch (0: 1 for contextual envs' small MLPs, torch's default for Procgen)"
+        + d("torch_threads"),
     )
-    t.add_argument("--out", help="root folder of run folders")
+    t.add_argument("--out", help="root folder of run folders" + d("out"))
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

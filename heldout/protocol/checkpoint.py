@@ -151,12 +151,24 @@ def _layers(venv: Any) -> list[Any]:
     return chain
 
 
+def _picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001 - any failure means: cannot be saved this way
+        return False
+    return True
+
+
 def _env_state(venv: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], bytes | None]:
-    """(arrays, json, pickle or None) of every layer of the env chain."""
+    """(arrays, json, pickle or None) of every layer of the env chain.
+
+    What cannot be pickled (an open log file of a wrapper, Box2D's world) is left out and named in
+    ``json["unsaved"]``: a run resumed from such a checkpoint is not exact, and says so.
+    """
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, VecTransposeImage
 
     arrays: dict[str, np.ndarray] = {}
-    info: dict[str, Any] = {"layers": []}
+    info: dict[str, Any] = {"layers": [], "unsaved": []}
     pickled: dict[int, Any] = {}
     for i, layer in enumerate(_layers(venv)):
         kind = type(layer).__name__
@@ -175,16 +187,24 @@ def _env_state(venv: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], bytes 
             arrays.update({f"{i}/{k}": v for k, v in sub_arrays.items()})
             info[str(i)] = sub_json
         elif isinstance(layer, DummyVecEnv):
-            pickled[i] = {"envs": layer.envs}
+            if _picklable(layer.envs):
+                pickled[i] = {"envs": layer.envs}
+            else:
+                info["unsaved"].append(f"the {kind} envs ({type(layer.envs[0].unwrapped).__name__})")
         else:  # a wrapper of ours or the user's: its own attributes, the inner env left out
-            pickled[i] = {"dict": {k: v for k, v in vars(layer).items() if k != "venv"}}
+            attrs = {k: v for k, v in vars(layer).items() if k != "venv"}
+            kept = {k: v for k, v in attrs.items() if _picklable(v)}
+            info["unsaved"] += [f"{kind}.{k}" for k in sorted(set(attrs) - set(kept))]
+            pickled[i] = {"dict": kept}
     data = pickle.dumps(pickled) if pickled else None
     return arrays, info, data
 
 
-def _set_env_state(venv: Any, arrays: Any, info: dict[str, Any], pickled: dict[int, Any]) -> None:
+def _set_env_state(venv: Any, arrays: Any, info: dict[str, Any], pickled: dict[int, Any]) -> bool:
+    """Restores the env chain; True if its envs could not be saved and must be reset."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
+    reset = False
     layers = _layers(venv)
     kinds = [type(layer).__name__ for layer in layers]
     if kinds != info["layers"]:
@@ -206,8 +226,11 @@ def _set_env_state(venv: Any, arrays: Any, info: dict[str, Any], pickled: dict[i
             for env in layer.envs:
                 env.close()
             layer.envs = pickled[i]["envs"]
+        elif isinstance(layer, DummyVecEnv):  # its envs could not be saved: they start afresh
+            reset = True
         elif i in pickled:
             vars(layer).update(pickled[i]["dict"])
+    return reset
 
 
 # -- observations ---------------------------------------------------------------------------------
@@ -379,12 +402,12 @@ def restore_checkpoint(
     model.policy.load_state_dict(weights["policy"])
     model.policy.optimizer.load_state_dict(weights["optimizer"])
     _set_agent_state(model, weights["agent"])
-    _set_env_state(model.get_env(), arrays, state["env"], pickled)
+    reset = _set_env_state(model.get_env(), arrays, state["env"], pickled)
     model.num_timesteps = int(state["num_timesteps"])
     model._n_updates = int(state["n_updates"])
     if hasattr(model, "_episode_num"):
         model._episode_num = int(state["episode_num"])
-    model._last_obs = _get_obs(arrays, "last_obs")
+    model._last_obs = None if reset else _get_obs(arrays, "last_obs")  # None: SB3 resets the envs
     model._last_original_obs = _get_obs(arrays, "last_original_obs")
     if "last_episode_starts" in arrays.files:
         model._last_episode_starts = arrays["last_episode_starts"].copy()
@@ -398,7 +421,8 @@ def restore_checkpoint(
         {k: tuple(v) if isinstance(v, list) else v for k, v in state["logger"]["excluded"].items()}
     )
     _set_global_rng_state(state["rng"], arrays, weights)
-    return state["extra"]
+    unsaved = state["env"].get("unsaved") or []
+    return {**state["extra"], "not_exact": unsaved}
 
 
 __all__ = [

@@ -370,6 +370,13 @@ def _train_and_evaluate(
     if resume is not None:
         model.set_logger(_logger(run_dir, int(resume.name[len("step-") :])))
         extra = restore_checkpoint(model, resume, trust_pickle=trust_pickle)
+        if extra.get("not_exact"):
+            print(
+                "warning: the checkpoint could not hold "
+                + ", ".join(extra["not_exact"])
+                + "; the resumed run goes on from there, but not exactly as the uninterrupted run would",
+                file=sys.stderr,
+            )
     else:
         model.set_logger(_logger(run_dir, None))
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import subprocess
 import tempfile
 import time
@@ -62,11 +63,31 @@ def new_run_dir(out: str | os.PathLike[str], env: str, agent: str, seed: int) ->
     raise RuntimeError(f"could not create a fresh run folder under {base}")
 
 
+def _create_temp(path: Path) -> tuple[int, str]:
+    """Creates a fresh ``.<name>.<random>.tmp`` beside ``path``; returns its descriptor and name.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600), the file gets the mode any new file gets under the
+    user's umask (0644 under umask 022), so the renamed result is as readable as every other file of
+    the run folder.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no fresh temporary name beside {path}")
+
+
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file is created with the user's umask (0644 under umask 022), like any file ``open`` creates.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)

@@ -6,7 +6,9 @@
   generalization needs to know about each episode. It also puts ``info["episode"]`` (``r``, ``l``,
   ``t``) where the env does not.
 * ``video``: the first ``envs`` slots of a vectorized env (or the single env), tiled side by side,
-  as an animated GIF (Pillow) or an MP4 (when imageio has an ffmpeg backend).
+  as an animated GIF (Pillow) or an H.264 MP4, encoded by the ffmpeg binary that the
+  ``imageio-ffmpeg`` dependency ships (see :func:`ffmpeg_exe`). Without any ffmpeg, an ``.mp4`` path
+  falls back to a GIF of the same name, with one warning line on stderr.
 
 Files go to the wrapper's ``output_dir`` (the run folder's ``wrappers/`` when named for training;
 ``eval/wrappers-<split>/`` for an evaluation) unless ``path`` is absolute.
@@ -15,7 +17,12 @@ Files go to the wrapper's ``output_dir`` (the run folder's ``wrappers/`` when na
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,7 +115,8 @@ class Video(BatchWrapper):
     """Writes what the first ``envs`` slots show (see the module docstring).
 
     Args:
-        path: Output file; its extension picks the format (``.gif`` or ``.mp4``). With ``every``
+        path: Output file; its extension picks the format (``.gif`` or ``.mp4``; without any ffmpeg,
+            an ``.mp4`` becomes a ``.gif`` of the same name, with one warning line). With ``every``
             set, clips are numbered (``video-000001.gif``, by the step they start at).
         envs: How many slots are tiled side by side.
         steps: Frames per clip.
@@ -142,10 +150,14 @@ class Video(BatchWrapper):
                 raise ValueError(f"video {n} must be an integer >= {lo}, got {v!r}")
         if every and every < steps:
             raise ValueError(f"video every ({every}) must be 0 or at least steps ({steps})")
+        if ext == "mp4" and ffmpeg_exe() is None:
+            gif = str(Path(str(path)).with_suffix(".gif"))
+            _warn_once(
+                f"heldout: warning: video: no ffmpeg for MP4 (pip install imageio-ffmpeg); writing {gif} instead"
+            )
+            path, ext = gif, "gif"
         self.path, self.format = str(path), ext
         self.envs, self.steps, self.every, self.fps, self.scale = envs, steps, every, fps, scale
-        if ext == "mp4":
-            _check_mp4()
 
     def setup(self, ctx: WrapperContext) -> spaces.Space:
         space = ctx.observation_space
@@ -206,33 +218,89 @@ class Video(BatchWrapper):
             self._write()
 
 
-def _check_mp4() -> None:
-    try:
-        import imageio_ffmpeg
+_WARNED: set[str] = set()
 
-        imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception as exc:  # noqa: BLE001 - any missing backend
-        raise ValueError(
-            "video format 'mp4' needs imageio with an ffmpeg backend (pip install 'imageio[ffmpeg]'); "
-            f"'gif' needs nothing more ({type(exc).__name__})"
-        ) from None
+
+def _warn_once(message: str) -> None:
+    """Prints ``message`` as one line on stderr, once per process."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(message, file=sys.stderr, flush=True)
+
+
+def ffmpeg_exe() -> str | None:
+    """The ffmpeg binary that MP4s are encoded with, or None when there is none.
+
+    In order: ``$IMAGEIO_FFMPEG_EXE``; the binary the ``imageio-ffmpeg`` package ships (found in the
+    package's ``binaries/`` folder without importing it, since imageio-ffmpeg 0.3, the release that
+    procgen's gym3 pins, imports ``pkg_resources``, which setuptools 82 and later no longer ship); then
+    an ``ffmpeg`` on the ``PATH``.
+    """
+    exe = os.environ.get("IMAGEIO_FFMPEG_EXE")
+    if exe and (os.path.isfile(exe) or shutil.which(exe)):
+        return shutil.which(exe) or exe
+    try:
+        spec = importlib.util.find_spec("imageio_ffmpeg")
+    except (ImportError, ValueError):  # ValueError: a module in sys.modules without a __spec__
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            for binary in sorted(Path(folder, "binaries").glob("ffmpeg*")):
+                if binary.is_file() and os.access(binary, os.X_OK):
+                    return str(binary)
+        try:  # a layout without binaries/ (a conda build that uses the system's ffmpeg, say)
+            import imageio_ffmpeg
+
+            return str(imageio_ffmpeg.get_ffmpeg_exe())
+        except Exception:  # noqa: BLE001 - any failure to find one: try the PATH
+            pass
+    return shutil.which("ffmpeg")
+
+
+def _write_mp4(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    """Encodes ``frames`` as H.264 (yuv420p, even size: what every player reads) with ffmpeg."""
+    exe = ffmpeg_exe()
+    if exe is None:
+        raise RuntimeError("writing an MP4 needs ffmpeg: pip install imageio-ffmpeg")
+    height, width = frames[0].shape[:2]
+    command = [
+        exe, "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
+        "-an", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        "-movflags", "+faststart", "-f", "mp4", str(path),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        assert proc.stdin is not None
+        try:
+            for frame in frames:
+                proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early: its exit code and message say why
+        finally:
+            proc.stdin.close()
+        code = proc.wait()
+        if code != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"ffmpeg failed to write {path} (exit {code}): {' '.join(message[-3:])}")
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> Path:
     """Writes ``frames`` (uint8 RGB, all the same shape) as a GIF or an MP4, atomically."""
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if path.suffix.lower() == ".gif":
-        from PIL import Image
+    try:
+        if path.suffix.lower() == ".gif":
+            from PIL import Image
 
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(
-            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0
-        )
-    else:
-        import imageio.v2 as imageio
-
-        with imageio.get_writer(tmp, fps=fps, format="FFMPEG") as writer:  # type: ignore[call-overload]
-            for f in frames:
-                writer.append_data(f)
-    os.replace(tmp, path)
+            images = [Image.fromarray(f) for f in frames]
+            images[0].save(
+                tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0
+            )
+        else:
+            _write_mp4(tmp, frames, fps)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
