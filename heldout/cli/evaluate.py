@@ -77,6 +77,18 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--seed", type=int, default=0, help="evaluation seed")
     e.add_argument("--device", default="auto", help="torch device")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.add_argument(
+        "--checkpoint",
+        metavar="STEP",
+        help="evaluate the weights of a checkpoint instead of the final ones: its step (e.g. 40960), "
+        "step-40960 or its folder; recorded as split <split>-step-<N>",
+    )
+    e.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load an older run folder's model.zip (no final checkpoint), which SB3 unpickles: a pickle "
+        "runs the code it carries, so only for folders you trust",
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -99,6 +111,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         contexts=dict(args.context) or None,
         wrappers=args.wrapper,
         imports=args.imports,
+        checkpoint=args.checkpoint,
+        trust_pickle=args.trust_pickle,
     )
     print(f"episodes: {csv_path}")
     return 0

@@ -45,6 +45,12 @@ def add_parser(sub: Any) -> None:
     sa.add_argument("--no-images", action="store_true", help="only the focus metric")
     sa.add_argument("--seed", type=int, default=0, help="env seed")
     sa.add_argument("--device", default="auto", help="torch device")
+    sa.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load an older run folder's model.zip (no final checkpoint), which SB3 unpickles: a pickle "
+        "runs the code it carries, so only for folders you trust",
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device,
         seed=args.seed,
         imports=args.imports,
+        trust_pickle=args.trust_pickle,
     )
     print(format_focus(summary))
     print(f"images: {args.out} ({len(summary['files'])} files)")

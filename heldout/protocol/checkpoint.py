@@ -258,6 +258,19 @@ def _get_obs(arrays: Any, name: str) -> Any:
 # -- save / find / restore ------------------------------------------------------------------------
 
 
+def _load_weights(path: Path, device: Any) -> dict[str, Any]:
+    """``torch.load(weights_only=True)``: tensors and plain containers; anything else is refused."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle.UnpicklingError, RuntimeError, EOFError, ...
+        raise ValueError(
+            f"{str(path)!r} is no weights file heldout loads safely ({type(exc).__name__}): it holds more "
+            "than tensors and plain values"
+        ) from None
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -381,15 +394,17 @@ def restore_checkpoint(
 ) -> dict[str, Any]:
     """Puts checkpoint ``path`` into ``model`` (built as the run built it) and its env; returns
     the ``extra`` saved with it. The model's generators are set last, as they were saved."""
-    import torch
 
     path = Path(path)
     problem = verify(path)
     if problem is not None:
         raise ValueError(f"checkpoint {str(path)!r} is corrupt: {problem}")
     state = json.loads((path / "state.json").read_text())
-    weights = torch.load(path / "weights.pt", map_location=model.device, weights_only=True)
-    arrays = np.load(path / "arrays.npz", allow_pickle=False)
+    weights = _load_weights(path / "weights.pt", model.device)
+    try:
+        arrays = np.load(path / "arrays.npz", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{str(path / 'arrays.npz')!r} is no plain array file ({exc})") from None
     pickled: dict[int, Any] = {}
     if (path / "envs.pkl").is_file():
         pickled = load_signed_pickle(
@@ -425,11 +440,91 @@ def restore_checkpoint(
     return {**state["extra"], "not_exact": unsaved}
 
 
+def final_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The intact checkpoint taken when training ended (before the final evaluation), if any."""
+    for path in reversed(checkpoints(run_dir)):
+        if verify(path) is None:
+            extra = json.loads((path / "state.json").read_text()).get("extra") or {}
+            if extra.get("training_done"):
+                return path
+    return None
+
+
+def find_checkpoint(run_dir: str | os.PathLike[str], spec: str) -> Path:
+    """Checkpoint ``spec`` of a run: a folder path, ``step-N`` or ``N`` (its step); checked intact.
+
+    Raises:
+        ValueError: naming the checkpoint and the run's checkpoints.
+    """
+    candidates = [
+        Path(spec),
+        Path(run_dir) / CHECKPOINTS / spec,
+        Path(run_dir) / CHECKPOINTS / f"step-{spec}",
+    ]
+    path = next((c for c in candidates if (c / "manifest.json").is_file()), None)
+    if path is None:
+        have = ", ".join(p.name for p in checkpoints(run_dir)) or "none"
+        raise ValueError(f"no checkpoint {spec!r} in {str(run_dir)!r}; its checkpoints: {have}")
+    problem = verify(path)
+    if problem is not None:
+        raise ValueError(f"checkpoint {str(path)!r} is corrupt: {problem}")
+    return path
+
+
+def load_trained_model(
+    config: Any,
+    run_dir: str | os.PathLike[str],
+    checkpoint: str | None = None,
+    device: str = "auto",
+    trust_pickle: bool = False,
+) -> Any:
+    """The run's agent with the weights of a checkpoint (default: the one at the end of training),
+    built from the run's config and loaded with ``weights_only``: no pickle of the folder is read.
+
+    A folder without such a checkpoint (written before checkpoints existed) has only ``model.zip``,
+    which SB3 loads through pickle; that needs ``trust_pickle``.
+
+    Raises:
+        ValueError: naming the folder and what to do.
+    """
+    import warnings
+
+    from heldout.agents import AGENTS
+    from heldout.protocol.families import family_for
+    from heldout.protocol.validate import agent_parameters
+
+    agent_cls = AGENTS.get(config.agent)
+    path = find_checkpoint(run_dir, checkpoint) if checkpoint is not None else final_checkpoint(run_dir)
+    if path is None:
+        if not trust_pickle:
+            raise ValueError(
+                f"{str(run_dir)!r} has no checkpoint of its trained model (a run folder of an older heldout, "
+                "or one that did not finish training): its model.zip loads through pickle, which runs the "
+                "code it carries; pass --trust-pickle if you trust whoever wrote it"
+            )
+        return agent_cls.load(Path(run_dir) / "model.zip", device=device)
+    family = family_for(config.env)
+    small = config.replace(num_envs=1, reward_norm=False, wrappers=[w for w in config.wrappers])
+    kwargs = family.agent_kwargs(config)
+    if "buffer_size" in agent_parameters(agent_cls):  # off-policy: no replay memory to predict
+        kwargs["buffer_size"] = 1
+    venv = family.make_train_env(small, family.split(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # minibatch vs one-env rollout size: irrelevant for predicting
+        model = agent_cls(env=venv, seed=config.seed, device=device, verbose=0, **kwargs)
+    model.policy.load_state_dict(_load_weights(path / "weights.pt", model.device)["policy"])
+    venv.close()
+    return model
+
+
 __all__ = [
     "CHECKPOINTS",
     "DEFAULT_KEEP",
     "checkpoints",
+    "final_checkpoint",
+    "find_checkpoint",
     "latest_checkpoint",
+    "load_trained_model",
     "load_signed_pickle",
     "restore_checkpoint",
     "save_checkpoint",

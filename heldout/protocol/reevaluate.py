@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from heldout.protocol.checkpoint import find_checkpoint, load_trained_model
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels
 from heldout.protocol.families import (
@@ -47,6 +48,8 @@ def run_eval(
     contexts: dict[str, Any] | None = None,
     wrappers: Sequence[str] | None = None,
     imports: list[str] | None = None,
+    checkpoint: str | None = None,
+    trust_pickle: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Re-evaluates a saved run on a split, possibly under settings it never saw.
 
@@ -120,15 +123,16 @@ def run_eval(
             name, stem = name + suffix, stem + suffix
             set_desc = set_desc or run_split.get(split).describe()
 
+    if checkpoint is not None:  # an earlier point of the run: its own file, never the final's
+        step = find_checkpoint(path, checkpoint).name
+        name, stem = f"{name}-{step}", f"{stem}-{step}"
     if stem == split:
         # a plain re-evaluation never overwrites the final evaluation (eval/<split>.csv), which
         # summary.json and `heldout report` are built on
         stem = f"{split}-reeval"
 
-    from heldout.agents import AGENTS
-
     with torch_threads(config.torch_threads or family.default_torch_threads):
-        model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+        model = load_trained_model(config, path, checkpoint, device=device, trust_pickle=trust_pickle)
         res = family.evaluate(
             model,
             config,

@@ -162,12 +162,23 @@ def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) 
     path = Path(run_dir)
     if not path.is_dir():
         raise ValueError(f"run folder {str(run_dir)!r} does not exist")
-    for name in ("config.yaml", "model.zip"):
-        if not (path / name).is_file():
-            raise ValueError(
-                f"{str(path / name)!r} is missing: is {str(run_dir)!r} a finished heldout run folder?"
-            )
-    config = TrainConfig.from_dict(read_yaml(path / "config.yaml"))
+    if not (path / "config.yaml").is_file():
+        raise ValueError(
+            f"{str(path / 'config.yaml')!r} is missing: is {str(run_dir)!r} a heldout run folder?"
+        )
+    if not (path / "model.zip").is_file() and not (path / "checkpoints").is_dir():
+        raise ValueError(
+            f"{str(run_dir)!r} holds neither model.zip nor checkpoints/: it has no trained model to load"
+        )
+    try:
+        data = read_yaml(path / "config.yaml")
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(
+            f"{str(path / 'config.yaml')!r} is not readable YAML ({type(exc).__name__})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{str(path / 'config.yaml')!r} holds no mapping of config fields")
+    config = TrainConfig.from_dict(data)
     try:
         import_plugins(config.imports if imports is None else imports)
     except ValueError as exc:

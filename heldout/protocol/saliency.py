@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from heldout.agents.saliency import ATTRIBUTION_METHODS, SALIENCY_TARGETS, check_choice, focus, saliency_maps
+from heldout.protocol.checkpoint import load_trained_model
 
 #: Scale of the written frames: 64 px -> 256 px in PNGs, 128 px in GIFs (smaller files).
 UPSCALE = 4
@@ -282,10 +283,13 @@ def run_saliency(
     device: str = "auto",
     seed: int = 0,
     imports: list[str] | None = None,
+    trust_pickle: bool = False,
 ) -> dict[str, Any]:
     """``heldout saliency``: overlays, GIFs and the focus metric of a run on a split.
 
-    The user modules the run imported are imported first (``imports`` instead, when given).
+    The user modules the run imported are imported first (``imports`` instead, when given). The model
+    comes from the run's final checkpoint, without pickle (``trust_pickle``: an older folder's
+    model.zip; see :func:`heldout.protocol.checkpoint.load_trained_model`).
 
     Returns:
         The focus summary (also written to ``OUT/focus-<split>.json`` and the run's
@@ -294,7 +298,6 @@ def run_saliency(
     Raises:
         ValueError: Bad run folder, split, target, method or numbers (before any work).
     """
-    from heldout.agents import AGENTS
     from heldout.agents.saliency import default_target
     from heldout.envs.procgen import PROCGEN_GAMES
     from heldout.protocol.run_folder import check_writable, load_run, write_json
@@ -312,7 +315,7 @@ def run_saliency(
         check_choice("saliency target", target, SALIENCY_TARGETS)
     levels = split_levels(path, config, split, episodes)
     out_dir = check_writable(out)
-    model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+    model = load_trained_model(config, path, device=device, trust_pickle=trust_pickle)
     target = target or default_target(model)
     result = run_saliency_episodes(
         model,
@@ -365,6 +368,7 @@ def run_focus(
     max_steps: int = 200,
     method: str = "guided_backprop",
     device: str = "auto",
+    trust_pickle: bool = False,
 ) -> dict[str, Any]:
     """The focus metric of a run on each split, without images (what ``heldout bench agents`` reports).
 
@@ -374,12 +378,11 @@ def run_focus(
     Returns:
         ``{split: focus_summary}`` (also written to the run's ``eval/focus-<split>.json``).
     """
-    from heldout.agents import AGENTS
     from heldout.agents.saliency import default_target, policy_network
     from heldout.protocol.run_folder import load_run, write_json
 
     config, path = load_run(run_dir)
-    model = AGENTS.get(config.agent).load(path / "model.zip", device=device)
+    model = load_trained_model(config, path, device=device, trust_pickle=trust_pickle)
     targets = [default_target(model)]
     if targets[0] == "value" and hasattr(policy_network(model), "get_distribution"):
         targets.append("log_prob")

@@ -165,3 +165,70 @@ def test_resume_takes_no_other_config_flag(tmp_path, reference):
     done = _heldout(["train", "--resume", str(reference), "--timesteps", "10"], tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--timesteps" in done.stderr
+
+
+def test_eval_of_a_checkpoint_writes_its_own_split(tmp_path, reference):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    done = _heldout(["eval", str(run), "--checkpoint", "2048", "--episodes", "4", "--no-progress"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((run / "eval" / "test-step-2048.json").read_text())
+    assert (
+        list(result["splits"]) == ["test-step-2048"] and result["splits"]["test-step-2048"]["episodes"] == 4
+    )
+    assert (run / "eval" / "test.csv").read_bytes() == (reference / "eval" / "test.csv").read_bytes()
+    bad = _heldout(["eval", str(run), "--checkpoint", "999", "--no-progress"], tmp_path)
+    assert bad.returncode == 2 and "no checkpoint '999'" in bad.stderr and "step-2048" in bad.stderr
+
+
+class _Planted:
+    """A pickle that, once loaded, creates the file it names: what a shared run folder could carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def test_no_command_runs_a_pickle_planted_in_a_shared_run_folder(tmp_path, reference):
+    import pickle
+    import shutil
+
+    run = tmp_path / "shared"
+    shutil.copytree(reference, run)
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Planted(marker))
+    (run / "vecnormalize.pkl").write_bytes(payload)
+    with zipfile.ZipFile(run / "model.zip", "a") as z:  # SB3 unpickles entries of its data file
+        z.writestr("data", json.dumps({"policy_class": {":serialized:": payload.hex()}}))
+    for checkpoint in checkpoints(run):
+        (checkpoint / "envs.pkl").write_bytes(payload)
+    # the final checkpoint's weights.pt replaced too, its manifest made to match (an attacker can)
+    final = checkpoints(run)[-1]
+    torch.save({"policy": _Planted(marker)}, final / "weights.pt")
+    manifest = json.loads((final / "manifest.json").read_text())
+    import hashlib
+
+    manifest["files"]["weights.pt"] = hashlib.sha256((final / "weights.pt").read_bytes()).hexdigest()
+    (final / "manifest.json").write_text(json.dumps(manifest))
+
+    other = dict(os.environ, HELDOUT_SIGNING_KEY=str(tmp_path / "someone-else.key"))
+    for args in (
+        ["eval", str(run), "--episodes", "2", "--no-progress"],
+        ["eval", str(run), "--checkpoint", "1024", "--episodes", "2", "--no-progress"],
+        ["report", str(run), "--out", str(tmp_path / "report"), "--no-plots"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "heldout", *args], cwd=tmp_path, env=other, capture_output=True, text=True
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        assert not marker.exists(), args
+    (run / "status.json").write_text(json.dumps({"state": "interrupted", "step": 3072, "total": 4096}))
+    done = subprocess.run(
+        [sys.executable, "-m", "heldout", "train", "--resume", str(run), "--no-progress"],
+        cwd=tmp_path, env=other, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and not marker.exists()
