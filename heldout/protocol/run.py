@@ -31,6 +31,7 @@ import numpy as np
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
+from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
     check_writable,
     git_revision,
@@ -76,7 +77,9 @@ def summarize(
     return out
 
 
-def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family: EnvFamily) -> Any:
+def _periodic_eval_callback(
+    config: TrainConfig, lists: dict[str, list], family: EnvFamily, progress: RunProgress | None = None
+) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class PeriodicEval(BaseCallback):
@@ -97,11 +100,14 @@ def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family:
                         lists[name][: config.eval_periodic_episodes],
                         name,
                         seed=config.seed + 1,
+                        progress=progress.episodes(f"eval {name}") if progress else False,
                     )
                     means[name] = res.mean
                     self.logger.record(f"eval/{name}/mean_return", res.mean)
                     self.logger.record(f"eval/{name}/completion_rate", float(np.mean(res.completed)))
                 self.logger.record("eval/gap", means["train"] - means["test"])
+                if progress is not None:
+                    progress.set_phase("rollout", refresh=True)
             return True
 
     return PeriodicEval()
@@ -198,32 +204,40 @@ def _train_and_evaluate(
         env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
     )
     model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
-    callbacks = [_periodic_eval_callback(config, lists, family)]
-    if config.checkpoint_freq:
-        callbacks.append(_checkpoint_callback(config, run_dir))
-    if config.saliency_log_freq:
-        from heldout.protocol.saliency import saliency_log_callback
+    # one bar for the whole run, naming its phase (rollout / update / eval ...); none without progress
+    bar = RunProgress(config.timesteps) if progress else None
+    with bar or contextlib.nullcontext():
+        callbacks = [_periodic_eval_callback(config, lists, family, bar)]
+        if bar is not None:
+            callbacks.insert(0, bar.callback())
+        if config.checkpoint_freq:
+            callbacks.append(_checkpoint_callback(config, run_dir))
+        if config.saliency_log_freq:
+            from heldout.protocol.saliency import saliency_log_callback
 
-        callbacks.append(saliency_log_callback(config.saliency_log_freq))
+            callbacks.append(saliency_log_callback(config.saliency_log_freq))
 
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=progress)
-    train_seconds = time.perf_counter() - t0
-    save_model(model, run_dir / "model.zip")
-    if hasattr(venv, "save"):
-        tmp = run_dir / ".vecnormalize.tmp.pkl"
-        venv.save(str(tmp))
-        os.replace(tmp, run_dir / "vecnormalize.pkl")
+        t0 = time.perf_counter()
+        model.learn(total_timesteps=config.timesteps, callback=callbacks)
+        train_seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.set_phase("saving", refresh=True)
+        save_model(model, run_dir / "model.zip")
+        if hasattr(venv, "save"):
+            tmp = run_dir / ".vecnormalize.tmp.pkl"
+            venv.save(str(tmp))
+            os.replace(tmp, run_dir / "vecnormalize.pkl")
 
-    t1 = time.perf_counter()
-    results: dict[str, EvalResult] = {}
-    for name, items in lists.items():
-        res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=progress)
-        results[name] = res
-        write_atomic(run_dir / "eval" / f"{name}.csv", res.to_csv())
-        model.logger.record(f"eval/{name}/mean_return", res.mean)
-    if "train" in results and "test" in results:
-        model.logger.record("eval/gap", results["train"].mean - results["test"].mean)
+        t1 = time.perf_counter()
+        results: dict[str, EvalResult] = {}
+        for name, items in lists.items():
+            report = bar.episodes(f"final eval {name}") if bar is not None else False
+            res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=report)
+            results[name] = res
+            write_atomic(run_dir / "eval" / f"{name}.csv", res.to_csv())
+            model.logger.record(f"eval/{name}/mean_return", res.mean)
+        if "train" in results and "test" in results:
+            model.logger.record("eval/gap", results["train"].mean - results["test"].mean)
     model.logger.dump(model.num_timesteps)
     model.logger.close()
     venv.close()
