@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,7 +20,8 @@ def add_parser(sub: Any) -> None:
         description="Train an agent on the training levels, evaluate it periodically and at the end on the "
         "training levels and on held-out test levels, and write a run folder "
         "(<out>/<env>/<agent>/seed<k>-<time>/: config.yaml, command.txt, TensorBoard events, progress.csv, "
-        "eval/<split>.csv, model.zip, summary.json). Flags override the preset's fields.",
+        "eval/<split>.csv, model.zip, summary.json; with --eval-freq, learning_curve.png). Flags override the "
+        "preset's fields.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     t.add_argument("--preset", default="procgen-easy", help="named starting config (see 'heldout list')")
@@ -165,11 +167,27 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Trains, evaluates and records one run; prints the table and the run folder."""
+    """Trains, evaluates and records one run; prints the table, the learning curve and the run folder.
+
+    A run with periodic evaluation (``--eval-freq``) also gets ``<run folder>/learning_curve.png``:
+    train and test mean return over env steps, the final evaluation as the last point.
+    """
     from heldout.protocol.run import run_train
 
     config = config_from_args(args)
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
     run_dir, _ = run_train(config, command=command, progress=not args.no_progress)
+    curve = write_learning_curve(run_dir)
+    if curve is not None:
+        print(f"learning curve: {curve}")
     print(f"run folder: {run_dir}")
     return 0
+
+
+def write_learning_curve(run_dir: Path) -> Path | None:
+    """Writes ``learning_curve.png`` into a finished run folder; returns its path, or None if the run
+    logged no periodic evaluation."""
+    from heldout.analysis.plots import run_learning_curve
+    from heldout.analysis.report import load_run_record
+
+    return run_learning_curve(load_run_record(run_dir), Path(run_dir) / "learning_curve.png")
