@@ -22,7 +22,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-## make run: the quickstart protocol on coinrun (train on 200 levels, test on 1000 unseen; ~6 min on 2 CPU cores)
+## make run: the quickstart preset: PPO trains 300k steps on 5 MiniGrid DoorKey-6x6 levels and is tested on held-out
+## ones (train ~0.96 vs test ~0.4-0.65: the generalization gap; learning_curve.png in the run folder); ~3 min on 2 CPU cores
 run: $(STAMP)
 	$(BIN)/heldout train --preset quickstart
 

@@ -46,21 +46,30 @@ def _colors(n: int) -> list[Any]:
 
 
 def learning_curves(
-    env: str, runs_by_agent: Mapping[str, Sequence[Any]], path: str | os.PathLike[str]
+    env: str,
+    runs_by_agent: Mapping[str, Sequence[Any]],
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    show_runs: bool = True,
 ) -> Path:
-    """Train (solid) and test (dashed) mean return over training steps, one colour per agent.
+    """Train (solid) and test (dashed) mean return over training steps, one colour per agent (with
+    one agent: blue train, orange test).
 
     Each line is the mean over runs at each logged step; the band spans the runs' min and max.
 
     Args:
-        env: The game, for the title.
+        env: The game, for the default title.
         runs_by_agent: ``{agent label: [RunRecord]}`` whose ``curve`` holds periodic evaluations.
         path: The PNG to write.
+        title: The plot's title (default: ``"<env>: train vs test levels"``).
+        show_runs: Add the number of runs to each legend entry (``"ppo train (n=3)"``).
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for color, (label, runs) in zip(_colors(len(runs_by_agent)), runs_by_agent.items()):
+    one = len(runs_by_agent) == 1  # one agent: train and test in two colours, not one
+    for agent_color, (label, runs) in zip(_colors(len(runs_by_agent)), runs_by_agent.items()):
         for split, style in (("train", "-"), ("test", "--")):
+            color = _colors(2)[split == "test"] if one else agent_color
             curves = [r.curve for r in runs if r.curve and split in r.curve]
             if not curves:
                 continue
@@ -73,19 +82,33 @@ def learning_curves(
             if steps.size == 0:
                 continue
             mean = np.nanmean(table, axis=0)
-            ax.plot(
-                steps, mean, style, color=color, marker="o", ms=3, label=f"{label} {split} (n={len(curves)})"
-            )
+            name = f"{label} {split}" + (f" (n={len(curves)})" if show_runs else "")
+            ax.plot(steps, mean, style, color=color, marker="o", ms=3, label=name)
             if len(curves) > 1:
                 ax.fill_between(
                     steps, np.nanmin(table, axis=0), np.nanmax(table, axis=0), color=color, alpha=0.15
                 )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return")
-    ax.set_title(f"{env}: train vs test levels")
+    ax.set_title(title or f"{env}: train vs test levels")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def run_learning_curve(run: Any, path: str | os.PathLike[str]) -> Path | None:
+    """One run's learning curve: its train and test mean return at each periodic evaluation, the
+    final evaluation as the last point; None (and no file) if that makes fewer than two points (a run
+    without periodic evaluation).
+
+    Args:
+        run: A :class:`heldout.analysis.report.RunRecord` (``heldout.analysis.report.load_run_record``).
+        path: The PNG to write (``heldout train`` writes ``<run folder>/learning_curve.png``).
+    """
+    if not run.curve or len(run.curve["steps"]) < 2:
+        return None
+    title = f"{run.env} / {run.agent} / seed {run.seed}: training vs held-out test"
+    return learning_curves(run.env, {run.agent: [run]}, path, title=title, show_runs=False)
 
 
 def per_level_means(runs: Sequence[Any], split: str) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -53,7 +54,8 @@ def add_parser(sub: Any) -> None:
         description="Train an agent on the training levels, evaluate it periodically and at the end on the "
         "training levels and on held-out test levels, and write a run folder "
         "(<out>/<env>/<agent>/seed<k>-<time>/: config.yaml, command.txt, TensorBoard events, progress.csv, "
-        "eval/<split>.csv, model.zip, summary.json). Flags override the preset's fields.",
+        "eval/<split>.csv, model.zip, summary.json, status.json, checkpoints/; with --eval-freq, "
+        "learning_curve.png). Flags override the preset's fields.",
         formatter_class=HelpFormatter,
     )
     t.add_argument("--preset", default=DEFAULT_PRESET, help="named starting config (see 'heldout list')")
@@ -262,7 +264,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Trains, evaluates and records one run; prints the table and the run folder."""
+    """Trains (or resumes), evaluates and records one run; prints the table, the learning curve and
+    the run folder.
+
+    A run with periodic evaluation (``--eval-freq``) also gets ``<run folder>/learning_curve.png``:
+    train and test mean return over env steps, the final evaluation as the last point.
+    """
     from heldout.protocol.run import resume_train, run_train
 
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
@@ -273,15 +280,24 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 f"--resume continues the run as it was configured; drop {', '.join(given)} "
                 "(to change a run, start a new one with --config RUN_DIR/config.yaml)"
             )
+        from heldout.protocol.status import read_status
+
+        was_complete = read_status(args.resume)["state"] == "complete"
         run_dir, _ = resume_train(
             args.resume, progress=not args.no_progress, trust_pickle=args.trust_pickle, command=command
         )
+        curve = None if was_complete else write_learning_curve(run_dir)
+        if curve is not None:
+            print(f"learning curve: {curve}")
         print(f"run folder: {run_dir}")
         return 0
     if args.trust_pickle:
         raise ValueError("--trust-pickle goes with --resume RUN_DIR")
     config = config_from_args(args)
     run_dir, _ = run_train(config, command=command, progress=not args.no_progress)
+    curve = write_learning_curve(run_dir)
+    if curve is not None:
+        print(f"learning curve: {curve}")
     print(f"run folder: {run_dir}")
     return 0
 
@@ -297,3 +313,12 @@ def _config_flags(args: argparse.Namespace) -> list[str]:
     if args.preset != "procgen-easy":
         given.append("preset")
     return sorted(set(given))
+
+
+def write_learning_curve(run_dir: Path) -> Path | None:
+    """Writes ``learning_curve.png`` into a finished run folder; returns its path, or None if the run
+    logged no periodic evaluation."""
+    from heldout.analysis.plots import run_learning_curve
+    from heldout.analysis.report import load_run_record
+
+    return run_learning_curve(load_run_record(run_dir), Path(run_dir) / "learning_curve.png")

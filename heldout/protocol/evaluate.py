@@ -32,6 +32,38 @@ EVAL_LIST_SEED = 20_200_101
 CONTEXT_COLUMN = "ctx_"
 
 
+#: ``progress`` of the evaluations: False (nothing), True (a tqdm bar of their own), or a callable
+#: ``report(episodes_done, episodes_total)`` called as episodes finish (a run's one bar:
+#: :meth:`heldout.protocol.progress.RunProgress.episodes`).
+Progress = bool | Callable[[int, int], None]
+
+
+class _EpisodeCount:
+    """Counts an evaluation's finished episodes into its ``progress`` (see :data:`Progress`)."""
+
+    def __init__(self, progress: Progress, total: int, desc: str) -> None:
+        self.done, self.total = 0, total
+        self.report = progress if callable(progress) else None
+        self.bar = None
+        if self.report is not None:
+            self.report(0, total)
+        elif progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="ep", leave=False)
+
+    def update(self) -> None:
+        self.done += 1
+        if self.report is not None:
+            self.report(self.done, self.total)
+        elif self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def evaluation_levels(levels: LevelSet, episodes: int, exclude: Sequence[int] = ()) -> list[int]:
     """The fixed list of levels an evaluation of ``episodes`` episodes plays, in order.
 
@@ -156,7 +188,7 @@ def evaluate(
     distribution_mode: str = "easy",
     env_options: dict[str, bool] | None = None,
     seed: int = 0,
-    progress: bool = False,
+    progress: Progress = False,
     wrappers: Sequence[Any] = (),
     output_dir: Any = None,
 ) -> EvalResult:
@@ -172,7 +204,7 @@ def evaluate(
         distribution_mode: Procgen distribution mode, which may differ from training.
         env_options: Procgen visual switches, which may differ from training.
         seed: Seed of the env's generator.
-        progress: Show a progress bar.
+        progress: A progress bar of its own (True) or a report of finished episodes (see :data:`Progress`).
         wrappers: Wrapper specs (``heldout.wrappers``) applied to the vectorized env, in order.
             Returns are the env's own (``info["episode"]``), whatever reward wrappers do.
         output_dir: Where recording wrappers write.
@@ -201,11 +233,7 @@ def evaluate(
     obs = venv.reset()
     rows: list[tuple[int, float, int, bool] | None] = [None] * n
     done_count = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc=f"eval {split}", unit="ep", leave=False)
+    bar = _EpisodeCount(progress, n, f"eval {split}")
     state = None
     episode_start = np.ones(venv.num_envs, dtype=bool)
     # which hand-out index each slot is playing (None: an uncounted extra episode)
@@ -226,12 +254,10 @@ def evaluate(
                         raise RuntimeError(f"slot {slot} played level {level}, expected {levels[index]}")
                     rows[index] = (level, float(ep["r"]), int(ep["l"]), bool(infos[slot]["level_complete"]))
                     done_count += 1
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update()
                 playing[int(slot)] = sampler.assignment.get(int(slot))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         venv.close()
     result = EvalResult(
         split=split,
@@ -258,7 +284,7 @@ def play_episodes(
     resets: Sequence[dict[str, Any]],
     num_envs: int = 8,
     deterministic: bool = False,
-    progress: bool = False,
+    progress: Progress = False,
     desc: str = "eval",
 ) -> list[tuple[Any, float, int, bool, bool, dict[str, Any]]]:
     """Plays one episode per entry of ``resets`` (keyword arguments of ``env.reset``), in order.
@@ -278,11 +304,7 @@ def play_episodes(
     totals = [0.0] * len(envs)
     lengths = [0] * len(envs)
     next_item = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc=desc, unit="ep", leave=False)
+    bar = _EpisodeCount(progress, n, desc)
 
     def start(slot: int) -> None:
         nonlocal next_item
@@ -318,12 +340,10 @@ def play_episodes(
                         bool(truncated),
                         dict(info),
                     )
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update()
                     start(slot)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         for env in envs:
             env.close()
     return rows  # type: ignore[return-value]
@@ -338,7 +358,7 @@ def evaluate_contexts(
     deterministic: bool = False,
     success_on: str = "terminated",
     features: Sequence[str] = (),
-    progress: bool = False,
+    progress: Progress = False,
     settings: dict[str, Any] | None = None,
 ) -> EvalResult:
     """Plays one episode per ``{"context": ..., "seed": ...}`` item with ``model``, in order.
@@ -355,7 +375,7 @@ def evaluate_contexts(
         deterministic: Greedy actions instead of sampling.
         success_on: ``"terminated"`` or ``"truncated"``: how an episode counts as completed.
         features: Context features recorded as columns (default: all of the env's).
-        progress: Show a progress bar.
+        progress: A progress bar of its own (True) or a report of finished episodes (see :data:`Progress`).
         settings: Recorded in the result.
 
     Returns:
@@ -394,7 +414,7 @@ def evaluate_levels(
     split: str = "test",
     num_envs: int = 8,
     deterministic: bool = False,
-    progress: bool = False,
+    progress: Progress = False,
     settings: dict[str, Any] | None = None,
 ) -> EvalResult:
     """Plays one episode on each level of ``levels`` in gymnasium level envs, in order.
@@ -410,7 +430,7 @@ def evaluate_levels(
         split: Name recorded in the result.
         num_envs: Envs played side by side (capped at ``len(levels)``).
         deterministic: Greedy actions instead of sampling.
-        progress: Show a progress bar.
+        progress: A progress bar of its own (True) or a report of finished episodes (see :data:`Progress`).
         settings: Recorded in the result.
 
     Returns:

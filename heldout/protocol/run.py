@@ -34,6 +34,7 @@ from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, s
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
+from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
     check_writable,
     git_revision,
@@ -81,7 +82,9 @@ def summarize(
     return out
 
 
-def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family: EnvFamily) -> Any:
+def _periodic_eval_callback(
+    config: TrainConfig, lists: dict[str, list], family: EnvFamily, progress: RunProgress | None = None
+) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class PeriodicEval(BaseCallback):
@@ -101,11 +104,14 @@ def _periodic_eval_callback(config: TrainConfig, lists: dict[str, list], family:
                         lists[name][: config.eval_periodic_episodes],
                         name,
                         seed=config.seed + 1,
+                        progress=progress.episodes(f"eval {name}") if progress else False,
                     )
                     means[name] = res.mean
                     self.logger.record(f"eval/{name}/mean_return", res.mean)
                     self.logger.record(f"eval/{name}/completion_rate", float(np.mean(res.completed)))
                 self.logger.record("eval/gap", means["train"] - means["test"])
+                if progress is not None:
+                    progress.set_phase("rollout", refresh=True)
             return True
 
     return PeriodicEval()
@@ -379,14 +385,20 @@ def _train_and_evaluate(
             )
     else:
         model.set_logger(_logger(run_dir, None))
+    # one bar for the whole run, naming its phase (rollout / update / eval ...); none without progress
+    bar = RunProgress(config.timesteps) if progress else None
     try:
-        with _StopRequest(stream) as stop:
+        with _StopRequest(stream) as stop, bar or contextlib.nullcontext():
+            if bar is not None:
+                bar.steps(model.num_timesteps)
             if not extra.get("training_done"):
                 callbacks = [
                     status_callback(run_dir, config.timesteps),
-                    _periodic_eval_callback(config, lists, family),
+                    _periodic_eval_callback(config, lists, family, bar),
                     _checkpoint_callback(config, run_dir, stop),
                 ]
+                if bar is not None:
+                    callbacks.insert(0, bar.callback())
                 if config.saliency_log_freq:
                     from heldout.protocol.saliency import saliency_log_callback
 
@@ -395,10 +407,11 @@ def _train_and_evaluate(
                 model.learn(
                     total_timesteps=config.timesteps - model.num_timesteps,
                     callback=callbacks,
-                    progress_bar=progress,
                     reset_num_timesteps=resume is None,
                 )
                 train_seconds = extra.get("train_seconds", 0.0) + time.perf_counter() - t0
+                if bar is not None:
+                    bar.set_phase("saving", refresh=True)
                 # the last update is done: what follows (the final evaluation) resumes from here
                 save_checkpoint(
                     model,
@@ -418,7 +431,8 @@ def _train_and_evaluate(
             t1 = time.perf_counter()
             results: dict[str, EvalResult] = {}
             for name, items in lists.items():
-                res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=progress)
+                report = bar.episodes(f"final eval {name}") if bar is not None else False
+                res = family.evaluate(model, config, items, name, seed=config.seed + 2, progress=report)
                 results[name] = res
                 write_atomic(run_dir / "eval" / f"{name}.csv", res.to_csv())
                 model.logger.record(f"eval/{name}/mean_return", res.mean)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -222,11 +223,29 @@ def test_reference_preset_matches_the_procgen_protocol() -> None:
     assert c.reward_norm and c.reward_norm_gamma == 0.99 and not c.deterministic_eval
 
 
-def test_progress_bar_dependencies_are_installed() -> None:
-    """heldout train shows SB3's progress bar by default; it needs tqdm and rich."""
-    from stable_baselines3.common.callbacks import ProgressBarCallback
+@pytest.mark.parametrize(
+    "name", ["procgen-easy", "procgen-hard", "rad-procgen-easy", "drac-procgen-easy", "ucb-drac-procgen-easy"]
+)
+def test_procgen_presets_evaluate_periodically(name: str) -> None:
+    """A learning curve of 25-40 points (learning_curve.png), each evaluation a few % of the steps."""
+    c = PRESETS.get(name)
+    assert c.eval_freq > 0 and 25 <= c.timesteps // c.eval_freq <= 40
+    assert 0 < c.eval_periodic_episodes <= 64
 
-    ProgressBarCallback()  # raises ImportError when rich or tqdm is missing
+
+def test_quickstart_shows_a_gap_on_minigrid_and_the_coinrun_one_is_kept() -> None:
+    q = PRESETS.get("quickstart")
+    assert q.env == "minigrid-doorkey-6x6" and q.num_levels == 5
+    assert q.eval_freq > 0 and q.timesteps // q.eval_freq >= 8  # the curve has 8+ points
+    old = PRESETS.get("procgen-quickstart")
+    assert (old.env, old.timesteps) == ("coinrun", 24_576)
+
+
+def test_progress_bar_dependencies_are_installed() -> None:
+    """heldout train shows its own tqdm bar by default (heldout.protocol.progress)."""
+    from heldout.protocol.progress import RunProgress
+
+    RunProgress(1, file=io.StringIO(), heartbeat=0).close()  # raises ImportError when tqdm is missing
 
 
 def test_best_augmentation_resolves_per_game() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from heldout.protocol.evaluate import EVAL_LIST_SEED, EvalResult, evaluate_contexts
+from heldout.protocol.evaluate import EVAL_LIST_SEED, EvalResult, Progress, evaluate_contexts
 from heldout.protocol.families.base import (
     EnvFamily,
     eval_wrappers,
@@ -196,7 +196,7 @@ class ContextualFamily(EnvFamily):
         split_name: str,
         num_envs: int | None = None,
         deterministic: bool | None = None,
-        progress: bool = False,
+        progress: Progress = False,
         seed: int = 0,
         wrappers: Sequence[Any] = (),
         output_dir: Any = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from heldout.protocol.evaluate import EvalResult, evaluate
+from heldout.protocol.evaluate import EvalResult, Progress, evaluate
 from heldout.protocol.families.base import eval_wrappers, reward_norm, wrap_train
 from heldout.protocol.families.levels import LEAKAGE_CHECK_MAX_TRAIN_LEVELS, LevelFamily
 from heldout.splits import LevelSet, LevelSplit
@@ -107,7 +107,7 @@ class ProcgenFamily(LevelFamily):
         num_envs: int | None = None,
         deterministic: bool | None = None,
         seed: int = 0,
-        progress: bool = False,
+        progress: Progress = False,
         distribution_mode: str | None = None,
         env_options: dict[str, bool] | None = None,
         wrappers: Sequence[Any] = (),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from heldout.protocol.evaluate import EvalResult, evaluate_levels
+from heldout.protocol.evaluate import EvalResult, Progress, evaluate_levels
 from heldout.protocol.families.base import (
     eval_wrappers,
     resolve_schedules,
@@ -93,7 +93,7 @@ class SeededGymFamily(LevelFamily):
         split_name: str,
         num_envs: int | None = None,
         deterministic: bool | None = None,
-        progress: bool = False,
+        progress: Progress = False,
         seed: int = 0,
         wrappers: Sequence[Any] = (),
         output_dir: Any = None,
