@@ -3,6 +3,11 @@
 matplotlib is imported lazily with the Agg backend (no display needed). Interval plots follow the
 style of Agarwal et al. (2021), "Deep RL at the Edge of the Statistical Precipice": one panel per
 aggregate metric, a bar per agent spanning its confidence interval, a tick at the point estimate.
+
+Each plot has a ``*_figure`` function that builds and returns the matplotlib ``Figure`` (for tests
+and notebooks; the caller closes it) and a function of the plain name that writes it as a PNG.
+Agents keep one colour, line style and marker across a figure, so lines that coincide stay visible
+(dashes of one show through the other, markers are staggered along each line).
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ import numpy as np
 
 from heldout.analysis import stats as S
 
-_METRIC_TITLES = {"mean": "Mean", "median": "Median", "iqm": "IQM", "optimality_gap": "Optimality gap"}
+_METRIC_TITLES = {
+    "mean": "Mean",
+    "median": "Median",
+    "iqm": "IQM",
+    "optimality_gap": "Optimality gap (lower is better)",
+}
+
+#: Line styles and markers given to agents in turn (with the tab10 colours).
+LINESTYLES: tuple[Any, ...] = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 3)))
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
 
 
 def _pyplot() -> Any:
@@ -45,31 +59,55 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % 10) for i in range(n)]
 
 
-def learning_curves(
-    env: str,
-    runs_by_agent: Mapping[str, Sequence[Any]],
-    path: str | os.PathLike[str],
-    title: str | None = None,
-    show_runs: bool = True,
-) -> Path:
-    """Train (solid) and test (dashed) mean return over training steps, one colour per agent (with
-    one agent: blue train, orange test).
+def agent_styles(agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{agent: {"color", "linestyle", "marker"}}``: a distinct combination per agent."""
+    colors = _colors(len(agents))
+    return {
+        a: {
+            "color": colors[i],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            "marker": MARKERS[i % len(MARKERS)],
+        }
+        for i, a in enumerate(agents)
+    }
 
-    Each line is the mean over runs at each logged step; the band spans the runs' min and max.
 
-    Args:
-        env: The game, for the default title.
-        runs_by_agent: ``{agent label: [RunRecord]}`` whose ``curve`` holds periodic evaluations.
-        path: The PNG to write.
-        title: The plot's title (default: ``"<env>: train vs test levels"``).
-        show_runs: Add the number of runs to each legend entry (``"ppo train (n=3)"``).
-    """
+def _steps_text(x: float, _pos: Any = None) -> str:
+    """Tick labels for environment steps: ``0``, ``250k``, ``1M``, ``2.5M``."""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
+def _padded(lo: float, hi: float, frac: float = 0.08, min_span: float = 0.05) -> tuple[float, float]:
+    """Limits holding ``[lo, hi]`` strictly inside: widened to ``min_span`` around its centre if
+    narrower (a single point), then padded by ``frac`` of the span each side."""
+    if hi - lo < min_span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
+    pad = frac * (hi - lo)
+    return lo - pad, hi + pad
+
+
+# ----------------------------------------------------------------------------------------------------
+# Learning curves
+
+
+def learning_curves_figure(
+    env: str, runs_by_agent: Mapping[str, Sequence[Any]], title: str | None = None, show_runs: bool = True
+) -> Any:
+    """The figure of :func:`learning_curves`."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    styles = agent_styles(list(runs_by_agent))
     one = len(runs_by_agent) == 1  # one agent: train and test in two colours, not one
-    for agent_color, (label, runs) in zip(_colors(len(runs_by_agent)), runs_by_agent.items()):
+    xs: list[np.ndarray] = []
+    for k, (label, runs) in enumerate(runs_by_agent.items()):
+        st = styles[label]
         for split, style in (("train", "-"), ("test", "--")):
-            color = _colors(2)[split == "test"] if one else agent_color
+            color = _colors(2)[split == "test"] if one else st["color"]
             curves = [r.curve for r in runs if r.curve and split in r.curve]
             if not curves:
                 continue
@@ -81,19 +119,63 @@ def learning_curves(
             steps, table = steps[keep], table[:, keep]
             if steps.size == 0:
                 continue
+            xs.append(steps)
             mean = np.nanmean(table, axis=0)
-            name = f"{label} {split}" + (f" (n={len(curves)})" if show_runs else "")
-            ax.plot(steps, mean, style, color=color, marker="o", ms=3, label=name)
+            ax.plot(
+                steps,
+                mean,
+                linestyle=style,
+                color=color,
+                marker=st["marker"],
+                ms=4 if split == "train" else 5,
+                mfc=color if split == "train" else "white",
+                label=f"{label} {split}"
+                + (f" ({len(curves)} run{'s' if len(curves) != 1 else ''})" if show_runs else ""),
+                zorder=3 + k,
+            )
             if len(curves) > 1:
                 ax.fill_between(
-                    steps, np.nanmin(table, axis=0), np.nanmax(table, axis=0), color=color, alpha=0.15
+                    steps, np.nanmin(table, axis=0), np.nanmax(table, axis=0), color=color, alpha=0.12
                 )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return")
-    ax.set_title(title or f"{env}: train vs test levels")
+    ax.set_title(
+        title or f"{env}: return on train (solid, filled) vs test (dashed, open) levels", fontsize=10
+    )
+    ax.xaxis.set_major_formatter(_steps_text)
+    if xs:
+        allx = np.concatenate(xs)
+        ax.set_xlim(*_padded(float(allx.min()), float(allx.max()), 0.04, 1.0))
+    ax.margins(y=0.08)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def learning_curves(
+    env: str,
+    runs_by_agent: Mapping[str, Sequence[Any]],
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    show_runs: bool = True,
+) -> Path:
+    """Train (solid) and test (dashed) mean return over training steps, one colour and marker per agent.
+
+    Each line is the mean over runs at each logged step; the band spans the runs' min and max.
+
+    Args:
+        env: The game, for the default title.
+        runs_by_agent: ``{agent label: [RunRecord]}`` whose ``curve`` holds periodic evaluations.
+        path: The PNG to write.
+        title: The plot's title (default: which line is train and which test, on ``env``).
+        show_runs: Add the number of runs to each legend entry (``"ppo train (3 runs)"``).
+    """
+    return _save(learning_curves_figure(env, runs_by_agent, title, show_runs), path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Per-level histograms
 
 
 def run_learning_curve(run: Any, path: str | os.PathLike[str]) -> Path | None:
@@ -122,67 +204,104 @@ def per_level_means(runs: Sequence[Any], split: str) -> np.ndarray:
     return np.bincount(inverse, weights=returns) / np.bincount(inverse)
 
 
+def level_histograms_figure(env: str, runs_by_agent: Mapping[str, Sequence[Any]]) -> Any:
+    """The figure of :func:`level_histograms`."""
+    plt = _pyplot()
+    n = len(runs_by_agent)
+    ncols = min(n, 4)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows + 0.5), squeeze=False)
+    data = {
+        label: {s: per_level_means(runs, s) for s in ("train", "test")}
+        for label, runs in runs_by_agent.items()
+    }
+    values = np.concatenate([v for d in data.values() for v in d.values()] + [np.zeros(0)])
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)  # one binning for every agent: comparable panels
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (label, runs) in zip(axes.flat, runs_by_agent.items()):
+        for split, color in (("train", "tab:blue"), ("test", "tab:orange")):
+            d = data[label][split]
+            if d.size:
+                ax.hist(
+                    d,
+                    bins=bins,
+                    alpha=0.55,
+                    color=color,
+                    label=f"{split}: {d.size} levels, mean {d.mean():.2f}",
+                )
+                ax.axvline(d.mean(), color=color, lw=1.5, ls="--")
+        ax.set_xlim(*_padded(float(bins[0]), float(bins[-1]), 0.04))
+        ax.margins(y=0.1)
+        ax.set_title(f"{label} ({len(runs)} run{'s' if len(runs) != 1 else ''})", fontsize=9)
+        ax.set_xlabel("mean return on a level (final evaluation)", fontsize=9)
+        ax.set_ylabel("number of levels", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{env}: per-level mean return, train vs test levels (dashed: split mean)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def level_histograms(
     env: str, runs_by_agent: Mapping[str, Sequence[Any]], path: str | os.PathLike[str]
 ) -> Path:
     """Histograms of per-level mean returns (final evaluation, averaged over runs), train vs test, per agent."""
-    plt = _pyplot()
-    n = len(runs_by_agent)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
-    for ax, (label, runs) in zip(axes[0], runs_by_agent.items()):
-        data = {s: per_level_means(runs, s) for s in ("train", "test")}
-        values = np.concatenate(list(data.values()))
-        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-        bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
-        for split, color in (("train", "tab:blue"), ("test", "tab:orange")):
-            if data[split].size:
-                ax.hist(
-                    data[split],
-                    bins=bins,
-                    alpha=0.55,
-                    color=color,
-                    label=f"{split} ({data[split].size} levels)",
-                )
-        ax.set_title(f"{env} / {label} ({len(runs)} runs)", fontsize=9)
-        ax.set_xlabel("mean return on a level")
-        ax.set_ylabel("levels")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save(level_histograms_figure(env, runs_by_agent), path)
 
 
-def interval_plot(estimates: Mapping[str, Mapping[str, S.Estimate]], path: str | os.PathLike[str]) -> Path:
-    """Aggregate metrics with CIs, one panel per metric and a row per agent (Agarwal et al., 2021, Fig. 1)."""
+# ----------------------------------------------------------------------------------------------------
+# Aggregate intervals
+
+
+def interval_figure(estimates: Mapping[str, Mapping[str, S.Estimate]]) -> Any:
+    """The figure of :func:`interval_plot`."""
     plt = _pyplot()
     agents = list(estimates)
     metrics = [m for m in S.METRICS if all(m in e for e in estimates.values())]
     fig, axes = plt.subplots(
-        1, len(metrics), figsize=(3.2 * len(metrics), 0.5 * len(agents) + 1.4), squeeze=False
+        1, len(metrics), figsize=(3.4 * len(metrics), 0.5 * len(agents) + 1.6), squeeze=False, sharey=True
     )
     colors = _colors(len(agents))
     for ax, m in zip(axes[0], metrics):
+        xs: list[float] = []
         for y, (agent, color) in enumerate(zip(agents, colors)):
             e = estimates[agent][m]
+            xs.append(e.value)
             if e.ci is not None:
+                xs.extend(e.ci)
                 ax.barh(y, e.ci[1] - e.ci[0], left=e.ci[0], height=0.6, color=color, alpha=0.75)
-            ax.vlines(e.value, y - 0.3, y + 0.3, color="black", lw=1.5)
+            else:  # no CI: the point estimate as a marker, so the row still shows the agent's colour
+                ax.plot([e.value], [y], "D", color=color, ms=7, mec="black", zorder=3)
+            ax.vlines(e.value, y - 0.3, y + 0.3, color="black", lw=1.5, zorder=4)
+        ax.set_xlim(*_padded(min(xs), max(xs), 0.12, 0.1))
+        ax.set_ylim(len(agents) - 0.4, -0.6)  # first agent on top, half a row of room above and below
         ax.set_yticks(range(len(agents)))
-        ax.set_yticklabels(agents if ax is axes[0][0] else [""] * len(agents))
-        ax.set_title(_METRIC_TITLES.get(m, m))
+        ax.set_yticklabels(agents)
+        ax.set_title(_METRIC_TITLES.get(m, m), fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-        ax.invert_yaxis()
-    fig.supxlabel("min-max normalised score (bars: 95% CI; tick: point estimate; no bar: no CI)", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.supxlabel(
+        "min-max normalised score (bars: 95% CI; black tick: point estimate; diamond: no CI, too few runs)",
+        fontsize=9,
+    )
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
-def published_bars(table: tuple[list[str], list[list[Any]]], path: str | os.PathLike[str]) -> Path:
-    """One panel per game: our agents' test return (colours) beside the published agents' (grey).
+def interval_plot(estimates: Mapping[str, Mapping[str, S.Estimate]], path: str | os.PathLike[str]) -> Path:
+    """Aggregate metrics with CIs, one panel per metric and a row per agent (Agarwal et al., 2021, Fig. 1)."""
+    return _save(interval_figure(estimates), path)
 
-    Args:
-        table: The ``published_comparison`` table of the report (header, rows).
-        path: The PNG to write.
-    """
+
+# ----------------------------------------------------------------------------------------------------
+# Beside the published runs
+
+
+def published_figure(table: tuple[list[str], list[list[Any]]]) -> Any:
+    """The figure of :func:`published_bars`."""
     plt = _pyplot()
     header, rows = table
     col = {h: i for i, h in enumerate(header)}
@@ -190,41 +309,119 @@ def published_bars(table: tuple[list[str], list[list[Any]]], path: str | os.Path
     games = sorted({r[col["game"]] for r in rows})
     agents = list(dict.fromkeys(r[col["agent"]] for r in rows))
     agent_color = dict(zip(agents, _colors(len(agents))))
+    # the same rows, in the same order, in every panel: ours first, then the published agents
+    pub_keys = list(dict.fromkeys((r[col["published_agent"]], r[col["published_steps"]]) for r in rows))
+    pub_keys.sort(key=lambda k: (k[0] != "PPO (train-procgen)", k[1] if k[0] == "PPO (train-procgen)" else 0))
+    keys: list[tuple[str, Any]] = [("ours", a) for a in agents] + [("published", k) for k in pub_keys]
+    names = [f"{k} (ours)" if kind == "ours" else f"{k[0]} @{_steps_text(k[1])}" for kind, k in keys]
     ncols = min(4, len(games))
     nrows = -(-len(games) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 0.9 + 0.32 * 8 * nrows), squeeze=False)
+    panel_h = 0.24 * len(keys) + 0.7
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(2.9 * ncols + 1.8, panel_h * nrows + 1.0), squeeze=False, sharey=True
+    )
     for ax in axes.flat[len(games) :]:
         ax.axis("off")
     for ax, game in zip(axes.flat, games):
         sel = [r for r in rows if r[col["game"]] == game]
-        names, values, colors = [], [], []
-        for agent in agents:
-            mine = [r for r in sel if r[col["agent"]] == agent]
-            if mine:
-                names.append(f"ours: {agent} ({mine[0][col['runs']]} runs, {mine[0][col['steps']]:,} steps)")
-                values.append(mine[0][col["ours"]])
-                colors.append(agent_color[agent])
-        published = dict.fromkeys(
-            (r[col["published_agent"]], r[col["published_steps"]], r[col["published"]]) for r in sel
-        )
-        for name, steps, value in published:
-            names.append(f"{name} @{steps / 1e6:g}M")
-            values.append(value)
-            colors.append("0.6")
-        ax.barh(range(len(values)), values, color=colors)
-        ax.set_yticks(range(len(values)))
-        ax.set_yticklabels(names, fontsize=7)
-        ax.invert_yaxis()
-        ax.set_title(f"{game}: test return", fontsize=10)
+        bars: list[tuple[int, float, Any, int | None]] = []  # (row, value, colour, our runs)
+        for y, (kind, k) in enumerate(keys):
+            if kind == "ours":
+                mine = [r for r in sel if r[col["agent"]] == k]
+                if mine:
+                    bars.append((y, mine[0][col["ours"]], agent_color[k], mine[0][col["runs"]]))
+            else:
+                pub = [r for r in sel if (r[col["published_agent"]], r[col["published_steps"]]) == k]
+                if pub:
+                    grey = "0.75" if k[0] == "PPO (train-procgen)" else "0.55"
+                    bars.append((y, pub[0][col["published"]], grey, None))
+        ys, values, colors, runs = (list(t) for t in zip(*bars))
+        ax.barh(ys, values, height=0.75, color=colors)
+        lo, hi = min(0.0, *values), max(0.0, *values)
+        span = max(hi - lo, 1e-6)
+        ax.set_xlim(lo - 0.03 * span, hi + 0.32 * span)  # the zero line in view; room for the labels
+        for y, v, n in zip(ys, values, runs):
+            if n is not None:  # ours: the value (a bar near 0 is hard to see) and the number of runs
+                ax.text(max(v, 0.0) + 0.02 * span, y, f"{v:.3g}, n={n}", va="center", fontsize=6.5)
+        ax.set_title(game, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.axvline(0, color="black", lw=0.6)
+    axes[0][0].set_yticks(range(len(keys)))
+    axes[0][0].set_yticklabels(names)
+    axes[0][0].set_ylim(len(keys) - 0.4, -0.6)
+    steps = sorted({r[col["steps"]] for r in rows})
+    fig.suptitle(
+        "Test return per game (easy, 200 training levels)\n"
+        f"ours (colours: mean, n = runs; {', '.join(_steps_text(s) for s in steps)} steps) beside the "
+        "published agents (grey; @ training steps)",
+        fontsize=10,
+    )
+    fig.supxlabel("mean test return", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def published_bars(table: tuple[list[str], list[list[Any]]], path: str | os.PathLike[str]) -> Path:
+    """One panel per game: our agents' test return (colours) beside the published agents' (grey).
+
+    Every panel holds the same rows in the same order, named once on the left; each game keeps its
+    own return scale.
+
+    Args:
+        table: The ``published_comparison`` table of the report (header, rows).
+        path: The PNG to write.
+    """
+    return _save(published_figure(table), path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Performance profiles
+
+
+def performance_profiles_figure(
+    profiles: Mapping[str, tuple[np.ndarray, np.ndarray | None]], taus: np.ndarray, title: str | None = None
+) -> Any:
+    """The figure of :func:`performance_profiles`."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    styles = agent_styles(list(profiles))
+    n = max(len(profiles), 1)
+    every = max(1, len(taus) // 10)
+    for k, (agent, (profile, cis)) in enumerate(profiles.items()):
+        st = styles[agent]
+        ax.plot(
+            taus,
+            profile,
+            color=st["color"],
+            linestyle=st["linestyle"],
+            marker=st["marker"],
+            ms=5,
+            lw=1.8,
+            markevery=(k * every // n, every),  # staggered, so coinciding lines still show each marker
+            label=agent,
+            zorder=3 + k,
+        )
+        if cis is not None:
+            ax.fill_between(taus, cis[0], cis[1], color=st["color"], alpha=0.15, lw=0)
+    ax.set_xlabel("min-max normalised score τ")
+    ax.set_ylabel("fraction of runs with score > τ")
+    ax.set_ylim(-0.04, 1.04)
+    if len(taus):
+        ax.set_xlim(*_padded(float(np.min(taus)), float(np.max(taus)), 0.03))
+    ax.set_title(title or "Performance profile (band: 95% CI)", fontsize=10)
+    ax.grid(alpha=0.3)
+    if profiles:
+        ax.legend(fontsize=8, loc="best")
+    return fig
 
 
 def performance_profiles(
     profiles: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
     taus: np.ndarray,
     path: str | os.PathLike[str],
+    title: str | None = None,
 ) -> Path:
     """Run-score distributions: the fraction of runs scoring above tau, with CI bands (Agarwal et al., 2021).
 
@@ -232,16 +429,6 @@ def performance_profiles(
         profiles: ``{agent: (profile, cis or None)}`` from :func:`heldout.analysis.stats.performance_profile`.
         taus: The thresholds the profiles were evaluated at.
         path: The PNG to write.
+        title: The axes title (default: "Performance profile").
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
-    for color, (agent, (profile, cis)) in zip(_colors(len(profiles)), profiles.items()):
-        ax.plot(taus, profile, color=color, label=agent)
-        if cis is not None:
-            ax.fill_between(taus, cis[0], cis[1], color=color, alpha=0.2)
-    ax.set_xlabel("min-max normalised score τ")
-    ax.set_ylabel("fraction of runs with score > τ")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _save(performance_profiles_figure(profiles, taus, title), path)

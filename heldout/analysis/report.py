@@ -39,6 +39,10 @@ PUBLISHED_PROTOCOL = {"distribution_mode": "easy", "num_levels": 200, "start_lev
 #: The agents whose published test returns at 25M steps sit beside ours.
 PUBLISHED_AGENTS = ("PPO", "UCB-DrAC", "PLR", "PPG", "IDAAC")
 
+#: Fewer runs than this on a game and the report warns that its CIs are unreliable (Agarwal et al.,
+#: 2021, recommend at least 5 runs per task; percentile-bootstrap CIs from fewer are too narrow).
+FEW_RUNS = 5
+
 
 # ----------------------------------------------------------------------------------------------------
 # Reading run folders
@@ -289,6 +293,34 @@ def closest_budget(steps: int, budgets: Sequence[int]) -> int:
     return min(budgets, key=lambda b: abs(np.log(b) - np.log(max(steps, 1))))
 
 
+def small_sample_warnings(groups: Mapping[str, Mapping[str, Sequence[RunRecord]]]) -> list[str]:
+    """The report's cautions about run counts, each independent of the other, as markdown lines.
+
+    - a game with fewer than :data:`heldout.analysis.stats.MIN_RUNS_FOR_CI` runs gets no CI;
+    - a game with fewer than :data:`FEW_RUNS` runs gets CIs too narrow to trust (this one holds
+      whenever the first does: a single run is fewer than 5 too).
+    """
+    counts = {(label, env): len(rs) for label, envs in groups.items() for env, rs in envs.items()}
+    if not counts:
+        return []
+    out = []
+    n_min = min(counts.values())
+    if n_min < S.MIN_RUNS_FOR_CI:
+        out.append(
+            f"**Too few seeds for a confidence interval** where a game has fewer than {S.MIN_RUNS_FOR_CI} "
+            'runs: those cells give the point estimate only ("n=1, no CI").'
+        )
+    cells = sum(1 for n in counts.values() if n < FEW_RUNS)
+    if cells:
+        out.append(
+            f"**Fewer than {FEW_RUNS} runs** on {cells} of {len(counts)} (agent, game) cell(s) (as few as "
+            f"{n_min}): percentile-bootstrap CIs from so few runs tend to be too narrow; read them as a "
+            f"lower bound on the uncertainty and train at least {FEW_RUNS} seeds per game before comparing "
+            "agents."
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------
 # Tables
 
@@ -325,11 +357,16 @@ def _ci_cols(est: S.Estimate | None) -> list[float | None]:
 
 @dataclass
 class Report:
-    """Everything :func:`write_report` computed: tables (header, rows) and the files it wrote."""
+    """Everything :func:`write_report` computed: tables (header, rows), the files it wrote, warnings.
+
+    ``warnings`` holds the report's cautions (too few runs for a CI, or for a reliable one), one line
+    each, as ``report.md`` states them; ``heldout report`` prints them too.
+    """
 
     markdown: str
     tables: dict[str, tuple[list[str], list[list[Any]]]]
     files: list[Path]
+    warnings: list[str] = field(default_factory=list)
 
 
 def _per_game(
@@ -450,17 +487,8 @@ def write_report(
         )
         + "\n"
     )
-    counts = [len(rs) for envs in groups.values() for rs in envs.values()]
-    if min(counts) < S.MIN_RUNS_FOR_CI:
-        md.append(
-            f"**Too few seeds for a confidence interval** where a game has fewer than {S.MIN_RUNS_FOR_CI} "
-            'runs: those cells give the point estimate only ("n=1, no CI").\n'
-        )
-    elif min(counts) < 5:
-        md.append(
-            f"Few seeds: some games have only {min(counts)} runs. Percentile-bootstrap CIs from so few runs "
-            "tend to be too narrow; read them as a lower bound on the uncertainty.\n"
-        )
+    warnings = small_sample_warnings(groups)
+    md.extend(f"{w}\n" for w in warnings)
 
     # per game
     header, rows, md_rows = _per_game(groups, reps, seed, confidence)
@@ -495,6 +523,7 @@ def write_report(
     agg_rows: list[list[Any]] = []
     agg_est: dict[str, dict[str, dict[str, S.Estimate]]] = {}
     agg_matrices: dict[str, np.ndarray] = {}
+    agg_games: dict[str, list[str]] = {}
     md.append("## Aggregate normalised scores\n")
     md_agg: list[list[str]] = []
     games_note: list[str] = []
@@ -503,7 +532,7 @@ def write_report(
         est = S.aggregate_estimates(matrices, S.METRICS, reps, seed, confidence) if matrices else {}
         agg_est[split] = est
         if split == "test":
-            agg_matrices = matrices
+            agg_matrices, agg_games = matrices, used
         for label, e in est.items():
             counts_ = S.runs_per_task(matrices[label])
             runs_text = (
@@ -604,13 +633,18 @@ def write_report(
         md.append(pub_md + "\n")
 
     # exports
+    written = []
     for split, scores in (("test", scores_test), ("train", scores_train)):
-        files.append(write_json(out_dir / f"scores_{split}.json", scores))
+        if scores:  # no run evaluated on the split: no file (an empty one would hold no scores)
+            files.append(write_json(out_dir / f"scores_{split}.json", scores))
+            written.append(f"`scores_{split}.json`")
+    modes = sorted({r.distribution_mode for r in runs})
+    mode_flag = f" --mode {modes[0]}" if len(modes) == 1 and modes[0] != "easy" else ""
     md.append("## Files\n")
     md.append(
-        "- `scores_test.json`, `scores_train.json`: per-run mean returns in the published layout "
-        "`{agent: {game: [one score per run]}}`; `heldout stats scores_test.json` gives the aggregate "
-        "table for them (and works on the published runs alike).\n"
+        f"- {', '.join(written)}: per-run mean returns in the published layout "
+        f"`{{agent: {{game: [one score per run]}}}}`; `heldout stats scores_test.json{mode_flag}` gives the "
+        "aggregate table for them (and works on the published runs alike).\n"
         "- CSV tables: " + ", ".join(f"`{n}.csv`" for n in tables) + ".\n"
     )
 
@@ -642,11 +676,17 @@ def write_report(
                 )
             )
         if agg_matrices:
-            taus = np.linspace(0.0, max(1.0, max(float(np.nanmax(m)) for m in agg_matrices.values())), 101)
+            # from below the lowest score (barely trained runs score under the published minimum, < 0)
+            # to above the highest, so every profile falls from 1 to 0 inside the plot
+            low = min(0.0, min(float(np.nanmin(m)) for m in agg_matrices.values()))
+            high = max(1.0, max(float(np.nanmax(m)) for m in agg_matrices.values()))
+            taus = np.linspace(low - 0.02 * (high - low) if low < 0 else 0.0, high, 101)
             profiles = {
                 a: S.performance_profile(m, taus, reps, seed, confidence) for a, m in agg_matrices.items()
             }
-            figs.append(("Performance profiles of normalised test scores", P.performance_profiles(profiles, taus, out_dir / "profile_test.png")))  # fmt: skip
+            n_games = len({g for gs in agg_games.values() for g in gs})
+            title = f"Performance profile: normalised test scores, {n_games} game(s) (band: {pct} CI)"
+            figs.append(("Performance profiles of normalised test scores", P.performance_profiles(profiles, taus, out_dir / "profile_test.png", title)))  # fmt: skip
         if pub_rows[1]:
             figs.append(
                 (
@@ -666,7 +706,7 @@ def write_report(
         files.append(write_atomic(out_dir / f"{name}.csv", _csv_text(header_, rows_)))
     text = "\n".join(md)
     files.insert(0, write_atomic(out_dir / "report.md", text))
-    return Report(text, tables, files)
+    return Report(text, tables, files, warnings)
 
 
 def _published_comparison(
@@ -764,35 +804,82 @@ def _published_comparison(
 # heldout stats FILE.json
 
 
+def _with_constants(
+    scores: Mapping[str, Mapping[str, Sequence[float]]], mode: str
+) -> tuple[dict[str, dict[str, Sequence[float]]], list[str]]:
+    """The games of ``scores`` that have ``mode`` normalisation constants, and notes on what was left out.
+
+    Raises:
+        ValueError: Unknown ``mode``, or no game of the file has constants (names the games and the
+            games with constants).
+    """
+    from heldout.envs import SCORE_RANGES
+
+    if mode not in SCORE_RANGES:
+        raise ValueError(f"unknown --mode {mode!r}; valid modes: {', '.join(SCORE_RANGES)}")
+    ranges = SCORE_RANGES[mode]
+    unknown = sorted({g for per in scores.values() for g in per if g not in ranges})
+    usable = {a: {g: v for g, v in per.items() if g in ranges} for a, per in scores.items()}
+    usable = {a: per for a, per in usable.items() if per}
+    if not usable:
+        raise ValueError(
+            f"no game of this file has {mode} normalisation constants ({', '.join(unknown)}); "
+            f"games with constants: {', '.join(sorted(ranges))}"
+        )
+    notes = []
+    if unknown:
+        notes.append(f"left out, no {mode} normalisation constants: {', '.join(unknown)}")
+    dropped = [a for a in scores if a not in usable]
+    if dropped:
+        notes.append(f"left out, no game with {mode} constants: agent(s) {', '.join(dropped)}")
+    return usable, notes
+
+
 def scores_file_stats(
     scores: Mapping[str, Mapping[str, Sequence[float]]],
     mode: str = "easy",
     reps: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
-) -> tuple[dict[str, dict[str, S.Estimate]], dict[tuple[str, str], S.Estimate], list[str]]:
+) -> tuple[dict[str, dict[str, S.Estimate]], dict[tuple[str, str], S.Estimate], list[str], list[str]]:
     """Aggregates and pairwise probabilities of improvement for a file in the published layout.
 
-    Uses the games every agent ran (min-max normalised with the ``mode`` constants).
+    Uses the games every agent ran, min-max normalised with the ``mode`` constants, as the published
+    comparisons do. What ``heldout report`` exports is accepted as it is: games without constants
+    (non-Procgen envs) are left out, and agents with no game in common are each aggregated over their
+    own games (as the report does) without a probability of improvement; ``notes`` says so.
 
     Returns:
-        ``(aggregates {agent: {metric: Estimate}}, {(x, y): P(X > Y)}, games)``.
+        ``(aggregates {agent: {metric: Estimate}}, {(x, y): P(X > Y)}, common games, notes)``.
+
+    Raises:
+        ValueError: Unknown ``mode``, or no game of the file has normalisation constants.
     """
-    games = S.common_tasks(scores)
-    if not games:
-        raise ValueError("the agents of this file have no game in common")
+    usable, notes = _with_constants(scores, mode)
+    games = S.common_tasks(usable)
+    if games:
+        left = sorted({g for per in usable.values() for g in per} - set(games))
+        if left:
+            notes.append(f"left out, not run by every agent: {', '.join(left)}")
+        games_of = {a: games for a in usable}
+    else:
+        notes.append(
+            "the agents have no game in common: each agent's aggregate is over its own games (not "
+            "comparable between agents), and there is no probability of improvement"
+        )
+        games_of = {a: sorted(per) for a, per in usable.items()}
     matrices = {
-        a: S.score_matrix(S.min_max_normalize({g: per[g] for g in games}, mode), games)
-        for a, per in scores.items()
+        a: S.score_matrix(S.min_max_normalize({g: usable[a][g] for g in gs}, mode), gs)
+        for a, gs in games_of.items()
     }
     agg = S.aggregate_estimates(matrices, S.METRICS, reps, seed, confidence)
-    agents = list(scores)
+    agents = list(usable) if games else []
     poi = {
         (x, y): S.probability_of_improvement_ci(matrices[x], matrices[y], reps, seed, confidence)
         for i, x in enumerate(agents)
         for y in agents[i + 1 :]
     }
-    return agg, poi, games
+    return agg, poi, games, notes
 
 
 def reference_normalized_means(
@@ -801,17 +888,27 @@ def reference_normalized_means(
     reps: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
+    games: Sequence[str] | None = None,
 ) -> dict[str, S.Estimate]:
-    """Each agent's mean over common games of return / the reference's mean return ("% of PPO")."""
+    """Each agent's mean over common games of return / the reference's mean return ("% of PPO").
+
+    Args:
+        games: The games to average over (e.g. those of the aggregates); default: the games every
+            agent ran. Where there are none, each agent is compared on the games it shares with the
+            reference; an agent sharing none has no entry.
+    """
     if reference not in scores:
         raise ValueError(
             f"--reference {reference!r} is not an agent of the file; agents: {', '.join(scores)}"
         )
-    games = S.common_tasks(scores)
+    common = list(games) if games else S.common_tasks(scores)
     out = {}
     for agent, per in scores.items():
-        rel = S.reference_normalize({g: per[g] for g in games}, scores[reference])
-        out[agent] = S.bootstrap_ci(S.score_matrix(rel, games), S.aggregate_mean, reps, seed, confidence)
+        used = common or sorted(set(per) & set(scores[reference]))
+        if not used:
+            continue
+        rel = S.reference_normalize({g: per[g] for g in used}, scores[reference])
+        out[agent] = S.bootstrap_ci(S.score_matrix(rel, used), S.aggregate_mean, reps, seed, confidence)
     return out
 
 
@@ -824,11 +921,16 @@ def format_scores_file_stats(
     seed: int,
     relative: Mapping[str, S.Estimate] | None = None,
     reference: str | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The text table ``heldout stats`` prints (with ``relative``: a "% of <reference>" column)."""
+    """The text table ``heldout stats`` prints (with ``relative``: a "% of <reference>" column).
+
+    ``notes`` (from :func:`scores_file_stats`) are printed after the table, one ``note:`` line each.
+    """
     runs = "95% stratified-bootstrap CIs"
+    games_text = f" x {len(games)} games" if games else ", no game in common"
     lines = [
-        f"{len(agg)} agents x {len(games)} games, min-max normalised ({mode}); {runs}, {reps} resamples, seed {seed}",
+        f"{len(agg)} agents{games_text}, min-max normalised ({mode}); {runs}, {reps} resamples, seed {seed}",
         "",
     ]
     header = ["agent", "mean", "median", "IQM", "optimality gap"]
@@ -836,7 +938,10 @@ def format_scores_file_stats(
     if relative is not None:
         header.append(f"% of {reference} (mean)")
         for row in rows:
-            e = relative[row[0]]
+            e = relative.get(row[0])
+            if e is None:  # no game in common with the reference
+                row.append("-")
+                continue
             pct_ci = None if e.ci is None else (100 * e.ci[0], 100 * e.ci[1])
             row.append(S.Estimate(100 * e.value, pct_ci).format(0))
     rows = [header, *rows]
@@ -850,4 +955,6 @@ def format_scores_file_stats(
         width = max(len(f"P({x} > {y})") for x, y in poi)
         for (x, y), e in poi.items():
             lines.append(f"  {f'P({x} > {y})'.ljust(width)}  {e.format(3)}")
+    if notes:
+        lines += ["", *(f"note: {n}" for n in notes)]
     return "\n".join(lines)

@@ -31,7 +31,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Writes the report; prints where."""
+    """Writes the report; prints where, and its warnings about too few runs."""
     from heldout.analysis.report import write_report
 
     report = write_report(
@@ -43,4 +43,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         plots=not args.no_plots,
     )
     print(f"report: {report.files[0]} ({len(report.files)} files)")
+    for warning in report.warnings:
+        print("warning: " + warning.replace("**", ""))
     return 0

@@ -16,7 +16,9 @@ def add_parser(sub: Any) -> None:
         description="Print, per agent, the min-max normalised mean, median, IQM and optimality gap over the "
         "games every agent ran, each with its 95%% stratified-bootstrap CI, and the probability of "
         "improvement between agents (Agarwal et al., 2021). FILE.json holds raw returns in the published "
-        "layout {agent: {game: [one score per run]}}, as 'heldout report' exports them.",
+        "layout {agent: {game: [one score per run]}}, as 'heldout report' exports them; games without "
+        "normalisation constants are left out and agents with no game in common are aggregated over their "
+        "own games, each said in a note.",
         formatter_class=HelpFormatter,
     )
     st.add_argument(
@@ -38,6 +40,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Prints the aggregate table (or JSON) of a scores file."""
     import json
+    import sys
 
     from heldout.analysis.report import (
         format_scores_file_stats,
@@ -45,21 +48,30 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         scores_file_stats,
     )
     from heldout.analysis.stats import load_scores
-    from heldout.envs import SCORE_RANGES
 
-    if args.mode not in SCORE_RANGES:
-        raise ValueError(f"unknown --mode {args.mode!r}; valid modes: {', '.join(SCORE_RANGES)}")
     scores = load_scores(args.file)
+    agg, poi, games, notes = scores_file_stats(scores, args.mode, args.reps, args.seed)
     relative = None
     if args.reference is not None:
-        relative = reference_normalized_means(scores, args.reference, args.reps, args.seed)
-    agg, poi, games = scores_file_stats(scores, args.mode, args.reps, args.seed)
+        relative = reference_normalized_means(
+            scores, args.reference, args.reps, args.seed, games=games or None
+        )
     if args.json:
         data = {a: {m: e.to_dict() for m, e in per.items()} for a, per in agg.items()}
         print(json.dumps(data, indent=2))
+        for note in notes:  # stdout stays JSON
+            print(f"heldout stats: note: {note}", file=sys.stderr)
     else:
         text = format_scores_file_stats(
-            agg, poi, games, args.mode, args.reps, args.seed, relative=relative, reference=args.reference
+            agg,
+            poi,
+            games,
+            args.mode,
+            args.reps,
+            args.seed,
+            relative=relative,
+            reference=args.reference,
+            notes=notes,
         )
         print(text)
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from fake_runs import make_run, make_runs
 
 from heldout.analysis.report import find_run_folders, load_run_record, write_report
 from heldout.cli import main
@@ -264,3 +265,121 @@ def test_report_and_stats_help(command: str, flags: list[str], capsys: pytest.Ca
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert all(f in out for f in flags)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The small-sample warning, and 'heldout stats' on what 'heldout report' writes
+
+
+@pytest.mark.parametrize(
+    "seeds,ragged,too_few_for_ci,fewer_than_5",
+    [(5, False, False, False), (3, False, False, True), (2, True, True, True), (1, False, True, True)],
+)
+def test_small_sample_warning_shows_whenever_it_applies(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    seeds: int,
+    ragged: bool,
+    too_few_for_ci: bool,
+    fewer_than_5: bool,
+) -> None:
+    """'Fewer than 5 runs' shows with and without the no-CI warning (it hid behind it), and not with 5."""
+    make_runs(tmp_path / "runs", ["ppo", "drac"], ["coinrun", "starpilot"], seeds, ragged=ragged, levels=4)
+    assert (
+        main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r"), "--reps", "50", "--no-plots"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    md = (tmp_path / "r" / "report.md").read_text()
+    for text in (md, out):
+        assert ("Too few seeds for a confidence interval" in text) == too_few_for_ci
+        assert ("Fewer than 5 runs" in text) == fewer_than_5
+    if fewer_than_5:
+        assert f"as few as {1 if ragged else seeds}" in md
+        assert md.index("Fewer than 5 runs") < md.index("## Per game")  # up front, not in a footnote
+
+
+def _stats_round_trip(runs: Path, out: Path, capsys: pytest.CaptureFixture, *flags: str) -> dict[str, str]:
+    """``heldout report`` then ``heldout stats`` on each scores file it wrote: ``{file name: stdout}``."""
+    assert main(["report", str(runs), "--out", str(out), "--reps", "50", "--no-plots"]) == 0
+    capsys.readouterr()
+    printed = {}
+    files = sorted(out.glob("scores_*.json"))
+    assert files
+    for f in files:
+        code = main(["stats", str(f), "--reps", "50", *flags])
+        captured = capsys.readouterr()
+        assert code == 0, (f.name, captured.err)
+        printed[f.name] = captured.out
+    return printed
+
+
+def test_stats_reads_the_scores_report_writes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    make_runs(
+        tmp_path / "runs", ["ppo", "drac"], ["coinrun", "starpilot", "fruitbot"], 2, ragged=True, levels=4
+    )
+    printed = _stats_round_trip(tmp_path / "runs", tmp_path / "r", capsys)
+    assert set(printed) == {"scores_test.json", "scores_train.json"}
+    assert (
+        "2 agents x 3 games" in printed["scores_test.json"] and "P(drac > ppo)" in printed["scores_test.json"]
+    )
+    assert main(["stats", str(tmp_path / "r" / "scores_test.json"), "--reps", "50", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"drac", "ppo"}
+    assert (
+        main(["stats", str(tmp_path / "r" / "scores_test.json"), "--reps", "50", "--reference", "ppo"]) == 0
+    )
+    assert "% of ppo" in capsys.readouterr().out
+
+
+def test_stats_reads_report_scores_of_disjoint_games_and_non_procgen_envs(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """What the report aggregates, stats accepts: agents on different games, games without constants."""
+    for seed in (0, 1):
+        make_run(tmp_path / "disjoint", "coinrun", "ppo", seed, 0.3, levels=4)
+        make_run(tmp_path / "disjoint", "starpilot", "drac", seed, 0.4, levels=4)
+    printed = _stats_round_trip(tmp_path / "disjoint", tmp_path / "r1", capsys, "--reference", "ppo")
+    text = printed["scores_test.json"]
+    assert "no game in common" in text and "drac" in text and "ppo" in text and "P(" not in text
+
+    for seed in (0, 1):
+        make_run(tmp_path / "mixed", "coinrun", "ppo", seed, 0.3, levels=4)
+        other = make_run(tmp_path / "mixed", "bigfish", "ppo", seed, 0.3, levels=4)
+        config = yaml.safe_load((other / "config.yaml").read_text())
+        (other / "config.yaml").write_text(yaml.safe_dump({**config, "env": "my-seeded-maze"}))
+    text = _stats_round_trip(tmp_path / "mixed", tmp_path / "r2", capsys)["scores_test.json"]
+    assert (
+        "1 agents x 1 games" in text
+        and "note: left out, no easy normalisation constants: my-seeded-maze" in text
+    )
+
+
+def test_report_writes_no_empty_scores_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = make_run(tmp_path / "runs", "coinrun", "ppo", 0, 0.3, levels=4)
+    (run / "eval" / "train.csv").unlink()  # a run evaluated on its test levels only
+    printed = _stats_round_trip(tmp_path / "runs", tmp_path / "r", capsys)
+    assert set(printed) == {"scores_test.json"}
+    assert "scores_train.json" not in (tmp_path / "r" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{}", "expected {agent: {game: [one score per run]}}"),
+        ("[1, 2]", "expected {agent: {game: [one score per run]}}"),
+        ('{"A": {"coinrun": []}}', "non-empty list of numbers"),
+        ('{"A": {"coinrun": ["7"]}}', "non-empty list of numbers"),
+        ('{"A": {"coinrun": [7.0]', "not valid JSON"),
+        ('{"A": {"my-env": [1.0]}}', "no game of this file has easy normalisation constants"),
+    ],
+)
+def test_stats_still_refuses_bad_files_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: str, message: str
+) -> None:
+    f = tmp_path / "bad.json"
+    f.write_text(content)
+    assert main(["stats", str(f), "--reps", "20"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and message in err and err.startswith("heldout stats: error:"), err
+    assert captured.out == ""
