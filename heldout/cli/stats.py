@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     import json
     import sys
 
-    from heldout.analysis.report import (
+    from heldout.analysis.scores_file import (
         format_scores_file_stats,
         reference_normalized_means,
         scores_file_stats,

@@ -319,6 +319,6 @@ def write_learning_curve(run_dir: Path) -> Path | None:
     """Writes ``learning_curve.png`` into a finished run folder; returns its path, or None if the run
     logged no periodic evaluation."""
     from heldout.analysis.plots import run_learning_curve
-    from heldout.analysis.report import load_run_record
+    from heldout.analysis.runs import load_run_record
 
     return run_learning_curve(load_run_record(run_dir), Path(run_dir) / "learning_curve.png")
