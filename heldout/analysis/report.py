@@ -39,7 +39,9 @@ from heldout.analysis.runs import (  # noqa: F401
     group_runs,
     is_run_folder,
     load_run_record,
+    one_run_per_seed,
     per_run_scores,
+    scan_run_folders,
     steps_label,
 )
 from heldout.analysis.scores_file import (  # noqa: F401
@@ -155,6 +157,7 @@ def write_report(
     confidence: float = 0.95,
     reference: str | None = None,
     plots: bool = True,
+    include_incomplete: bool = False,
 ) -> Report:
     """Writes ``report.md``, CSV tables, ``scores_{train,test}.json`` and PNG plots into ``out``.
 
@@ -166,6 +169,12 @@ def write_report(
         confidence: CI coverage.
         reference: An agent label to normalise by ("% of <reference>"); None: none.
         plots: Write the PNG plots (needs matplotlib).
+        include_incomplete: Report the complete runs even where some given folders are not complete
+            (running, interrupted, failed); they are listed as left out. Without it such folders are
+            refused: an average over whichever seeds happened to finish is no result.
+
+    A seed run twice for one experiment counts once (the run that finished last; the other is listed
+    as left out).
 
     Raises:
         ValueError: A path is not a run folder, ``reference`` is not among the agents, bad ``reps``.
@@ -174,8 +183,9 @@ def write_report(
 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ValueError(f"--reps must be a positive integer, got {reps!r}")
-    paths = find_run_folders(run_dirs)
-    runs = [load_run_record(p) for p in paths]
+    found = scan_run_folders(run_dirs)
+    paths = find_run_folders(run_dirs, include_incomplete)  # the same scan; raises on what it refuses
+    runs, repeated = one_run_per_seed([load_run_record(p) for p in paths])
     groups = group_runs(runs)
     if reference is not None and reference not in groups:
         raise ValueError(
@@ -216,7 +226,20 @@ def write_report(
         + "\n"
     )
     warnings = small_sample_warnings(groups)
+    left_out = [f"`{path}`: {what}" for path, what in found.incomplete]
+    left_out += [
+        f"`{old.path}`: seed {old.seed} of {old.agent} on {old.env} again (`{new.path}` counts)"
+        for old, new in repeated
+    ]
+    if left_out:
+        warnings.append(
+            f"**{len(left_out)} run folder(s) left out** (not complete, or a seed already counted): "
+            "see 'Left out' below."
+        )
     md.extend(f"{w}\n" for w in warnings)
+    if left_out:
+        md.append("### Left out\n")
+        md.append("\n".join(f"- {line}" for line in left_out) + "\n")
 
     # per game
     header, rows, md_rows = _per_game(groups, reps, seed, confidence)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,37 +70,105 @@ def is_run_folder(path: str | os.PathLike[str]) -> bool:
     return (p / "config.yaml").is_file() and (p / "summary.json").is_file() and (p / "eval").is_dir()
 
 
-def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The run folders named by ``paths``: each a run folder or a folder of run folders (searched down).
+@dataclass
+class RunFolders:
+    """The run folders a report was given: the complete ones, and those it must not average in.
+
+    Attributes:
+        complete: Finished runs (``status.json`` says complete, or an older folder with its summary).
+        incomplete: ``(folder, what its status says)`` for runs that are running, interrupted or failed.
+    """
+
+    complete: list[Path]
+    incomplete: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _is_run_root(path: Path) -> bool:
+    """A run folder, finished or not: ``heldout train`` writes its ``config.yaml`` first."""
+    return (path / "config.yaml").is_file()
+
+
+def scan_run_folders(paths: Sequence[str | os.PathLike[str]]) -> RunFolders:
+    """The run folders named by ``paths`` (each a run folder or a folder of run folders, searched
+    down), sorted into complete and incomplete by their status (:mod:`heldout.protocol.status`).
 
     Raises:
         ValueError: A path does not exist, or is neither a run folder nor holds any (one line naming it
             and what a run folder contains).
     """
+    from heldout.protocol.status import describe_status, read_status
+
     if not paths:
         raise ValueError("no run folders given")
-    found: list[Path] = []
+    roots: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if not p.is_dir():
             raise ValueError(f"run folder {str(raw)!r} does not exist")
-        if is_run_folder(p):
-            found.append(p)
-            continue
-        inner = sorted(q.parent for q in p.rglob("summary.json") if is_run_folder(q.parent))
-        if not inner and (p / "config.yaml").is_file():
-            missing = [n for n in ("summary.json", "eval") if not (p / n).exists()]
-            raise ValueError(
-                f"run folder {str(raw)!r} has no {' or '.join(missing)}: the run has not finished"
-            )
+        inner = (
+            [p]
+            if _is_run_root(p)
+            else sorted(q.parent for q in p.rglob("config.yaml") if _is_run_root(q.parent))
+        )
         if not inner:
             raise ValueError(
                 f"{str(raw)!r} is not a heldout run folder (expected config.yaml, summary.json and eval/ "
                 "written by 'heldout train') and holds none"
             )
-        found.extend(inner)
-    unique = list(dict.fromkeys(q.resolve() for q in found))
-    return unique
+        roots.extend(inner)
+    found = RunFolders([])
+    for root in dict.fromkeys(q.resolve() for q in roots):
+        status = read_status(root)
+        if status["state"] == "complete" and is_run_folder(root):
+            found.complete.append(root)
+        else:
+            what = (
+                describe_status(status)
+                if status["state"] != "complete"
+                else "complete, but no summary.json or eval/"
+            )
+            found.incomplete.append((root, what))
+    return found
+
+
+def find_run_folders(paths: Sequence[str | os.PathLike[str]], include_incomplete: bool = False) -> list[Path]:
+    """The complete run folders named by ``paths`` (see :func:`scan_run_folders`).
+
+    Raises:
+        ValueError: As :func:`scan_run_folders`; and, unless ``include_incomplete``, when any of the
+            folders is not complete (an average over whichever seeds happened to finish is no result),
+            or when none is.
+    """
+    found = scan_run_folders(paths)
+    if found.incomplete and not include_incomplete:
+        first, what = found.incomplete[0]
+        more = f" and {len(found.incomplete) - 1} more" if len(found.incomplete) > 1 else ""
+        raise ValueError(
+            f"run folder {str(first)!r} is {what}{more}: not complete, so not reported; resume it "
+            "('heldout train --resume RUN_DIR') or pass --include-incomplete to report the complete runs "
+            "alone (the others are listed as left out)"
+        )
+    if not found.complete:
+        first, what = found.incomplete[0]
+        raise ValueError(f"no complete run to report: {str(first)!r} is {what}")
+    return found.complete
+
+
+def one_run_per_seed(runs: Sequence[RunRecord]) -> tuple[list[RunRecord], list[tuple[RunRecord, RunRecord]]]:
+    """Keeps one run per experiment and seed (the one that finished last), so a seed run twice counts once.
+
+    An experiment is the agent, env and training setting; returns the kept runs and
+    ``(dropped, kept instead)`` pairs.
+    """
+    newest: dict[tuple[Any, ...], RunRecord] = {}
+    dropped: list[tuple[RunRecord, RunRecord]] = []
+    for r in sorted(runs, key=lambda r: ((r.path / "summary.json").stat().st_mtime_ns, str(r.path))):
+        key = (r.agent, r.env, r.setting, r.seed)
+        if key in newest:
+            dropped.append((newest[key], r))
+        newest[key] = r
+    kept = set(map(id, newest.values()))
+    return [r for r in runs if id(r) in kept], dropped
 
 
 def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,12 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generators")
     r.add_argument("--reference", metavar="AGENT", help="also report scores as a fraction of this agent's")
     r.add_argument("--no-plots", action="store_true", help="tables only")
+    r.add_argument(
+        "--include-incomplete",
+        action="store_true",
+        help="report the complete runs even if some folders are running, interrupted or failed (listed as "
+        "left out); without it such folders are refused",
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         seed=args.seed,
         reference=args.reference,
         plots=not args.no_plots,
+        include_incomplete=args.include_incomplete,
     )
     print(f"report: {report.files[0]} ({len(report.files)} files)")
     for warning in report.warnings:

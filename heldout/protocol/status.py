@@ -12,7 +12,7 @@ a lost machine) cannot say so itself: :func:`read_status` reports a ``running`` 
 is gone from this host as ``interrupted``.
 
 Folders written before ``status.json`` existed count as ``complete`` when they hold ``summary.json``
-and ``model.zip``, else ``interrupted``.
+(the last file a run writes), else ``interrupted``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
     A ``running`` status whose process no longer exists on this host becomes ``interrupted`` (with
     ``"stale": true``); a folder without ``status.json`` is ``complete`` if it holds ``summary.json``
-    and ``model.zip``, else ``interrupted``.
+    (written last), else ``interrupted``.
 
     Raises:
         ValueError: naming the file if ``status.json`` is unreadable or not a status.
@@ -80,7 +80,7 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(run_dir)
     file = path / STATUS_FILE
     if not file.is_file():
-        done = (path / "summary.json").is_file() and (path / "model.zip").is_file()
+        done = (path / "summary.json").is_file()  # written last, after the final evaluation
         return {"state": "complete" if done else "interrupted", "step": None, "total": None, "legacy": True}
     try:
         status = json.loads(file.read_text())

@@ -171,8 +171,49 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytes
     unfinished.mkdir()
     (unfinished / "config.yaml").write_text("env: coinrun\n")
     assert main(["report", str(unfinished), "--out", str(tmp_path / "r")]) == 2
-    assert "has not finished" in capsys.readouterr().err
+    assert "not complete" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def _status(run: Path, state: str, step: int = 100) -> None:
+    (run / "status.json").write_text(json.dumps({"state": state, "step": step, "total": 1000}))
+
+
+def test_report_refuses_incomplete_runs_unless_told_and_lists_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    runs = [make_run(tmp_path / "runs", "coinrun", "ppo", seed, 0.5) for seed in range(3)]
+    (runs[2] / "summary.json").unlink()
+    _status(runs[2], "interrupted", 40960)
+    _status(runs[1], "failed", 12)
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not complete" in err and "--include-incomplete" in err
+    assert not (tmp_path / "r").exists()
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r"), "--include-incomplete"]) == 0
+    out = capsys.readouterr().out
+    assert "2 run folder(s) left out" in out
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "interrupted at step 40960 of 1000" in md and "failed at step 12" in md
+    assert "1 run folder(s), 1 agent(s)" in md  # the complete one alone is averaged
+
+
+def test_a_seed_run_twice_counts_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import os
+    import time
+
+    first = make_run(tmp_path / "a", "coinrun", "ppo", 0, 0.1)
+    second = make_run(tmp_path / "b", "coinrun", "ppo", 0, 0.9)  # the same seed again, finished later
+    other = make_run(tmp_path / "b", "coinrun", "ppo", 1, 0.5)
+    later = time.time() + 10
+    os.utime(second / "summary.json", (later, later))
+    report = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "r", reps=50, plots=False)
+    assert "2 run folder(s), 1 agent(s)" in report.markdown
+    assert f"`{first.resolve()}`: seed 0 of ppo on coinrun again" in report.markdown
+    header, rows = report.tables["per_game"]
+    row = dict(zip(header, rows[0]))
+    means = [load_run_record(p).mean("test") for p in (second, other)]
+    assert row["seeds"] == 2 and row["test_mean"] == pytest.approx(float(np.mean(means)))
 
 
 def test_report_cli_and_unknown_reference(
