@@ -441,6 +441,10 @@ def _train_and_evaluate(
             model.logger.dump(model.num_timesteps)
     except KeyboardInterrupt:
         write_status(run_dir, "interrupted", model.num_timesteps, config.timesteps)
+        print(
+            f"interrupted at step {model.num_timesteps}: resume with 'heldout train --resume {run_dir}'",
+            file=sys.stderr,
+        )
         raise
     except BaseException as exc:
         write_status(

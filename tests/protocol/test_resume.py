@@ -232,3 +232,44 @@ def test_no_command_runs_a_pickle_planted_in_a_shared_run_folder(tmp_path, refer
         cwd=tmp_path, env=other, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 2 and not marker.exists()
+
+
+def test_a_diverged_update_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    done = _heldout([*ARGS, "--out", str(tmp_path / "runs")], tmp_path, kill="nan:5")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert "non-finite weights" in lines[-1] and "Traceback" not in done.stderr
+    run = _run_dir(tmp_path / "runs")
+    status = read_status(run)
+    assert status["state"] == "failed" and status["step"] == 5 * 512 and "NaN" in status["error"]
+    newest, warnings = latest_checkpoint(run)
+    assert newest is not None and newest.name == "step-2048" and not warnings  # before the NaN update
+    assert not (run / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_checkpoints_at_the_update_boundary_and_the_run_resumes_exactly(tmp_path, reference):
+    import signal
+    import time
+
+    env = {**os.environ, "HELDOUT_SIGNING_KEY": str(tmp_path / "signing.key")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heldout", *ARGS, "--out", str(tmp_path / "runs")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("runs/cartpole/ppo/*/checkpoints/step-1024")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "stopping at the end of this update" in err
+    run = _run_dir(tmp_path / "runs")
+    status = read_status(run)
+    assert status["state"] == "interrupted"
+    newest, _ = latest_checkpoint(run)
+    assert newest is not None and newest.name == f"step-{status['step']}"  # checkpointed where it stopped
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_run(run, reference)

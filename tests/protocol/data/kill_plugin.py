@@ -1,6 +1,7 @@
 """Test plugin (``heldout train --import``): SIGKILLs the training process at a chosen point.
 
-``HELDOUT_TEST_KILL`` says where: ``update:N`` at the start of the N-th PPO update, ``rollout:N`` at
+``HELDOUT_TEST_KILL`` says where: ``update:N`` at the start of the N-th PPO update (``nan:N``: the
+N-th update leaves NaN weights instead of a kill), ``rollout:N`` at
 the N-th vector-env step (mid-rollout), ``final-eval`` in the first episode of the final evaluation
 (the one of ``eval_episodes`` per split). Without it the plugin changes nothing, so the uninterrupted
 reference run imports it too and both runs have the same config.
@@ -33,6 +34,21 @@ if WHERE.startswith("update:"):
         if _calls[0] == _at:
             _die()
         return _train(self)
+
+    PPO.train = train  # type: ignore[method-assign]
+
+elif WHERE.startswith("nan:"):  # the N-th update leaves NaN weights (a diverged run)
+    _at, _calls = int(WHERE.split(":")[1]), [0]
+    _train = PPO.train
+
+    def train(self):  # type: ignore[no-untyped-def]
+        _train(self)
+        _calls[0] += 1
+        if _calls[0] == _at:
+            import torch
+
+            with torch.no_grad():
+                next(self.policy.parameters()).fill_(float("nan"))
 
     PPO.train = train  # type: ignore[method-assign]
 
