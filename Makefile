@@ -17,7 +17,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	@if [ -n "$(TORCH)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 		echo "installing $(TORCH) ..."; $(BIN)/python -m pip install -q "$(TORCH)"; fi
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# PYTHONWARNINGS: setuptools prints a boxed "Editable installation" notice (information, not a problem)
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)

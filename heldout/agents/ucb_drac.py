@@ -58,6 +58,24 @@ class UCBBandit:
         self.values = np.zeros(len(self.arms), dtype=np.float64)
         self.rewards: list[deque[float]] = [deque(maxlen=self.window) for _ in self.arms]
 
+    def state_dict(self) -> dict[str, Any]:
+        """The bandit's counts, values and reward windows (plain lists), for checkpoints."""
+        return {
+            "total": self.total,
+            "counts": self.counts.tolist(),
+            "plays": self.plays.tolist(),
+            "values": self.values.tolist(),
+            "rewards": [list(r) for r in self.rewards],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`."""
+        self.total = int(state["total"])
+        self.counts = np.asarray(state["counts"], dtype=np.int64)
+        self.plays = np.asarray(state["plays"], dtype=np.int64)
+        self.values = np.asarray(state["values"], dtype=np.float64)
+        self.rewards = [deque(r, maxlen=self.window) for r in state["rewards"]]
+
     def scores(self) -> np.ndarray:
         """``Q_f + c * sqrt(ln N / n_f)`` for every arm."""
         return self.values + self.c * np.sqrt(math.log(self.total) / self.counts)
@@ -101,6 +119,9 @@ class UCBDrAC(DrAC):
     Logged each update: ``ucb/arm`` (index played), ``ucb/count/<arm>`` (n_f) and
     ``ucb/value/<arm>`` (Q_f), in TensorBoard and progress.csv.
     """
+
+    #: Plain attributes a checkpoint keeps (``heldout.protocol.checkpoint``): the arm to credit next.
+    checkpoint_attributes: tuple[str, ...] = ("current_arm",)
 
     def __init__(
         self,

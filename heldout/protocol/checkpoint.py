@@ -113,7 +113,8 @@ def _set_global_rng_state(json_part: dict[str, Any], arrays: Any, tensors: dict[
 
 
 def _agent_state(model: Any) -> dict[str, Any]:
-    """Generators, extra networks and optimisers, and ``state_dict``-bearing helpers of an agent."""
+    """Generators, extra networks and optimisers, ``state_dict``-bearing helpers (the UCB bandit), and
+    the plain attributes an agent lists in ``checkpoint_attributes``."""
     import torch
 
     state: dict[str, Any] = {}
@@ -134,7 +135,9 @@ def _agent_state(model: Any) -> dict[str, Any]:
 def _set_agent_state(model: Any, state: dict[str, Any]) -> None:
     for name, entry in state.items():
         target = getattr(model, name)
-        if "generator" in entry:
+        if "value" in entry:
+            setattr(model, name, entry["value"])
+        elif "generator" in entry:
             target.set_state(entry["generator"])
         else:
             target.load_state_dict(entry["state_dict"])

@@ -273,3 +273,29 @@ def test_ctrl_c_checkpoints_at_the_update_boundary_and_the_run_resumes_exactly(t
     resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     _assert_same_run(run, reference)
+
+
+PROCGEN_ARGS = [
+    "train", "--env", "coinrun", "--timesteps", "1024", "--num-envs", "4",
+    "--agent-arg", "n_steps=32", "--agent-arg", "batch_size=64",
+    "--eval-episodes", "6", "--eval-freq", "256", "--eval-periodic-episodes", "2",
+    "--checkpoint-freq", "256", "--checkpoint-keep", "3", "--import", str(PLUGIN), "--no-progress",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agent", ["ppo", "ucb-drac"])
+def test_a_procgen_run_killed_during_an_update_resumes_exactly(tmp_path, agent):
+    """Procgen's native env travels through procgen's state API; UCB-DrAC adds its bandit and the
+    augmentation generators."""
+    args = [*PROCGEN_ARGS, "--agent", agent]
+    ref = _heldout([*args, "--out", str(tmp_path / "ref")], tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    killed = _heldout([*args, "--out", str(tmp_path / "runs")], tmp_path, kill="update:5")
+    assert killed.returncode == -9, killed.stderr
+    (run,) = list((tmp_path / "runs").glob(f"coinrun/{agent}/seed0-*"))
+    (reference,) = list((tmp_path / "ref").glob(f"coinrun/{agent}/seed0-*"))
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not exactly" not in resumed.stderr
+    _assert_same_run(run, reference)
