@@ -129,6 +129,8 @@ def _agent_state(model: Any) -> dict[str, Any]:
             hasattr(value, "state_dict") and hasattr(value, "load_state_dict") and not isinstance(value, type)
         ):
             state[name] = {"state_dict": value.state_dict()}
+    for name in getattr(model, "checkpoint_attributes", ()):  # plain values an agent names itself
+        state[name] = {"value": getattr(model, name)}
     return state
 
 
