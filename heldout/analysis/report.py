@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -129,14 +128,14 @@ def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
     try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
         return (
             np.array([float(r["return"]) for r in rows], dtype=float),
             np.array([int(r["level"]) for r in rows], dtype=np.int64),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError, csv.Error) as exc:
         raise ValueError(
             f"{str(path)!r} is not an evaluation CSV (episode,level,return,...): {exc}"
         ) from None
@@ -150,15 +149,21 @@ def _read_curve(path: Path, final_steps: int) -> dict[str, np.ndarray]:
     """
     if not path.is_file():
         return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a CSV file ({exc})") from None
     columns = {s: f"eval/{s}/mean_return" for s in ("train", "test")}
     points: dict[float, dict[str, float]] = {}
-    for r in rows:
+    for line, r in enumerate(rows, 2):
         if not any(r.get(c) for c in columns.values()):
             continue
-        step = float(r["time/total_timesteps"]) if r.get("time/total_timesteps") else float(final_steps)
-        points[step] = {s: float(r[c]) if r.get(c) else np.nan for s, c in columns.items()}
+        try:
+            step = float(r["time/total_timesteps"]) if r.get("time/total_timesteps") else float(final_steps)
+            points[step] = {s: float(r[c]) if r.get(c) else np.nan for s, c in columns.items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r}, line {line}: not a number ({exc})") from None
     if not points:
         return {}
     steps = sorted(points)
@@ -171,17 +176,24 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
     Raises:
         ValueError: ``path`` is not a finished run folder (names it and what is missing).
     """
-    from heldout.protocol.run_folder import read_yaml
+    from heldout.protocol.run_folder import read_json, read_yaml
 
     p = Path(path)
     if not is_run_folder(p):
         raise ValueError(
             f"{str(path)!r} is not a heldout run folder (expected config.yaml, summary.json and eval/)"
         )
-    config = read_yaml(p / "config.yaml") or {}
-    with open(p / "summary.json") as f:
-        summary = json.load(f)
-    timesteps = int(summary.get("timesteps") or config.get("timesteps", 0))
+    config = read_yaml(p / "config.yaml", mapping=True)
+    summary = read_json(p / "summary.json")
+    try:
+        timesteps = int(summary.get("timesteps") or config.get("timesteps", 0))
+        seed = int(config.get("seed", summary.get("seed", 0)))
+        num_levels = int(config.get("num_levels", 0))
+        start_level = int(config.get("start_level", 0))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"run folder {str(path)!r}: its config.yaml or summary.json holds a malformed number ({exc})"
+        ) from None
     returns, levels = {}, {}
     for split in REPORT_SPLITS:
         csv_path = p / "eval" / f"{split}.csv"
@@ -193,10 +205,10 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
         path=p,
         env=str(config.get("env", summary.get("env"))),
         agent=str(config.get("agent", summary.get("agent"))),
-        seed=int(config.get("seed", summary.get("seed", 0))),
+        seed=seed,
         distribution_mode=str(config.get("distribution_mode", "easy")),
-        num_levels=int(config.get("num_levels", 0)),
-        start_level=int(config.get("start_level", 0)),
+        num_levels=num_levels,
+        start_level=start_level,
         timesteps=timesteps,
         returns=returns,
         levels=levels,
@@ -442,10 +454,11 @@ def write_report(
     Raises:
         ValueError: A path is not a run folder, ``reference`` is not among the agents, bad ``reps``.
     """
+    from heldout.protocol.checks import check_int, check_seed
     from heldout.protocol.run_folder import check_writable, write_atomic, write_json
 
-    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
-        raise ValueError(f"--reps must be a positive integer, got {reps!r}")
+    check_int("--reps", reps, minimum=1)
+    check_seed("--seed", seed)
     paths = find_run_folders(run_dirs)
     runs = [load_run_record(p) for p in paths]
     groups = group_runs(runs)
@@ -855,6 +868,10 @@ def scores_file_stats(
     Raises:
         ValueError: Unknown ``mode``, or no game of the file has normalisation constants.
     """
+    from heldout.protocol.checks import check_int, check_seed
+
+    check_int("--reps", reps, minimum=1)
+    check_seed("--seed", seed)
     usable, notes = _with_constants(scores, mode)
     games = S.common_tasks(usable)
     if games:
@@ -882,6 +899,19 @@ def scores_file_stats(
     return agg, poi, games, notes
 
 
+def check_reference(scores: Mapping[str, Any], reference: str) -> str:
+    """``reference`` checked to be an agent of a scores file; ValueError naming the file's agents."""
+    if reference not in scores:
+        import difflib
+
+        close = difflib.get_close_matches(reference, list(scores), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"--reference {reference!r} is not an agent of the file{hint}; agents: {', '.join(scores)}"
+        )
+    return reference
+
+
 def reference_normalized_means(
     scores: Mapping[str, Mapping[str, Sequence[float]]],
     reference: str,
@@ -897,10 +927,7 @@ def reference_normalized_means(
             agent ran. Where there are none, each agent is compared on the games it shares with the
             reference; an agent sharing none has no entry.
     """
-    if reference not in scores:
-        raise ValueError(
-            f"--reference {reference!r} is not an agent of the file; agents: {', '.join(scores)}"
-        )
+    check_reference(scores, reference)
     common = list(games) if games else S.common_tasks(scores)
     out = {}
     for agent, per in scores.items():
