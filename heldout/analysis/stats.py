@@ -414,6 +414,13 @@ def mean_ci_over_seeds(
 # The published layout: {agent: {game: [one score per run]}}
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def load_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, list[float]]]:
     """Reads a JSON file in the published layout ``{agent: {game: [one score per run]}}``.
 
@@ -438,13 +445,12 @@ def load_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, list[float]
                 not isinstance(values, list)
                 or not values
                 or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    for v in values
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in values
                 )
             ):
                 raise ValueError(
                     f"scores file {str(path)!r}, agent {agent!r}, game {game!r}: expected a non-empty "
-                    f"list of finite numbers, got {values!r:.60}"
+                    f"list of numbers, all finite, got {values!r:.60}"
                 )
     return data
 
