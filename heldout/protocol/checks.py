@@ -12,6 +12,7 @@ this machine does not have is an error, never a silent fall-back to the CPU.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import yaml
@@ -36,21 +37,42 @@ def _is_number(value: Any) -> bool:
     )
 
 
-#: YAML 1.1 reads these as booleans; on the command line only true and false are booleans.
-_YAML_ONLY_BOOLEANS = frozenset({"yes", "no", "on", "off"})
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class StrictYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with only ``true`` / ``false`` as booleans.
+
+    YAML 1.1 (PyYAML) also reads ``yes``, ``no``, ``on`` and ``off`` as booleans, so ``reward_norm: on``
+    or ``use_backgrounds=no`` would pass as switches; here they stay text, which the owner of the
+    field refuses by name. What ``yaml.safe_dump`` writes reads back the same (it quotes such text).
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+StrictYamlLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: Any) -> Any:
+    """``text`` (a string or a file) read as YAML by :class:`StrictYamlLoader`."""
+    return yaml.load(text, Loader=StrictYamlLoader)  # noqa: S506  (a SafeLoader)
 
 
 def parse_value(text: str) -> Any:
     """A ``KEY=VALUE`` flag's value: YAML (``0.2``, ``[crop,flip]``, ``null``, ``true``), with two
     changes that keep a typo from passing as something else: only ``true`` / ``false`` are booleans
-    (``yes``, ``on``, ... stay text, which the owner of the key then refuses), and numbers YAML leaves
-    as text (``1e-3``, ``nan``, ``inf``, ``1e400``) are numbers (``1e5`` an integer), so that range and
-    finiteness checks see them as such."""
+    (``yes``, ``on``, ... stay text, which the owner of the key then refuses; :class:`StrictYamlLoader`),
+    and numbers YAML leaves as text (``1e-3``, ``nan``, ``inf``, ``1e400``) are numbers (``1e5`` an
+    integer), so that range and finiteness checks see them as such."""
     stripped = text.strip()
-    if stripped.lower() in _YAML_ONLY_BOOLEANS:
-        return stripped
     try:
-        parsed = yaml.safe_load(text)
+        parsed = load_yaml(text)
     except yaml.YAMLError:
         return text
     if isinstance(parsed, str) and parsed == stripped:
@@ -197,11 +219,13 @@ def resolve_device(device: Any, what: str = "device") -> str:
 
 __all__ = [
     "DEVICE_FORMS",
+    "StrictYamlLoader",
     "check_bool",
     "check_int",
     "check_number",
     "check_seed",
     "describe_space",
+    "load_yaml",
     "parse_value",
     "resolve_device",
 ]

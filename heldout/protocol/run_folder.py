@@ -129,13 +129,18 @@ def _where(exc: Any) -> str:
 def read_yaml(path: str | os.PathLike[str], mapping: bool = False) -> Any:
     """The YAML document in ``path``; with ``mapping``, checked to be a mapping (``{}`` if empty).
 
+    Only ``true`` / ``false`` are booleans (:class:`heldout.protocol.checks.StrictYamlLoader`): a
+    ``yes`` or ``on`` stays text, which the field's owner refuses by name.
+
     Raises:
         ValueError: naming the file, when it cannot be read or is not valid YAML (with the line), or,
             with ``mapping``, holds no mapping.
     """
+    from heldout.protocol.checks import load_yaml
+
     try:
         with open(path) as f:
-            data = yaml.safe_load(f)
+            data = load_yaml(f)
     except OSError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

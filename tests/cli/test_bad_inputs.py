@@ -115,6 +115,7 @@ CASES: list[Case] = [
     _case("train-n-steps-text", ["train", *CARTPOLE, "--agent-arg", "n_steps=abc"], "abc"),
     _case("train-batch-size-fraction", ["train", *CARTPOLE, "--agent-arg", "batch_size=0.5"], "0.5"),
     _case("train-n-epochs-boolean", ["train", *CARTPOLE, "--agent-arg", "n_epochs=true"], "True"),
+    _case("train-normalize-advantage-yes", ["train", *CARTPOLE, "--agent-arg", "normalize_advantage=yes"], "yes"),
     _case("train-ent-coef-negative", ["train", *CARTPOLE, "--agent-arg", "ent_coef=-0.01"], "-0.01"),
     _case("train-vf-coef-negative", ["train", *CARTPOLE, "--agent-arg", "vf_coef=-1"], "-1"),
     _case("train-max-grad-norm-zero", ["train", *CARTPOLE, "--agent-arg", "max_grad_norm=0"], "max_grad_norm"),
@@ -165,6 +166,7 @@ CASES: list[Case] = [
     _case("train-config-not-a-mapping", ["train", "--config", "files/list.yaml"], "files/list.yaml"),
     _case("train-config-unknown-field", ["train", "--config", "files/unknown-field.yaml"], "timestep"),
     _case("train-config-not-boolean", ["train", *CARTPOLE, "--config", "files/not-boolean.yaml"], "maybe"),
+    _case("train-config-yaml-on-is-no-boolean", ["train", *CARTPOLE, "--config", "files/on-boolean.yaml"], "'on'"),
     _case("train-import-syntax-error", ["train", "--import", "files/syntax_error.py"], "syntax_error.py"),
     _case("train-import-missing", ["train", "--import", "files/missing.py"], "files/missing.py"),
     _case("train-out-is-a-file", ["train", *CARTPOLE, "--out", "files/a-file.txt"], "files/a-file.txt"),
@@ -365,6 +367,7 @@ def build_workspace(root: Path) -> Path:
     _write(files / "list.yaml", "- timesteps\n- seed\n")
     _write(files / "unknown-field.yaml", "timestep: 1000\n")
     _write(files / "not-boolean.yaml", "reward_norm: maybe\n")
+    _write(files / "on-boolean.yaml", "leakage_check: on\n")
     _write(files / "syntax_error.py", "def broken(:\n    pass\n")
     _write(files / "a-file.txt", "not a folder\n")
     _write(
