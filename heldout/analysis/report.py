@@ -463,8 +463,12 @@ def write_report(
     runs = [load_run_record(p) for p in paths]
     groups = group_runs(runs)
     if reference is not None and reference not in groups:
+        import difflib
+
+        close = difflib.get_close_matches(reference, list(groups), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(
-            f"--reference {reference!r} is not an agent of these runs; agents: {', '.join(groups)}"
+            f"--reference {reference!r} is not an agent of these runs{hint}; agents: {', '.join(groups)}"
         )
     out_dir = check_writable(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -220,7 +220,7 @@ CASES: list[Case] = [
     _case("report-missing-folder", ["report", "no-such-run", "--out", "report"], "no-such-run"),
     _case("report-truncated-summary", ["report", "run-truncated-summary", "--out", "report"], "run-truncated-summary/summary.json"),
     _case("report-malformed-config", ["report", "run-malformed-config", "--out", "report"], "run-malformed-config/config.yaml"),
-    _case("report-reference-unknown", ["report", "cartpole-run", "--out", "report", "--reference", "dqn"], "dqn"),
+    _case("report-reference-unknown", ["report", "cartpole-run", "--out", "report", "--reference", "ppo2"], "ppo2"),
     _case("report-reps-zero", ["report", "cartpole-run", "--out", "report", "--reps", "0"], "'0'"),
     _case("report-seed-negative", ["report", "cartpole-run", "--out", "report", "--seed", "-1"], "-1"),
     _case("report-out-is-a-file", ["report", "cartpole-run", "--out", "files/a-file.txt"], "files/a-file.txt"),
