@@ -536,7 +536,8 @@ def write_catalogue(results: dict[str, str], path: Path = CATALOGUE) -> str:
     by_section: dict[str, list[Case]] = {}
     for case in CASES:
         by_section.setdefault(section_of(case), []).append(case)
-    for title in dict.fromkeys(SECTIONS.values()):
+    order = ["heldout train", "heldout train --resume", *SECTIONS.values()]
+    for title in dict.fromkeys(order):
         cases = by_section.get(title)
         if not cases:
             continue
@@ -623,6 +624,28 @@ def test_the_checks_catch_a_case_that_writes(workspace: Path) -> None:
     finally:
         (workspace / "files" / "written.txt").unlink()
         summary.write_text(text)
+
+
+def test_a_rounded_timesteps_is_a_note_with_the_exact_figure_not_an_error(workspace: Path) -> None:
+    """Valid input that gets rounded (timesteps to whole rollouts of num_envs x n_steps) is reported on
+    stdout with the figure used, before the run starts; the figure is the one the catalogue quotes."""
+    from heldout.cli import main
+
+    argv = ["train", *CARTPOLE, "--timesteps", "100", "--num-envs", "2", "--agent-arg", "n_steps=32"]
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(workspace)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), tripwires():
+            with pytest.raises(Tripwire, match="run folder"):
+                main(argv)
+    finally:
+        os.chdir(cwd)
+    note = (
+        "note: timesteps 100 is trained as 128: whole collections of num_envs 2 x n_steps 32 = 64 steps each"
+    )
+    assert out.getvalue().strip() == note and err.getvalue() == ""
+    assert " ".join(note.split()) in " ".join(CATALOGUE.read_text().split())
 
 
 def main(argv: list[str]) -> int:
