@@ -42,6 +42,16 @@ def _check_seed(seed: object, what: str = "level seed") -> int:
     return seed
 
 
+def unknown_split_message(name: object, valid: Iterable[str]) -> str:
+    """``unknown split 'tset' (did you mean 'test'?); valid splits: train, test``."""
+    import difflib
+
+    valid = list(valid)
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown split {name!r}{hint}; valid splits: {', '.join(valid)}"
+
+
 @dataclass(frozen=True)
 class LevelSet:
     """A set of level seeds: a contiguous range or an explicit list.
@@ -276,7 +286,7 @@ class LevelSplit:
         """The level set called ``name``; raises KeyError naming the valid split names."""
         sets = self.splits()
         if name not in sets:
-            raise KeyError(f"unknown split {name!r}; valid splits: {', '.join(sets)}")
+            raise KeyError(unknown_split_message(name, sets))
         return sets[name]
 
     def to_dict(self) -> dict[str, Any]:
@@ -439,7 +449,7 @@ class ContextSplit:
         """The distribution called ``name``; raises KeyError naming the valid split names."""
         sets = self.splits()
         if name not in sets:
-            raise KeyError(f"unknown split {name!r}; valid splits: {', '.join(sets)}")
+            raise KeyError(unknown_split_message(name, sets))
         return sets[name]
 
     def to_dict(self) -> dict[str, Any]:

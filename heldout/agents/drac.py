@@ -14,7 +14,7 @@ and the PPO loss computed on clean observations; the augmentation is used only i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from stable_baselines3.common.distributions import CategoricalDistribution, Distribution
@@ -56,6 +56,8 @@ class DrAC(PPO):
 
     Logged: ``train/drac_policy_reg`` (G_pi), ``train/drac_value_reg`` (G_V).
     """
+
+    image_only: ClassVar[bool] = True  # augments (B, C, H, W) frames
 
     def __init__(
         self,

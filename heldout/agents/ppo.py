@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import stable_baselines3
@@ -251,6 +251,10 @@ class PPO(stable_baselines3.PPO):
         **kwargs: Every other keyword argument of ``stable_baselines3.PPO`` (``use_sde``,
             ``target_kl``, ``tensorboard_log``, ``verbose``, ``seed``, ``device``, ...).
     """
+
+    #: Whether the agent works on image observations only (augmentations or saliency over pixels);
+    #: ``heldout train`` checks the env against it before any run folder exists.
+    image_only: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ ALGORITHMS.md 2.2).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +42,8 @@ class RAD(PPO):
         augmentation_kwargs: Keyword arguments of the augmentation.
         **kwargs: Everything :class:`heldout.agents.ppo.PPO` takes.
     """
+
+    image_only: ClassVar[bool] = True  # augments uint8 frames
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ the next minibatch and at the end of the update, since heldout's PPO has no per-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from gymnasium import spaces
@@ -90,6 +90,8 @@ class SGPPO(PPO):
     Logged: ``train/sg_value_consistency``, ``train/sg_policy_consistency``,
     ``train/sg_attribution_loss`` (L_SL), ``train/sg_mask_share`` (share of pixels kept).
     """
+
+    image_only: ClassVar[bool] = True  # saliency masks and augmentations over pixels
 
     def __init__(
         self,

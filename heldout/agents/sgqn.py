@@ -28,7 +28,7 @@ as guided backprop needs) with a linear Q head.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -76,6 +76,9 @@ class SGQN(DQN):
     Logged: ``train/loss`` (L_Q), ``train/sgqn_consistency`` (MSE before lambda_C),
     ``train/sgqn_attribution_loss`` (L_SL), ``train/sgqn_mask_share``.
     """
+
+    #: Whether the agent works on image observations only (as :attr:`heldout.agents.ppo.PPO.image_only`).
+    image_only: ClassVar[bool] = True  # saliency masks and augmentations over pixels
 
     def __init__(
         self,

@@ -45,6 +45,7 @@ from heldout.analysis.runs import (  # noqa: F401
     steps_label,
 )
 from heldout.analysis.scores_file import (  # noqa: F401
+    check_reference,
     format_scores_file_stats,
     reference_normalized_means,
     scores_file_stats,
@@ -179,17 +180,22 @@ def write_report(
     Raises:
         ValueError: A path is not a run folder, ``reference`` is not among the agents, bad ``reps``.
     """
+    from heldout.protocol.checks import check_int, check_seed
     from heldout.protocol.run_folder import check_writable, write_atomic, write_json
 
-    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
-        raise ValueError(f"--reps must be a positive integer, got {reps!r}")
+    check_int("--reps", reps, minimum=1)
+    check_seed("--seed", seed)
     found = scan_run_folders(run_dirs)
     paths = find_run_folders(run_dirs, include_incomplete)  # the same scan; raises on what it refuses
     runs, repeated = one_run_per_seed([load_run_record(p) for p in paths])
     groups = group_runs(runs)
     if reference is not None and reference not in groups:
+        import difflib
+
+        close = difflib.get_close_matches(reference, list(groups), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(
-            f"--reference {reference!r} is not an agent of these runs; agents: {', '.join(groups)}"
+            f"--reference {reference!r} is not an agent of these runs{hint}; agents: {', '.join(groups)}"
         )
     out_dir = check_writable(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ A run folder is what ``heldout train`` writes (:mod:`heldout.protocol.run`); a r
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,14 +171,14 @@ def one_run_per_seed(runs: Sequence[RunRecord]) -> tuple[list[RunRecord], list[t
 
 
 def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
     try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
         return (
             np.array([float(r["return"]) for r in rows], dtype=float),
             np.array([int(r["level"]) for r in rows], dtype=np.int64),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError, csv.Error) as exc:
         raise ValueError(
             f"{str(path)!r} is not an evaluation CSV (episode,level,return,...): {exc}"
         ) from None
@@ -193,15 +192,21 @@ def _read_curve(path: Path, final_steps: int) -> dict[str, np.ndarray]:
     """
     if not path.is_file():
         return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a CSV file ({exc})") from None
     columns = {s: f"eval/{s}/mean_return" for s in ("train", "test")}
     points: dict[float, dict[str, float]] = {}
-    for r in rows:
+    for line, r in enumerate(rows, 2):
         if not any(r.get(c) for c in columns.values()):
             continue
-        step = float(r["time/total_timesteps"]) if r.get("time/total_timesteps") else float(final_steps)
-        points[step] = {s: float(r[c]) if r.get(c) else np.nan for s, c in columns.items()}
+        try:
+            step = float(r["time/total_timesteps"]) if r.get("time/total_timesteps") else float(final_steps)
+            points[step] = {s: float(r[c]) if r.get(c) else np.nan for s, c in columns.items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r}, line {line}: not a number ({exc})") from None
     if not points:
         return {}
     steps = sorted(points)
@@ -214,17 +219,24 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
     Raises:
         ValueError: ``path`` is not a finished run folder (names it and what is missing).
     """
-    from heldout.protocol.run_folder import read_yaml
+    from heldout.protocol.run_folder import read_json, read_yaml
 
     p = Path(path)
     if not is_run_folder(p):
         raise ValueError(
             f"{str(path)!r} is not a heldout run folder (expected config.yaml, summary.json and eval/)"
         )
-    config = read_yaml(p / "config.yaml") or {}
-    with open(p / "summary.json") as f:
-        summary = json.load(f)
-    timesteps = int(summary.get("timesteps") or config.get("timesteps", 0))
+    config = read_yaml(p / "config.yaml", mapping=True)
+    summary = read_json(p / "summary.json")
+    try:
+        timesteps = int(summary.get("timesteps") or config.get("timesteps", 0))
+        seed = int(config.get("seed", summary.get("seed", 0)))
+        num_levels = int(config.get("num_levels", 0))
+        start_level = int(config.get("start_level", 0))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"run folder {str(path)!r}: its config.yaml or summary.json holds a malformed number ({exc})"
+        ) from None
     returns, levels = {}, {}
     for split in REPORT_SPLITS:
         csv_path = p / "eval" / f"{split}.csv"
@@ -236,10 +248,10 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
         path=p,
         env=str(config.get("env", summary.get("env"))),
         agent=str(config.get("agent", summary.get("agent"))),
-        seed=int(config.get("seed", summary.get("seed", 0))),
+        seed=seed,
         distribution_mode=str(config.get("distribution_mode", "easy")),
-        num_levels=int(config.get("num_levels", 0)),
-        start_level=int(config.get("start_level", 0)),
+        num_levels=num_levels,
+        start_level=start_level,
         timesteps=timesteps,
         returns=returns,
         levels=levels,

@@ -5,6 +5,7 @@ the published runs'), following Agarwal et al. (2021)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from heldout.analysis import stats as S
 
@@ -60,6 +61,10 @@ def scores_file_stats(
     Raises:
         ValueError: Unknown ``mode``, or no game of the file has normalisation constants.
     """
+    from heldout.protocol.checks import check_int, check_seed
+
+    check_int("--reps", reps, minimum=1)
+    check_seed("--seed", seed)
     usable, notes = _with_constants(scores, mode)
     games = S.common_tasks(usable)
     if games:
@@ -87,6 +92,19 @@ def scores_file_stats(
     return agg, poi, games, notes
 
 
+def check_reference(scores: Mapping[str, Any], reference: str) -> str:
+    """``reference`` checked to be an agent of a scores file; ValueError naming the file's agents."""
+    if reference not in scores:
+        import difflib
+
+        close = difflib.get_close_matches(reference, list(scores), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"--reference {reference!r} is not an agent of the file{hint}; agents: {', '.join(scores)}"
+        )
+    return reference
+
+
 def reference_normalized_means(
     scores: Mapping[str, Mapping[str, Sequence[float]]],
     reference: str,
@@ -102,10 +120,7 @@ def reference_normalized_means(
             agent ran. Where there are none, each agent is compared on the games it shares with the
             reference; an agent sharing none has no entry.
     """
-    if reference not in scores:
-        raise ValueError(
-            f"--reference {reference!r} is not an agent of the file; agents: {', '.join(scores)}"
-        )
+    check_reference(scores, reference)
     common = list(games) if games else S.common_tasks(scores)
     out = {}
     for agent, per in scores.items():

@@ -23,6 +23,7 @@ created per call, so a result depends only on its own inputs and seed.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -413,6 +414,13 @@ def mean_ci_over_seeds(
 # The published layout: {agent: {game: [one score per run]}}
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def load_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, list[float]]]:
     """Reads a JSON file in the published layout ``{agent: {game: [one score per run]}}``.
 
@@ -436,11 +444,13 @@ def load_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, list[float]
             if (
                 not isinstance(values, list)
                 or not values
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+                or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in values
+                )
             ):
                 raise ValueError(
                     f"scores file {str(path)!r}, agent {agent!r}, game {game!r}: expected a non-empty "
-                    f"list of numbers, got {values!r:.60}"
+                    f"list of numbers, all finite, got {values!r:.60}"
                 )
     return data
 

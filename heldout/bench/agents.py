@@ -117,6 +117,41 @@ def agent_throughput(
     return result
 
 
+def quality_config(
+    agent: str,
+    game: str,
+    seed: int,
+    timesteps: int,
+    out: str,
+    augmentation: str = "crop",
+    num_envs: int = 32,
+    n_steps: int = 128,
+    num_levels: int = 200,
+    eval_episodes: int = 100,
+    device: str = "auto",
+    agent_args: dict[str, Any] | None = None,
+    imports: Sequence[str] = (),
+) -> Any:
+    """The :class:`~heldout.protocol.config.TrainConfig` of one run of :func:`quality_run`."""
+    from heldout.protocol.config import TrainConfig
+
+    return TrainConfig(
+        env=game,
+        agent=agent,
+        timesteps=timesteps,
+        num_envs=num_envs,
+        num_levels=num_levels,
+        seed=seed,
+        device=device,
+        agent_kwargs=_agent_kwargs(agent, augmentation, n_steps, max(1, num_envs * n_steps // 4), agent_args),
+        eval_episodes=eval_episodes,
+        eval_freq=0,
+        eval_num_envs=min(eval_episodes, 50),
+        out=out,
+        imports=list(imports),
+    )
+
+
 def quality_run(
     agent: str,
     game: str,
@@ -141,23 +176,22 @@ def quality_run(
         The run's summary figures: ``train``, ``test`` (mean returns), ``train_se``, ``test_se``
         (standard errors over episodes), ``gap``, ``steps_per_s``, ``run_dir``.
     """
-    from heldout.protocol.config import TrainConfig
     from heldout.protocol.run import run_train
 
-    config = TrainConfig(
-        env=game,
-        agent=agent,
-        timesteps=timesteps,
+    config = quality_config(
+        agent,
+        game,
+        seed,
+        timesteps,
+        out,
+        augmentation=augmentation,
         num_envs=num_envs,
+        n_steps=n_steps,
         num_levels=num_levels,
-        seed=seed,
-        device=device,
-        agent_kwargs=_agent_kwargs(agent, augmentation, n_steps, max(1, num_envs * n_steps // 4), agent_args),
         eval_episodes=eval_episodes,
-        eval_freq=0,
-        eval_num_envs=min(eval_episodes, 50),
-        out=out,
-        imports=list(imports),
+        device=device,
+        agent_args=agent_args,
+        imports=imports,
     )
     run_dir, summary = run_train(config, command="heldout bench agents", progress=False, stream=io.StringIO())
     splits = summary["splits"]
@@ -287,15 +321,18 @@ def _names(text: str, kind: str, valid: Sequence[str]) -> list[str]:
         raise ValueError(f"--{kind} is empty")
     for name in names:
         if name not in valid:
-            raise ValueError(f"unknown {kind[:-1]} {name!r}; valid: {', '.join(valid)}")
+            import difflib
+
+            close = difflib.get_close_matches(name, list(valid), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown {kind[:-1]} {name!r}{hint}; valid: {', '.join(valid)}")
     return names
 
 
 def _parse_agent_args(items: Sequence[str], agents: Sequence[str]) -> dict[str, Any]:
     """``KEY=VALUE`` items as a dict; a key no listed agent takes raises ValueError naming them."""
-    import yaml
-
     from heldout.agents import AGENTS
+    from heldout.protocol.checks import parse_value
     from heldout.protocol.validate import agent_parameters
 
     out: dict[str, Any] = {}
@@ -306,7 +343,7 @@ def _parse_agent_args(items: Sequence[str], agents: Sequence[str]) -> dict[str, 
         key = key.strip().replace("-", "_")
         if not any(key in agent_parameters(AGENTS.get(a)) for a in agents):
             raise ValueError(f"--agent-arg {key!r} is taken by none of the agents {', '.join(agents)}")
-        out[key] = yaml.safe_load(value)
+        out[key] = parse_value(value)
     return out
 
 
@@ -363,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
     from heldout.envs.procgen import PROCGEN_GAMES
+    from heldout.protocol.checks import check_int, check_seed
+    from heldout.protocol.run_folder import check_writable, read_json
+    from heldout.protocol.validate import validate_config
 
     parser = build_parser()
     try:
@@ -379,9 +419,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
         for name in ("timesteps", "num_envs", "n_steps", "num_levels", "eval_episodes", "focus_max_steps"):
             check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        for name in ("focus_episodes", "throughput_iterations"):
+            check_int(f"--{name.replace('_', '-')}", getattr(args, name), minimum=0)
+        for seed in seeds:
+            check_seed("--seeds", seed)
         AUGMENTATIONS.get(args.augmentation)
         agent_args = _parse_agent_args(args.agent_arg, agents)
         device = resolve_device(args.device)
+        path = args.json or os.path.join(args.out, "results.json")
+        check_writable(args.out)
+        check_writable(os.path.dirname(os.path.abspath(path)))
+        previous = read_json(path) if args.resume and os.path.exists(path) else None
+        if not args.skip_quality:  # every run's config, before the first folder is made
+            for game in games:
+                for agent in agents:
+                    validate_config(
+                        quality_config(
+                            agent,
+                            game,
+                            seeds[0],
+                            args.timesteps,
+                            args.out,
+                            augmentation=args.augmentation,
+                            num_envs=args.num_envs,
+                            n_steps=args.n_steps,
+                            num_levels=args.num_levels,
+                            eval_episodes=args.eval_episodes,
+                            device=device,
+                            agent_args=agent_args,
+                            imports=imports,
+                        )
+                    )
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"heldout bench agents: error: {message}", file=sys.stderr)
@@ -389,12 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
 
-    path = args.json or os.path.join(args.out, "results.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     results: dict[str, Any] = {"runs": [], "other_load": {}}
-    if args.resume and os.path.exists(path):
-        with open(path) as f:
-            results = json.load(f)
+    if previous is not None:
+        results = previous
     results["config"] = {
         "agents": agents,
         "games": games,

@@ -36,27 +36,11 @@ def check_game(game: str) -> str:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` if available else ``"cpu"``; checks an explicit device exists."""
-    import torch
+    """``"auto"`` -> ``"cuda"`` if available else ``"cpu"``; an explicit device checked to exist here
+    (:func:`heldout.protocol.checks.resolve_device`, the one device check of every command)."""
+    from heldout.protocol.checks import resolve_device as check
 
-    if not isinstance(device, str) or not device:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
-            )
-    elif parsed.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    return str(parsed)
+    return check(device, what="--device")
 
 
 def device_type(device: str) -> str:

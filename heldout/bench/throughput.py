@@ -79,6 +79,7 @@ from heldout.bench.common import (
     table,
     time_interleaved,
 )
+from heldout.protocol.checks import check_seed
 
 #: Env steps per variant and round in :func:`env_throughput` (1,024 vector steps of 64 envs).
 DEFAULT_ENV_STEPS = 65_536
@@ -550,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_positive("--n-steps", args.n_steps)
         if args.iterations is not None:
             check_positive("--iterations", args.iterations)
+        check_seed("--seed", args.seed)
         device = args.device
         if not args.skip_train:
             device, n_steps, iterations, _ = _train_config(
@@ -561,6 +563,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parent = os.path.dirname(os.path.abspath(args.json))
             if not os.path.isdir(parent):
                 raise ValueError(f"--json {args.json!r}: directory {parent!r} does not exist")
+            if os.path.isdir(args.json):
+                raise ValueError(
+                    f"--json {args.json!r} is a directory; give a file path, e.g. {args.json}/bench.json"
+                )
     except (_ArgumentError, ValueError) as err:
         print(f"heldout bench: error: {err}", file=sys.stderr)
         return 2

@@ -150,8 +150,20 @@ def format_results(results: dict[str, Any]) -> str:
     return "\n".join([head, "", *table(["wrapper", "env steps/s", "ratio"], rows)])
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ValueError(message)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    """Runs the wrapper benchmark; returns the exit status (2 for bad values, one line on stderr)."""
+    import sys
+
+    from heldout.bench.common import check_game, check_positive
+    from heldout.protocol.run_folder import check_writable
+    from heldout.protocol.validate import check_wrappers
+
+    parser = _Parser(
         prog="heldout bench wrappers",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=HelpFormatter,
@@ -163,13 +175,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrappers", help="comma-separated wrapper specs (default: every registered one)")
     parser.add_argument("--no-per-env", action="store_true", help="skip the one-row-at-a-time reference")
     parser.add_argument("--out", default="runs/bench-wrappers", help="folder for results.json and recordings")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+        game = check_game(args.game)
+        for name in ("num_envs", "steps", "rounds"):
+            check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        specs = [w for w in args.wrappers.split(",") if w.strip()] if args.wrappers else None
+        if args.wrappers is not None and not specs:
+            raise ValueError(
+                f"--wrappers {args.wrappers!r} names no wrapper; valid: {', '.join(WRAPPERS.names())}"
+            )
+        check_wrappers(specs, what="--wrappers")
+        check_writable(args.out)
+    except (ValueError, KeyError, TypeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"heldout bench wrappers: error: {message}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
     results = run(
-        args.game,
+        game,
         args.num_envs,
         args.steps,
         args.rounds,
-        args.wrappers.split(",") if args.wrappers else None,
+        specs,
         per_env=not args.no_per_env,
         out_dir=args.out,
     )

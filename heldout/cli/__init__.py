@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(message: str) -> str:
+    """A message on one line (a value's repr may span several, e.g. a numpy array's)."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``heldout`` console script; returns the exit code."""
     import heldout  # noqa: F401  (silences gym's banner before anything imports it)
@@ -91,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             import_plugins(args.imports or [])  # before the preset, agent and env names are looked up
         return COMMANDS[args.command].run(args, argv)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        print(_one_line(str(exc)), file=sys.stderr)
         return 2
     except (ValueError, KeyError, TypeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"heldout {getattr(args, 'command', '')}: error: {message}".replace("  ", " "), file=sys.stderr)
+        line = f"heldout {getattr(args, 'command', '')}: error: {message}".replace("  ", " ")
+        print(_one_line(line), file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
         print(f"heldout {args.command}: error: {exc}", file=sys.stderr)

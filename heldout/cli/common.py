@@ -7,12 +7,12 @@ which :func:`heldout.cli.main` prints as one line on stderr with exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
-
-import yaml
 
 # one formatter for the commands and the benchmarks' own parsers (bench sits below cli)
 from heldout.bench.common import HelpFormatter  # noqa: F401
+from heldout.protocol.checks import parse_value
 
 
 class UsageError(Exception):
@@ -28,11 +28,9 @@ def key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        parsed = value
-    return key.strip().replace("-", "_"), parsed
+    if not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r} (no key)")
+    return key.strip().replace("-", "_"), parse_value(value)
 
 
 def context_item(text: str) -> tuple[str, str]:
@@ -44,13 +42,37 @@ def context_item(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+#: The largest count a flag takes (int64, what SB3 and numpy count steps in).
+MAX_COUNT = 2**63 - 1
+
+
 def positive_int(text: str) -> int:
+    """A positive whole number, written as an integer or in exponent form (``25e6``, ``2.5e7``).
+
+    Refused, each naming the text: a fraction (``100.5``: a count cannot be rounded silently), NaN or
+    an infinity (``1e400``), zero or less, and more than :data:`MAX_COUNT`.
+    """
+    stripped = text.strip()
     try:
-        value = int(float(text)) if ("e" in text.lower() or "." in text) else int(text)
+        value = int(stripped)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        try:
+            number = float(stripped)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        if not math.isfinite(number):
+            raise argparse.ArgumentTypeError(
+                f"expected a positive integer, got {text!r} (not a finite number)"
+            ) from None
+        if not number.is_integer():
+            raise argparse.ArgumentTypeError(
+                f"expected a positive integer, got {text!r} (not a whole number)"
+            ) from None
+        value = int(number)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT} (2**63 - 1), got {text!r}")
     return value
 
 

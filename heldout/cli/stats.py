@@ -43,6 +43,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     import sys
 
     from heldout.analysis.scores_file import (
+        check_reference,
         format_scores_file_stats,
         reference_normalized_means,
         scores_file_stats,
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     from heldout.analysis.stats import load_scores
 
     scores = load_scores(args.file)
+    if args.reference is not None:  # before the bootstrap, not after it
+        check_reference(scores, args.reference)
     agg, poi, games, notes = scores_file_stats(scores, args.mode, args.reps, args.seed)
     relative = None
     if args.reference is not None:

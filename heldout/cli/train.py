@@ -7,8 +7,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from heldout.cli.common import HelpFormatter, add_import_flag, context_item, key_value, positive_int
 
 #: The preset ``heldout train`` starts from without ``--preset``.
@@ -223,17 +221,18 @@ def config_from_args(args: argparse.Namespace) -> Any:
     """The run's :class:`~heldout.protocol.config.TrainConfig`: the preset, then ``--config``, then the flags."""
     from heldout.protocol.config import field_names
     from heldout.protocol.presets import PRESETS
+    from heldout.protocol.run_folder import read_yaml
 
     config = PRESETS.get(args.preset)
     if args.config:
         try:
-            with open(args.config) as f:
-                data = yaml.safe_load(f) or {}
-        except OSError as exc:
-            raise ValueError(f"cannot read --config {args.config!r}: {exc.strerror}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"--config {args.config!r} must hold a mapping of config fields")
-        config = config.replace(**data)
+            data = read_yaml(args.config, mapping=True)
+        except ValueError as exc:
+            raise ValueError(f"--config: {exc}") from None
+        try:
+            config = config.replace(**data)
+        except TypeError as exc:
+            raise TypeError(f"--config {args.config!r}: {exc}") from None
     changes = {}
     for name in field_names():
         value = getattr(args, name, None)

@@ -181,14 +181,29 @@ def check_distribution_mode(mode: str, game: str | None = None) -> str:
     return mode
 
 
-def _check_options(options: dict[str, Any]) -> dict[str, bool]:
+def check_options(options: dict[str, Any], what: str = "Procgen option") -> dict[str, bool]:
+    """Procgen's visual switches checked: known names (:data:`VISUAL_OPTIONS`), each true or false.
+
+    Raises:
+        TypeError: naming an unknown option (and the valid ones) or a value that is not a boolean
+            (``use_backgrounds='maybe'``, ``1``: procgen would read any of them as a switch).
+    """
+    import difflib
+
     unknown = sorted(set(options) - set(VISUAL_OPTIONS))
     if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), list(VISUAL_OPTIONS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise TypeError(
-            f"unknown Procgen option(s) {', '.join(map(repr, unknown))}; "
-            f"valid options: {', '.join(VISUAL_OPTIONS)}"
+            f"unknown {what}(s) {', '.join(map(repr, unknown))}{hint}; valid options: {', '.join(VISUAL_OPTIONS)}"
         )
+    for key, value in options.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{what} {key}={value!r} must be true or false")
     return {k: bool(v) for k, v in options.items()}
+
+
+_check_options = check_options
 
 
 def _as_levels(levels: LevelSet | range | Sequence[int] | str | None) -> LevelSet | None:

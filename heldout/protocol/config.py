@@ -31,7 +31,7 @@ class TrainConfig:
         num_validation_levels: Size of an optional validation set after the test range (0: none).
         distribution_mode: Procgen distribution mode (``"easy"``, ``"hard"``, ...).
         env_options: Procgen visual switches (``use_backgrounds``, ...).
-        seed: Run seed; every generator of the run derives from it.
+        seed: Run seed (``0 <= seed < 2**31 - 1``); every generator of the run derives from it.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         agent_kwargs: Keyword arguments of the agent class (``n_steps``, ``batch_size``, ...).
         reward_norm: Normalise rewards by the running std of the discounted return (clip 10), as
@@ -109,8 +109,13 @@ class TrainConfig:
         """A copy with ``changes`` applied; unknown field names raise TypeError naming them."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(str(unknown[0]), field_names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TypeError(
-                f"unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(field_names())}"
+                f"unknown config field(s) {', '.join(map(str, unknown))}{hint}; valid fields: "
+                f"{', '.join(field_names())}"
             )
         return dataclasses.replace(self, **changes)
 
@@ -142,13 +147,26 @@ class TrainConfig:
         return config.replace(agent_kwargs={**self.agent_kwargs, "augmentation": BEST_AUGMENTATION[self.env]})
 
     def validate(self) -> None:
-        """Checks the fields this config owns (counts, frequencies, the reward-normalisation discount,
-        the imports list); raises ValueError / TypeError naming the bad value.
+        """Checks the fields this config owns (their types, the counts, frequencies, the seed, the
+        reward-normalisation discount, the imports list); raises ValueError / TypeError naming the
+        bad value and the valid ones.
 
         The env-, agent- and wrapper-specific fields are checked by their owners:
         :func:`heldout.protocol.validate.validate_config` runs every check, as ``heldout train`` does.
         """
+        from heldout.protocol.checks import check_bool, check_int, check_number, check_seed
+
         import_list(self.imports)
+        for name in ("env", "agent", "distribution_mode", "device", "out", "visible_context"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{name} must be a name (a non-empty string), got {value!r}")
+        for name in ("env_options", "agent_kwargs", "contexts"):
+            value = getattr(self, name)
+            if not isinstance(value, dict):
+                raise TypeError(f"{name} must be a mapping of names to values, got {value!r}")
+        for name in ("reward_norm", "deterministic_eval", "leakage_check"):
+            check_bool(name, getattr(self, name))
         for name in (
             "timesteps",
             "num_envs",
@@ -156,10 +174,9 @@ class TrainConfig:
             "num_test_levels",
             "eval_episodes",
             "eval_num_envs",
+            "checkpoint_keep",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), minimum=1)
         for name in (
             "eval_freq",
             "num_validation_levels",
@@ -167,33 +184,24 @@ class TrainConfig:
             "saliency_log_freq",
             "torch_threads",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.checkpoint_freq is not None and (
-            isinstance(self.checkpoint_freq, bool)
-            or not isinstance(self.checkpoint_freq, int)
-            or self.checkpoint_freq < 0
-        ):
-            raise ValueError(
-                f"checkpoint_freq must be a non-negative integer or null (every 10% of the run), "
-                f"got {self.checkpoint_freq!r}"
-            )
-        if (
-            isinstance(self.checkpoint_keep, bool)
-            or not isinstance(self.checkpoint_keep, int)
-            or self.checkpoint_keep <= 0
-        ):
-            raise ValueError(f"checkpoint_keep must be a positive integer, got {self.checkpoint_keep!r}")
+            check_int(name, getattr(self, name), minimum=0)
+        check_seed("seed", self.seed)
+        if self.checkpoint_freq is not None:
+            try:
+                check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
+            except ValueError:
+                raise ValueError(
+                    f"checkpoint_freq must be a non-negative integer or null (every 10% of the run), "
+                    f"got {self.checkpoint_freq!r}"
+                ) from None
         minutes = self.checkpoint_minutes
-        if (
-            isinstance(minutes, bool)
-            or not isinstance(minutes, (int, float))
-            or not 0 < minutes < float("inf")
-        ):
-            raise ValueError(f"checkpoint_minutes must be a positive number of minutes, got {minutes!r}")
-        if not 0.0 < self.reward_norm_gamma <= 1.0:
-            raise ValueError(f"reward_norm_gamma must be in (0, 1], got {self.reward_norm_gamma!r}")
+        try:
+            check_number("checkpoint_minutes", minutes, low=0, low_open=True)
+        except ValueError:
+            raise ValueError(
+                f"checkpoint_minutes must be a positive number of minutes, got {minutes!r}"
+            ) from None
+        check_number("reward_norm_gamma", self.reward_norm_gamma, 0.0, 1.0, low_open=True)
 
 
 def import_list(imports: Any) -> list[str]:

@@ -50,7 +50,8 @@ def import_plugin(spec: str) -> ModuleType:
 
     Raises:
         ValueError: The file does not exist, its name is not a valid module name, that module name
-            belongs to another file already imported, or the module is not found.
+            belongs to another file already imported, the module is not found, or it is not valid
+            Python (a syntax error, with its line).
         TypeError: ``spec`` is not a non-empty string.
         ValueError, KeyError, TypeError: Raised by the module itself while it runs (e.g. a name it
             registers is taken), re-raised with the module named in the message.
@@ -59,6 +60,8 @@ def import_plugin(spec: str) -> ModuleType:
     if not is_file_spec(spec):
         try:
             return importlib.import_module(spec)
+        except SyntaxError as exc:
+            raise ValueError(_syntax_error(spec, exc)) from None
         except ModuleNotFoundError as exc:
             # only when the module itself is missing; a missing dependency of it keeps its traceback
             if exc.name is not None and (spec == exc.name or spec.startswith(exc.name + ".")):
@@ -90,6 +93,9 @@ def import_plugin(spec: str) -> ModuleType:
     sys.modules[name] = module
     try:
         module_spec.loader.exec_module(module)
+    except SyntaxError as exc:  # the file is not Python: bad input, one line
+        del sys.modules[name]
+        raise ValueError(_syntax_error(spec, exc)) from None
     except (ValueError, KeyError, TypeError) as exc:
         del sys.modules[name]
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -105,6 +111,11 @@ def import_plugins(specs: Iterable[str]) -> list[ModuleType]:
     if isinstance(specs, str):
         raise TypeError(f"imports must be a list of files or modules, got the string {specs!r}")
     return [import_plugin(spec) for spec in specs]
+
+
+def _syntax_error(spec: str, exc: SyntaxError) -> str:
+    where = f"{Path(exc.filename).name if exc.filename else spec}, line {exc.lineno}"
+    return f"cannot import {spec!r}: it is not valid Python ({type(exc).__name__}: {exc.msg}, {where})"
 
 
 def _check_spec(spec: object) -> None:

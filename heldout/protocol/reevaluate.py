@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from heldout.protocol.checkpoint import find_checkpoint, load_trained_model
+from heldout.protocol.checks import check_int, check_seed, resolve_device
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels
 from heldout.protocol.families import (
@@ -72,10 +73,16 @@ def run_eval(
     """
     stream = stream or sys.stdout
     config, path = load_run(run_dir, imports)
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes <= 0:
-        raise ValueError(f"--episodes must be a positive integer, got {episodes!r}")
+    # every flag is checked before an evaluation list is built or a model loaded
+    check_int("--episodes", episodes, minimum=1)
+    if num_envs is not None:
+        check_int("--num-envs", num_envs, minimum=1)
+    check_seed("--seed", seed)
+    resolve_device(device, what="--device")
+    step_dir = find_checkpoint(path, checkpoint) if checkpoint is not None else None
     family = family_for(config.env)
     run_split = family.split(config)
+    run_split.get(split)  # a KeyError naming the run's splits
     eval_only = check_wrappers(list(wrappers or []), what="--wrapper")
     family.check_eval_wrappers(config, eval_only)
     suffix = ("-wrapper-" + "+".join(w.slug for w in eval_only)) if eval_only else ""
@@ -123,8 +130,8 @@ def run_eval(
             name, stem = name + suffix, stem + suffix
             set_desc = set_desc or run_split.get(split).describe()
 
-    if checkpoint is not None:  # an earlier point of the run: its own file, never the final's
-        step = find_checkpoint(path, checkpoint).name
+    if step_dir is not None:  # an earlier point of the run: its own file, never the final's
+        step = step_dir.name
         name, stem = f"{name}-{step}", f"{stem}-{step}"
     if stem == split:
         # a plain re-evaluation never overwrites the final evaluation (eval/<split>.csv), which
@@ -165,9 +172,10 @@ def run_eval(
 
 def _refuse_procgen_flags(flags: dict[str, Any], why: str) -> None:
     """Raises ValueError naming the Procgen-only ``heldout eval`` flags given (truthy) for another env."""
-    given = [name for name, value in flags.items() if value]
+    given = {name: value for name, value in flags.items() if value}
     if given:
-        raise ValueError(f"{', '.join(given)} apply to Procgen runs; {why}")
+        values = ", ".join(repr(v) for v in given.values())
+        raise ValueError(f"{', '.join(given)} apply to Procgen runs only (got {values}); {why}")
 
 
 def _level_eval_items(
@@ -181,12 +189,12 @@ def _level_eval_items(
     shift: str | None,
 ) -> tuple[list[int], str, str, str | None, dict[str, Any]]:
     """Level envs: the level list, file stem, split name, set description and evaluate() settings."""
-    from heldout.envs import DISTRIBUTION_MODES, VISUAL_OPTIONS
+    from heldout.envs.procgen import check_distribution_mode, check_options
     from heldout.envs.procgen_shifts import SHIFTS
 
     mode = distribution_mode or config.distribution_mode
-    if mode not in DISTRIBUTION_MODES:
-        raise ValueError(f"unknown distribution mode {mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}")
+    check_distribution_mode(mode, config.env)
+    check_options(env_options or {}, what="--env-option")
     shift_options = SHIFTS.get(shift).options if shift else {}
     if shift and all(config.env_options.get(k) == v for k, v in shift_options.items()):
         print(
@@ -194,11 +202,6 @@ def _level_eval_items(
             file=sys.stderr,
         )
     options = {**config.env_options, **(env_options or {}), **shift_options}
-    unknown = sorted(set(options) - set(VISUAL_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown env option(s) {', '.join(unknown)}; valid options: {', '.join(VISUAL_OPTIONS)}"
-        )
     if levels is not None:
         level_set = LevelSet.parse(levels)
         overlap = level_set.overlap_count(run_split.train)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 import time
@@ -39,7 +38,8 @@ from heldout.protocol.run_folder import (
     check_writable,
     git_revision,
     new_run_dir,
-    read_yaml,
+    read_config,
+    read_json,
     write_atomic,
     write_json,
     write_yaml,
@@ -47,7 +47,7 @@ from heldout.protocol.run_folder import (
 from heldout.protocol.scores import generalization_gap, normalized_score
 from heldout.protocol.status import describe_status, read_status, status_callback, write_status
 from heldout.protocol.tables import context_table, split_table
-from heldout.protocol.validate import validate_config
+from heldout.protocol.validate import timesteps_note, validate_config
 from heldout.splits import ContextSplit, LevelSplit
 
 
@@ -239,9 +239,12 @@ def run_train(
     from heldout.agents import AGENTS
 
     family = family_for(config.env)
+    agent_cls = AGENTS.get(config.agent)
+    note = timesteps_note(agent_cls, config)
+    if note is not None:  # the exact figure trained, before the run starts
+        print(note, file=stream)
     split = family.split(config)
     lists, leakage = family.eval_lists(config, split, config.eval_episodes)
-    agent_cls = AGENTS.get(config.agent)
 
     run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)
     write_status(run_dir, "running", 0, config.timesteps)
@@ -280,12 +283,13 @@ def resume_train(
     path = Path(run_dir)
     if not (path / "config.yaml").is_file():
         raise ValueError(f"{str(run_dir)!r} is not a heldout run folder (no config.yaml)")
+    config = read_config(path / "config.yaml")
     status = read_status(path)
     if status["state"] == "complete":
-        print(f"run {str(path)!r} is complete ({describe_status(status)}): nothing to resume", file=stream)
         summary_file = path / "summary.json"
-        return path, json.loads(summary_file.read_text()) if summary_file.is_file() else None
-    config = TrainConfig.from_dict(read_yaml(path / "config.yaml"))
+        summary = read_json(summary_file) if summary_file.is_file() else None
+        print(f"run {str(path)!r} is complete ({describe_status(status)}): nothing to resume", file=stream)
+        return path, summary
     import_plugins(config.imports)
     validate_config(config)
     checkpoint, warnings = latest_checkpoint(path)
@@ -299,7 +303,9 @@ def resume_train(
         )
     family = family_for(config.env)
     split = family.split(config)
-    recorded = json.loads((path / "split.json").read_text())
+    recorded = read_json(path / "split.json")
+    if not isinstance(recorded.get("eval_levels"), dict) or "leakage" not in recorded:
+        raise ValueError(f"{str(path / 'split.json')!r} holds no eval_levels and leakage record")
     lists, leakage = recorded["eval_levels"], recorded["leakage"]
     if command:
         previous = (path / "command.txt").read_text() if (path / "command.txt").is_file() else ""

@@ -121,9 +121,57 @@ def write_yaml(path: str | os.PathLike[str], data: Any) -> Path:
     return write_atomic(path, yaml.safe_dump(_json_safe(data), sort_keys=False))
 
 
-def read_yaml(path: str | os.PathLike[str]) -> Any:
-    with open(path) as f:
-        return yaml.safe_load(f)
+def _where(exc: Any) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def read_yaml(path: str | os.PathLike[str], mapping: bool = False) -> Any:
+    """The YAML document in ``path``; with ``mapping``, checked to be a mapping (``{}`` if empty).
+
+    Only ``true`` / ``false`` are booleans (:class:`heldout.protocol.checks.StrictYamlLoader`): a
+    ``yes`` or ``on`` stays text, which the field's owner refuses by name.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read or is not valid YAML (with the line), or,
+            with ``mapping``, holds no mapping.
+    """
+    from heldout.protocol.checks import load_yaml
+
+    try:
+        with open(path) as f:
+            data = load_yaml(f)
+    except OSError as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"{str(path)!r} is not valid YAML: {problem}{_where(exc)}") from None
+    if mapping:
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ValueError(f"{str(path)!r} holds no mapping of names to values (a {type(data).__name__})")
+    return data
+
+
+def read_json(path: str | os.PathLike[str], mapping: bool = True) -> Any:
+    """The JSON document in ``path``; with ``mapping`` (the default), checked to be an object.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read, is not valid JSON (a truncated file: with
+            where it stops) or, with ``mapping``, holds no object.
+    """
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON (truncated or edited?): {exc}") from None
+    if mapping and not isinstance(data, dict):
+        raise ValueError(f"{str(path)!r} holds no JSON object (a {type(data).__name__})")
+    return data
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str:
@@ -145,6 +193,24 @@ def git_revision(cwd: str | os.PathLike[str] | None = None) -> str:
         return "unknown"
 
 
+def read_config(path: str | os.PathLike[str]) -> Any:
+    """The :class:`~heldout.protocol.config.TrainConfig` a run folder's ``config.yaml`` holds.
+
+    Raises:
+        ValueError / TypeError: naming the file, when it is no valid YAML mapping, names a field
+            :class:`TrainConfig` does not have or holds a value its own checks refuse.
+    """
+    from heldout.protocol.config import TrainConfig
+
+    data = read_yaml(path, mapping=True)
+    try:
+        config = TrainConfig.from_dict(data)
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{str(path)!r}: {exc}") from None
+    return config
+
+
 def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) -> tuple[Any, Path]:
     """Reads a run folder's config and imports the user modules its run imported.
 
@@ -156,7 +222,6 @@ def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) 
     Raises:
         ValueError: naming what is missing (the folder, its config or model, an imported file).
     """
-    from heldout.protocol.config import TrainConfig
     from heldout.protocol.plugins import import_plugins
 
     path = Path(run_dir)
@@ -170,15 +235,7 @@ def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) 
         raise ValueError(
             f"{str(run_dir)!r} holds neither model.zip nor checkpoints/: it has no trained model to load"
         )
-    try:
-        data = read_yaml(path / "config.yaml")
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(
-            f"{str(path / 'config.yaml')!r} is not readable YAML ({type(exc).__name__})"
-        ) from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{str(path / 'config.yaml')!r} holds no mapping of config fields")
-    config = TrainConfig.from_dict(data)
+    config = read_config(path / "config.yaml")
     try:
         import_plugins(config.imports if imports is None else imports)
     except ValueError as exc:

@@ -29,6 +29,7 @@ import numpy as np
 
 from heldout.agents.saliency import ATTRIBUTION_METHODS, SALIENCY_TARGETS, check_choice, focus, saliency_maps
 from heldout.protocol.checkpoint import load_trained_model
+from heldout.protocol.checks import check_int, check_seed, resolve_device
 
 #: Scale of the written frames: 64 px -> 256 px in PNGs, 128 px in GIFs (smaller files).
 UPSCALE = 4
@@ -255,11 +256,12 @@ def split_levels(run_dir: Path, config: Any, split: str, episodes: int) -> list[
     """The first ``episodes`` levels of the run's fixed evaluation list of ``split``."""
     from heldout.protocol.evaluate import evaluation_levels
     from heldout.protocol.families import split_of
+    from heldout.splits import unknown_split_message
 
     run_split = split_of(config)
     valid = list(run_split.splits())
     if split not in valid:
-        raise ValueError(f"unknown split {split!r} for this run; valid: {', '.join(valid)}")
+        raise ValueError(unknown_split_message(split, valid))
     split_file = run_dir / "split.json"
     if split_file.is_file():
         import json
@@ -303,16 +305,18 @@ def run_saliency(
     from heldout.protocol.run_folder import check_writable, load_run, write_json
 
     config, path = load_run(run_dir, imports)
-    for name, value in (("episodes", episodes), ("max_steps", max_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-    if config.env not in PROCGEN_GAMES:
-        raise ValueError(
-            f"heldout saliency needs a Procgen run (for the background-free foreground), got env {config.env!r}"
-        )
+    check_int("--episodes", episodes, minimum=1)
+    check_int("--max-steps", max_steps, minimum=1)
+    check_seed("--seed", seed)
+    resolve_device(device, what="--device")
     check_choice("attribution method", method, ATTRIBUTION_METHODS)
     if target is not None:
         check_choice("saliency target", target, SALIENCY_TARGETS)
+    if config.env not in PROCGEN_GAMES:
+        raise ValueError(
+            f"heldout saliency needs a Procgen run (images, and the background-free foreground), got env "
+            f"{config.env!r}; valid: a run of {', '.join(PROCGEN_GAMES)}"
+        )
     levels = split_levels(path, config, split, episodes)
     out_dir = check_writable(out)
     model = load_trained_model(config, path, device=device, trust_pickle=trust_pickle)
@@ -382,6 +386,7 @@ def run_focus(
     from heldout.protocol.run_folder import load_run, write_json
 
     config, path = load_run(run_dir)
+    resolve_device(device)
     model = load_trained_model(config, path, device=device, trust_pickle=trust_pickle)
     targets = [default_target(model)]
     if targets[0] == "value" and hasattr(policy_network(model), "get_distribution"):

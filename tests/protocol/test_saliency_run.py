@@ -76,7 +76,7 @@ def test_saliency_command_writes_images_and_the_focus_metric(run_dir: Path, tmp_
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--split", "tset"], "unknown split 'tset' for this run; valid: train, test"),
+        (["--split", "tset"], "unknown split 'tset' (did you mean 'test'?); valid splits: train, test"),
         (["--target", "vale"], "did you mean 'value'?"),
         (["--method", "gbp"], "valid: gradient, guided_backprop"),
     ],

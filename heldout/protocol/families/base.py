@@ -77,10 +77,12 @@ class EnvFamily:
             space = env.observation_space
             shifted = apply_wrappers(env, wrappers, stage="eval")
             if shifted.observation_space != space:
+                from heldout.protocol.checks import describe_space
+
                 raise ValueError(
                     f"evaluation-only wrapper(s) {', '.join(map(str, wrappers))} change the env's observation "
-                    f"space from {space} to {shifted.observation_space}: the trained policy cannot take it; "
-                    "name such wrappers for training (heldout train --wrapper)"
+                    f"space from {describe_space(space)} to {describe_space(shifted.observation_space)}: the "
+                    "trained policy cannot take it; name such wrappers for training (heldout train --wrapper)"
                 )
             apply_wrappers(shifted, eval_wrappers(config), stage="eval")
         finally:

@@ -98,6 +98,33 @@ def context_bins(
     return out
 
 
+#: The level-split fields (Procgen, MiniGrid) and their ``heldout train`` flags: a contextual run has
+#: no levels, so a value other than the default would change nothing, silently.
+LEVEL_FIELDS: dict[str, str] = {
+    "num_levels": "--num-levels",
+    "start_level": "--start-level",
+    "num_test_levels": "--num-test-levels",
+    "test_start": "--test-start",
+    "num_validation_levels": "--num-validation-levels",
+    "distribution_mode": "--distribution-mode",
+}
+
+
+def check_no_level_fields(config: TrainConfig) -> None:
+    """Raises ValueError naming a level-split field (:data:`LEVEL_FIELDS`) set on a contextual run."""
+    from heldout.protocol.config import TrainConfig
+
+    default = TrainConfig()
+    for name, flag in LEVEL_FIELDS.items():
+        value = getattr(config, name)
+        if value != getattr(default, name):
+            raise ValueError(
+                f"{name}={value!r} ({flag}) applies to level envs (Procgen, MiniGrid); {config.env!r} is a "
+                "contextual env with no levels: drop it and set its contexts instead "
+                "(--train-context / --test-context / --validation-context)"
+            )
+
+
 class ContextualFamily(EnvFamily):
     """A contextual gymnasium env: context splits, fixed context lists, SB3 DummyVecEnv, context bins."""
 
@@ -117,6 +144,7 @@ class ContextualFamily(EnvFamily):
                 f"env_options {sorted(config.env_options)} are Procgen visual switches; {config.env!r} is a "
                 "contextual env: set its contexts instead (--train-context / --test-context)"
             )
+        check_no_level_fields(config)
         if config.visible_context not in VISIBLE_CONTEXT_MODES:
             raise ValueError(
                 f"unknown visible_context {config.visible_context!r}; valid: {', '.join(VISIBLE_CONTEXT_MODES)}"

@@ -139,10 +139,20 @@ class LevelFamily(EnvFamily):
     fingerprint_method: str = ""
 
     def validate(self, config: TrainConfig) -> None:
+        from heldout.protocol.config import TrainConfig
+
         if config.contexts or config.visible_context != "hidden":
+            given = [f"contexts={config.contexts!r}"] if config.contexts else []
+            if config.visible_context != "hidden":
+                given.append(f"visible_context={config.visible_context!r}")
             raise ValueError(
-                f"env {config.env!r} has levels, not contexts; drop contexts / visible_context "
+                f"env {config.env!r} has levels, not contexts; drop {', '.join(given)} "
                 "(contextual envs: see 'heldout list')"
+            )
+        if config.context_bins != TrainConfig().context_bins:
+            raise ValueError(
+                f"context_bins={config.context_bins!r} (--context-bins) applies to contextual envs; env "
+                f"{config.env!r} has levels, not contexts: drop it (contextual envs: see 'heldout list')"
             )
         self.split(config)
 

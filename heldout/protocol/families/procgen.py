@@ -59,17 +59,10 @@ class ProcgenFamily(LevelFamily):
     fingerprint_method = "first-frame fingerprint"
 
     def validate(self, config: TrainConfig) -> None:
-        from heldout.envs import DISTRIBUTION_MODES, VISUAL_OPTIONS
+        from heldout.envs.procgen import check_distribution_mode, check_options
 
-        if config.distribution_mode not in DISTRIBUTION_MODES:
-            raise ValueError(
-                f"unknown distribution_mode {config.distribution_mode!r}; valid modes: {', '.join(DISTRIBUTION_MODES)}"
-            )
-        unknown = sorted(set(config.env_options) - set(VISUAL_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown env option(s) {', '.join(unknown)}; valid options: {', '.join(VISUAL_OPTIONS)}"
-            )
+        check_distribution_mode(config.distribution_mode, config.env)  # the modes this game has
+        check_options(config.env_options, what="env option")  # known switches, each true or false
         super().validate(config)
 
     def fingerprints(self, config: TrainConfig, levels: list[int]) -> list[str]:

@@ -1,0 +1,682 @@
+"""One clear answer to every bad input: the catalogue of docs/bad-inputs.md, run through the real CLI.
+
+Every case runs ``heldout.cli.main(argv)`` in process, in a temporary working folder that holds a
+tiny real run folder (CartPole, a few hundred steps), copies of it with a broken file, and bad input
+files. Each must end with exit code 2 and exactly one line on stderr that names the bad value, no
+traceback, and nothing created or changed under the folder (a snapshot of its whole tree before and
+after). Tripwires stop a case that reaches training, a run folder, a model load or a benchmark, so a
+check that goes missing fails fast instead of training for hours.
+
+The same file writes the catalogue, from the real outputs, so the page stays true:
+
+    PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md
+
+and :func:`test_every_case_gets_the_line_the_catalogue_gives` fails when a message drifts from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = ROOT / "docs" / "bad-inputs.md"
+
+#: The fixture run: CartPole contexts, 2 envs x 32 steps x 2 updates, 2 evaluation episodes a split.
+FIXTURE_TRAIN = [
+    "train",
+    "--preset", "cartpole-gravity-extrapolation",
+    "--timesteps", "128",
+    "--num-envs", "2",
+    "--agent-arg", "n_steps=32",
+    "--agent-arg", "batch_size=32",
+    "--agent-arg", "n_epochs=1",
+    "--eval-episodes", "2",
+    "--eval-freq", "0",
+    "--checkpoint-freq", "64",
+    "--seed", "0",
+    "--no-progress",
+]  # fmt: skip
+
+CARTPOLE = ["--preset", "cartpole-gravity-extrapolation"]
+PROCGEN = ["--preset", "procgen-quickstart"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: its id, the argv after ``heldout``, and the bad value the message must name.
+
+    ``machine``: the message depends on the machine (its devices), so the catalogue's copy is not
+    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA.
+    """
+
+    id: str
+    argv: tuple[str, ...]
+    bad: str
+    machine: bool = False
+    needs_no_cuda: bool = False
+    group: str = field(default="")
+
+    @property
+    def command(self) -> str:
+        return "heldout " + " ".join(_quote(a) for a in self.argv)
+
+
+def _quote(arg: str) -> str:
+    return arg if re.fullmatch(r"[\w@%+=:,./-]+", arg) else "'" + arg.replace("'", "'\\''") + "'"
+
+
+def _case(id: str, argv: list[str], bad: str, **kw: Any) -> Case:
+    return Case(id, tuple(argv), bad, **kw)
+
+
+# fmt: off
+CASES: list[Case] = [
+    # -- heldout train: the config's own numbers ---------------------------------------------------
+    _case("train-seed-negative", ["train", *CARTPOLE, "--seed", "-1"], "-1"),
+    _case("train-seed-too-large", ["train", *CARTPOLE, "--seed", "99999999999"], "99999999999"),
+    _case("train-seed-fraction", ["train", *CARTPOLE, "--seed", "1.5"], "1.5"),
+    _case("train-timesteps-infinite", ["train", *CARTPOLE, "--timesteps", "1e400"], "1e400"),
+    _case("train-timesteps-fraction", ["train", *CARTPOLE, "--timesteps", "100.5"], "100.5"),
+    _case("train-timesteps-nan", ["train", *CARTPOLE, "--timesteps", "nan"], "nan"),
+    _case("train-timesteps-zero", ["train", *CARTPOLE, "--timesteps", "0"], "'0'"),
+    _case("train-timesteps-beyond-int64", ["train", *CARTPOLE, "--timesteps", "1e30"], "1e30"),
+    _case("train-num-envs-negative", ["train", *CARTPOLE, "--num-envs", "-4"], "-4"),
+    _case("train-eval-freq-negative", ["train", *CARTPOLE, "--eval-freq", "-5"], "-5"),
+    _case("train-checkpoint-minutes-nan", ["train", *CARTPOLE, "--checkpoint-minutes", "nan"], "nan"),
+    _case("train-checkpoint-minutes-infinite", ["train", *CARTPOLE, "--checkpoint-minutes", "inf"], "inf"),
+    _case("train-checkpoint-freq-negative", ["train", *CARTPOLE, "--checkpoint-freq", "-1"], "-1"),
+    _case("train-torch-threads-negative", ["train", *CARTPOLE, "--torch-threads", "-2"], "-2"),
+    # -- heldout train: agent keyword arguments ---------------------------------------------------
+    _case("train-agent-arg-no-value", ["train", *CARTPOLE, "--agent-arg", "gamma"], "gamma"),
+    _case("train-agent-arg-no-key", ["train", *CARTPOLE, "--agent-arg", "=0.9"], "=0.9"),
+    _case("train-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "gama=0.9"], "gama"),
+    _case("train-gamma-above-1", ["train", *CARTPOLE, "--agent-arg", "gamma=1.5"], "1.5"),
+    _case("train-gamma-zero", ["train", *CARTPOLE, "--agent-arg", "gamma=0"], "gamma"),
+    _case("train-gae-lambda-negative", ["train", *CARTPOLE, "--agent-arg", "gae_lambda=-0.1"], "-0.1"),
+    _case("train-clip-range-negative", ["train", *CARTPOLE, "--agent-arg", "clip_range=-1"], "-1"),
+    _case("train-clip-range-schedule-negative", ["train", *CARTPOLE, "--agent-arg", "clip_range=lin_-0.2"], "lin_-0.2"),
+    _case("train-learning-rate-negative", ["train", *CARTPOLE, "--agent-arg", "learning_rate=-1"], "-1"),
+    _case("train-learning-rate-nan", ["train", *CARTPOLE, "--agent-arg", "learning_rate=nan"], "nan"),
+    _case("train-learning-rate-infinite", ["train", *CARTPOLE, "--agent-arg", "learning_rate=1e400"], "inf"),
+    _case("train-learning-rate-text", ["train", *CARTPOLE, "--agent-arg", "learning_rate=fast"], "fast"),
+    _case("train-n-steps-zero", ["train", *CARTPOLE, "--agent-arg", "n_steps=0"], "n_steps"),
+    _case("train-n-steps-text", ["train", *CARTPOLE, "--agent-arg", "n_steps=abc"], "abc"),
+    _case("train-batch-size-fraction", ["train", *CARTPOLE, "--agent-arg", "batch_size=0.5"], "0.5"),
+    _case("train-n-epochs-boolean", ["train", *CARTPOLE, "--agent-arg", "n_epochs=true"], "True"),
+    _case("train-normalize-advantage-yes", ["train", *CARTPOLE, "--agent-arg", "normalize_advantage=yes"], "yes"),
+    _case("train-ent-coef-negative", ["train", *CARTPOLE, "--agent-arg", "ent_coef=-0.01"], "-0.01"),
+    _case("train-vf-coef-negative", ["train", *CARTPOLE, "--agent-arg", "vf_coef=-1"], "-1"),
+    _case("train-max-grad-norm-zero", ["train", *CARTPOLE, "--agent-arg", "max_grad_norm=0"], "max_grad_norm"),
+    _case("train-rollout-of-one-step", ["train", *CARTPOLE, "--num-envs", "1", "--agent-arg", "n_steps=1"], "n_steps 1"),
+    _case("train-policy-kwargs-malformed", ["train", *CARTPOLE, "--agent-arg", "policy_kwargs={net_arch: 5}"], "net_arch"),
+    # -- heldout train: names -----------------------------------------------------------------------
+    _case("train-env-unknown", ["train", "--env", "coinrn"], "coinrn"),
+    _case("train-agent-unknown", ["train", *CARTPOLE, "--agent", "ppoo"], "ppoo"),
+    _case("train-preset-unknown", ["train", "--preset", "cartpole-gravity"], "cartpole-gravity"),
+    _case("train-policy-unknown", ["train", *CARTPOLE, "--agent-arg", "policy=CNNPolicy"], "CNNPolicy"),
+    _case("train-wrapper-unknown", ["train", *CARTPOLE, "--wrapper", "frame-stak"], "frame-stak"),
+    _case("train-augmentation-unknown", ["train", *PROCGEN, "--agent", "drac", "--augmentation", "corp"], "corp"),
+    _case("train-augmentation-for-ppo", ["train", *PROCGEN, "--augmentation", "crop"], "crop"),
+    _case("train-visible-context-unknown", ["train", *CARTPOLE, "--visible-context", "shown"], "shown"),
+    # -- heldout train: the device --------------------------------------------------------------------
+    _case("train-device-unknown", ["train", *CARTPOLE, "--device", "gpu"], "gpu"),
+    _case("train-device-cuda-without-cuda", ["train", *CARTPOLE, "--device", "cuda"], "cuda", machine=True, needs_no_cuda=True),
+    _case("train-device-cuda-index", ["train", *CARTPOLE, "--device", "cuda:99"], "cuda:99", machine=True),
+    _case("train-device-tpu", ["train", *CARTPOLE, "--device", "xla"], "xla", machine=True),
+    # -- heldout train: an agent or option that cannot run on the env -------------------------------
+    _case("train-cnn-policy-on-vectors", ["train", *CARTPOLE, "--agent-arg", "policy=CnnPolicy"], "CnnPolicy"),
+    _case("train-sgqn-on-continuous-actions", ["train", "--preset", "pendulum-mass-extrapolation", "--agent", "sgqn"], "sgqn"),
+    _case("train-rad-on-vectors", ["train", *CARTPOLE, "--agent", "rad"], "rad"),
+    _case("train-saliency-log-without-images", ["train", *CARTPOLE, "--saliency-log-freq", "1000"], "1000"),
+    _case("train-level-flag-on-contexts", ["train", *CARTPOLE, "--num-levels", "10"], "num_levels=10"),
+    _case("train-distribution-mode-on-contexts", ["train", *CARTPOLE, "--distribution-mode", "hard"], "hard"),
+    _case("train-env-option-on-contexts", ["train", *CARTPOLE, "--env-option", "use_backgrounds=false"], "use_backgrounds"),
+    _case("train-context-bins-on-levels", ["train", *PROCGEN, "--context-bins", "3"], "context_bins=3"),
+    _case("train-context-on-levels", ["train", *PROCGEN, "--test-context", "gravity=1:2"], "coinrun"),
+    _case("train-distribution-mode-on-minigrid", ["train", "--preset", "quickstart", "--distribution-mode", "hard"], "hard"),
+    # -- heldout train: Procgen options -----------------------------------------------------------------
+    _case("train-env-option-not-boolean", ["train", *PROCGEN, "--env-option", "use_backgrounds=maybe"], "maybe"),
+    _case("train-env-option-yes", ["train", *PROCGEN, "--env-option", "use_backgrounds=yes"], "yes"),
+    _case("train-env-option-number", ["train", *PROCGEN, "--env-option", "use_backgrounds=1"], "1"),
+    _case("train-env-option-unknown", ["train", *PROCGEN, "--env-option", "use_backgrund=false"], "use_backgrund"),
+    _case("train-distribution-mode-unknown", ["train", *PROCGEN, "--distribution-mode", "medium"], "medium"),
+    _case("train-distribution-mode-not-for-game", ["train", *PROCGEN, "--distribution-mode", "extreme"], "extreme"),
+    _case("train-split-overlap", ["train", *PROCGEN, "--num-levels", "100", "--test-start", "50"], "overlap"),
+    _case("train-start-level-negative", ["train", *PROCGEN, "--start-level", "-5"], "-5"),
+    # -- heldout train: contexts ------------------------------------------------------------------------
+    _case("train-context-feature-unknown", ["train", *CARTPOLE, "--train-context", "gravty=5:6"], "gravty"),
+    _case("train-context-overlap", ["train", *CARTPOLE, "--test-context", "gravity=10:20"], "overlap"),
+    _case("train-context-out-of-bounds", ["train", *CARTPOLE, "--test-context", "gravity=20:40"], "40"),
+    _case("train-context-unreadable", ["train", *CARTPOLE, "--train-context", "gravity=abc"], "abc"),
+    # -- heldout train: files -----------------------------------------------------------------------------
+    _case("train-config-malformed-yaml", ["train", "--config", "files/malformed.yaml"], "files/malformed.yaml"),
+    _case("train-config-missing", ["train", "--config", "files/missing.yaml"], "files/missing.yaml"),
+    _case("train-config-not-a-mapping", ["train", "--config", "files/list.yaml"], "files/list.yaml"),
+    _case("train-config-unknown-field", ["train", "--config", "files/unknown-field.yaml"], "timestep"),
+    _case("train-config-not-boolean", ["train", *CARTPOLE, "--config", "files/not-boolean.yaml"], "maybe"),
+    _case("train-config-yaml-on-is-no-boolean", ["train", *CARTPOLE, "--config", "files/on-boolean.yaml"], "'on'"),
+    _case("train-import-syntax-error", ["train", "--import", "files/syntax_error.py"], "syntax_error.py"),
+    _case("train-import-missing", ["train", "--import", "files/missing.py"], "files/missing.py"),
+    _case("train-out-is-a-file", ["train", *CARTPOLE, "--out", "files/a-file.txt"], "files/a-file.txt"),
+    _case("train-trust-pickle-without-resume", ["train", *CARTPOLE, "--trust-pickle"], "--trust-pickle"),
+    _case("train-unknown-flag", ["train", "--levels", "0:10"], "--levels"),
+    # -- heldout train --resume ---------------------------------------------------------------------------
+    _case("resume-missing-folder", ["train", "--resume", "no-such-run"], "no-such-run"),
+    _case("resume-with-config-flags", ["train", "--resume", "cartpole-run", "--seed", "3"], "--seed"),
+    _case("resume-malformed-config", ["train", "--resume", "run-malformed-config"], "run-malformed-config/config.yaml"),
+    _case("resume-truncated-summary", ["train", "--resume", "run-truncated-summary"], "run-truncated-summary/summary.json"),
+    _case("resume-malformed-status", ["train", "--resume", "run-malformed-status"], "run-malformed-status/status.json"),
+    # -- heldout eval -------------------------------------------------------------------------------------
+    _case("eval-missing-folder", ["eval", "no-such-run"], "no-such-run"),
+    _case("eval-not-a-run-folder", ["eval", "files"], "files/config.yaml"),
+    _case("eval-malformed-config", ["eval", "run-malformed-config"], "run-malformed-config/config.yaml"),
+    _case("eval-config-not-a-mapping", ["eval", "run-config-list"], "run-config-list/config.yaml"),
+    _case("eval-config-bad-value", ["eval", "run-config-bad-seed"], "run-config-bad-seed/config.yaml"),
+    _case("eval-split-unknown", ["eval", "cartpole-run", "--split", "tset"], "tset"),
+    _case("eval-seed-negative", ["eval", "cartpole-run", "--seed", "-1"], "-1"),
+    _case("eval-episodes-infinite", ["eval", "cartpole-run", "--episodes", "1e400"], "1e400"),
+    _case("eval-episodes-fraction", ["eval", "cartpole-run", "--episodes", "2.5"], "2.5"),
+    _case("eval-num-envs-zero", ["eval", "cartpole-run", "--num-envs", "0"], "'0'"),
+    _case("eval-device-unknown", ["eval", "cartpole-run", "--device", "gpu"], "gpu"),
+    _case("eval-device-cuda-without-cuda", ["eval", "cartpole-run", "--device", "cuda"], "cuda", machine=True, needs_no_cuda=True),
+    _case("eval-checkpoint-unknown", ["eval", "cartpole-run", "--checkpoint", "999"], "999"),
+    _case("eval-context-feature-unknown", ["eval", "cartpole-run", "--context", "gravty=3"], "gravty"),
+    _case("eval-context-out-of-bounds", ["eval", "cartpole-run", "--context", "gravity=100:200"], "200"),
+    _case("eval-wrapper-unknown", ["eval", "cartpole-run", "--wrapper", "frame-stak"], "frame-stak"),
+    _case("eval-wrapper-changes-observations", ["eval", "cartpole-run", "--wrapper", "frame-stack:k=2"], "frame-stack"),
+    _case("eval-procgen-flag-on-contexts", ["eval", "cartpole-run", "--distribution-mode", "hard"], "--distribution-mode"),
+    _case("eval-shift-on-contexts", ["eval", "cartpole-run", "--shift", "backgrounds-off"], "--shift"),
+    _case("eval-env-option-not-boolean", ["eval", "procgen-run", "--env-option", "use_backgrounds=maybe"], "maybe"),
+    _case("eval-env-option-unknown", ["eval", "procgen-run", "--env-option", "use_backgrund=false"], "use_backgrund"),
+    _case("eval-levels-empty-range", ["eval", "procgen-run", "--levels", "5:2"], "[5, 2)"),
+    _case("eval-distribution-mode-unknown", ["eval", "procgen-run", "--distribution-mode", "medium"], "medium"),
+    _case("eval-shift-unknown", ["eval", "procgen-run", "--shift", "backgrounds-of"], "backgrounds-of"),
+    _case("eval-import-syntax-error", ["eval", "cartpole-run", "--import", "files/syntax_error.py"], "syntax_error.py"),
+    # -- heldout saliency -----------------------------------------------------------------------------------
+    _case("saliency-contextual-run", ["saliency", "cartpole-run", "--out", "maps"], "cartpole"),
+    _case("saliency-out-missing", ["saliency", "procgen-run"], "--out"),
+    _case("saliency-method-unknown", ["saliency", "procgen-run", "--out", "maps", "--method", "gradiant"], "gradiant"),
+    _case("saliency-target-unknown", ["saliency", "procgen-run", "--out", "maps", "--target", "vaule"], "vaule"),
+    _case("saliency-split-unknown", ["saliency", "procgen-run", "--out", "maps", "--split", "tset"], "tset"),
+    _case("saliency-seed-negative", ["saliency", "procgen-run", "--out", "maps", "--seed", "-3"], "-3"),
+    _case("saliency-device-unknown", ["saliency", "procgen-run", "--out", "maps", "--device", "gpu"], "gpu"),
+    _case("saliency-episodes-zero", ["saliency", "procgen-run", "--out", "maps", "--episodes", "0"], "'0'"),
+    _case("saliency-max-steps-infinite", ["saliency", "procgen-run", "--out", "maps", "--max-steps", "1e400"], "1e400"),
+    _case("saliency-out-is-a-file", ["saliency", "procgen-run", "--out", "files/a-file.txt"], "files/a-file.txt"),
+    _case("saliency-missing-folder", ["saliency", "no-such-run", "--out", "maps"], "no-such-run"),
+    # -- heldout report -------------------------------------------------------------------------------------
+    _case("report-missing-folder", ["report", "no-such-run", "--out", "report"], "no-such-run"),
+    _case("report-truncated-summary", ["report", "run-truncated-summary", "--out", "report"], "run-truncated-summary/summary.json"),
+    _case("report-malformed-config", ["report", "run-malformed-config", "--out", "report"], "run-malformed-config/config.yaml"),
+    _case("report-reference-unknown", ["report", "cartpole-run", "--out", "report", "--reference", "ppo2"], "ppo2"),
+    _case("report-reps-zero", ["report", "cartpole-run", "--out", "report", "--reps", "0"], "'0'"),
+    _case("report-seed-negative", ["report", "cartpole-run", "--out", "report", "--seed", "-1"], "-1"),
+    _case("report-out-is-a-file", ["report", "cartpole-run", "--out", "files/a-file.txt"], "files/a-file.txt"),
+    _case("report-not-a-run-folder", ["report", "files", "--out", "report"], "files"),
+    # -- heldout stats --------------------------------------------------------------------------------------
+    _case("stats-missing-file", ["stats", "files/no-such-scores.json"], "files/no-such-scores.json"),
+    _case("stats-truncated-json", ["stats", "files/scores-truncated.json"], "files/scores-truncated.json"),
+    _case("stats-nan-score", ["stats", "files/scores-nan.json"], "nan"),
+    _case("stats-wrong-layout", ["stats", "files/scores-list.json"], "files/scores-list.json"),
+    _case("stats-mode-unknown", ["stats", "files/scores.json", "--mode", "medium"], "medium"),
+    _case("stats-reference-unknown", ["stats", "files/scores.json", "--reference", "PP0"], "PP0"),
+    _case("stats-reps-zero", ["stats", "files/scores.json", "--reps", "0"], "'0'"),
+    _case("stats-seed-negative", ["stats", "files/scores.json", "--seed", "-1"], "-1"),
+    # -- heldout list ---------------------------------------------------------------------------------------
+    _case("list-import-syntax-error", ["list", "--import", "files/syntax_error.py"], "syntax_error.py"),
+    _case("list-import-missing", ["list", "--import", "files/missing.py"], "files/missing.py"),
+    _case("list-unknown-flag", ["list", "--all"], "--all"),
+    # -- heldout bench ------------------------------------------------------------------------------------
+    _case("bench-unknown-benchmark", ["bench", "speed"], "speed"),
+    _case("bench-throughput-num-envs-zero", ["bench", "throughput", "--num-envs", "0"], "0"),
+    _case("bench-throughput-game-unknown", ["bench", "throughput", "--game", "coinrn"], "coinrn"),
+    _case("bench-throughput-device-unknown", ["bench", "throughput", "--device", "gpu"], "gpu"),
+    _case("bench-throughput-seed-negative", ["bench", "throughput", "--seed", "-1"], "-1"),
+    _case("bench-throughput-n-steps-text", ["bench", "throughput", "--n-steps", "abc"], "abc"),
+    _case("bench-throughput-json-folder-missing", ["bench", "throughput", "--json", "no-such-dir/out.json"], "no-such-dir/out.json"),
+    _case("bench-agents-agent-unknown", ["bench", "agents", "--agents", "ppoo"], "ppoo"),
+    _case("bench-agents-game-unknown", ["bench", "agents", "--games", "coinrn"], "coinrn"),
+    _case("bench-agents-seed-negative", ["bench", "agents", "--seeds", "-1"], "-1"),
+    _case("bench-agents-seeds-text", ["bench", "agents", "--seeds", "a,b"], "a,b"),
+    _case("bench-agents-gamma-above-1", ["bench", "agents", "--agent-arg", "gamma=1.5"], "1.5"),
+    _case("bench-agents-agent-arg-unknown", ["bench", "agents", "--agent-arg", "gama=0.9"], "gama"),
+    _case("bench-agents-timesteps-zero", ["bench", "agents", "--timesteps", "0"], "0"),
+    _case("bench-agents-focus-episodes-negative", ["bench", "agents", "--focus-episodes", "-1"], "-1"),
+    _case("bench-agents-out-is-a-file", ["bench", "agents", "--out", "files/a-file.txt"], "files/a-file.txt"),
+    _case("bench-wrappers-num-envs-zero", ["bench", "wrappers", "--num-envs", "0"], "0"),
+    _case("bench-wrappers-game-unknown", ["bench", "wrappers", "--game", "coinrn"], "coinrn"),
+    _case("bench-wrappers-wrapper-unknown", ["bench", "wrappers", "--wrappers", "frame-stak"], "frame-stak"),
+    _case("bench-wrappers-rounds-zero", ["bench", "wrappers", "--rounds", "0"], "0"),
+    _case("bench-wrappers-unknown-flag", ["bench", "wrappers", "--bogus"], "--bogus"),
+]
+# fmt: on
+
+#: The catalogue's sections, by the first words of a case's command.
+SECTIONS = {
+    "train --resume": "heldout train --resume",
+    "train": "heldout train",
+    "eval": "heldout eval",
+    "saliency": "heldout saliency",
+    "report": "heldout report",
+    "stats": "heldout stats",
+    "list": "heldout list",
+    "bench throughput": "heldout bench throughput",
+    "bench agents": "heldout bench agents",
+    "bench wrappers": "heldout bench wrappers",
+    "bench": "heldout bench",
+}
+
+
+def section_of(case: Case) -> str:
+    words = " ".join(case.argv)
+    if case.argv[0] == "train" and "--resume" in case.argv:
+        return SECTIONS["train --resume"]
+    for prefix, title in SECTIONS.items():
+        if words == prefix or words.startswith(prefix + " "):
+            return title
+    raise AssertionError(f"no section for {case.id}")
+
+
+# ------------------------------------------------------------------------------------------------
+# The working folder: a tiny real run, broken copies of it, bad files
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def build_workspace(root: Path) -> Path:
+    """Fills ``root`` with what the cases name (relative to it) and returns it.
+
+    * ``cartpole-run``: a real run folder (:data:`FIXTURE_TRAIN`), complete, with checkpoints;
+    * ``procgen-run``: that folder relabelled as a Procgen (starpilot) run (its config.yaml,
+      split.json and summary.json rewritten): every Procgen-only check runs on the config before a
+      model is loaded, and training a real Procgen run costs far more than the rest of this file
+      (its weights, CartPole's, would fail loudly if a case ever got as far as loading them);
+    * ``run-malformed-config``, ``run-config-list``, ``run-config-bad-seed``,
+      ``run-truncated-summary``, ``run-malformed-status``: copies with one file broken;
+    * ``files/``: bad and good input files.
+    """
+    import yaml
+
+    from heldout.cli import main
+    from heldout.protocol.config import TrainConfig
+    from heldout.splits import LevelSplit
+
+    out = root / "fixture-runs"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([*FIXTURE_TRAIN, "--out", str(out)]) == 0
+    (made,) = (out / "cartpole" / "ppo").iterdir()
+    run = root / "cartpole-run"
+    shutil.move(str(made), run)
+    shutil.rmtree(out)
+
+    procgen = root / "procgen-run"
+    shutil.copytree(run, procgen)
+    config = TrainConfig(
+        env="starpilot",
+        timesteps=128,
+        num_envs=2,
+        num_levels=2,
+        num_test_levels=4,
+        agent_kwargs={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+        eval_episodes=2,
+        eval_num_envs=2,
+        leakage_check=False,
+        out="runs",
+    )
+    _write(procgen / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    split = LevelSplit.default(num_levels=2, num_test_levels=4)
+    levels = {"train": [0, 1], "test": [split.test.start, split.test.start + 1]}
+    _write(
+        procgen / "split.json", json.dumps({"split": split.to_dict(), "eval_levels": levels, "leakage": {}})
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    _write(procgen / "summary.json", json.dumps({**summary, "env": "starpilot", "kind": "levels"}))
+
+    broken = {
+        "run-malformed-config": ("config.yaml", "env: [cartpole\nagent: ppo\n"),
+        "run-config-list": ("config.yaml", "- env\n- agent\n"),
+        "run-truncated-summary": ("summary.json", (run / "summary.json").read_text()[:40]),
+        "run-malformed-status": ("status.json", '{"state": "runn'),
+    }
+    for name, (file, text) in broken.items():
+        shutil.copytree(run, root / name)
+        _write(root / name / file, text)
+    shutil.copytree(run, root / "run-config-bad-seed")
+    data = yaml.safe_load((run / "config.yaml").read_text())
+    _write(
+        root / "run-config-bad-seed" / "config.yaml", yaml.safe_dump({**data, "seed": -7}, sort_keys=False)
+    )
+    # an interrupted copy whose status.json is broken: resume reads it before anything else
+    files = root / "files"
+    _write(files / "malformed.yaml", "timesteps: [1000, 2000\nseed: 3\n")
+    _write(files / "list.yaml", "- timesteps\n- seed\n")
+    _write(files / "unknown-field.yaml", "timestep: 1000\n")
+    _write(files / "not-boolean.yaml", "reward_norm: maybe\n")
+    _write(files / "on-boolean.yaml", "leakage_check: on\n")
+    _write(files / "syntax_error.py", "def broken(:\n    pass\n")
+    _write(files / "a-file.txt", "not a folder\n")
+    _write(
+        files / "scores.json",
+        json.dumps({"PPO": {"starpilot": [10.0, 12.0]}, "DrAC": {"starpilot": [11.0, 13.0]}}),
+    )
+    _write(files / "scores-nan.json", '{"PPO": {"starpilot": [10.0, NaN]}}')
+    _write(files / "scores-truncated.json", '{"PPO": {"starpil')
+    _write(files / "scores-list.json", "[10.0, 12.0]\n")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple[bool, int, int]]:
+    """Every path under ``root``: (is a folder, size, modification time in ns)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        out[str(path.relative_to(root))] = (path.is_dir(), st.st_size, st.st_mtime_ns)
+    return out
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:
+    """What differs between two snapshots: paths created, removed, and files changed (a folder's own
+    time changes with its entries, which are compared themselves)."""
+    found = {
+        "created": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": sorted(k for k in set(before) & set(after) if before[k] != after[k] and not before[k][0]),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+# ------------------------------------------------------------------------------------------------
+# Running a case
+
+
+class Tripwire(BaseException):
+    """A case got past every check into real work (a BaseException: no handler of the CLI takes it)."""
+
+
+def _tripwire(what: str) -> Any:
+    def trip(*args: Any, **kwargs: Any) -> Any:
+        raise Tripwire(f"bad input reached {what}: it was not refused before work started")
+
+    return trip
+
+
+TRIPWIRES: dict[tuple[str, str], str] = {
+    ("heldout.protocol.run", "new_run_dir"): "the creation of a run folder",
+    ("heldout.protocol.run", "_train_and_evaluate"): "training",
+    ("stable_baselines3.common.on_policy_algorithm", "OnPolicyAlgorithm.learn"): "training",
+    ("stable_baselines3.common.off_policy_algorithm", "OffPolicyAlgorithm.learn"): "training",
+    ("heldout.protocol.reevaluate", "load_trained_model"): "loading the model (heldout eval)",
+    ("heldout.protocol.saliency", "load_trained_model"): "loading the model (heldout saliency)",
+    ("heldout.bench.throughput", "env_throughput"): "the throughput benchmark",
+    ("heldout.bench.agents", "quality_run"): "the agents benchmark",
+    ("heldout.bench.agents", "agent_throughput"): "the agents benchmark",
+    ("heldout.bench.wrappers", "run"): "the wrappers benchmark",
+}
+
+
+@contextlib.contextmanager
+def tripwires() -> Iterator[None]:
+    import importlib
+
+    saved = []
+    for (module_name, attr), what in TRIPWIRES.items():
+        owner: Any = importlib.import_module(module_name)
+        *parents, name = attr.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, _tripwire(what))
+    try:
+        yield
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+
+
+@dataclass
+class Outcome:
+    code: Any
+    out: str
+    err: str
+
+
+def run_case(case: Case, root: Path) -> Outcome:
+    """Runs ``heldout <case.argv>`` in process with ``root`` as the working folder."""
+    from heldout.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), tripwires():
+            try:
+                code: Any = main(list(case.argv))
+            except SystemExit as exc:  # argparse's own exit: itself a misbehaviour here
+                code = f"SystemExit({exc.code})"
+    finally:
+        os.chdir(cwd)
+    return Outcome(code, out.getvalue(), err.getvalue())
+
+
+def normalize(message: str, root: Path) -> str:
+    """The message with the working folder's path taken out (what the catalogue shows)."""
+    for form in {str(root), str(root.resolve())}:
+        message = message.replace(form + os.sep, "").replace(form, ".")
+    return message
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# ------------------------------------------------------------------------------------------------
+# The catalogue
+
+
+def _cell(text: str) -> str:
+    assert "`" not in text, text
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def parse_catalogue(text: str) -> dict[str, str]:
+    """``{case id: message}`` from the catalogue's tables."""
+    rows = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"\| (?P<id>[\w-]+) \| `(?P<cmd>.*)` \| `(?P<msg>.*)` \|", line)
+        if m:
+            rows[m["id"]] = m["msg"].replace("\\|", "|")
+    return rows
+
+
+INTRO = """# Bad inputs: one clear answer to each
+
+Every `heldout` command answers bad input the same way: **exit code 2, exactly one line on stderr**
+that names the bad value and the valid ones (with "did you mean" where a registry knows the name),
+**no Python traceback**, and **nothing written or changed**: no run folder, no file. The answer is
+decided before any folder is created or any compute is spent (`heldout.protocol.validate` runs every
+check, each in the part that owns the field; see `docs/layout.md`). A number is checked for its type,
+sign, range and finiteness (NaN and infinities are refused); a boolean is `true` or `false` only; a
+device is one this machine has (no silent fall-back to the CPU).
+
+A value that is valid but rounded is not an error: `heldout train` prints the exact figure it will
+use on stdout, e.g. `note: timesteps 100 is trained as 128: whole collections of num_envs 2 x n_steps
+32 = 64 steps each`.
+
+The table below is generated from the real outputs by `tests/cli/test_bad_inputs.py` (which also
+checks every line against this page), in a working folder holding a tiny CartPole run folder
+(`cartpole-run`), that folder relabelled as a Procgen run (`procgen-run`), copies of it with one
+file broken (`run-malformed-config`, `run-config-list`, `run-config-bad-seed`,
+`run-truncated-summary`, `run-malformed-status`) and bad input files (`files/`). Regenerate it with
+
+    PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md
+
+Messages that depend on the machine (its CUDA devices) were taken on one without CUDA.
+"""
+
+
+def write_catalogue(results: dict[str, str], path: Path = CATALOGUE) -> str:
+    lines = [INTRO, f"{len(CASES)} bad inputs across every command.\n"]
+    by_section: dict[str, list[Case]] = {}
+    for case in CASES:
+        by_section.setdefault(section_of(case), []).append(case)
+    order = ["heldout train", "heldout train --resume", *SECTIONS.values()]
+    for title in dict.fromkeys(order):
+        cases = by_section.get(title)
+        if not cases:
+            continue
+        lines += [
+            f"## {title}\n",
+            "| case | command | the one line on stderr (exit code 2) |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {c.id} | {_cell(c.command)} | {_cell(results[c.id])} |" for c in cases]
+        lines.append("")
+    text = "\n".join(lines)
+    path.write_text(text)
+    return text
+
+
+# ------------------------------------------------------------------------------------------------
+# The tests
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_workspace(tmp_path_factory.mktemp("bad-inputs"))
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> dict[str, str]:
+    return parse_catalogue(CATALOGUE.read_text())
+
+
+def test_the_catalogue_lists_every_case_once_and_at_least_sixty() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "duplicate case ids"
+    assert len(ids) >= 60
+    assert set(parse_catalogue(CATALOGUE.read_text())) == set(ids), (
+        "docs/bad-inputs.md is out of date: PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md"
+    )
+    commands = {section_of(c) for c in CASES}
+    for command in ("train", "train --resume", "eval", "saliency", "report", "stats", "list"):
+        assert f"heldout {command}" in commands
+    for bench in ("throughput", "agents", "wrappers"):
+        assert f"heldout bench {bench}" in commands
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    case: Case, workspace: Path, catalogue: dict[str, str]
+) -> None:
+    if case.needs_no_cuda and _cuda():
+        pytest.skip("valid on a machine with CUDA")
+    before = snapshot(workspace)
+    try:
+        outcome = run_case(case, workspace)
+    except Tripwire as exc:
+        pytest.fail(f"{case.command}: {exc}")
+    after = snapshot(workspace)
+    lines = outcome.err.strip().splitlines()
+    assert outcome.code == 2, f"{case.command}: exit {outcome.code!r}, stderr {outcome.err!r}"
+    assert len(lines) == 1, f"{case.command}: {len(lines)} lines on stderr: {outcome.err!r}"
+    assert "Traceback" not in outcome.err + outcome.out
+    assert case.bad in lines[0], f"{case.command}: the line does not name {case.bad!r}: {lines[0]}"
+    assert not changes(before, after), f"{case.command}: {changes(before, after)}"
+    if not case.machine:
+        assert catalogue.get(case.id) == normalize(lines[0], workspace), (
+            "the line differs from docs/bad-inputs.md: regenerate it with "
+            "PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md"
+        )
+
+
+def test_the_checks_catch_a_case_that_writes(workspace: Path) -> None:
+    """The harness itself: valid commands (nothing bad about them) trip a tripwire, and a written or
+    changed file shows in the snapshots, so a check that went missing cannot pass unnoticed."""
+    before = snapshot(workspace)
+    for argv in (["eval", "cartpole-run", "--episodes", "2", "--no-progress"], FIXTURE_TRAIN):
+        with pytest.raises(Tripwire):
+            run_case(_case("valid", argv, ""), workspace)
+    assert not changes(before, snapshot(workspace))
+    summary = workspace / "cartpole-run" / "summary.json"
+    text = summary.read_text()
+    (workspace / "files" / "written.txt").write_text("x")
+    summary.write_text(text + " ")
+    try:
+        found = changes(before, snapshot(workspace))
+        assert found == {"created": ["files/written.txt"], "changed": ["cartpole-run/summary.json"]}
+    finally:
+        (workspace / "files" / "written.txt").unlink()
+        summary.write_text(text)
+
+
+def test_a_rounded_timesteps_is_a_note_with_the_exact_figure_not_an_error(workspace: Path) -> None:
+    """Valid input that gets rounded (timesteps to whole rollouts of num_envs x n_steps) is reported on
+    stdout with the figure used, before the run starts; the figure is the one the catalogue quotes."""
+    from heldout.cli import main
+
+    argv = ["train", *CARTPOLE, "--timesteps", "100", "--num-envs", "2", "--agent-arg", "n_steps=32"]
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(workspace)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), tripwires():
+            with pytest.raises(Tripwire, match="run folder"):
+                main(argv)
+    finally:
+        os.chdir(cwd)
+    note = (
+        "note: timesteps 100 is trained as 128: whole collections of num_envs 2 x n_steps 32 = 64 steps each"
+    )
+    assert out.getvalue().strip() == note and err.getvalue() == ""
+    assert " ".join(note.split()) in " ".join(CATALOGUE.read_text().split())
+
+
+def main(argv: list[str]) -> int:
+    """``--write PATH``: runs every case in a fresh working folder and writes the catalogue."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", metavar="PATH", default=str(CATALOGUE), help="the catalogue to write")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = build_workspace(Path(tmp))
+        results, failed = {}, []
+        for case in CASES:
+            try:
+                outcome = run_case(case, root)
+            except Tripwire as exc:
+                failed.append(f"{case.id}: {exc}")
+                continue
+            lines = outcome.err.strip().splitlines()
+            if outcome.code != 2 or len(lines) != 1 or case.bad not in lines[0]:
+                failed.append(f"{case.id}: exit {outcome.code!r}, stderr {outcome.err[-300:]!r}")
+                continue
+            results[case.id] = normalize(lines[0], root)
+    if failed:
+        print("\n".join(failed), file=sys.stderr)
+        return 1
+    write_catalogue(results, Path(args.write))
+    print(f"{args.write}: {len(CASES)} cases")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
