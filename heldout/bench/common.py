@@ -15,15 +15,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 # -- argument checks (one clear line per bad value) ------------------------------------------------
 
 
 def check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    """``value`` as a positive int (:func:`heldout.protocol.checks.check_int`); ValueError naming it."""
+    from heldout.protocol.checks import check_int
+
+    return check_int(name, value, minimum=1)
 
 
 def check_game(game: str) -> str:

@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"heldout {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk or a folder gone unwritable mid-run: the run folder says failed
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"heldout {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("heldout: interrupted", file=sys.stderr)
         return 130

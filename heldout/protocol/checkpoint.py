@@ -164,6 +164,14 @@ def _picklable(value: Any) -> bool:
     return True
 
 
+def _holds_state(envs: list[Any]) -> bool:
+    """Whether pickling ``envs`` saves their state: gymnasium's ``EzPickle`` envs (Box2D, MuJoCo)
+    pickle their constructor arguments and come back as new envs, not as the envs they were."""
+    from gymnasium.utils import EzPickle
+
+    return not any(isinstance(getattr(env, "unwrapped", env), EzPickle) for env in envs)
+
+
 def _env_state(venv: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], bytes | None]:
     """(arrays, json, pickle or None) of every layer of the env chain.
 
@@ -192,7 +200,7 @@ def _env_state(venv: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], bytes 
             arrays.update({f"{i}/{k}": v for k, v in sub_arrays.items()})
             info[str(i)] = sub_json
         elif isinstance(layer, DummyVecEnv):
-            if _picklable(layer.envs):
+            if _holds_state(layer.envs) and _picklable(layer.envs):
                 pickled[i] = {"envs": layer.envs}
             else:
                 info["unsaved"].append(f"the {kind} envs ({type(layer.envs[0].unwrapped).__name__})")

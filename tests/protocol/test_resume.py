@@ -299,3 +299,52 @@ def test_a_procgen_run_killed_during_an_update_resumes_exactly(tmp_path, agent):
     assert resumed.returncode == 0, resumed.stderr
     assert "not exactly" not in resumed.stderr
     _assert_same_run(run, reference)
+
+
+def test_a_full_disk_mid_run_marks_the_folder_failed_in_one_line(tmp_path, monkeypatch, capsys):
+    """ENOSPC while writing a checkpoint: the run stops, status.json says failed with the error, and
+    the command answers in one line (exit 1), keeping the checkpoints written before."""
+    import errno
+
+    import heldout.protocol.run as run_module
+    from heldout.cli import main
+
+    real, calls = run_module.save_checkpoint, [0]
+
+    def save(model, run_dir, **kwargs):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(run_dir))
+        return real(model, run_dir, **kwargs)
+
+    monkeypatch.setattr(run_module, "save_checkpoint", save)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HELDOUT_SIGNING_KEY", str(tmp_path / "signing.key"))
+    args = [a for a in ARGS if a not in ("--import", str(PLUGIN))]
+    assert main([*args, "--out", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "No space left on device" in err[-1] and "Traceback" not in "\n".join(err)
+    run = _run_dir(tmp_path / "runs")
+    status = read_status(run)
+    assert status["state"] == "failed" and "No space left" in status["error"] and status["step"] == 2048
+    assert [p.name for p in checkpoints(run)] == ["step-1024"]
+
+
+def test_what_a_checkpoint_cannot_hold_is_named_and_the_resume_says_it_is_not_exact(tmp_path):
+    """LunarLander's Box2D world does not pickle: the checkpoint names it, and a resumed run starts its
+    envs afresh and warns that it is not the uninterrupted run (the difference is not bounded: new
+    episodes from fresh envs)."""
+    args = [
+        "train", "--preset", "lunarlander-gravity-extrapolation", "--timesteps", "2048",
+        "--agent-arg", "n_steps=64", "--eval-episodes", "2", "--checkpoint-freq", "1024",
+        "--import", str(PLUGIN), "--no-progress", "--out", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    killed = _heldout(args, tmp_path, kill="update:2")
+    assert killed.returncode == -9, killed.stderr
+    (run,) = list((tmp_path / "runs").glob("lunarlander/ppo/seed0-*"))
+    state = json.loads((checkpoints(run)[-1] / "state.json").read_text())
+    assert state["env"]["unsaved"] == ["the DummyVecEnv envs (ContextualLunarLander)"]
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not exactly as the uninterrupted run would" in resumed.stderr
+    assert read_status(run)["state"] == "complete"
