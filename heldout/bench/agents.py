@@ -152,25 +152,12 @@ def quality_config(
     )
 
 
-def quality_run(
-    agent: str,
-    game: str,
-    seed: int,
-    timesteps: int,
-    out: str,
-    augmentation: str = "crop",
-    num_envs: int = 32,
-    n_steps: int = 128,
-    num_levels: int = 200,
-    eval_episodes: int = 100,
-    device: str = "auto",
-    agent_args: dict[str, Any] | None = None,
-    imports: Sequence[str] = (),
-) -> dict[str, Any]:
+def quality_run(agent: str, game: str, seed: int, timesteps: int, out: str, **options: Any) -> dict[str, Any]:
     """One protocol run (train on ``num_levels`` easy levels, evaluate on train and test lists).
 
-    ``imports`` are user modules (``.py`` files or module names) that register agents; the run
-    records them (``TrainConfig.imports``).
+    ``options`` are those of :func:`quality_config` (``augmentation``, ``num_envs``, ``n_steps``,
+    ``num_levels``, ``eval_episodes``, ``device``, ``agent_args``, ``imports``: user modules that
+    register agents, recorded in the run's ``TrainConfig.imports``).
 
     Returns:
         The run's summary figures: ``train``, ``test`` (mean returns), ``train_se``, ``test_se``
@@ -178,21 +165,7 @@ def quality_run(
     """
     from heldout.protocol.run import run_train
 
-    config = quality_config(
-        agent,
-        game,
-        seed,
-        timesteps,
-        out,
-        augmentation=augmentation,
-        num_envs=num_envs,
-        n_steps=n_steps,
-        num_levels=num_levels,
-        eval_episodes=eval_episodes,
-        device=device,
-        agent_args=agent_args,
-        imports=imports,
-    )
+    config = quality_config(agent, game, seed, timesteps, out, **options)
     run_dir, summary = run_train(config, command="heldout bench agents", progress=False, stream=io.StringIO())
     splits = summary["splits"]
 
