@@ -403,25 +403,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable(args.out)
         check_writable(os.path.dirname(os.path.abspath(path)))
         previous = read_json(path) if args.resume and os.path.exists(path) else None
+        options = {  # every run's settings but agent, game and seed
+            "augmentation": args.augmentation,
+            "num_envs": args.num_envs,
+            "n_steps": args.n_steps,
+            "num_levels": args.num_levels,
+            "eval_episodes": args.eval_episodes,
+            "device": device,
+            "agent_args": agent_args,
+            "imports": imports,
+        }
         if not args.skip_quality:  # every run's config, before the first folder is made
             for game in games:
                 for agent in agents:
                     validate_config(
-                        quality_config(
-                            agent,
-                            game,
-                            seeds[0],
-                            args.timesteps,
-                            args.out,
-                            augmentation=args.augmentation,
-                            num_envs=args.num_envs,
-                            n_steps=args.n_steps,
-                            num_levels=args.num_levels,
-                            eval_episodes=args.eval_episodes,
-                            device=device,
-                            agent_args=agent_args,
-                            imports=imports,
-                        )
+                        quality_config(agent, game, seeds[0], args.timesteps, args.out, **options)
                     )
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
@@ -439,14 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "games": games,
         "seeds": seeds,
         "timesteps": args.timesteps,
-        "augmentation": args.augmentation,
-        "num_envs": args.num_envs,
-        "n_steps": args.n_steps,
-        "num_levels": args.num_levels,
-        "eval_episodes": args.eval_episodes,
-        "device": device,
-        "agent_args": agent_args,
-        "imports": imports,
+        **options,
     }
     results["machine"] = machine_info(device)
 
@@ -465,21 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for index, (game, seed, agent) in enumerate(todo, 1):
             print(f"[{index}/{len(todo)}] {agent} on {game}, seed {seed} ...", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
-            run = quality_run(
-                agent,
-                game,
-                seed,
-                args.timesteps,
-                args.out,
-                augmentation=args.augmentation,
-                num_envs=args.num_envs,
-                n_steps=args.n_steps,
-                num_levels=args.num_levels,
-                eval_episodes=args.eval_episodes,
-                device=device,
-                agent_args=agent_args,
-                imports=imports,
-            )
+            run = quality_run(agent, game, seed, args.timesteps, args.out, **options)
             print(
                 f"    train {run['train']:.2f}  test {run['test']:.2f}  ({run['steps_per_s']:.0f} steps/s, "
                 f"{time.perf_counter() - t0:.0f} s)",
