@@ -286,19 +286,24 @@ def play_episodes(
     deterministic: bool = False,
     progress: Progress = False,
     desc: str = "eval",
-) -> list[tuple[Any, float, int, bool, bool, dict[str, Any]]]:
+    judge: Callable[[Any, bool, bool], bool] | None = None,
+) -> list[tuple[bool | None, float, int, bool, bool, dict[str, Any]]]:
     """Plays one episode per entry of ``resets`` (keyword arguments of ``env.reset``), in order.
 
     Up to ``num_envs`` gymnasium envs from ``make_env`` play side by side, acting on batched
     ``model.predict``; each slot takes the next entry when its episode ends.
 
+    Args:
+        judge: ``(env, terminated, truncated) -> completed``, asked at each episode's last step,
+            before its slot resets for the next entry (an env's state then is that episode's end).
+
     Returns:
-        Per entry, in order: ``(env, return, length, terminated, truncated, last step's info)``
-        (``env`` is the slot's env, e.g. to ask it whether the episode completed its task).
+        Per entry, in order: ``(completed or None without a judge, return, length, terminated,
+        truncated, last step's info)``.
     """
     n = len(resets)
     envs = [make_env() for _ in range(min(num_envs, n))]
-    rows: list[tuple[Any, float, int, bool, bool, dict[str, Any]] | None] = [None] * n
+    rows: list[tuple[bool | None, float, int, bool, bool, dict[str, Any]] | None] = [None] * n
     obs: list[Any] = [None] * len(envs)
     playing: list[int | None] = [None] * len(envs)
     totals = [0.0] * len(envs)
@@ -332,8 +337,9 @@ def play_episodes(
                 lengths[slot] += 1
                 if terminated or truncated:
                     index = playing[slot]
+                    verdict = None if judge is None else bool(judge(envs[slot], terminated, truncated))
                     rows[index] = (  # type: ignore[index]
-                        envs[slot],
+                        verdict,
                         totals[slot],
                         lengths[slot],
                         bool(terminated),
@@ -385,20 +391,22 @@ def evaluate_contexts(
     if not items:
         raise ValueError("evaluate_contexts needs at least one (context, seed) item")
     resets = [{"seed": int(item["seed"]), "options": {"context": item["context"]}} for item in items]
+
+    def judge(env: Any, terminated: bool, truncated: bool) -> bool:
+        own = getattr(env.unwrapped, "completed_episode", None)
+        if own is not None:
+            return own(terminated, truncated)
+        return terminated if success_on == "terminated" else (truncated and not terminated)
+
     rows = play_episodes(
-        model, make_env, resets, num_envs, deterministic, progress=progress, desc=f"eval {split}"
+        model, make_env, resets, num_envs, deterministic, progress=progress, desc=f"eval {split}", judge=judge
     )
     result = EvalResult(
         split=split,
         settings={**(settings or {}), "deterministic": deterministic},
         features=list(features) or list(items[0]["context"]),
     )
-    for item, (env, ret, length, terminated, truncated, info) in zip(items, rows):
-        judge = getattr(env.unwrapped, "completed_episode", None)
-        if judge is not None:
-            done = judge(terminated, truncated)
-        else:
-            done = terminated if success_on == "terminated" else (truncated and not terminated)
+    for item, (done, ret, length, _, _, info) in zip(items, rows):
         result.levels.append(int(item["seed"]))
         result.returns.append(ret)
         result.lengths.append(length)
