@@ -106,7 +106,8 @@ class EvalResult:
         returns: Undiscounted return of each episode.
         lengths: Length of each episode.
         completed: Whether each episode completed its level (procgen's ``level_complete``; for a
-            contextual env, reaching its goal or surviving to its time limit).
+            contextual env, reaching its goal or surviving to its time limit); None for an env with no
+            notion of success (written as an empty cell, its completion rate None, shown as "-").
         settings: What was evaluated (env, distribution mode, deterministic, ...).
         contexts: The context of each episode (contextual envs only; empty for Procgen).
         features: The context features written as CSV columns, in order.
@@ -116,7 +117,7 @@ class EvalResult:
     levels: list[int] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
-    completed: list[bool] = field(default_factory=list)
+    completed: list[bool | None] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     contexts: list[dict[str, float]] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
@@ -133,6 +134,13 @@ class EvalResult:
     def std(self) -> float:
         return float(np.std(self.returns)) if self.returns else float("nan")
 
+    @property
+    def completion_rate(self) -> float | None:
+        """The share of completed episodes; None if the env has no notion of success (or no episode)."""
+        if not self.completed or any(c is None for c in self.completed):
+            return None
+        return float(np.mean(self.completed))
+
     def summary(self) -> dict[str, Any]:
         """Mean, std, standard error, median, episodes, distinct levels, completion rate."""
         n = self.episodes
@@ -143,7 +151,7 @@ class EvalResult:
             "std": self.std,
             "stderr": self.std / np.sqrt(n) if n else float("nan"),
             "median": float(np.median(self.returns)) if n else float("nan"),
-            "completion_rate": float(np.mean(self.completed)) if n else float("nan"),
+            "completion_rate": self.completion_rate,
             "mean_length": float(np.mean(self.lengths)) if n else float("nan"),
         }
 
@@ -158,7 +166,7 @@ class EvalResult:
         )
         for i, (lv, r, n, c) in enumerate(zip(self.levels, self.returns, self.lengths, self.completed)):
             ctx = [repr(float(self.contexts[i][f])) for f in features] if features else []
-            writer.writerow([i, lv, f"{r:g}", n, int(c), *ctx])
+            writer.writerow([i, lv, f"{r:g}", n, "" if c is None else int(c), *ctx])
         return buf.getvalue()
 
     @classmethod
@@ -174,7 +182,7 @@ class EvalResult:
             levels=[int(r["level"]) for r in rows],
             returns=[float(r["return"]) for r in rows],
             lengths=[int(r["length"]) for r in rows],
-            completed=[bool(int(r["completed"])) for r in rows],
+            completed=[None if r["completed"] == "" else bool(int(r["completed"])) for r in rows],
         )
 
 
@@ -286,7 +294,7 @@ def play_episodes(
     deterministic: bool = False,
     progress: Progress = False,
     desc: str = "eval",
-    judge: Callable[[Any, bool, bool], bool] | None = None,
+    judge: Callable[[Any, bool, bool], bool | None] | None = None,
 ) -> list[tuple[bool | None, float, int, bool, bool, dict[str, Any]]]:
     """Plays one episode per entry of ``resets`` (keyword arguments of ``env.reset``), in order.
 
@@ -337,7 +345,8 @@ def play_episodes(
                 lengths[slot] += 1
                 if terminated or truncated:
                     index = playing[slot]
-                    verdict = None if judge is None else bool(judge(envs[slot], terminated, truncated))
+                    verdict = None if judge is None else judge(envs[slot], terminated, truncated)
+                    verdict = None if verdict is None else bool(verdict)
                     rows[index] = (  # type: ignore[index]
                         verdict,
                         totals[slot],
@@ -362,7 +371,7 @@ def evaluate_contexts(
     split: str = "test",
     num_envs: int = 8,
     deterministic: bool = False,
-    success_on: str = "terminated",
+    success_on: str | None = "terminated",
     features: Sequence[str] = (),
     progress: Progress = False,
     settings: dict[str, Any] | None = None,
@@ -379,7 +388,8 @@ def evaluate_contexts(
         split: Name recorded in the result.
         num_envs: Envs played side by side (capped at ``len(items)``).
         deterministic: Greedy actions instead of sampling.
-        success_on: ``"terminated"`` or ``"truncated"``: how an episode counts as completed.
+        success_on: ``"terminated"`` or ``"truncated"``: how an episode counts as completed (None:
+            the env has no notion of success; an env's own ``completed_episode`` decides first).
         features: Context features recorded as columns (default: all of the env's).
         progress: A progress bar of its own (True) or a report of finished episodes (see :data:`Progress`).
         settings: Recorded in the result.
@@ -392,10 +402,12 @@ def evaluate_contexts(
         raise ValueError("evaluate_contexts needs at least one (context, seed) item")
     resets = [{"seed": int(item["seed"]), "options": {"context": item["context"]}} for item in items]
 
-    def judge(env: Any, terminated: bool, truncated: bool) -> bool:
+    def judge(env: Any, terminated: bool, truncated: bool) -> bool | None:
         own = getattr(env.unwrapped, "completed_episode", None)
         if own is not None:
             return own(terminated, truncated)
+        if success_on is None:
+            return None
         return terminated if success_on == "terminated" else (truncated and not terminated)
 
     rows = play_episodes(
@@ -410,7 +422,7 @@ def evaluate_contexts(
         result.levels.append(int(item["seed"]))
         result.returns.append(ret)
         result.lengths.append(length)
-        result.completed.append(bool(done))
+        result.completed.append(done)
         result.contexts.append(dict(info["context"]))
     return result
 

@@ -27,8 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
@@ -108,7 +106,8 @@ def _periodic_eval_callback(
                     )
                     means[name] = res.mean
                     self.logger.record(f"eval/{name}/mean_return", res.mean)
-                    self.logger.record(f"eval/{name}/completion_rate", float(np.mean(res.completed)))
+                    if res.completion_rate is not None:
+                        self.logger.record(f"eval/{name}/completion_rate", res.completion_rate)
                 self.logger.record("eval/gap", means["train"] - means["test"])
                 if progress is not None:
                     progress.set_phase("rollout", refresh=True)

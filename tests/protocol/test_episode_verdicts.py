@@ -94,3 +94,26 @@ def test_lunarlander_landings_by_gymnasiums_heuristic_pilot_are_counted_per_epis
     assert 0 < sum(alone) < len(items)  # some landed, some did not: the order matters
     for num_envs in (1, 3, 12):
         assert evaluate_contexts(Pilot(), make, items, num_envs=num_envs).completed == alone
+
+
+def test_an_env_without_a_notion_of_success_records_no_completion(tmp_path):
+    """Pendulum has no goal (every episode runs to its time limit): "completed" is unknown, written as
+    an empty cell, its rate None, and the table shows "-" where it would print a meaningless 100%."""
+    from heldout.protocol.evaluate import EvalResult
+    from heldout.protocol.families.contextual import make_contextual_env
+    from heldout.protocol.tables import split_table
+
+    class NoTorque:
+        def predict(self, obs, deterministic=False):  # type: ignore[no-untyped-def]
+            return np.zeros((len(obs), 1), dtype=np.float32), None
+
+    items = [{"context": {"m": 1.0}, "seed": s} for s in range(3)]
+    make = lambda: make_contextual_env("pendulum")  # noqa: E731
+    result = evaluate_contexts(NoTorque(), make, items, num_envs=2)
+    assert result.completed == [None, None, None] and result.completion_rate is None
+    text = result.to_csv()
+    assert [line.split(",")[4] for line in text.splitlines()[1:]] == ["", "", ""]
+    assert EvalResult.from_csv(text, "test").completed == [None, None, None]
+    summary = {"splits": {"test": {**result.summary(), "level_set": "m=1"}}, "kind": "contexts"}
+    row = split_table(summary).splitlines()[2].split()
+    assert row[6] == "-"  # the "completed" column

@@ -44,15 +44,17 @@ class ContextualEnv(gymnasium.Env):
         env_id: Its gymnasium id, ``heldout/<Name>-v0``.
         gymnasium_id: The id of gymnasium's own env, which the default context reproduces exactly.
         max_episode_steps: The time limit of gymnasium's own id.
-        success_on: ``"terminated"`` (reaching a goal) or ``"truncated"`` (surviving to the time limit):
-            what counts as completing an episode in evaluation records.
+        success_on: ``"terminated"`` (reaching a goal), ``"truncated"`` (surviving to the time limit)
+            or None (no notion of success, e.g. Pendulum: every episode runs to its time limit):
+            what counts as completing an episode in evaluation records (None: recorded as unknown,
+            shown as "-").
     """
 
     context_space: ClassVar[ContextSpace]
     env_id: ClassVar[str]
     gymnasium_id: ClassVar[str]
     max_episode_steps: ClassVar[int]
-    success_on: ClassVar[str] = "terminated"
+    success_on: ClassVar[str | None] = "terminated"
 
     def __init__(
         self,
@@ -75,8 +77,11 @@ class ContextualEnv(gymnasium.Env):
         """Sets the env's physics from ``context`` (a full, checked context). Families override this."""
         raise NotImplementedError
 
-    def completed_episode(self, terminated: bool, truncated: bool) -> bool:
-        """Whether an episode that just ended completed its task (see ``success_on``)."""
+    def completed_episode(self, terminated: bool, truncated: bool) -> bool | None:
+        """Whether an episode that just ended completed its task (see ``success_on``; None: the env
+        has no notion of success)."""
+        if type(self).success_on is None:
+            return None
         if type(self).success_on == "truncated":
             return bool(truncated and not terminated)
         return bool(terminated)
