@@ -363,6 +363,29 @@ class ContextDistribution:
             i = int(rng.choice(len(self.components), p=self.weights))
         return {name: dist.sample(rng) for name, dist in self.components[i].items()}
 
+    def finite_contexts(self) -> list[tuple[Context, float]] | None:
+        """``[(context, probability), ...]`` when the distribution has finitely many contexts (every
+        feature :class:`Fixed` or :class:`Categorical`: an explicit list of contexts or values), else
+        None; equal contexts are merged, their probabilities added."""
+        import itertools
+
+        weights = self.weights or tuple(1.0 / len(self.components) for _ in self.components)
+        merged: dict[tuple[tuple[str, float], ...], float] = {}
+        for comp, w in zip(self.components, weights):
+            choices = []
+            for name, d in comp.items():
+                if isinstance(d, Fixed):
+                    choices.append([(name, d.value, 1.0)])
+                elif isinstance(d, Categorical):
+                    probs = d.probs or tuple(1.0 / len(d.values) for _ in d.values)
+                    choices.append([(name, v, p) for v, p in zip(d.values, probs)])
+                else:
+                    return None
+            for combo in itertools.product(*choices):
+                key = tuple((name, float(v)) for name, v, _ in combo)
+                merged[key] = merged.get(key, 0.0) + w * math.prod(p for _, _, p in combo)
+        return [(dict(key), p) for key, p in merged.items() if p > 0]
+
     def support(self, feature: str, default: float | None = None) -> tuple[Interval, ...]:
         """The union, over components, of the intervals ``feature`` can take (``default`` for a
         component that does not name it); merged and sorted."""

@@ -117,3 +117,37 @@ def test_an_env_without_a_notion_of_success_records_no_completion(tmp_path):
     summary = {"splits": {"test": {**result.summary(), "level_set": "m=1"}}, "kind": "contexts"}
     row = split_table(summary).splitlines()[2].split()
     assert row[6] == "-"  # the "completed" column
+
+
+@pytest.mark.parametrize(("episodes", "expected"), [(99, [33, 33, 33]), (100, [34, 33, 33]), (6, [2, 2, 2])])
+def test_an_explicit_list_of_contexts_is_evaluated_evenly(episodes, expected):
+    """100 episodes over 3 listed contexts came out 39/34/27 when drawn with replacement."""
+    from collections import Counter
+
+    from heldout.contexts import ContextDistribution
+    from heldout.envs import CONTEXTUAL_ENVS
+    from heldout.protocol.families.contextual import evaluation_contexts
+
+    space = CONTEXTUAL_ENVS.get("cartpole").context_space
+    dist = ContextDistribution.parse({"gravity": "5,10,15"}, space.bounds())
+    items = evaluation_contexts(dist, space, episodes)
+    counts = Counter(item["context"]["gravity"] for item in items)
+    assert [counts[g] for g in (5.0, 10.0, 15.0)] == expected
+    first = Counter(item["context"]["gravity"] for item in items[:6])  # a prefix is balanced too
+    assert sorted(first.values()) == [2, 2, 2]
+    assert len({item["seed"] for item in items}) == episodes  # each episode its own reset seed
+
+
+def test_weighted_contexts_get_their_shares():
+    from collections import Counter
+
+    from heldout.contexts import ContextDistribution
+    from heldout.envs import CONTEXTUAL_ENVS
+    from heldout.protocol.families.contextual import evaluation_contexts
+
+    space = CONTEXTUAL_ENVS.get("cartpole").context_space
+    dist = ContextDistribution.parse(
+        {"mixture": [{"gravity": 5.0}, {"gravity": 10.0}], "weights": [3, 1]}, space.bounds()
+    )
+    counts = Counter(item["context"]["gravity"] for item in evaluation_contexts(dist, space, 40))
+    assert counts == {5.0: 30, 10.0: 10}

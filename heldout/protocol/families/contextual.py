@@ -61,13 +61,36 @@ def evaluation_contexts(
     dist: Any, space: Any, episodes: int, seed: int = EVAL_LIST_SEED
 ) -> list[dict[str, Any]]:
     """The fixed evaluation list of a context distribution: ``episodes`` items ``{"context": full
-    context, "seed": reset seed}``, drawn with a fixed generator (the same for every run and agent)."""
+    context, "seed": reset seed}``, drawn with a fixed generator (the same for every run and agent).
+
+    An explicit list of contexts (:meth:`~heldout.contexts.ContextDistribution.finite_contexts`) is
+    not sampled but shared out: each context gets its weight's share of the episodes (equal weights:
+    the same number, give or take one when ``episodes`` is not a multiple; largest remainders), spread
+    evenly through the list, so every prefix (the periodic evaluations take one) is balanced too.
+    """
     rng = np.random.default_rng(seed)
+    finite = dist.finite_contexts() if hasattr(dist, "finite_contexts") else None
+    if finite is not None:
+        contexts = [space.validate(c) for c, _ in finite]
+        counts = _shares(episodes, [w for _, w in finite])
+        # the k-th of n_i episodes of context i sits at (k + 0.5) / n_i: an even interleaving
+        slots = sorted((((k + 0.5) / n, i) for i, n in enumerate(counts) for k in range(n)))
+        return [{"context": dict(contexts[i]), "seed": int(rng.integers(0, 2**31 - 1))} for _, i in slots]
     items = []
     for _ in range(episodes):
         context = space.validate(dist.sample(rng))
         items.append({"context": context, "seed": int(rng.integers(0, 2**31 - 1))})
     return items
+
+
+def _shares(total: int, weights: Sequence[float]) -> list[int]:
+    """``total`` split in proportion to ``weights`` by largest remainders (ties: the earlier one)."""
+    exact = [total * w / sum(weights) for w in weights]
+    counts = [int(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def context_bins(
