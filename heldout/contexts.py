@@ -446,11 +446,13 @@ def merge_intervals(parts: Sequence[Interval]) -> tuple[Interval, ...]:
 
 
 def intervals_overlap(a: Sequence[Interval], b: Sequence[Interval]) -> bool:
-    """True if two unions of closed intervals share more than boundary points.
+    """True if two unions of closed intervals share a value that either side can actually draw.
 
-    Two intervals overlap when their interiors meet; a point overlaps an interval when it lies in its
-    interior; two points overlap when equal. Touching at an end (a train range ``[5, 10]`` and a test
-    range ``[10, 15]``) is not an overlap: it has probability zero under continuous sampling.
+    Two ranges overlap when their interiors meet: touching at an end (a train range ``[5, 10]`` and a
+    test range ``[10, 15]``) is not an overlap, as the shared end has probability zero under
+    continuous sampling. A point, which is drawn, overlaps a range that holds it, ends included (closed
+    intervals): test gravity ``14.7`` against training ``[4.9, 14.7]`` is a training value, not held out.
+    Two points overlap when equal.
     """
     for a_lo, a_hi in a:
         for b_lo, b_hi in b:
@@ -459,10 +461,10 @@ def intervals_overlap(a: Sequence[Interval], b: Sequence[Interval]) -> bool:
                 if a_lo == b_lo:
                     return True
             elif a_pt:
-                if b_lo < a_lo < b_hi:
+                if b_lo <= a_lo <= b_hi:
                     return True
             elif b_pt:
-                if a_lo < b_lo < a_hi:
+                if a_lo <= b_lo <= a_hi:
                     return True
             elif max(a_lo, b_lo) < min(a_hi, b_hi):
                 return True

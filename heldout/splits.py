@@ -327,7 +327,9 @@ class ContextSplit:
       *combinations* were not (train ``{g low} x {l any} u {g any} x {l low}``, test ``g high, l high``).
 
     In every mode the sets must be disjoint: no train component may overlap a test (or validation)
-    component in all features at once (a shared boundary is not an overlap). Features a component
+    component in all features at once. Ranges are closed: two ranges that only meet at an end do not
+    overlap (the end has probability zero), but a listed value on a training range's end does (it is
+    a training value, not held out). Features a component
     leaves out take ``defaults`` (the env's default context), when given.
 
     Raises:

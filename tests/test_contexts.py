@@ -85,12 +85,23 @@ def test_unreadable_specs_are_refused_with_the_spec_named(bad):
     assert "unifrm" in text or repr(bad) in text or "empty" in text
 
 
-def test_touching_intervals_do_not_overlap_but_shared_interiors_and_points_do():
-    assert not intervals_overlap([(4.9, 14.7)], [(14.7, 29.4)])
+def test_touching_ranges_do_not_overlap_but_shared_interiors_and_points_do():
+    assert not intervals_overlap([(4.9, 14.7)], [(14.7, 29.4)])  # a shared end: probability zero
     assert intervals_overlap([(4.9, 14.7)], [(14.0, 29.4)])
     assert intervals_overlap([(5.0, 5.0)], [(4.0, 6.0)])
-    assert not intervals_overlap([(4.0, 4.0)], [(4.0, 6.0)])
+    # a point is drawn: on the end of a closed range it is a value of that range (issue 16)
+    assert intervals_overlap([(4.0, 4.0)], [(4.0, 6.0)])
+    assert intervals_overlap([(4.0, 6.0)], [(6.0, 6.0)])
     assert intervals_overlap([(5.0, 5.0)], [(5.0, 5.0)])
+    assert not intervals_overlap([(3.9, 3.9)], [(4.0, 6.0)])
+
+
+def test_a_test_value_on_the_end_of_the_training_range_is_not_held_out():
+    with pytest.raises(ValueError, match="overlap"):
+        ContextSplit(D({"gravity": "4.9:14.7"}), D({"gravity": "14.7"}), mode="extrapolation")
+    with pytest.raises(ValueError, match="overlap"):
+        ContextSplit(D({"gravity": "4.9:14.7"}), D({"gravity": "4.9,20"}), mode="extrapolation")
+    ContextSplit(D({"gravity": "4.9:14.7"}), D({"gravity": "14.71,20"}), mode="extrapolation")
 
 
 def test_extrapolation_split_accepts_a_test_range_beyond_training():
