@@ -74,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_flags(parser: argparse.ArgumentParser, command: str | None, extra: list[str]) -> str:
+    """``heldout CMD: error: unrecognized arguments: ...`` from the command itself, with the flag it
+    most resembles (argparse says it from the top-level parser, naming neither)."""
+    import difflib
+
+    prog, options = "heldout", [o for a in parser._actions for o in a.option_strings]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub = action.choices[command]
+            prog, options = sub.prog, [o for a in sub._actions for o in a.option_strings]
+    flag = next((e.split("=", 1)[0] for e in extra if e.startswith("-")), None)
+    close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6) if flag else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{prog}: error: unrecognized arguments: {' '.join(extra)}{hint} (see '{prog} --help')"
+
+
 def _one_line(message: str) -> str:
     """A message on one line (a value's repr may span several, e.g. a numpy array's)."""
     return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
@@ -86,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            raise UsageError(_unknown_flags(parser, args.command, extra))
         if args.command is None:
             parser.print_help()
             return 2
