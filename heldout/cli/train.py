@@ -215,6 +215,13 @@ def add_parser(sub: Any) -> None:
     )
     t.add_argument("--out", help="root folder of run folders" + d("out"))
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve and check everything (config, split, evaluation lists with their leakage check, the "
+        "run folder) and print the plan; write nothing and train nothing",
+    )
+    t.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -273,6 +280,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
     if args.resume:
+        if args.dry_run or args.json:
+            raise ValueError(
+                "--dry-run plans a new run; --resume continues one as it was planned (see its split.json)"
+            )
         given = [f"--{name.replace('_', '-')}" for name in _config_flags(args)]
         if given:
             raise ValueError(
@@ -292,7 +303,20 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     if args.trust_pickle:
         raise ValueError("--trust-pickle goes with --resume RUN_DIR")
+    if args.json and not args.dry_run:
+        raise ValueError("--json goes with --dry-run (a run writes its plan to the run folder: split.json)")
     config = config_from_args(args)
+    if args.dry_run:
+        from heldout.protocol.plan import describe_plan, plan_train
+
+        plan = plan_train(config)
+        if args.json:
+            import json
+
+            print(json.dumps(plan.to_dict(), indent=2))
+        else:
+            print(describe_plan(plan))
+        return 0
     run_dir, _ = run_train(config, command=command, progress=not args.no_progress)
     curve = write_learning_curve(run_dir)
     if curve is not None:

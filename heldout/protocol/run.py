@@ -31,9 +31,9 @@ from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, s
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
+from heldout.protocol.plan import plan_train
 from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
-    check_writable,
     git_revision,
     new_run_dir,
     read_config,
@@ -45,7 +45,7 @@ from heldout.protocol.run_folder import (
 from heldout.protocol.scores import generalization_gap, normalized_score
 from heldout.protocol.status import describe_status, read_status, status_callback, write_status
 from heldout.protocol.tables import context_table, split_table
-from heldout.protocol.validate import timesteps_note, validate_config
+from heldout.protocol.validate import validate_config
 from heldout.splits import ContextSplit, LevelSplit
 
 
@@ -231,19 +231,11 @@ def run_train(
         TrainingDiverged: when an update leaves non-finite weights; the folder is marked failed.
     """
     stream = stream or sys.stdout
-    config = config.resolved()
-    validate_config(config)
-    check_writable(config.out)
-
-    from heldout.agents import AGENTS
-
-    family = family_for(config.env)
-    agent_cls = AGENTS.get(config.agent)
-    note = timesteps_note(agent_cls, config)
-    if note is not None:  # the exact figure trained, before the run starts
+    plan = plan_train(config)  # every check, the split and the lists; nothing written yet
+    config, family, agent_cls, split = plan.config, plan.family, plan.agent_cls, plan.split
+    lists, leakage = plan.lists, plan.leakage
+    for note in plan.notes:  # the exact figure trained, before the run starts
         print(note, file=stream)
-    split = family.split(config)
-    lists, leakage = family.eval_lists(config, split, config.eval_episodes)
 
     run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)
     write_status(run_dir, "running", 0, config.timesteps)

@@ -44,6 +44,21 @@ def check_writable(out: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _run_dir_name(seed: int, stamp: str, n: int) -> str:
+    return f"seed{seed}-{stamp}" + (f"-{n}" if n else "")
+
+
+def run_dir_path(out: str | os.PathLike[str], env: str, agent: str, seed: int) -> Path:
+    """The folder :func:`new_run_dir` would create now, ``<out>/<env>/<agent>/seed<seed>-<stamp>[-n]``;
+    creates nothing (``heldout train --dry-run``)."""
+    base = Path(out).expanduser() / env / agent
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 0
+    while (base / _run_dir_name(seed, stamp, n)).exists():
+        n += 1
+    return base / _run_dir_name(seed, stamp, n)
+
+
 def new_run_dir(out: str | os.PathLike[str], env: str, agent: str, seed: int) -> Path:
     """Creates and returns ``<out>/<env>/<agent>/seed<seed>-<YYYYmmdd-HHMMSS>[-n]``."""
     base = check_writable(out) / env / agent
@@ -53,8 +68,7 @@ def new_run_dir(out: str | os.PathLike[str], env: str, agent: str, seed: int) ->
         raise ValueError(f"--out {str(out)!r} is not writable ({exc.strerror})") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1000):
-        name = f"seed{seed}-{stamp}" + (f"-{n}" if n else "")
-        path = base / name
+        path = base / _run_dir_name(seed, stamp, n)
         try:
             path.mkdir()
             return path
@@ -116,9 +130,14 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return write_atomic(path, json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
 
 
+def yaml_text(data: Any) -> str:
+    """``data`` as the YAML text :func:`write_yaml` writes."""
+    return yaml.safe_dump(_json_safe(data), sort_keys=False)
+
+
 def write_yaml(path: str | os.PathLike[str], data: Any) -> Path:
     """Writes ``data`` as YAML."""
-    return write_atomic(path, yaml.safe_dump(_json_safe(data), sort_keys=False))
+    return write_atomic(path, yaml_text(data))
 
 
 def _where(exc: Any) -> str:

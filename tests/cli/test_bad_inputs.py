@@ -172,8 +172,10 @@ CASES: list[Case] = [
     _case("train-out-is-a-file", ["train", *CARTPOLE, "--out", "files/a-file.txt"], "files/a-file.txt"),
     _case("train-trust-pickle-without-resume", ["train", *CARTPOLE, "--trust-pickle"], "--trust-pickle"),
     _case("train-unknown-flag", ["train", "--levels", "0:10"], "--levels"),
+    _case("train-json-without-dry-run", ["train", *CARTPOLE, "--json"], "--json"),
     # -- heldout train --resume ---------------------------------------------------------------------------
     _case("resume-missing-folder", ["train", "--resume", "no-such-run"], "no-such-run"),
+    _case("resume-dry-run", ["train", "--resume", "cartpole-run", "--dry-run"], "--dry-run"),
     _case("resume-with-config-flags", ["train", "--resume", "cartpole-run", "--seed", "3"], "--seed"),
     _case("resume-malformed-config", ["train", "--resume", "run-malformed-config"], "run-malformed-config/config.yaml"),
     _case("resume-truncated-summary", ["train", "--resume", "run-truncated-summary"], "run-truncated-summary/summary.json"),
@@ -604,6 +606,24 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
             "the line differs from docs/bad-inputs.md: regenerate it with "
             "PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md"
         )
+
+
+#: The cases of plain ``heldout train`` (a new run): ``--dry-run`` must refuse each exactly so.
+TRAIN_CASES = [c for c in CASES if section_of(c) == "heldout train" and c.id != "train-json-without-dry-run"]
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES, ids=lambda c: c.id)
+def test_a_dry_run_refuses_bad_input_with_the_same_line(case: Case, workspace: Path) -> None:
+    """``heldout train --dry-run`` runs every check a real run does: each bad input of a real run
+    fails the dry run with the same one line, exit 2, nothing written."""
+    if case.needs_no_cuda and _cuda():
+        pytest.skip("valid on a machine with CUDA")
+    before = snapshot(workspace)
+    real = run_case(case, workspace)
+    dry = run_case(_case(case.id, [*case.argv, "--dry-run"], case.bad), workspace)
+    assert (dry.code, dry.err) == (real.code, real.err), case.command
+    assert dry.out == real.out  # notes, if any, and no plan
+    assert not changes(before, snapshot(workspace))
 
 
 def test_the_checks_catch_a_case_that_writes(workspace: Path) -> None:
