@@ -112,6 +112,7 @@ PPO_HPARAMS: dict[str, Any] = {
 ENV_VARIANTS: dict[str, str] = {
     "raw_core": "procgen raw core (ProcgenGym3Env act/observe)",
     "procgen_vec_env": "heldout ProcgenVecEnv (SB3 VecEnv step)",
+    "gymnasium_native": "gymnasium make_vec heldout/{game}-v0 (native ProcgenVectorEnv)",
     "gymnasium_sync": "gymnasium SyncVectorEnv, {n} x heldout/{game}-v0",
 }
 
@@ -163,7 +164,8 @@ def env_throughput(
     seed: int = 0,
     repeats: int = DEFAULT_REPEATS,
 ) -> dict[str, float]:
-    """Env steps per second of procgen's raw core, ``ProcgenVecEnv`` and a ``SyncVectorEnv``.
+    """Env steps per second of procgen's raw core, ``ProcgenVecEnv``, gymnasium's ``make_vec`` (the native
+    :class:`~heldout.envs.procgen_vector.ProcgenVectorEnv`) and a ``SyncVectorEnv`` of single envs.
 
     Args:
         game: A Procgen game.
@@ -174,7 +176,7 @@ def env_throughput(
 
     Returns:
         ``<variant>_steps_per_s`` for each key of :data:`ENV_VARIANTS`, ``<variant>_vs_raw_core``
-        (its steps/s divided by the raw core's) for the other two, and the settings ``num_envs``,
+        (its steps/s divided by the raw core's) for the others, and the settings ``num_envs``,
         ``env_steps`` (per variant and round), ``repeats`` and ``warmup_env_steps``, all as floats.
 
     Raises:
@@ -206,6 +208,7 @@ def env_throughput(
         rand_seed=int(seed),
     )
     vec = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
+    native = gymnasium.make_vec(f"heldout/{game}-v0", num_envs=num_envs, levels=LEVELS)
     # SAME_STEP autoreset: as SB3's DummyVecEnv (reset inside the step that ends an episode).
     sync_env = SyncVectorEnv(
         [lambda: gymnasium.make(f"heldout/{game}-v0", levels=LEVELS) for _ in range(num_envs)],
@@ -218,10 +221,12 @@ def env_throughput(
 
     try:
         vec.reset()
+        native.reset(seed=seed)
         sync_env.reset(seed=seed)
         loops = {
             "raw_core": (raw_step, actions32),
             "procgen_vec_env": (vec.step, actions),
+            "gymnasium_native": (native.step, actions),
             "gymnasium_sync": (sync_env.step, actions),
         }
         for step, acts in loops.values():
@@ -233,6 +238,7 @@ def env_throughput(
     finally:
         raw.close()
         vec.close()
+        native.close()
         sync_env.close()
 
     env_steps = vector_steps * num_envs
@@ -244,7 +250,7 @@ def env_throughput(
     }
     for key, times in seconds.items():
         result[f"{key}_steps_per_s"] = env_steps / statistics.median(times)
-    for key in ("procgen_vec_env", "gymnasium_sync"):
+    for key in ("procgen_vec_env", "gymnasium_native", "gymnasium_sync"):
         result[f"{key}_vs_raw_core"] = result[f"{key}_steps_per_s"] / result["raw_core_steps_per_s"]
     return result
 

@@ -76,7 +76,9 @@ def make_vec(name: str, **kwargs: Any) -> Any:
 
 
 def register_gymnasium_ids() -> None:
-    """Registers ``heldout/<game>-v0`` for every Procgen game, ``heldout/<Name>-v0`` for every
+    """Registers ``heldout/<game>-v0`` for every Procgen game (single env, and
+    :class:`~heldout.envs.procgen_vector.ProcgenVectorEnv` as its vector entry point for
+    ``gymnasium.make_vec``), ``heldout/<Name>-v0`` for every
     contextual family and every seeded env's id with gymnasium (idempotent)."""
     import gymnasium
 
@@ -84,7 +86,10 @@ def register_gymnasium_ids() -> None:
         env_id = f"heldout/{game}-v0"
         if env_id not in gymnasium.registry:
             gymnasium.register(
-                id=env_id, entry_point="heldout.envs.procgen:ProcgenEnv", kwargs={"game": game}
+                id=env_id,
+                entry_point="heldout.envs.procgen:ProcgenEnv",
+                vector_entry_point="heldout.envs.procgen_vector:make_procgen_vector",
+                kwargs={"game": game},
             )
     register_contextual_ids()
     register_seeded_ids()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
@@ -262,6 +263,27 @@ class _LevelStates:
         return self._state_of(start, num, rand_seed)
 
 
+@dataclass
+class EndedEpisodes:
+    """The episodes that ended in one step of a :class:`ProcgenVecEnv`, one entry per slot.
+
+    Attributes:
+        slots: The slots whose episode ended.
+        levels: The level each ended episode was played on.
+        returns: Their undiscounted returns.
+        lengths: Their lengths in steps.
+        complete: Whether each completed its level (procgen's ``prev_level_complete``).
+        time: Seconds since the env was built (SB3 Monitor's ``t``).
+    """
+
+    slots: np.ndarray
+    levels: np.ndarray
+    returns: np.ndarray
+    lengths: np.ndarray
+    complete: np.ndarray
+    time: float
+
+
 class ProcgenVecEnv:
     """``num_envs`` copies of one Procgen game, stepped together by procgen's native core.
 
@@ -480,27 +502,36 @@ class ProcgenVecEnv:
         self._fresh = False
         self._core.act(actions)  # procgen steps asynchronously on its own threads
 
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def _advance(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, EndedEpisodes | None]:
+        """Waits for the step :meth:`step_async` started and does the bookkeeping of every interface.
+
+        Adds rewards to the running episode returns; for each slot whose episode ended, records its
+        level, return, length and completion, asks the level sampler (if any) for the slot's next
+        level and sets it. Returns ``(obs, rewards, dones, ended)``, ``ended`` None on a step where no
+        episode ended. Per-env Python work happens only for the slots whose episode ended.
+        """
         rew, ob, first = self._core.observe()
         self._ep_return += rew
         self._ep_length += 1
-        infos: list[dict[str, Any]] = [{"level_seed": int(lv)} for lv in self._slot_level]
         done_slots = np.flatnonzero(first)
+        ended = None
         if done_slots.size:
             raw = self._core.get_info()
-            now = time.perf_counter() - self._t0
+            ended = EndedEpisodes(
+                slots=done_slots,
+                levels=self._slot_level[done_slots].copy(),
+                returns=self._ep_return[done_slots].copy(),
+                lengths=self._ep_length[done_slots].copy(),
+                complete=np.array([bool(raw[s]["prev_level_complete"]) for s in done_slots]),
+                time=round(time.perf_counter() - self._t0, 6),
+            )
+            self._ep_return[done_slots] = 0.0
+            self._ep_length[done_slots] = 0
             reset_any = False
-            for slot in done_slots:
-                level = int(self._slot_level[slot])
-                ret, length = float(self._ep_return[slot]), int(self._ep_length[slot])
-                info = infos[slot]
-                info["episode"] = {"r": ret, "l": length, "t": round(now, 6)}
-                info["level_complete"] = bool(raw[slot]["prev_level_complete"])
-                self._ep_return[slot] = 0.0
-                self._ep_length[slot] = 0
+            for slot, level, ret, length in zip(done_slots, ended.levels, ended.returns, ended.lengths):
                 next_level = None
                 if self.level_sampler is not None:
-                    self.level_sampler.episode_done(int(slot), level, ret, length)
+                    self.level_sampler.episode_done(int(slot), int(level), float(ret), int(length))
                     next_level = self.level_sampler.next_level(int(slot))
                 if next_level is not None:
                     self._set_state(slot, self._states.level(int(next_level)))
@@ -510,10 +541,21 @@ class ProcgenVecEnv:
                     self._slot_level[slot] = int(raw[slot]["level_seed"])
             if reset_any:
                 _, ob, _ = self._core.observe()
-            for slot in done_slots:  # what SB3's DummyVecEnv keeps: the new episodes' reset infos
-                self.reset_infos[slot] = {"level_seed": int(self._slot_level[slot])}
         self._obs = ob["rgb"]
-        return self._obs, rew.astype(np.float32, copy=False), first.astype(bool), infos
+        return self._obs, rew, first, ended
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        levels = self._slot_level.copy()  # the level each slot played in this step
+        obs, rew, first, ended = self._advance()
+        infos: list[dict[str, Any]] = [{"level_seed": int(lv)} for lv in levels]
+        if ended is not None:
+            for i, slot in enumerate(ended.slots):
+                info = infos[slot]
+                info["episode"] = {"r": float(ended.returns[i]), "l": int(ended.lengths[i]), "t": ended.time}
+                info["level_complete"] = bool(ended.complete[i])
+                # what SB3's DummyVecEnv keeps: the new episodes' reset infos
+                self.reset_infos[slot] = {"level_seed": int(self._slot_level[slot])}
+        return obs, rew.astype(np.float32, copy=False), first.astype(bool), infos
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Steps every slot with ``actions``; returns ``(obs, rewards, dones, infos)``."""
