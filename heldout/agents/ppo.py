@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import defaultdict
 from typing import Any, ClassVar
@@ -37,6 +38,9 @@ from heldout.agents.networks import ImpalaCNN
 
 #: Policy keyword arguments filled in (for the keys the user leaves out) when the policy is
 #: ``"CnnPolicy"``: the IMPALA-CNN trunk with linear heads on its 256-d embedding (ALGORITHMS.md 1.2).
+#: The update's precisions (:class:`PPO`'s ``precision``).
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
 IMPALA_POLICY_KWARGS: dict[str, Any] = {
     "features_extractor_class": ImpalaCNN,
     "features_extractor_kwargs": {"features_dim": 256},
@@ -248,6 +252,10 @@ class PPO(stable_baselines3.PPO):
         max_grad_norm: Global gradient-norm clip.
         policy_kwargs: Policy keyword arguments; for ``"CnnPolicy"`` merged over
             :data:`IMPALA_POLICY_KWARGS` (the user's keys win).
+        precision: ``"fp32"`` (default) or ``"bf16"``: the update's forward passes (the policy's and
+            every agent hook's) under ``torch.autocast(dtype=torch.bfloat16)``, on CPUs with bf16
+            units and on GPUs; weights, Adam state, gradients' accumulation and the losses stay fp32
+            (the forward outputs are cast to fp32 before the loss). Acting during rollouts stays fp32.
         **kwargs: Every other keyword argument of ``stable_baselines3.PPO`` (``use_sde``,
             ``target_kl``, ``tensorboard_log``, ``verbose``, ``seed``, ``device``, ...).
     """
@@ -273,8 +281,12 @@ class PPO(stable_baselines3.PPO):
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         policy_kwargs: dict[str, Any] | None = None,
+        precision: str = "fp32",
         **kwargs: Any,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        self.precision = precision
         if _is_cnn_policy(policy):
             policy_kwargs = {**copy.deepcopy(IMPALA_POLICY_KWARGS), **(policy_kwargs or {})}
         super().__init__(
@@ -371,6 +383,12 @@ class PPO(stable_baselines3.PPO):
             Observations of the same shape and dtype. Default: ``obs``.
         """
         return obs
+
+    def _autocast(self) -> Any:
+        """The update's forward-pass context: bf16 autocast with ``precision="bf16"``, else nothing."""
+        if getattr(self, "precision", "fp32") != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def _overrides(self, hook: str) -> bool:
         """Whether this agent's class overrides the PPO hook named ``hook``."""
@@ -492,22 +510,27 @@ class PPO(stable_baselines3.PPO):
                 actions = rollout_data.actions
                 if isinstance(self.action_space, spaces.Discrete):
                     actions = rollout_data.actions.long().flatten()
-                obs = self.augment_batch(rollout_data.observations)
-                values, log_prob, entropy, features, distribution = self._evaluate_actions(obs, actions)
-                values = values.flatten()
-                if entropy is None:
-                    # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
-                    entropy = -log_prob
-                outputs = {
-                    "obs": obs,
-                    "actions": actions,
-                    "values": values,
-                    "log_prob": log_prob,
-                    "entropy": entropy,
-                    "features": features,
-                    "distribution": distribution,
-                }
-                weights = self.policy_loss_weights(rollout_data, outputs) if self._reweights else None
+                with self._autocast():
+                    obs = self.augment_batch(rollout_data.observations)
+                    values, log_prob, entropy, features, distribution = self._evaluate_actions(obs, actions)
+                    values, log_prob = values.flatten().float(), log_prob.float()
+                    if entropy is None:
+                        # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
+                        entropy = -log_prob
+                    entropy = entropy.float()
+                    outputs = {
+                        "obs": obs,
+                        "actions": actions,
+                        "values": values,
+                        "log_prob": log_prob,
+                        "entropy": entropy,
+                        "features": features,
+                        "distribution": distribution,
+                    }
+                    weights = self.policy_loss_weights(rollout_data, outputs) if self._reweights else None
+                    aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
+                if weights is not None:
+                    weights = weights.float()
                 loss, stats = ppo_loss(
                     log_prob,
                     rollout_data.old_log_prob,
@@ -523,8 +546,7 @@ class PPO(stable_baselines3.PPO):
                     normalize_advantage=self.normalize_advantage,
                     sample_weights=weights,
                 )
-                aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
-                loss = loss + aux_loss
+                loss = loss + aux_loss.float()
                 for key in ("policy_gradient_loss", "value_loss", "entropy_loss", "clip_fraction"):
                     stats_history[key].append(stats[key])
                 for key, value in aux_logs.items():
@@ -577,4 +599,4 @@ class PPO(stable_baselines3.PPO):
         self.after_update()
 
 
-__all__ = ["IMPALA_POLICY_KWARGS", "PPO", "ppo_loss"]
+__all__ = ["IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "ppo_loss"]

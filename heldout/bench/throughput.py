@@ -76,6 +76,7 @@ from heldout.bench.common import (
     device_type,
     machine_info,
     resolve_device,
+    sync,
     table,
     time_interleaved,
 )
@@ -119,6 +120,7 @@ ENV_VARIANTS: dict[str, str] = {
 #: PPO variants of :func:`train_throughput`: key -> label.
 TRAIN_VARIANTS: dict[str, str] = {
     "heldout_ppo_vec": "heldout PPO + ProcgenVecEnv",
+    "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (update in bf16 autocast)",
     "sb3_ppo_vec": "stock SB3 PPO + ProcgenVecEnv",
     "sb3_ppo_dummy": "stock SB3 PPO + make_vec_env (DummyVecEnv, {n} x heldout/{game}-v0)",
 }
@@ -275,9 +277,10 @@ def _build_model(
     set_random_seed(seed)
     hparams = {**PPO_HPARAMS, "n_steps": n_steps, "batch_size": batch_size}
     common = {"seed": seed, "device": device, "verbose": 0}
-    if variant == "heldout_ppo_vec":
+    if variant in ("heldout_ppo_vec", "heldout_ppo_vec_bf16"):
         env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
-        return PPO("CnnPolicy", env, **hparams, **common)
+        precision = "bf16" if variant.endswith("_bf16") else "fp32"
+        return PPO("CnnPolicy", env, precision=precision, **hparams, **common)
     policy_kwargs = {
         "features_extractor_class": ImpalaCNN,
         "features_extractor_kwargs": {"features_dim": 256},
@@ -295,6 +298,69 @@ def _build_model(
     else:  # pragma: no cover - internal
         raise ValueError(f"unknown train variant {variant!r}")
     return stable_baselines3.PPO("CnnPolicy", env, policy_kwargs=policy_kwargs, **hparams, **common)
+
+
+def learner_floor(
+    num_envs: int,
+    n_steps: int,
+    batch_size: int,
+    device: str,
+    precision: str = "fp32",
+    seed: int = 0,
+    repeats: int = 2,
+) -> float:
+    """The learner floor: env steps/s a PPO run could reach if rollouts cost nothing.
+
+    A bare torch loop over one rollout's worth of samples (``num_envs * n_steps`` random 64x64 frames,
+    uint8 on the device): ``n_epochs`` passes of minibatches of ``batch_size``, each the IMPALA
+    network's forward pass (policy and value heads), a loss of the same shape as PPO's, backward,
+    gradient clipping and Adam, in ``precision`` (bf16: forward under autocast, as
+    ``PPO(precision="bf16")``). Returns rollout samples / seconds per update (the fastest of
+    ``repeats``, after one untimed update).
+    """
+    import torch
+
+    from heldout.agents.networks import ImpalaCNN
+
+    gen = torch.Generator().manual_seed(seed)
+    size = num_envs * n_steps
+    obs = torch.randint(0, 256, (size, 3, 64, 64), dtype=torch.uint8, generator=gen).to(device)
+    actions = torch.randint(0, 15, (size,), generator=gen).to(device)
+    from gymnasium import spaces
+
+    body = ImpalaCNN(spaces.Box(0, 255, (3, 64, 64), np.uint8), features_dim=256).to(device)
+    heads = torch.nn.Linear(256, 16).to(device)  # 15 logits and a value
+    params = [*body.parameters(), *heads.parameters()]
+    optimizer = torch.optim.Adam(params, lr=5e-4, eps=1e-5)
+    autocast = torch.autocast(
+        device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"
+    )
+
+    def update() -> None:
+        for _ in range(int(PPO_HPARAMS["n_epochs"])):
+            for idx in torch.randperm(size, device=device).split(batch_size):
+                with autocast:
+                    out = heads(body(obs[idx].float() / 255.0)).float()
+                dist = torch.distributions.Categorical(logits=out[:, :15])
+                loss = (
+                    -dist.log_prob(actions[idx]).mean()
+                    + 0.5 * out[:, 15].pow(2).mean()
+                    - 0.01 * dist.entropy().mean()
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 0.5)
+                optimizer.step()
+
+    update()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        update()
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return size / best
 
 
 def train_throughput(
@@ -366,8 +432,14 @@ def train_throughput(
         result["rollout_seconds"][variant] = rollout_seconds[variant]
         result["update_seconds"][variant] = seconds[variant] - rollout_seconds[variant]
 
+    result["floor_steps_per_s"] = {
+        precision: learner_floor(num_envs, n_steps, batch_size, device, precision, seed)
+        for precision in ("fp32", "bf16")
+    }
     sps = result["steps_per_s"]
     for num, den in (
+        ("heldout_ppo_vec_bf16", "heldout_ppo_vec"),
+        ("heldout_ppo_vec_bf16", "sb3_ppo_vec"),
         ("heldout_ppo_vec", "sb3_ppo_vec"),
         ("sb3_ppo_vec", "sb3_ppo_dummy"),
         ("heldout_ppo_vec", "sb3_ppo_dummy"),
@@ -458,7 +530,17 @@ def format_throughput(results: dict[str, Any]) -> str:
             ["variant", "steps/s", "total s", "rollout s", "update s", "vs SB3+DummyVecEnv"],
             rows,
         )
+        floors = train.get("floor_steps_per_s") or {}
+        for precision, floor in floors.items():
+            key = "heldout_ppo_vec_bf16" if precision == "bf16" else "heldout_ppo_vec"
+            share = f"; heldout PPO ({precision}) reaches {sps[key] / floor:.0%} of it" if key in sps else ""
+            lines.append(
+                f"learner floor ({precision}): {floor:,.1f} steps/s (bare torch loop: forward + backward + Adam "
+                f"over the same samples and epochs, same network{share})"
+            )
         names = {
+            "heldout_ppo_vec_bf16/heldout_ppo_vec": "ours bf16 / ours fp32 (precision effect)",
+            "heldout_ppo_vec_bf16/sb3_ppo_vec": "ours bf16 / stock SB3, same env",
             "heldout_ppo_vec/sb3_ppo_vec": "ours / stock SB3, same env (algorithm effect)",
             "sb3_ppo_vec/sb3_ppo_dummy": "ProcgenVecEnv / DummyVecEnv, stock SB3 (env effect)",
             "heldout_ppo_vec/sb3_ppo_dummy": "ours / what an SB3 user runs today (both)",

@@ -75,6 +75,12 @@ def add_parser(sub: Any) -> None:
     t.add_argument(
         "--timesteps", type=positive_int, help="environment steps to train for (e.g. 25e6)" + d("timesteps")
     )
+    t.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        help="on-policy agents: the update's forward passes in fp32, or in bf16 autocast (CPUs with bf16 "
+        "units, GPUs; weights, optimizer and losses stay fp32); sets the agent argument precision (default: fp32)",
+    )
     t.add_argument("--num-envs", type=positive_int, help="parallel training envs" + d("num_envs"))
     t.add_argument(
         "--num-levels",
@@ -257,8 +263,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
         contexts["mode"] = args.context_mode
     if contexts != (config.contexts or {}):
         changes["contexts"] = contexts
-    if args.agent_arg or args.augmentation:
+    if args.agent_arg or args.augmentation or args.precision:
         extra = {"augmentation": args.augmentation} if args.augmentation else {}
+        if args.precision:
+            extra["precision"] = args.precision
         changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
     if args.env_option:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
@@ -330,7 +338,7 @@ def _config_flags(args: argparse.Namespace) -> list[str]:
     from heldout.protocol.config import field_names
 
     given = [n for n in field_names() if getattr(args, n, None) not in (None, [], {})]
-    extra = ("config", "agent_arg", "env_option", "augmentation", "wrapper", "context_mode")
+    extra = ("config", "agent_arg", "env_option", "augmentation", "precision", "wrapper", "context_mode")
     given += [n for n in extra if getattr(args, n, None)]
     given += [f"{w}_context" for w in ("train", "test", "validation") if getattr(args, f"{w}_context", None)]
     if args.preset != "procgen-easy":

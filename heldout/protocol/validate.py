@@ -345,7 +345,13 @@ HYPERPARAMETER_CHECKS: dict[str, Any] = {
     "exploration_final_eps": _number(0.0, 1.0),
     "aug_coef": _number(0.0),
     "aux_learning_rate": _number(0.0, low_open=True),
+    "precision": lambda name, value: _choice(name, value, ("fp32", "bf16")),
 }
+
+
+def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"agent argument {name}={value!r} is not one of {', '.join(valid)}")
 
 
 def check_agent_kwargs(

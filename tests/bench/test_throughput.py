@@ -63,7 +63,13 @@ def test_format_throughput_names_every_variant(env_results: dict[str, float]) ->
         "n_epochs": 3,
         "timed_env_steps": 32,
         "warmup_iterations": 1,
-        "steps_per_s": {"heldout_ppo_vec": 120.0, "sb3_ppo_vec": 100.0, "sb3_ppo_dummy": 80.0},
+        "steps_per_s": {
+            "heldout_ppo_vec": 120.0,
+            "heldout_ppo_vec_bf16": 200.0,
+            "sb3_ppo_vec": 100.0,
+            "sb3_ppo_dummy": 80.0,
+        },
+        "floor_steps_per_s": {"fp32": 150.0, "bf16": 250.0},
         "seconds": dict.fromkeys(bench.TRAIN_VARIANTS, 1.0),
         "rollout_seconds": dict.fromkeys(bench.TRAIN_VARIANTS, 0.4),
         "update_seconds": dict.fromkeys(bench.TRAIN_VARIANTS, 0.6),
@@ -82,6 +88,8 @@ def test_format_throughput_names_every_variant(env_results: dict[str, float]) ->
         assert label.format(n=4, game="coinrun") in text
     assert "torch" in text and "python" in text and "CPUs" in text
     assert "1.50x" in text  # 120 / 80 vs SB3 + DummyVecEnv
+    assert "learner floor (fp32): 150.0 steps/s" in text and "reaches 80% of it" in text  # 120 / 150
+    assert "learner floor (bf16): 250.0 steps/s" in text
 
 
 def test_format_throughput_without_train(env_results: dict[str, float]) -> None:
@@ -161,3 +169,17 @@ def test_train_throughput_tiny() -> None:
 def test_train_throughput_rejects_tiny_rollout() -> None:
     with pytest.raises(ValueError, match="num_envs \\* n_steps"):
         bench.train_throughput(num_envs=1, n_steps=8, device="cpu")
+
+
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.slow)])
+def test_the_learner_floor_is_rollout_samples_per_second_of_update(
+    precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a clock that advances one second per reading, one update takes one second: the floor is
+    then the rollout's sample count, num_envs x n_steps (not minibatches, not epochs)."""
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(ticks)))
+    floor = bench.learner_floor(
+        num_envs=2, n_steps=4, batch_size=8, device="cpu", precision=precision, repeats=1
+    )
+    assert floor == 2 * 4
