@@ -204,9 +204,15 @@ class SeededLevelEnv(gymnasium.Env):
         return self.env.render()
 
     def __getstate__(self) -> dict[str, Any]:
+        # the spec (whose ``make`` may be a local function) is looked up again by name on unpickling
         state = dict(self.__dict__)
         state["level_sampler"] = None
+        state.pop("seeded_spec", None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.seeded_spec = SEEDED_ENVS.get(self.name)
 
     def close(self) -> None:
         self.env.close()

@@ -348,6 +348,8 @@ def save_checkpoint(
     _fsync_write(tmp / "arrays.npz", buf.getvalue())
 
     logger = model.logger
+    # plain values only (a histogram, e.g. plr/level_weights, is not kept), and their counts and exclusions
+    values = {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))}
     state = {
         "step": step,
         "num_timesteps": step,
@@ -356,9 +358,9 @@ def save_checkpoint(
         "ep_info_buffer": list(model.ep_info_buffer or []),
         "ep_success_buffer": [bool(x) for x in (model.ep_success_buffer or [])],
         "logger": {
-            "values": {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))},
-            "counts": dict(logger.name_to_count),
-            "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items()},
+            "values": values,
+            "counts": {k: v for k, v in logger.name_to_count.items() if k in values},
+            "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items() if k in values},
         },
         "env": env_json,
         "level_sampler": _sampler_state(model),

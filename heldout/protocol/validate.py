@@ -53,8 +53,8 @@ def validate_config(config: TrainConfig) -> None:
             f"augmentation 'best' is defined for the Procgen games only, not env {config.env!r}; "
             f"valid envs: {', '.join(sorted(BEST_AUGMENTATION))}"
         )
-    check_agent_fits_env(agent_cls, config, family)
     check_level_sampler(config, agent_cls, family)
+    check_agent_fits_env(agent_cls, config, family)
 
 
 def check_level_sampler(config: TrainConfig, agent_cls: type, family: EnvFamily) -> None:
