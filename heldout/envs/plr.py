@@ -265,7 +265,9 @@ def check_sampler_kwargs(sampler: str, kwargs: dict[str, Any]) -> dict[str, Any]
     for key, value in kwargs.items():
         if key not in options:
             close = difflib.get_close_matches(str(key), list(options), n=1, cutoff=0.5)
+            other = [name for name, opts in SAMPLER_OPTIONS.items() if name != sampler and key in opts]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" (an option of {other[0]!r})" if other and not close else hint
             raise ValueError(
                 f"unknown --sampler-arg {key!r} for level sampler {sampler!r}{hint}; valid: {', '.join(options)}"
             )
