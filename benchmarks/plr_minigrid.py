@@ -137,7 +137,7 @@ def plot(stats: dict[str, Any], runs: list[dict[str, Any]], path: Path, title: s
     names = list(stats)
     for ax, metric, label in (
         (axes[0], "test", "test return"),
-        (axes[1], "gap", "generalization gap (train - test)"),
+        (axes[1], "gap", "gap (train - test)"),
     ):
         for i, sampler in enumerate(names):
             est = stats[sampler][f"{metric}_iqm"]
