@@ -34,6 +34,13 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
+from heldout.agents.level_replay import (
+    LevelRecorder,
+    begin_rollout,
+    log_sampler,
+    score_rollout,
+    scoring_sampler,
+)
 from heldout.agents.networks import ImpalaCNN
 
 #: Policy keyword arguments filled in (for the keys the user leaves out) when the policy is
@@ -465,7 +472,28 @@ class PPO(stable_baselines3.PPO):
         rollout_buffer: RolloutBuffer,
         n_rollout_steps: int,
     ) -> bool:
-        """SB3's rollout collection; observations pass through :meth:`augment_rollout` if overridden."""
+        """SB3's rollout collection; observations pass through :meth:`augment_rollout` if overridden.
+
+        With a learning level sampler on the env (PLR, Robust PLR; :mod:`heldout.agents.level_replay`)
+        the level of every transition is recorded and the rollout scored once GAE is computed.
+        """
+        sampler = scoring_sampler(env)
+        if sampler is None:
+            return self._collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        begin_rollout(self, env, sampler)
+        recorder = LevelRecorder(env)
+        done = self._collect_rollouts(recorder, callback, rollout_buffer, n_rollout_steps)
+        if done:
+            score_rollout(self, sampler, recorder)
+        return done
+
+    def _collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
         if not self._overrides("augment_rollout"):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         hooked = _RolloutObservationHook(env, self.augment_rollout)
@@ -497,6 +525,13 @@ class PPO(stable_baselines3.PPO):
         if self.clip_range_vf is not None:
             clip_range_vf = float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
 
+        sampler = scoring_sampler(self.env)
+        if sampler is not None:
+            trains = sampler.trains_on_last_rollout()
+            sampler.student_updates += int(trains)
+            log_sampler(self, sampler)
+            if not trains:  # Robust PLR: an exploration batch is scored, never trained on
+                return
         self._reweights = self._overrides("policy_loss_weights")
         self.before_update()
         stats_history: dict[str, list[torch.Tensor]] = defaultdict(list)

@@ -172,6 +172,20 @@ def add_parser(sub: Any) -> None:
         help="agent keyword argument, e.g. --agent-arg n_steps=128 (repeatable)",
     )
     t.add_argument(
+        "--level-sampler",
+        metavar="NAME",
+        help="which training level each env slot plays next: uniform, plr (Prioritized Level Replay) or "
+        "robust-plr (docs/plr.md)" + d("level_sampler"),
+    )
+    t.add_argument(
+        "--sampler-arg",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="level sampler option, e.g. --sampler-arg temperature=0.3 (repeatable; docs/plr.md lists them)",
+    )
+    t.add_argument(
         "--env-option",
         action="append",
         type=key_value,
@@ -249,7 +263,13 @@ def config_from_args(args: argparse.Namespace) -> Any:
     changes = {}
     for name in field_names():
         value = getattr(args, name, None)
-        if value is not None and name not in ("agent_kwargs", "env_options", "contexts", "imports"):
+        if value is not None and name not in (
+            "agent_kwargs",
+            "env_options",
+            "contexts",
+            "imports",
+            "sampler_kwargs",
+        ):
             changes[name] = value
     contexts = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (config.contexts or {}).items()}
     for which in ("train", "test", "validation"):
@@ -268,6 +288,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if args.precision:
             extra["precision"] = args.precision
         changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
+    if args.sampler_arg:
+        changes["sampler_kwargs"] = {**config.sampler_kwargs, **dict(args.sampler_arg)}
     if args.env_option:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
     if args.wrapper:
@@ -338,7 +360,16 @@ def _config_flags(args: argparse.Namespace) -> list[str]:
     from heldout.protocol.config import field_names
 
     given = [n for n in field_names() if getattr(args, n, None) not in (None, [], {})]
-    extra = ("config", "agent_arg", "env_option", "augmentation", "precision", "wrapper", "context_mode")
+    extra = (
+        "config",
+        "agent_arg",
+        "sampler_arg",
+        "env_option",
+        "augmentation",
+        "precision",
+        "wrapper",
+        "context_mode",
+    )
     given += [n for n in extra if getattr(args, n, None)]
     given += [f"{w}_context" for w in ("train", "test", "validation") if getattr(args, f"{w}_context", None)]
     if args.preset != "procgen-easy":

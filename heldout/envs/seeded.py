@@ -118,12 +118,20 @@ class SeededLevelEnv(gymnasium.Env):
     ``reset(seed=s)`` seeds this env's generator (as every gymnasium env); each reset then draws a
     level from ``levels`` (every seed ``0 <= level < 2**31 - 1`` when ``None``) and resets the raw env
     with ``seed=level``, so a level always plays the same way under the same actions.
-    ``reset(options={"level": k})`` plays level ``k``.
+    ``reset(options={"level": k})`` plays level ``k``. With a ``level_sampler``
+    (:mod:`heldout.envs.level_samplers`, e.g. PLR) every reset without an explicit level asks it
+    for the next level of ``slot`` (after reporting the ended episode), so that SB3's
+    ``DummyVecEnv`` auto-resets consult the sampler too.
 
     Args:
         name: A registered seeded env (:data:`SEEDED_ENVS`).
         levels: The levels each reset draws from: a range, an explicit list, or ``None``.
         render_mode: Passed to the raw env.
+        level_sampler: Picks each next level instead of ``levels`` (shared by all slots of a vector env).
+        slot: This env's slot in its vector env, as the sampler knows it.
+
+    A pickled env leaves its sampler out (one sampler serves many envs and belongs to the run):
+    whoever unpickles it sets ``level_sampler`` again (:mod:`heldout.protocol.checkpoint` does).
 
     Every step's ``info`` has ``level_seed``; the last step of an episode also has
     ``level_complete`` (the spec's ``completed``).
@@ -134,8 +142,14 @@ class SeededLevelEnv(gymnasium.Env):
         name: str,
         levels: LevelSet | range | Sequence[int] | str | None = None,
         render_mode: str | None = None,
+        level_sampler: Any = None,
+        slot: int = 0,
     ) -> None:
         self.seeded_spec = SEEDED_ENVS.get(name)
+        self.level_sampler = level_sampler
+        self.slot = int(slot)
+        self._ep_return = 0.0
+        self._ep_length = 0
         self.name = name
         self.levels = _as_levels(levels)
         self.env = self.seeded_spec.make(render_mode=render_mode)
@@ -160,18 +174,25 @@ class SeededLevelEnv(gymnasium.Env):
             raise ValueError(f"unknown reset option(s) {sorted(options)}; valid: 'level'")
         if level is not None:
             level = _check_seed(level, "level")
+        elif self.level_sampler is not None:
+            if self._level >= 0 and self._ep_length > 0:
+                self.level_sampler.episode_done(self.slot, self._level, self._ep_return, self._ep_length)
+            level = _check_seed(self.level_sampler.next_level(self.slot), "level")
         elif self.levels is None:
             level = int(self.np_random.integers(0, MAX_SEED))
         else:
             level = int(self.levels.sample(self.np_random, 1)[0])
         obs, info = self.env.reset(seed=level)
         self._level = level
+        self._ep_return, self._ep_length = 0.0, 0
         return obs, {**info, "level_seed": level}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._level < 0:
             raise RuntimeError("call reset() before step()")
         obs, reward, terminated, truncated, info = self.env.step(action)
+        self._ep_return += float(reward)
+        self._ep_length += 1
         info = {**info, "level_seed": self._level}
         if terminated or truncated:
             info["level_complete"] = bool(
@@ -181,6 +202,17 @@ class SeededLevelEnv(gymnasium.Env):
 
     def render(self) -> Any:
         return self.env.render()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the spec (whose ``make`` may be a local function) is looked up again by name on unpickling
+        state = dict(self.__dict__)
+        state["level_sampler"] = None
+        state.pop("seeded_spec", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.seeded_spec = SEEDED_ENVS.get(self.name)
 
     def close(self) -> None:
         self.env.close()

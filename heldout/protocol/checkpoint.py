@@ -10,7 +10,8 @@ folder ``checkpoints/step-<N>/`` written under a temporary name and renamed, hol
 * ``arrays.npz``: the last observations and episode starts, reward-normalisation statistics and
   running returns, numpy's global generator, read back with ``allow_pickle=False``;
 * ``state.json``: counters, python's generator, the episode-statistics buffers, the values the
-  logger holds for its next row;
+  logger holds for its next row, a learning level sampler's state (PLR: scores, staleness, seen
+  levels, buffer, generator);
 * ``envs.pkl`` + ``envs.sig``: the env state that has no plain form (the gymnasium envs inside SB3's
   ``DummyVecEnv``, wrapper state), pickled and signed with an HMAC key private to this user
   (``~/.config/heldout/signing.key``). It is loaded only when the signature is this user's, or with
@@ -145,6 +146,15 @@ def _set_agent_state(model: Any, state: dict[str, Any]) -> None:
             target.load_state_dict(entry["state_dict"])
 
 
+def _sampler_state(model: Any) -> dict[str, Any] | None:
+    """The state of the env's learning level sampler (PLR: scores, staleness, seen levels, buffer,
+    generator), as JSON; None without one."""
+    from heldout.agents.level_replay import scoring_sampler
+
+    sampler = scoring_sampler(model.get_env())
+    return None if sampler is None else sampler.get_state()
+
+
 # -- the env chain --------------------------------------------------------------------------------
 
 
@@ -236,9 +246,15 @@ def _set_env_state(venv: Any, arrays: Any, info: dict[str, Any], pickled: dict[i
                 {k[len(prefix) :]: arrays[k] for k in arrays.files if k.startswith(prefix)}, info[str(i)]
             )
         elif isinstance(layer, DummyVecEnv) and i in pickled:
+            # a level sampler (PLR) is shared by the envs and the agent and is left out of their
+            # pickle: the restored envs get the run's own sampler back (its state follows separately)
+            samplers = [getattr(getattr(env, "unwrapped", env), "level_sampler", None) for env in layer.envs]
             for env in layer.envs:
                 env.close()
             layer.envs = pickled[i]["envs"]
+            for env, sampler in zip(layer.envs, samplers):
+                if sampler is not None:
+                    env.unwrapped.level_sampler = sampler
         elif isinstance(layer, DummyVecEnv):  # its envs could not be saved: they start afresh
             reset = True
         elif i in pickled:
@@ -332,6 +348,8 @@ def save_checkpoint(
     _fsync_write(tmp / "arrays.npz", buf.getvalue())
 
     logger = model.logger
+    # plain values only (a histogram, e.g. plr/level_weights, is not kept), and their counts and exclusions
+    values = {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))}
     state = {
         "step": step,
         "num_timesteps": step,
@@ -340,11 +358,12 @@ def save_checkpoint(
         "ep_info_buffer": list(model.ep_info_buffer or []),
         "ep_success_buffer": [bool(x) for x in (model.ep_success_buffer or [])],
         "logger": {
-            "values": {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))},
-            "counts": dict(logger.name_to_count),
-            "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items()},
+            "values": values,
+            "counts": {k: v for k, v in logger.name_to_count.items() if k in values},
+            "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items() if k in values},
         },
         "env": env_json,
+        "level_sampler": _sampler_state(model),
         "rng": rng_json,
         "extra": extra or {},
     }
@@ -431,6 +450,10 @@ def restore_checkpoint(
     model.policy.optimizer.load_state_dict(weights["optimizer"])
     _set_agent_state(model, weights["agent"])
     reset = _set_env_state(model.get_env(), arrays, state["env"], pickled)
+    if state.get("level_sampler") is not None:
+        from heldout.agents.level_replay import scoring_sampler
+
+        scoring_sampler(model.get_env()).set_state(state["level_sampler"])
     model.num_timesteps = int(state["num_timesteps"])
     model._n_updates = int(state["n_updates"])
     if hasattr(model, "_episode_num"):

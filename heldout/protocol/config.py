@@ -65,6 +65,12 @@ class TrainConfig:
         torch_threads: CPU threads torch may use during the run (0: the env family's default:
             1 for contextual envs, whose small MLPs only lose time synchronising threads, above
             all on a busy machine; torch's own default for Procgen's CNN).
+        level_sampler: Which training level each env slot plays next: ``"uniform"`` (default: the
+            env draws uniformly, as always), ``"plr"`` (Prioritized Level Replay, Jiang et al. 2021)
+            or ``"robust-plr"`` (Robust PLR, Jiang, Dennis et al. 2021); level envs and the
+            on-policy agents only (``heldout.envs.plr``, docs/plr.md).
+        sampler_kwargs: Options of the level sampler (``--sampler-arg key=value``), over its
+            defaults (``heldout.envs.plr.PLR_DEFAULTS`` / ``ROBUST_PLR_DEFAULTS``).
         imports: User modules to import before the agent, env and preset names are looked up: ``.py``
             files or dotted module names that register their own agents, envs, ... (``heldout train
             --import FILE.py``; docs/adding-an-agent.md). :meth:`resolved` records a file as its
@@ -103,6 +109,8 @@ class TrainConfig:
     context_bins: int = 5
     wrappers: list[str] = field(default_factory=list)
     torch_threads: int = 0
+    level_sampler: str = "uniform"
+    sampler_kwargs: dict[str, Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -157,11 +165,19 @@ class TrainConfig:
         from heldout.protocol.checks import check_bool, check_int, check_number, check_seed
 
         import_list(self.imports)
-        for name in ("env", "agent", "distribution_mode", "device", "out", "visible_context"):
+        for name in (
+            "env",
+            "agent",
+            "distribution_mode",
+            "device",
+            "out",
+            "visible_context",
+            "level_sampler",
+        ):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise TypeError(f"{name} must be a name (a non-empty string), got {value!r}")
-        for name in ("env_options", "agent_kwargs", "contexts"):
+        for name in ("env_options", "agent_kwargs", "contexts", "sampler_kwargs"):
             value = getattr(self, name)
             if not isinstance(value, dict):
                 raise TypeError(f"{name} must be a mapping of names to values, got {value!r}")

@@ -197,6 +197,28 @@ def _checkpoint_callback(config: TrainConfig, run_dir: Path, stop: _StopRequest)
     return Checkpoint()
 
 
+def write_level_weights(venv: Any, run_dir: Path) -> Path | None:
+    """Writes ``level_weights.csv`` (one row per training level: level, score, staleness, weight
+    (``P_replay``), seen, times_played, times_handed_out) when the run trained with a learning level
+    sampler (PLR, Robust PLR); returns its path, or None."""
+    import csv
+
+    from heldout.agents.level_replay import scoring_sampler
+
+    sampler = scoring_sampler(venv)
+    if sampler is None:
+        return None
+    rows = sampler.level_table()
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    path = run_dir / "level_weights.csv"
+    write_atomic(path, buf.getvalue())
+    return path
+
+
 def save_model(model: Any, path: Path) -> None:
     """Saves an SB3 model atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -419,6 +441,7 @@ def _train_and_evaluate(
             else:
                 train_seconds = float(extra["train_seconds"])
             save_model(model, run_dir / "model.zip")
+            write_level_weights(venv, run_dir)
             if hasattr(venv, "save"):
                 tmp = run_dir / ".vecnormalize.tmp.pkl"
                 venv.save(str(tmp))

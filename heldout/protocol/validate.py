@@ -53,7 +53,39 @@ def validate_config(config: TrainConfig) -> None:
             f"augmentation 'best' is defined for the Procgen games only, not env {config.env!r}; "
             f"valid envs: {', '.join(sorted(BEST_AUGMENTATION))}"
         )
+    check_level_sampler(config, agent_cls, family)
     check_agent_fits_env(agent_cls, config, family)
+
+
+def check_level_sampler(config: TrainConfig, agent_cls: type, family: EnvFamily) -> None:
+    """The level sampler's name and options (:func:`heldout.envs.plr.check_sampler_kwargs`), and
+    whether the run can use it: a learning sampler (PLR, Robust PLR) needs level envs (Procgen,
+    MiniGrid: not contexts) and an on-policy agent built on heldout's PPO (it scores levels from the
+    rollout's GAE advantages; off-policy agents such as sgqn have none).
+
+    Raises:
+        ValueError: one line naming the bad value and the valid ones.
+    """
+    from heldout.agents import AGENTS
+    from heldout.agents.ppo import PPO
+    from heldout.envs.plr import check_sampler_kwargs
+
+    check_sampler_kwargs(config.level_sampler, config.sampler_kwargs)
+    if config.level_sampler == "uniform":
+        return
+    if getattr(family, "kind", "") != "levels":
+        raise ValueError(
+            f"level sampler {config.level_sampler!r} picks training levels; env {config.env!r} has contexts, "
+            "not levels; valid for it: --level-sampler uniform (the default)"
+        )
+    if not issubclass(agent_cls, PPO):
+        able = [
+            n for n in AGENTS.names() if isinstance(AGENTS.get(n), type) and issubclass(AGENTS.get(n), PPO)
+        ]
+        raise ValueError(
+            f"level sampler {config.level_sampler!r} scores levels from an on-policy rollout (GAE advantages); "
+            f"agent {config.agent!r} has none; valid agents: {', '.join(able)}"
+        )
 
 
 def check_agent_fits_env(agent_cls: type, config: TrainConfig, family: EnvFamily) -> None:

@@ -157,6 +157,18 @@ CASES: list[Case] = [
     _case("train-distribution-mode-not-for-game", ["train", *PROCGEN, "--distribution-mode", "extreme"], "extreme"),
     _case("train-split-overlap", ["train", *PROCGEN, "--num-levels", "100", "--test-start", "50"], "overlap"),
     _case("train-start-level-negative", ["train", *PROCGEN, "--start-level", "-5"], "-5"),
+    # -- heldout train: level samplers (PLR, Robust PLR) ------------------------------------------------
+    _case("train-level-sampler-unknown", ["train", "--preset", "quickstart", "--level-sampler", "plrr"], "plrr"),
+    _case("train-sampler-arg-unknown", ["train", "--preset", "quickstart", "--level-sampler", "plr", "--sampler-arg", "temprature=0.3"], "temprature"),
+    _case("train-sampler-arg-out-of-range", ["train", "--preset", "quickstart", "--level-sampler", "plr", "--sampler-arg", "staleness_coef=1.5"], "1.5"),
+    _case("train-sampler-arg-not-a-number", ["train", "--preset", "quickstart", "--level-sampler", "plr", "--sampler-arg", "temperature=hot"], "hot"),
+    _case("train-sampler-arg-unknown-strategy", ["train", "--preset", "quickstart", "--level-sampler", "plr", "--sampler-arg", "strategy=value_l2"], "value_l2"),
+    _case("train-sampler-arg-buffer-size-zero", ["train", "--preset", "quickstart", "--level-sampler", "robust-plr", "--sampler-arg", "buffer_size=0"], "buffer_size=0"),
+    _case("train-sampler-arg-of-the-other-sampler", ["train", "--preset", "quickstart", "--level-sampler", "plr", "--sampler-arg", "replay_prob=0.5"], "replay_prob"),
+    _case("train-sampler-arg-on-uniform", ["train", "--preset", "quickstart", "--sampler-arg", "temperature=0.3"], "temperature"),
+    _case("train-sampler-arg-no-value", ["train", "--preset", "quickstart", "--sampler-arg", "temperature"], "temperature"),
+    _case("train-level-sampler-off-policy-agent", ["train", *PROCGEN, "--agent", "sgqn", "--level-sampler", "plr"], "sgqn"),
+    _case("train-level-sampler-on-contexts", ["train", *CARTPOLE, "--level-sampler", "robust-plr"], "robust-plr"),
     # -- heldout train: contexts ------------------------------------------------------------------------
     _case("train-context-feature-unknown", ["train", *CARTPOLE, "--train-context", "gravty=5:6"], "gravty"),
     _case("train-context-overlap", ["train", *CARTPOLE, "--test-context", "gravity=10:20"], "overlap"),

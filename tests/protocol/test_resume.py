@@ -348,3 +348,33 @@ def test_what_a_checkpoint_cannot_hold_is_named_and_the_resume_says_it_is_not_ex
     assert resumed.returncode == 0, resumed.stderr
     assert "not exactly as the uninterrupted run would" in resumed.stderr
     assert read_status(run)["state"] == "complete"
+
+
+PLR_ARGS = [
+    "train", "--preset", "minigrid-doorkey", "--env", "minigrid-doorkey-5x5", "--num-levels", "12",
+    "--timesteps", "1024", "--num-envs", "2", "--agent-arg", "n_steps=64", "--agent-arg", "batch_size=64",
+    "--eval-episodes", "4", "--eval-freq", "0", "--checkpoint-freq", "256", "--checkpoint-keep", "3",
+    "--level-sampler", "robust-plr", "--sampler-arg", "rho=0.2", "--import", str(PLUGIN), "--no-progress",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_robust_plr_run_killed_during_an_update_resumes_exactly(tmp_path):
+    """MiniGrid (a DummyVecEnv whose envs travel as a signed pickle, without the sampler they share)
+    with Robust PLR: the sampler's scores, staleness, buffer, batch and generator come back from the
+    checkpoint, so the resumed run replays the same levels and ends with the same weights."""
+    ref = _heldout([*PLR_ARGS, "--out", str(tmp_path / "ref")], tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    killed = _heldout([*PLR_ARGS, "--out", str(tmp_path / "runs")], tmp_path, kill="update:6")
+    assert killed.returncode == -9, killed.stderr
+    (run,) = list((tmp_path / "runs").glob("minigrid-doorkey-5x5/ppo/seed0-*"))
+    (reference,) = list((tmp_path / "ref").glob("minigrid-doorkey-5x5/ppo/seed0-*"))
+    state = json.loads((checkpoints(run)[-1] / "state.json").read_text())
+    assert state["level_sampler"]["batches"] >= 4 and any(state["level_sampler"]["seen"])
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not exactly" not in resumed.stderr
+    _assert_same_run(run, reference)
+    weights = (run / "level_weights.csv").read_text()
+    assert weights == (reference / "level_weights.csv").read_text()
+    assert weights.splitlines()[0] == "level,score,staleness,weight,seen,times_played,times_handed_out"

@@ -190,6 +190,24 @@ def reward_norm(config: TrainConfig, venv: Any) -> Any:
     )
 
 
+#: Mixed with the run seed into the generator of a learning level sampler ("PLR" in ASCII).
+LEVEL_SAMPLER_STREAM = 0x504C52
+
+
+def train_level_sampler(config: TrainConfig, levels: Sequence[int]) -> Any:
+    """The run's learning level sampler over the training ``levels`` (``config.level_sampler``:
+    ``plr``, ``robust-plr``; :mod:`heldout.envs.plr`), with its own generator from the run seed;
+    None for ``uniform`` (the env draws its levels itself, as before samplers existed)."""
+    if config.level_sampler == "uniform":
+        return None
+    import numpy as np
+
+    from heldout.envs.plr import make_level_sampler
+
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, LEVEL_SAMPLER_STREAM]))
+    return make_level_sampler(config.level_sampler, levels, rng, config.num_envs, config.sampler_kwargs)
+
+
 def train_vec_env(config: TrainConfig, make_env: Any, output_dir: Any) -> Any:
     """The training env of a family of single gymnasium envs: SB3's ``DummyVecEnv`` of
     ``config.num_envs`` envs from ``make_env`` (seeded from the run seed), the config's wrappers

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from heldout.protocol.evaluate import EvalResult, Progress, evaluate
-from heldout.protocol.families.base import eval_wrappers, reward_norm, wrap_train
+from heldout.protocol.families.base import eval_wrappers, reward_norm, train_level_sampler, wrap_train
 from heldout.protocol.families.levels import LEAKAGE_CHECK_MAX_TRAIN_LEVELS, LevelFamily
 from heldout.splits import LevelSet, LevelSplit
 
@@ -74,6 +74,8 @@ class ProcgenFamily(LevelFamily):
         import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)
         from heldout.envs import make_vec
 
+        sampler = train_level_sampler(config, split.train.to_list())
+        extra: dict[str, Any] = {} if sampler is None else {"level_sampler": sampler}
         venv = make_vec(
             config.env,
             num_envs=config.num_envs,
@@ -81,6 +83,7 @@ class ProcgenFamily(LevelFamily):
             seed=config.seed,
             distribution_mode=config.distribution_mode,
             **config.env_options,
+            **extra,
         )
         # wrappers run on the whole native batch (heldout.wrappers.VecEnvAdapter), channel-last
         venv = wrap_train(config, venv, output_dir, config.seed)

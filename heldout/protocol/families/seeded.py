@@ -10,7 +10,8 @@ for every env registered with :func:`heldout.envs.register_seeded_env`:
   2023) and levels identical to a training level are replaced by other held-out levels, until the list
   has none (:func:`leak_free_levels`);
 * the training env is SB3's ``DummyVecEnv`` of :class:`~heldout.envs.seeded.SeededLevelEnv`, each
-  reset drawing a training level with the env's generator, seeded from the run seed;
+  reset drawing a training level with the env's generator, seeded from the run seed, or, with
+  ``level_sampler`` ``plr`` / ``robust-plr``, asking the run's sampler (:mod:`heldout.envs.plr`);
 * evaluation plays one episode per listed level (:func:`~heldout.protocol.evaluate.evaluate_levels`).
 """
 
@@ -24,6 +25,7 @@ from heldout.protocol.families.base import (
     eval_wrappers,
     resolve_schedules,
     slot_env_factory,
+    train_level_sampler,
     train_vec_env,
 )
 from heldout.protocol.families.levels import LevelFamily, leak_free_levels
@@ -80,7 +82,18 @@ class SeededGymFamily(LevelFamily):
 
     def make_train_env(self, config: TrainConfig, split: LevelSplit, output_dir: Any = None) -> Any:
         train = split.train
-        return train_vec_env(config, lambda: self.make_env(train), output_dir)
+        sampler = train_level_sampler(config, train.to_list())
+        if sampler is None:
+            return train_vec_env(config, lambda: self.make_env(train), output_dir)
+        from heldout.envs.seeded import SeededLevelEnv
+
+        made = [0]
+
+        def make_slot() -> Any:  # SB3 builds the slots in order 0, 1, ...
+            slot, made[0] = made[0], made[0] + 1
+            return SeededLevelEnv(self.name, levels=train, level_sampler=sampler, slot=slot)
+
+        return train_vec_env(config, make_slot, output_dir)
 
     def probe_env(self, config: TrainConfig) -> Any:
         return self.make_env()
