@@ -160,6 +160,7 @@ CASES: list[Case] = [
     _case("train-context-overlap", ["train", *CARTPOLE, "--test-context", "gravity=10:20"], "overlap"),
     _case("train-context-out-of-bounds", ["train", *CARTPOLE, "--test-context", "gravity=20:40"], "40"),
     _case("train-context-unreadable", ["train", *CARTPOLE, "--train-context", "gravity=abc"], "abc"),
+    _case("train-context-combinatorial-edge", ["train", "--preset", "cartpole-gravity-length-combinatorial", "--test-context", "gravity=9.8"], "9.8"),
     # -- heldout train: files -----------------------------------------------------------------------------
     _case("train-config-malformed-yaml", ["train", "--config", "files/malformed.yaml"], "files/malformed.yaml"),
     _case("train-config-missing", ["train", "--config", "files/missing.yaml"], "files/missing.yaml"),
