@@ -96,7 +96,9 @@ def run_eval(
             },
             f"{config.env!r} is contextual: use --context FEATURE=SPEC",
         )
-        items, stem, evaluated = _context_eval_items(family, run_split, split, episodes, contexts)
+        items, stem, evaluated = _context_eval_items(
+            family, run_split, split, episodes, contexts, config.context_bins
+        )
         eval_kwargs: dict[str, Any] = {}
         name = split
         if contexts and split != "train":
@@ -246,6 +248,7 @@ def _context_eval_items(
     split: str,
     episodes: int,
     contexts: dict[str, Any] | None,
+    bins: int = 5,
 ) -> tuple[list[dict[str, Any]], str, Any]:
     """Contextual: the (context, seed) list, file stem and the distribution drawn from."""
     from heldout.contexts import ContextDistribution
@@ -254,7 +257,7 @@ def _context_eval_items(
     names = list(run_split.splits())
     seed = EVAL_LIST_SEED + names.index(split)
     if not contexts:
-        return evaluation_contexts(dist, family.space, episodes, seed=seed), split, dist
+        return evaluation_contexts(dist, family.space, episodes, seed=seed, bins=bins), split, dist
     override = family.space.check_distribution(
         ContextDistribution.parse(contexts, family.space.bounds()), what="--context"
     )
@@ -262,7 +265,7 @@ def _context_eval_items(
         tuple({**comp, **override.components[0]} for comp in dist.components), dist.weights
     )
     return (
-        evaluation_contexts(merged, family.space, episodes, seed=seed),
+        evaluation_contexts(merged, family.space, episodes, seed=seed, bins=bins),
         f"{split}-{_context_tag(contexts)}",
         merged,
     )

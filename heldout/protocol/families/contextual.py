@@ -58,7 +58,7 @@ def make_contextual_env(
 
 
 def evaluation_contexts(
-    dist: Any, space: Any, episodes: int, seed: int = EVAL_LIST_SEED
+    dist: Any, space: Any, episodes: int, seed: int = EVAL_LIST_SEED, bins: int = 5
 ) -> list[dict[str, Any]]:
     """The fixed evaluation list of a context distribution: ``episodes`` items ``{"context": full
     context, "seed": reset seed}``, drawn with a fixed generator (the same for every run and agent).
@@ -67,6 +67,10 @@ def evaluation_contexts(
     not sampled but shared out: each context gets its weight's share of the episodes (equal weights:
     the same number, give or take one when ``episodes`` is not a multiple; largest remainders), spread
     evenly through the list, so every prefix (the periodic evaluations take one) is balanced too.
+
+    Ranges are stratified (:func:`stratified_contexts`): each of the ``bins`` equal-width bins of a
+    uniform feature over the distribution's range (the bins of ``summary.json``'s ``by_context``) gets
+    its share of the episodes, ``episodes / bins`` give or take one for a single range.
     """
     rng = np.random.default_rng(seed)
     finite = dist.finite_contexts() if hasattr(dist, "finite_contexts") else None
@@ -76,11 +80,68 @@ def evaluation_contexts(
         # the k-th of n_i episodes of context i sits at (k + 0.5) / n_i: an even interleaving
         slots = sorted((((k + 0.5) / n, i) for i, n in enumerate(counts) for k in range(n)))
         return [{"context": dict(contexts[i]), "seed": int(rng.integers(0, 2**31 - 1))} for _, i in slots]
-    items = []
-    for _ in range(episodes):
-        context = space.validate(dist.sample(rng))
-        items.append({"context": context, "seed": int(rng.integers(0, 2**31 - 1))})
-    return items
+    drawn = stratified_contexts(dist, episodes, bins, rng)
+    return [{"context": space.validate(c), "seed": int(rng.integers(0, 2**31 - 1))} for c in drawn]
+
+
+def _interleave(groups: Sequence[Sequence[Any]]) -> list[Any]:
+    """The items of ``groups`` in one list where the k-th of group i's n_i items sits at
+    ``(k + 0.5) / n_i``: every prefix holds each group in proportion."""
+    slots = sorted(((k + 0.5) / len(g), i, k) for i, g in enumerate(groups) for k in range(len(g)))
+    return [groups[i][k] for _, i, k in slots]
+
+
+def stratified_contexts(
+    dist: Any, episodes: int, bins: int, rng: np.random.Generator
+) -> list[dict[str, float]]:
+    """``episodes`` contexts of ``dist`` drawn stratified, so every bin of every range gets its share.
+
+    * The mixture's components get their weights' shares of the episodes (largest remainders), not
+      a random number each.
+    * Within a component, each :class:`~heldout.contexts.Uniform` feature is cut by the ``bins``
+      equal-width bins over the whole distribution's range of that feature (its hull, the bins of
+      ``summary.json``'s ``by_context``); each piece of the component's support in a bin gets episodes
+      in proportion to its length (largest remainders: a single range gives each bin
+      ``episodes / bins``, give or take one; a range with a hole gives the hole's bins none), and the
+      values inside a piece are uniform draws from ``rng``. Features are stratified independently and
+      paired at random (a Latin hypercube over the bins). Fixed values stay fixed; normal and
+      categorical features are drawn from ``rng`` as they are in training.
+    * The list is interleaved (components, and the bins of the first stratified feature), so every
+      prefix, which periodic evaluations take, is balanced too.
+    """
+    from heldout.contexts import Uniform
+
+    weights = dist.weights or tuple(1.0 / len(dist.components) for _ in dist.components)
+    counts = _shares(episodes, list(weights))
+    hulls = {f: dist.hull(f) for f in dist.features}
+    per_component: list[list[dict[str, float]]] = []
+    for comp, n in zip(dist.components, counts):
+        if n == 0:
+            continue
+        columns: dict[str, list[float]] = {}
+        first: str | None = None
+        for f, d in comp.items():
+            if isinstance(d, Uniform) and hulls[f] is not None and bins > 1:
+                lo, hi = hulls[f]
+                edges = np.linspace(lo, hi, bins + 1)
+                pieces = [
+                    (max(a, float(edges[b])), min(c, float(edges[b + 1])))
+                    for b in range(bins)
+                    for a, c in d.intervals
+                    if min(c, float(edges[b + 1])) > max(a, float(edges[b]))
+                ]
+                shares = _shares(n, [c - a for a, c in pieces])
+                strata = [[float(rng.uniform(a, c)) for _ in range(k)] for (a, c), k in zip(pieces, shares)]
+                if first is None:
+                    first = f
+                    columns[f] = _interleave([s for s in strata if s])
+                else:
+                    flat = [v for s in strata for v in s]
+                    columns[f] = [flat[i] for i in rng.permutation(len(flat))]
+            else:
+                columns[f] = [float(d.sample(rng)) for _ in range(n)]
+        per_component.append([{f: columns[f][k] for f in comp} for k in range(n)])
+    return _interleave(per_component)
 
 
 def _shares(total: int, weights: Sequence[float]) -> list[int]:
@@ -212,7 +273,9 @@ class ContextualFamily(EnvFamily):
         self, config: TrainConfig, split: ContextSplit, episodes: int
     ) -> tuple[dict[str, list], dict]:
         lists = {
-            name: evaluation_contexts(dist, self.space, episodes, seed=EVAL_LIST_SEED + i)
+            name: evaluation_contexts(
+                dist, self.space, episodes, seed=EVAL_LIST_SEED + i, bins=config.context_bins
+            )
             for i, (name, dist) in enumerate(split.splits().items())
         }
         record = {
