@@ -168,3 +168,32 @@ def test_every_family_declares_documented_features(name):
         assert f.lower <= f.default <= f.upper and f.description
     assert space.validate({}) == space.defaults()
     assert np.all((space.normalise(space.defaults()) >= 0) & (space.normalise(space.defaults()) <= 1))
+
+
+@pytest.mark.parametrize(
+    ("context", "action"),
+    [
+        ({"main_engine_power": 50.0, "gravity": -1.0}, 2),  # climbs to a height of 13 at 13 units/s
+        ({"side_engine_power": 5.0, "gravity": -1.0}, 1),  # spins past 100 rad
+        ({"gravity": -20.0, "wind_power": 20.0, "turbulence_power": 2.0}, 0),
+    ],
+)
+def test_lunar_lander_observations_stay_in_the_declared_space_for_in_bounds_contexts(context, action):
+    """gymnasium's bounds (±2.5 position, ±10 velocity, ±2π angle) are left by in-bounds contexts;
+    the declared space is widened to what the simulation can produce, so none is outside it."""
+    pytest.importorskip("Box2D")
+    import gymnasium as gym
+
+    env = gym.make("heldout/ContextualLunarLander-v0", context=context)
+    space = env.observation_space
+    gym_space = gym.make("LunarLander-v3").observation_space
+    leaves_gymnasiums, steps = 0, 0
+    obs, _ = env.reset(seed=0)
+    done = False
+    while not done and steps < 400:
+        obs, _, terminated, truncated, _ = env.step(action)
+        done, steps = terminated or truncated, steps + 1
+        assert space.contains(obs), (steps, obs)
+        leaves_gymnasiums += not gym_space.contains(obs)
+    if action:  # the engine cases do leave gymnasium's own declared space
+        assert leaves_gymnasiums > 0
