@@ -109,6 +109,24 @@ def test_eval_on_contexts_of_choice(ctx_run, capsys):
     assert "Procgen" in capsys.readouterr().err
 
 
+def test_contexts_of_training_episodes_are_logged(ctx_run):
+    run, _ = ctx_run
+    rows = [r for r in _rows(run / "progress.csv") if r.get("train_context/episodes")]
+    assert rows, "every rollout in which an episode ended logs its contexts"
+    for r in rows:
+        lo, mean, hi = (float(r[f"train_context/gravity_{k}"]) for k in ("min", "mean", "max"))
+        assert 4.9 <= lo <= mean <= hi <= 14.7  # the training range, not the test one
+    assert not any(k.startswith("train_context/length") for k in rows[0])  # only varied features
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = run.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events), size_guidance={"histograms": 0})
+    acc.Reload()
+    assert "train_context/gravity" in acc.Tags()["histograms"]
+    counts = sum(h.histogram_value.num for h in acc.Histograms("train_context/gravity"))
+    assert counts == sum(int(r["train_context/episodes"]) for r in rows)
+
+
 def test_eval_on_contexts_inside_the_training_range_is_labelled_train_range(ctx_run, capsys):
     run, _ = ctx_run
     capsys.readouterr()
