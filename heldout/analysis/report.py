@@ -109,6 +109,7 @@ def _per_game(
         "game", "agent", "seeds", "steps", "distribution_mode", "num_levels",
         "train_mean", "train_ci_low", "train_ci_high", "test_mean", "test_ci_low", "test_ci_high",
         "gap_mean", "gap_ci_low", "gap_ci_high", "train_normalized", "test_normalized",
+        "kind", "experiment", "split",
     ]  # fmt: skip
     rows, md = [], []
     for env, label, runs in _by_game(groups):
@@ -125,8 +126,11 @@ def _per_game(
         nte = S.normalized_score(env, mode, te.value)
         steps = sorted({r.timesteps for r in runs})
         steps_text = ", ".join(steps_label(s) for s in steps)
+        levels = runs[0].kind == "levels"  # a contextual run has no distribution mode or levels
+        ident = runs[0].experiment
         rows.append(
-            [env, label, n, max(steps), mode, runs[0].num_levels, *ci_cols(tr), *ci_cols(te), *ci_cols(gap), ntr, nte]
+            [env, label, n, max(steps), mode if levels else None, runs[0].num_levels if levels else None,
+             *ci_cols(tr), *ci_cols(te), *ci_cols(gap), ntr, nte, runs[0].kind, ident.key, split_text(ident)]
         )  # fmt: skip
         md.append(
             [env, label, str(n), steps_text, est_text(tr, n=n), est_text(te, n=n), est_text(gap, n=n),
@@ -481,7 +485,14 @@ def write_report(
                 figs.append(
                     (
                         f"Learning curves, {env}: train (solid) vs test (dashed) return, mean over runs (band: min to max)",
-                        P.learning_curves(env, by_agent, out_dir / f"curves_{env}.png"),
+                        P.learning_curves(
+                            env,
+                            by_agent,
+                            out_dir / f"curves_{env}.png",
+                            title=None
+                            if any(rs and rs[0].kind == "levels" for rs in by_agent.values())
+                            else f"{env}: return on train (solid, filled) vs test (dashed, open) contexts",
+                        ),
                     )
                 )
             by_agent_levels = {a: rs for a, rs in by_agent.items() if rs and rs[0].kind == "levels"}

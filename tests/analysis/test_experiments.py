@@ -103,6 +103,13 @@ def test_two_contextual_experiments_are_two_rows_and_two_seeds_one(tmp_path):
     col = {h: i for i, h in enumerate(header)}
     seeds = sorted(r[col["seeds"]] for r in rows)
     assert seeds == [1, 2]
+    for r in rows:  # no Procgen protocol columns for contextual rows; the split instead
+        assert r[col["distribution_mode"]] is None and r[col["num_levels"]] is None
+        assert r[col["kind"]] == "contexts" and r[col["split"]].split(":")[0] in (
+            "extrapolation",
+            "interpolation",
+        )
+    assert len({r[col["experiment"]] for r in rows}) == 2
     md = report.markdown
     assert "2 experiment(s)" in md
     # contextual rows carry their split, never the Procgen protocol

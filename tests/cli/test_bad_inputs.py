@@ -144,6 +144,7 @@ CASES: list[Case] = [
     _case("train-distribution-mode-on-contexts", ["train", *CARTPOLE, "--distribution-mode", "hard"], "hard"),
     _case("train-env-option-on-contexts", ["train", *CARTPOLE, "--env-option", "use_backgrounds=false"], "use_backgrounds"),
     _case("train-context-bins-on-levels", ["train", *PROCGEN, "--context-bins", "3"], "context_bins=3"),
+    _case("train-visible-context-scale-on-levels", ["train", *PROCGEN, "--visible-context-scale", "bounds"], "visible_context_scale='bounds'"),
     _case("train-context-on-levels", ["train", *PROCGEN, "--test-context", "gravity=1:2"], "coinrun"),
     _case("train-distribution-mode-on-minigrid", ["train", "--preset", "quickstart", "--distribution-mode", "hard"], "hard"),
     # -- heldout train: Procgen options -----------------------------------------------------------------

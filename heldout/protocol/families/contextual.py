@@ -30,16 +30,22 @@ if TYPE_CHECKING:
 #: Visible-context modes: hidden (default), a concatenated vector, or a Dict observation.
 VISIBLE_CONTEXT_MODES: tuple[str, ...] = ("hidden", "concat", "dict")
 
+#: What a visible context is scaled by: the run's training distribution, or the declared bounds.
+VISIBLE_CONTEXT_SCALES: tuple[str, ...] = ("training", "bounds")
+
 
 def make_contextual_env(
     name: str,
     visible_context: str = "hidden",
     contexts: Any = None,
     context: dict[str, float] | None = None,
+    scale: dict[str, tuple[float, float]] | None = None,
     **kwargs: Any,
 ) -> Any:
     """``gymnasium.make`` of the contextual family ``name`` (its time limit included), with the
-    context added to observations if ``visible_context`` is ``"concat"`` or ``"dict"``."""
+    context added to observations if ``visible_context`` is ``"concat"`` or ``"dict"`` (normalised
+    over ``scale``'s ranges where given, else the declared bounds; see
+    :class:`heldout.wrappers.observation.VisibleContext`)."""
     import gymnasium
 
     from heldout.envs import CONTEXTUAL_ENVS
@@ -53,7 +59,7 @@ def make_contextual_env(
     if visible_context != "hidden":
         from heldout.wrappers.observation import VisibleContext
 
-        env = VisibleContext(env, mode=visible_context)
+        env = VisibleContext(env, mode=visible_context, scale=scale)
     return env
 
 
@@ -233,6 +239,11 @@ class ContextualFamily(EnvFamily):
             raise ValueError(
                 f"unknown visible_context {config.visible_context!r}; valid: {', '.join(VISIBLE_CONTEXT_MODES)}"
             )
+        if config.visible_context_scale not in VISIBLE_CONTEXT_SCALES:
+            raise ValueError(
+                f"unknown visible_context_scale {config.visible_context_scale!r}; valid: "
+                f"{', '.join(VISIBLE_CONTEXT_SCALES)}"
+            )
         if (
             isinstance(config.context_bins, bool)
             or not isinstance(config.context_bins, int)
@@ -293,14 +304,29 @@ class ContextualFamily(EnvFamily):
             kwargs["policy"] = "MultiInputPolicy"
         return kwargs
 
+    def visible_scale(self, config: TrainConfig) -> dict[str, tuple[float, float]] | None:
+        """The ranges a visible context is normalised over: with ``visible_context_scale="training"``,
+        the training distribution's range of each feature it varies; else None (declared bounds)."""
+        if config.visible_context == "hidden" or config.visible_context_scale != "training":
+            return None
+        train = self.split(config).train
+        out = {}
+        for f in train.features:
+            hull = train.hull(f)
+            if hull is not None and hull[1] > hull[0]:
+                out[f] = (float(hull[0]), float(hull[1]))
+        return out or None
+
     def make_train_env(self, config: TrainConfig, split: ContextSplit, output_dir: Any = None) -> Any:
+        scale = self.visible_scale(config)
+
         def make() -> Any:
-            return make_contextual_env(self.name, config.visible_context, contexts=split.train)
+            return make_contextual_env(self.name, config.visible_context, contexts=split.train, scale=scale)
 
         return train_vec_env(config, make, output_dir)
 
     def probe_env(self, config: TrainConfig) -> Any:
-        return make_contextual_env(self.name, config.visible_context)
+        return make_contextual_env(self.name, config.visible_context, scale=self.visible_scale(config))
 
     def evaluate(
         self,
@@ -317,8 +343,12 @@ class ContextualFamily(EnvFamily):
         **_: Any,
     ) -> EvalResult:
         specs = eval_wrappers(config, wrappers)
+        scale = self.visible_scale(config)
         make = slot_env_factory(
-            lambda: make_contextual_env(self.name, config.visible_context), specs, seed, output_dir
+            lambda: make_contextual_env(self.name, config.visible_context, scale=scale),
+            specs,
+            seed,
+            output_dir,
         )
         return evaluate_contexts(
             model,
