@@ -250,15 +250,28 @@ def _grid(
     n_bins: int,
     defaults: dict[str, float],
 ) -> dict[str, Any]:
-    """Mean return over a ``n_bins x n_bins`` grid of two features, over train and test together."""
+    """Mean return over a grid of two features, over train and test together: about ``n_bins`` cells
+    per axis, with every edge of a training or test box on a cell edge (so no cell straddles one)."""
     fx, fy = features
+    spec = runs[0].config.get("contexts", {}) if runs[0].config else {}
+    train_boxes = _boxes(spec.get("train"), fx, fy, defaults)
+    test_boxes = _boxes(spec.get("test"), fx, fy, defaults)
     edges = []
-    for f in (fx, fy):
+    for axis, f in enumerate((fx, fy)):
         vals = np.concatenate([r.contexts[s][f] for r in runs for s in ("train", "test") if s in r.contexts])
         ends = [iv for sup in (train_support.get(f, ()), test_support.get(f, ())) for iv in sup]
         lo = min([float(vals.min())] + [a for a, _ in ends])
         hi = max([float(vals.max())] + [b for _, b in ends])
-        edges.append(_edges(lo, hi, n_bins))
+        cuts = sorted({lo, hi} | {v for box in train_boxes + test_boxes for v in box[axis] if lo < v < hi})
+        if hi <= lo:
+            edges.append(_edges(lo, hi, 1))
+            continue
+        pieces = [
+            np.linspace(a, b, max(1, round(n_bins * (b - a) / (hi - lo))) + 1)[:-1]
+            for a, b in zip(cuts, cuts[1:])
+        ]
+        edges.append(np.append(np.concatenate(pieces), hi))
+    nx, ny = len(edges[0]) - 1, len(edges[1]) - 1
     per_run = []
     counts = None
     for r in runs:
@@ -266,12 +279,12 @@ def _grid(
         ys = np.concatenate([r.contexts[s][fy] for s in ("train", "test") if s in r.contexts])
         rets = np.concatenate([r.returns[s] for s in ("train", "test") if s in r.contexts])
         ix, iy = _bin_index(xs, edges[0]), _bin_index(ys, edges[1])
-        flat = iy * n_bins + ix
-        n = np.bincount(flat, minlength=n_bins * n_bins)
-        sums = np.bincount(flat, weights=rets, minlength=n_bins * n_bins)
+        flat = iy * nx + ix
+        n = np.bincount(flat, minlength=nx * ny)
+        sums = np.bincount(flat, weights=rets, minlength=nx * ny)
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_run.append(np.where(n > 0, sums / np.maximum(n, 1), np.nan).reshape(n_bins, n_bins))
-        counts = n.reshape(n_bins, n_bins) if counts is None else counts
+            per_run.append(np.where(n > 0, sums / np.maximum(n, 1), np.nan).reshape(ny, nx))
+        counts = n.reshape(ny, nx) if counts is None else counts
     stack = np.array(per_run)
     seen = ~np.all(np.isnan(stack), axis=0)
     mean = np.full(seen.shape, np.nan)
@@ -282,8 +295,8 @@ def _grid(
         "y_edges": edges[1],
         "mean": mean,
         "episodes": counts,
-        "train_boxes": _boxes(runs[0].config.get("contexts", {}).get("train"), fx, fy, defaults),
-        "test_boxes": _boxes(runs[0].config.get("contexts", {}).get("test"), fx, fy, defaults),
+        "train_boxes": train_boxes,
+        "test_boxes": test_boxes,
     }
 
 

@@ -182,6 +182,8 @@ def test_two_feature_splits_get_a_grid_with_the_training_boxes(tmp_path):
     assert grid["features"] == ("gravity", "length")
     assert grid["train_boxes"] == [((4.9, 9.8), (0.25, 0.75)), ((4.9, 14.7), (0.25, 0.5))]
     assert grid["test_boxes"] == [((9.8, 14.7), (0.5, 0.75))]
+    # every box edge is a cell edge: no cell straddles train and test
+    assert np.any(np.isclose(grid["x_edges"], 9.8)) and np.any(np.isclose(grid["y_edges"], 0.5))
     # a cell by hand: return = gravity + length over train and test episodes in it
     xs = np.concatenate([rec.contexts[s]["gravity"] for s in ("train", "test")])
     ys = np.concatenate([rec.contexts[s]["length"] for s in ("train", "test")])
