@@ -197,3 +197,25 @@ def test_lunar_lander_observations_stay_in_the_declared_space_for_in_bounds_cont
         leaves_gymnasiums += not gym_space.contains(obs)
     if action:  # the engine cases do leave gymnasium's own declared space
         assert leaves_gymnasiums > 0
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_observations_stay_in_the_declared_space_at_the_corners_of_the_context_bounds(name):
+    """Every feature at one end of its bounds (all low, all high, each alone at either end, and 4
+    random corners), 150 random steps each: no observation leaves the declared space."""
+    cls = CONTEXTUAL_ENVS.get(name)
+    feats = list(cls.context_space)
+    rng = np.random.default_rng(0)
+    corners = [{f.name: f.lower for f in feats}, {f.name: f.upper for f in feats}]
+    corners += [{f.name: v} for f in feats for v in (f.lower, f.upper)]
+    corners += [{f.name: float(rng.choice([f.lower, f.upper])) for f in feats} for _ in range(4)]
+    for context in corners:
+        env = _make(name, context=context)
+        env.action_space.seed(0)
+        obs, _ = env.reset(seed=1)
+        assert env.observation_space.contains(obs), (context, obs)
+        for _ in range(150):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            assert env.observation_space.contains(obs), (context, obs)
+            if terminated or truncated:
+                break
