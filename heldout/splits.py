@@ -390,6 +390,7 @@ class ContextSplit:
         for ca in a.components:
             for cb in b.components:
                 shared = []
+                edge = False  # a listed value on the closed end of the other side's range
                 for f in features:
                     sa, sb = self._comp_support(ca, f), self._comp_support(cb, f)
                     if sa is None or sb is None:  # unknown value: assume it may coincide
@@ -398,11 +399,19 @@ class ContextSplit:
                     if not intervals_overlap(sa, sb):
                         break
                     shared.append(f"{f} {_fmt_support(sa)} vs {_fmt_support(sb)}")
+                    ends = {v for lo, hi in sa + sb if lo < hi for v in (lo, hi)}
+                    edge |= any(lo == hi and lo in ends for lo, hi in sa + sb)
                 else:
+                    hint = (
+                        "a value on the end of a closed range belongs to that range, so a test set on "
+                        "the edge of a training box is not held out: move it strictly outside"
+                        if edge
+                        else "make the ranges meet at most at an end point"
+                    )
                     raise ValueError(
                         f"{name_a} contexts and {name_b} contexts overlap in every feature: "
                         f"{'; '.join(shared) or 'no feature varies'}; the {self.mode} split needs disjoint "
-                        "context sets (make the ranges meet at most at an end point)"
+                        f"context sets ({hint})"
                     )
 
     def _check_mode(self, name: str, dist: ContextDistribution) -> None:

@@ -432,3 +432,159 @@ def performance_profiles(
         title: The axes title (default: "Performance profile").
     """
     return _save(performance_profiles_figure(profiles, taus, title), path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Contextual experiments (the CARL figures)
+
+_SPLIT_COLORS = {"train": "tab:blue", "test": "tab:orange", "validation": "tab:green"}
+
+
+def context_figure(results: Any, confidence: float = 0.95) -> Any:
+    """The figure of :func:`context_plot`."""
+    plt = _pyplot()
+    features = results.features
+    ncols = len(features)
+    fig, axes = plt.subplots(
+        2,
+        ncols,
+        figsize=(5.2 * ncols + 0.6, 6.4),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [2.2, 1.0]},
+        sharex="col",
+    )
+    pct = f"{100 * confidence:g}%"
+    for j, f in enumerate(features):
+        ax, gap_ax = axes[0][j], axes[1][j]
+        for k, (lo, hi) in enumerate(results.train_support.get(f, ())):
+            for a in (ax, gap_ax):
+                if hi > lo:
+                    a.axvspan(
+                        lo,
+                        hi,
+                        color="tab:blue",
+                        alpha=0.12,
+                        lw=0,
+                        label="training range" if k == 0 and a is ax else None,
+                    )
+                else:
+                    a.axvline(
+                        lo,
+                        color="tab:blue",
+                        alpha=0.4,
+                        lw=2,
+                        label="training value" if k == 0 and a is ax else None,
+                    )
+        xs_all: list[float] = []
+        for split, per_feature in results.bins.items():
+            bins = per_feature.get(f)
+            if not bins:
+                continue
+            color = _SPLIT_COLORS.get(split, "tab:gray")
+            x = np.array([b.x if b.x is not None else np.nan for b in bins], dtype=float)
+            m = np.array([b.mean.value if b.mean else np.nan for b in bins], dtype=float)
+            lo = np.array([b.mean.ci[0] if b.mean and b.mean.ci else np.nan for b in bins], dtype=float)
+            hi = np.array([b.mean.ci[1] if b.mean and b.mean.ci else np.nan for b in bins], dtype=float)
+            xs_all += [b.lo for b in bins] + [b.hi for b in bins]
+            ax.plot(x, m, "-o" if split == "train" else "--s", color=color, ms=5, label=f"{split} (bin mean)")
+            if np.any(~np.isnan(lo)):
+                ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+                ax.errorbar(x, m, yerr=[m - lo, hi - m], fmt="none", ecolor=color, capsize=3, lw=1)
+            if split != "train":
+                centres = np.array([(b.lo + b.hi) / 2 for b in bins])
+                widths = np.array([0.8 * (b.hi - b.lo) for b in bins])
+                g = np.array([b.gap.value if b.gap else np.nan for b in bins], dtype=float)
+                glo = np.array([b.gap.ci[0] if b.gap and b.gap.ci else np.nan for b in bins], dtype=float)
+                ghi = np.array([b.gap.ci[1] if b.gap and b.gap.ci else np.nan for b in bins], dtype=float)
+                gap_ax.bar(centres, g, width=widths, color=color, alpha=0.7, label=f"{split} bins")
+                if np.any(~np.isnan(glo)):
+                    gap_ax.errorbar(
+                        centres, g, yerr=[g - glo, ghi - g], fmt="none", ecolor="black", capsize=3, lw=1
+                    )
+        gap_ax.axhline(0, color="black", lw=0.7)
+        if xs_all:
+            span = [v for iv in results.train_support.get(f, ()) for v in iv] + xs_all
+            ax.set_xlim(*_padded(float(min(span)), float(max(span)), 0.04, 1e-9))
+        ax.set_ylabel("mean episode return")
+        ax.set_title(f"return by {f}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        gap_ax.set_ylabel("gap: train mean\n− test bin", fontsize=9)
+        gap_ax.set_xlabel(f"context feature {f}")
+        gap_ax.grid(alpha=0.3)
+    fig.suptitle(
+        f"{results.env} / {results.label}\n{results.mode} split, {results.runs} run(s): mean over runs "
+        f"per bin ({pct} CI over runs; shaded: training range)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def context_plot(results: Any, path: str | os.PathLike[str], confidence: float = 0.95) -> Path:
+    """Return against each varied context feature, train and test, with the training range shaded.
+
+    Top row: one panel per feature; each split's bins (``summary.json``'s ``context_bins``) as the
+    mean over runs of each run's bin mean, drawn at the mean context of the bin's episodes, with its
+    CI over runs (band and bars); the training distribution's intervals shaded, so an interpolation
+    hole and an extrapolation tail show at a glance. Bottom row: the generalization gap per test bin
+    (a run's mean training return minus its return in the bin, mean over runs and CI). After
+    Benjamins et al. 2023 ("Contextualize Me", TMLR).
+
+    Args:
+        results: A :class:`heldout.analysis.contexts.ContextResults`.
+        path: The PNG to write.
+        confidence: The CIs' coverage (for the title).
+    """
+    return _save(context_figure(results, confidence), path)
+
+
+def context_grid_figure(results: Any) -> Any:
+    """The figure of :func:`context_grid_plot`."""
+    from matplotlib.patches import Rectangle
+
+    plt = _pyplot()
+    grid = results.grid
+    fx, fy = grid["features"]
+    xe, ye, mean = grid["x_edges"], grid["y_edges"], np.ma.masked_invalid(grid["mean"])
+    fig, ax = plt.subplots(figsize=(6.6, 5.0))
+    mesh = ax.pcolormesh(xe, ye, mean, cmap="viridis", shading="flat")
+    fig.colorbar(mesh, ax=ax, label="mean episode return (mean over runs)")
+    finite = grid["mean"][np.isfinite(grid["mean"])]
+    mid = float(np.mean([finite.min(), finite.max()])) if finite.size else 0.0
+    for i in range(len(ye) - 1):
+        for j in range(len(xe) - 1):
+            v = grid["mean"][i, j]
+            if np.isfinite(v):
+                ax.text((xe[j] + xe[j + 1]) / 2, (ye[i] + ye[i + 1]) / 2, f"{v:.0f}", ha="center",
+                        va="center", fontsize=7, color="white" if v < mid else "black")  # fmt: skip
+    for k, ((x0, x1), (y0, y1)) in enumerate(grid["train_boxes"]):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="tab:blue", lw=2.2,
+                               label="training box" if k == 0 else None))  # fmt: skip
+    for k, ((x0, x1), (y0, y1)) in enumerate(grid["test_boxes"]):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="tab:red", lw=2.2, ls="--",
+                               label="test box" if k == 0 else None))  # fmt: skip
+    ax.set_xlabel(f"context feature {fx}")
+    ax.set_ylabel(f"context feature {fy}")
+    ax.set_xlim(xe[0], xe[-1])
+    ax.set_ylim(ye[0], ye[-1])
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, frameon=False)
+    ax.set_title(
+        f"{results.env} / {results.label}\n{results.mode} split, {results.runs} run(s): mean return per "
+        "cell, train and test episodes (blank: no episode)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def context_grid_plot(results: Any, path: str | os.PathLike[str]) -> Path:
+    """A heatmap of mean return over two varied context features (train and test episodes together,
+    their contexts being disjoint), with each training component's box outlined (solid) and each test
+    box (dashed): the combinatorial split's figure.
+
+    Args:
+        results: A :class:`heldout.analysis.contexts.ContextResults` whose ``grid`` is set.
+        path: The PNG to write.
+    """
+    return _save(context_grid_figure(results), path)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from heldout.analysis import stats as S
+from heldout.analysis.contexts import ContextResults, _range_text, context_results, per_context_rows
+from heldout.analysis.experiment import split_text
 from heldout.analysis.published import (  # noqa: F401
     PUBLISHED_AGENTS,
     closest_budget,
@@ -107,6 +109,7 @@ def _per_game(
         "game", "agent", "seeds", "steps", "distribution_mode", "num_levels",
         "train_mean", "train_ci_low", "train_ci_high", "test_mean", "test_ci_low", "test_ci_high",
         "gap_mean", "gap_ci_low", "gap_ci_high", "train_normalized", "test_normalized",
+        "kind", "experiment", "split",
     ]  # fmt: skip
     rows, md = [], []
     for env, label, runs in _by_game(groups):
@@ -123,8 +126,11 @@ def _per_game(
         nte = S.normalized_score(env, mode, te.value)
         steps = sorted({r.timesteps for r in runs})
         steps_text = ", ".join(steps_label(s) for s in steps)
+        levels = runs[0].kind == "levels"  # a contextual run has no distribution mode or levels
+        ident = runs[0].experiment
         rows.append(
-            [env, label, n, max(steps), mode, runs[0].num_levels, *ci_cols(tr), *ci_cols(te), *ci_cols(gap), ntr, nte]
+            [env, label, n, max(steps), mode if levels else None, runs[0].num_levels if levels else None,
+             *ci_cols(tr), *ci_cols(te), *ci_cols(gap), ntr, nte, runs[0].kind, ident.key, split_text(ident)]
         )  # fmt: skip
         md.append(
             [env, label, str(n), steps_text, est_text(tr, n=n), est_text(te, n=n), est_text(gap, n=n),
@@ -205,29 +211,49 @@ def write_report(
     pct = f"{100 * confidence:g}%"
 
     n_envs = len({r.env for r in runs})
+    kinds = {r.kind for r in runs}
+    row_labels = agent_labels(runs)
+    n_experiments = len({r.experiment for r in runs})
+    held_out = " or ".join(
+        k
+        for k, present in (
+            ("held-out test levels", "levels" in kinds),
+            ("held-out test contexts", "contexts" in kinds),
+        )
+        if present
+    )
     md.append("# Generalization report\n")
     md.append(
-        f"{len(runs)} run folder(s), {len(groups)} agent(s), {n_envs} game(s). Every run trained on its "
-        "training levels and was evaluated zero-shot on held-out test levels (one episode per level of "
-        "a fixed list). A run's score on a split is the mean return of its final-evaluation episodes; "
-        f"intervals are {pct} percentile-bootstrap CIs over runs (seeds), {reps} resamples, seed {seed}; "
-        'aggregates use the stratified bootstrap of Agarwal et al. (2021), "Deep RL at the Edge of the '
-        'Statistical Precipice" (NeurIPS).\n'
+        f"{len(runs)} run folder(s): {n_experiments} experiment(s) ({len(groups)} row label(s)) on "
+        f"{n_envs} env(s). An experiment is everything a run's config fixes but its seed (env, split, "
+        "ranges, options, budget, agent and hyper-parameters; docs/reports.md); its seeds make one row. "
+        f"Every run trained on its training set and was evaluated zero-shot on {held_out} (one "
+        "episode per item of a fixed list). A run's score on a split is the mean return of its "
+        f"final-evaluation episodes; intervals are {pct} percentile-bootstrap CIs over runs (seeds), {reps} "
+        f"resamples, seed {seed}; aggregates use the stratified bootstrap of Agarwal et al. (2021), "
+        '"Deep RL at the Edge of the Statistical Precipice" (NeurIPS).\n'
     )
-    settings = sorted({(r.agent, *r.setting) for r in runs})
+    experiments: dict[Any, list[RunRecord]] = {}
+    for r in sorted(runs, key=lambda r: (r.env, row_labels[r.path], r.seed)):
+        experiments.setdefault(r.experiment, []).append(r)
+    exp_rows = []
+    for ident, rs in experiments.items():
+        presets = {r.preset for r in rs}
+        exp_rows.append(
+            [
+                rs[0].env,
+                row_labels[rs[0].path],
+                "contexts" if ident.kind == "contexts" else "levels",
+                split_text(ident),
+                next(iter(presets)) or "-" if len(presets) == 1 else "several",
+                f"{int(ident.value('timesteps')):,}",
+                ", ".join(str(r.seed) for r in rs),
+            ]
+        )
+    md.append("### Experiments\n")
     md.append(
         md_table(
-            ["agent", "distribution mode", "training levels", "steps trained", "runs"],
-            [
-                [
-                    a,
-                    m,
-                    f"[{s}, {s + n})",
-                    f"{t:,}",
-                    sum(1 for r in runs if (r.agent, *r.setting) == (a, m, n, s, t)),
-                ]
-                for a, m, n, s, t in settings
-            ],
+            ["env", "row label", "kind", "split (train; test)", "preset", "steps (budget)", "seeds"], exp_rows
         )
         + "\n"
     )
@@ -250,16 +276,17 @@ def write_report(
     # per game
     header, rows, md_rows = _per_game(groups, reps, seed, confidence)
     tables["per_game"] = (header, rows)
-    md.append("## Per game: train and test return\n")
+    md.append("## Per env: train and test return\n")
     md.append(
-        "Mean over runs with its CI; gap = train − test return (positive: the agent does worse on unseen "
-        "levels); normalised: min-max with the published Procgen constants (Cobbe et al., 2020).\n"
+        "One row per experiment. Mean over runs with its CI; gap = train − test return (positive: the agent "
+        "does worse on unseen levels or contexts); normalised: min-max with the published Procgen constants "
+        "(Cobbe et al., 2020; '-' for envs without them).\n"
     )
     md.append(
         md_table(
             [
-                "game",
-                "agent",
+                "env",
+                "agent (experiment)",
                 "runs",
                 "steps",
                 "train return",
@@ -272,6 +299,48 @@ def write_report(
         )
         + "\n"
     )
+
+    # per context (contextual experiments)
+    context_results_: dict[str, list[ContextResults]] = {}
+    experiments_key: dict[tuple[str, str], str] = {}
+    ctx_header: list[str] = []
+    ctx_rows: list[list[Any]] = []
+    ctx_md: list[str] = []
+    for env, label, rs in _by_game(groups):
+        if rs[0].kind != "contexts":
+            continue
+        experiments_key[(env, label)] = rs[0].experiment.key
+        res = context_results(env, label, rs, reps, seed, confidence)
+        if res is None:
+            continue
+        context_results_.setdefault(env, []).append(res)
+        ctx_header, rows_, md_rows_ = per_context_rows(res)
+        ctx_rows += rows_
+        ctx_md.append(f"### {env} / {label}\n")
+        ctx_md.append(
+            f"{res.mode} split; training range: "
+            + "; ".join(f"{f} {_range_text(res.train_support[f])}" for f in res.features)
+            + "; test range: "
+            + "; ".join(f"{f} {_range_text(res.test_support[f])}" for f in res.features)
+            + f"; {res.runs} run(s).\n"
+        )
+        ctx_md.append(
+            md_table(
+                ["split", "feature", "bin", "episodes/run", "mean return", "gap (train − bin)"], md_rows_
+            )
+            + "\n"
+        )
+    if ctx_md:
+        tables["per_context"] = (ctx_header, ctx_rows)
+        md.append("## Per context: return by context feature\n")
+        md.append(
+            "For each contextual experiment and each context feature its evaluation varies: each split's "
+            "equal-width bins over its range (`context_bins`), the mean over runs of each run's mean return "
+            f"in the bin with its {pct} CI over runs, and for held-out bins the gap: a run's mean return on "
+            "its whole training evaluation minus its return in the bin (positive: worse than on the "
+            "training distribution). The plots below show the same bins, the training range shaded.\n"
+        )
+        md.extend(ctx_md)
 
     # aggregates
     scores_test = per_run_scores(groups, "test")
@@ -416,15 +485,40 @@ def write_report(
                 figs.append(
                     (
                         f"Learning curves, {env}: train (solid) vs test (dashed) return, mean over runs (band: min to max)",
-                        P.learning_curves(env, by_agent, out_dir / f"curves_{env}.png"),
+                        P.learning_curves(
+                            env,
+                            by_agent,
+                            out_dir / f"curves_{env}.png",
+                            title=None
+                            if any(rs and rs[0].kind == "levels" for rs in by_agent.values())
+                            else f"{env}: return on train (solid, filled) vs test (dashed, open) contexts",
+                        ),
                     )
                 )
-            figs.append(
-                (
-                    f"Per-level returns, {env}: train vs test levels",
-                    P.level_histograms(env, by_agent, out_dir / f"levels_{env}.png"),
+            by_agent_levels = {a: rs for a, rs in by_agent.items() if rs and rs[0].kind == "levels"}
+            if by_agent_levels:
+                figs.append(
+                    (
+                        f"Per-level returns, {env}: train vs test levels",
+                        P.level_histograms(env, by_agent_levels, out_dir / f"levels_{env}.png"),
+                    )
                 )
-            )
+            for res in context_results_.get(env, []):
+                slug = experiments_key[(env, res.label)]
+                figs.append(
+                    (
+                        f"Return by context, {env} / {res.label}: train vs test, training range shaded",
+                        P.context_plot(res, out_dir / f"contexts_{env}_{slug}.png", confidence),
+                    )
+                )
+                if res.grid is not None:
+                    fx, fy = res.grid["features"]
+                    figs.append(
+                        (
+                            f"Return over {fx} x {fy}, {env} / {res.label}: training boxes solid, test dashed",
+                            P.context_grid_plot(res, out_dir / f"contexts_grid_{env}_{slug}.png"),
+                        )
+                    )
         if agg_est.get("test"):
             figs.append(
                 (
@@ -457,7 +551,7 @@ def write_report(
             md.append(f"### {title}\n\n![{title}]({path.name})\n")  # fmt: skip
 
     md.append("## Run folders\n")
-    md.append("\n".join(f"- `{r.path}` ({r.env}, {r.agent}, seed {r.seed})" for r in runs) + "\n")
+    md.append("\n".join(f"- `{r.path}` ({r.env}, {row_labels[r.path]}, seed {r.seed})" for r in runs) + "\n")
 
     for name, (header_, rows_) in tables.items():
         files.append(write_atomic(out_dir / f"{name}.csv", csv_text(header_, rows_)))

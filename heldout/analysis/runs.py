@@ -1,7 +1,9 @@
-"""Run folders as a report reads them: finding them, their records, grouping them by agent and game.
+"""Run folders as a report reads them: finding them, their records, grouping them by experiment.
 
 A run folder is what ``heldout train`` writes (:mod:`heldout.protocol.run`); a report reads its
 ``config.yaml``, ``summary.json``, ``eval/<split>.csv`` and ``progress.csv`` into a :class:`RunRecord`.
+Runs are seeds of one experiment when their :func:`heldout.analysis.experiment.experiment_identity`
+is equal; one experiment is one row of a report.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from heldout.analysis.experiment import ExperimentIdentity, experiment_identity, experiment_labels, preset_of
 
 #: The splits a report reads from ``eval/<split>.csv`` (tagged re-evaluations are left out).
 REPORT_SPLITS = ("train", "test", "validation")
@@ -35,6 +39,12 @@ class RunRecord:
         levels: Per split, the level of each of those episodes.
         curve: Periodic evaluations from ``progress.csv``: ``steps`` and, per split, the mean return
             (NaN where a row has none); empty if the run logged none.
+        experiment: The run's experiment (:func:`heldout.analysis.experiment.experiment_identity`).
+        contexts: Contextual runs: per split, ``{feature: the value of each episode}`` (the
+            ``ctx_<feature>`` columns of ``eval/<split>.csv``); empty for level runs.
+        config: ``config.yaml`` as read.
+        summary: ``summary.json`` as read.
+        preset: The preset ``command.txt`` names (labels only; None if none).
     """
 
     path: Path
@@ -48,6 +58,32 @@ class RunRecord:
     returns: dict[str, np.ndarray]
     levels: dict[str, np.ndarray]
     curve: dict[str, np.ndarray] = field(default_factory=dict)
+    experiment: ExperimentIdentity | None = None
+    contexts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.experiment is None:
+            self.experiment = experiment_identity(
+                self.config
+                or {
+                    "env": self.env,
+                    "agent": self.agent,
+                    "timesteps": self.timesteps,
+                    "distribution_mode": self.distribution_mode,
+                    "num_levels": self.num_levels,
+                    "start_level": self.start_level,
+                },
+                self.summary,
+            )
+
+    @property
+    def kind(self) -> str:
+        """``"contexts"`` for a contextual run, ``"levels"`` for Procgen and MiniGrid."""
+        assert self.experiment is not None
+        return self.experiment.kind
 
     def mean(self, split: str) -> float | None:
         """The mean final-evaluation return on ``split``, or None if the run has no such split."""
@@ -60,7 +96,7 @@ class RunRecord:
 
     @property
     def follows_published_protocol(self) -> bool:
-        return all(getattr(self, k) == v for k, v in PUBLISHED_PROTOCOL.items())
+        return self.kind == "levels" and all(getattr(self, k) == v for k, v in PUBLISHED_PROTOCOL.items())
 
 
 def is_run_folder(path: str | os.PathLike[str]) -> bool:
@@ -156,13 +192,13 @@ def find_run_folders(paths: Sequence[str | os.PathLike[str]], include_incomplete
 def one_run_per_seed(runs: Sequence[RunRecord]) -> tuple[list[RunRecord], list[tuple[RunRecord, RunRecord]]]:
     """Keeps one run per experiment and seed (the one that finished last), so a seed run twice counts once.
 
-    An experiment is the agent, env and training setting; returns the kept runs and
-    ``(dropped, kept instead)`` pairs.
+    An experiment is :func:`heldout.analysis.experiment.experiment_identity`; returns the kept runs
+    and ``(dropped, kept instead)`` pairs.
     """
     newest: dict[tuple[Any, ...], RunRecord] = {}
     dropped: list[tuple[RunRecord, RunRecord]] = []
     for r in sorted(runs, key=lambda r: ((r.path / "summary.json").stat().st_mtime_ns, str(r.path))):
-        key = (r.agent, r.env, r.setting, r.seed)
+        key = (r.experiment, r.seed)
         if key in newest:
             dropped.append((newest[key], r))
         newest[key] = r
@@ -170,13 +206,17 @@ def one_run_per_seed(runs: Sequence[RunRecord]) -> tuple[list[RunRecord], list[t
     return [r for r in runs if id(r) in kept], dropped
 
 
-def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Returns, levels and (contextual runs) ``{feature: values}`` of an ``eval/<split>.csv``."""
     try:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            features = [c[4:] for c in (reader.fieldnames or []) if c.startswith("ctx_")]
         return (
             np.array([float(r["return"]) for r in rows], dtype=float),
             np.array([int(r["level"]) for r in rows], dtype=np.int64),
+            {f: np.array([float(r[f"ctx_{f}"]) for r in rows], dtype=float) for f in features},
         )
     except (KeyError, ValueError, TypeError, csv.Error) as exc:
         raise ValueError(
@@ -237,11 +277,13 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
         raise ValueError(
             f"run folder {str(path)!r}: its config.yaml or summary.json holds a malformed number ({exc})"
         ) from None
-    returns, levels = {}, {}
+    returns, levels, contexts = {}, {}, {}
     for split in REPORT_SPLITS:
         csv_path = p / "eval" / f"{split}.csv"
         if csv_path.is_file():
-            returns[split], levels[split] = _read_eval_csv(csv_path)
+            returns[split], levels[split], ctx = _read_eval_csv(csv_path)
+            if ctx:
+                contexts[split] = ctx
     if "test" not in returns:
         raise ValueError(f"{str(path)!r} has no eval/test.csv: the run did not finish its evaluation")
     return RunRecord(
@@ -256,6 +298,11 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
         returns=returns,
         levels=levels,
         curve=_read_curve(p / "progress.csv", timesteps),
+        experiment=experiment_identity(config, summary),
+        contexts=contexts,
+        config=dict(config),
+        summary=dict(summary),
+        preset=preset_of(p),
     )
 
 
@@ -273,22 +320,13 @@ def steps_label(steps: int) -> str:
 
 
 def agent_labels(runs: Sequence[RunRecord]) -> dict[Path, str]:
-    """A label per run: its agent name, with its setting appended where one agent ran several settings."""
-    settings: dict[str, set[tuple[str, int, int, int]]] = {}
-    for r in runs:
-        settings.setdefault(r.agent, set()).add(r.setting)
-    labels = {}
-    for r in runs:
-        if len(settings[r.agent]) == 1:
-            labels[r.path] = r.agent
-        else:
-            mode, n, start, steps = r.setting
-            labels[r.path] = f"{r.agent} ({mode}, {n} levels from {start}, {steps_label(steps)} steps)"
-    return labels
+    """A label per run: its agent name, with what tells its experiment apart where one agent ran
+    several experiments on one env (:func:`heldout.analysis.experiment.experiment_labels`)."""
+    return experiment_labels([(r.path, r.agent, r.env, r.experiment, r.preset) for r in runs])
 
 
 def group_runs(runs: Sequence[RunRecord]) -> dict[str, dict[str, list[RunRecord]]]:
-    """``{agent label: {env: [runs sorted by seed]}}``."""
+    """``{agent label: {env: [runs sorted by seed]}}``: one (label, env) cell per experiment."""
     labels = agent_labels(runs)
     groups: dict[str, dict[str, list[RunRecord]]] = {}
     for r in sorted(runs, key=lambda r: (labels[r.path], r.env, r.seed, str(r.path))):

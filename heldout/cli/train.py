@@ -215,6 +215,12 @@ def add_parser(sub: Any) -> None:
         help="contextual envs: add the normalised context to observations" + c("visible_context"),
     )
     t.add_argument(
+        "--visible-context-scale",
+        choices=["training", "bounds"],
+        help="contextual envs: normalise a visible context over the training distribution's range of "
+        "each feature, or over its declared bounds" + c("visible_context_scale"),
+    )
+    t.add_argument(
         "--context-bins",
         type=positive_int,
         help="bins per feature in the by-context summary" + c("context_bins"),

@@ -57,7 +57,14 @@ class TrainConfig:
             ``"4.9:14.7"``); see :class:`heldout.splits.ContextSplit`.
         visible_context: Contextual envs only: ``"hidden"`` (default), ``"concat"`` (the normalised
             context appended to the observation) or ``"dict"`` (a Dict observation).
-        context_bins: Equal-width bins per varying feature in the by-context summary.
+        visible_context_scale: Contextual envs with a visible context: ``"training"`` (default) maps
+            the training distribution's range of each varied feature to [0, 1] (held-out values fall
+            outside it), ``"bounds"`` the feature's declared bounds (a preset's training range may
+            then be a thin slice: MountainCar force 0.0008-0.0012 is 0.071-0.111). Raw values are in
+            ``info["context"]``. A ``config.yaml`` written before this field, with a visible context,
+            reads as ``"bounds"``, which is how it was trained.
+        context_bins: Equal-width bins per varying feature in the by-context summary, and the
+            strata of evaluation contexts drawn from ranges.
         wrappers: Registered wrappers (``heldout.wrappers.WRAPPERS``) applied to the training env, as
             ``"NAME[:key=value,...]"`` strings, innermost first. Observation and context wrappers
             also apply at evaluation (the policy needs them); reward and recording wrappers only
@@ -106,6 +113,7 @@ class TrainConfig:
     out: str = "runs"
     contexts: dict[str, Any] = field(default_factory=dict)
     visible_context: str = "hidden"
+    visible_context_scale: str = "training"
     context_bins: int = 5
     wrappers: list[str] = field(default_factory=list)
     torch_threads: int = 0

@@ -96,9 +96,23 @@ def run_eval(
             },
             f"{config.env!r} is contextual: use --context FEATURE=SPEC",
         )
-        items, stem, evaluated = _context_eval_items(family, run_split, split, episodes, contexts)
+        items, stem, evaluated = _context_eval_items(
+            family, run_split, split, episodes, contexts, config.context_bins
+        )
         eval_kwargs: dict[str, Any] = {}
         name = split
+        if contexts and split != "train":
+            relation = training_overlap(run_split.train, evaluated, family.space.defaults())
+            if relation != "held-out":
+                label = "train-range" if relation == "inside" else "partly-train-range"
+                what = "inside" if relation == "inside" else "partly inside"
+                print(
+                    f"warning: --context {_context_tag(contexts)}: the contexts evaluated lie {what} the "
+                    f"run's training distribution ({run_split.train.describe()}), so they are not held "
+                    f"out: recorded as split {label!r}, not {split!r}",
+                    file=sys.stderr,
+                )
+                name, stem = label, label + stem[len(split) :]
         summary_config = config
         set_desc = None
         if contexts or eval_only:  # bins and the table describe the contexts evaluated
@@ -234,6 +248,7 @@ def _context_eval_items(
     split: str,
     episodes: int,
     contexts: dict[str, Any] | None,
+    bins: int = 5,
 ) -> tuple[list[dict[str, Any]], str, Any]:
     """Contextual: the (context, seed) list, file stem and the distribution drawn from."""
     from heldout.contexts import ContextDistribution
@@ -242,15 +257,57 @@ def _context_eval_items(
     names = list(run_split.splits())
     seed = EVAL_LIST_SEED + names.index(split)
     if not contexts:
-        return evaluation_contexts(dist, family.space, episodes, seed=seed), split, dist
+        return evaluation_contexts(dist, family.space, episodes, seed=seed, bins=bins), split, dist
     override = family.space.check_distribution(
         ContextDistribution.parse(contexts, family.space.bounds()), what="--context"
     )
     merged = ContextDistribution(
         tuple({**comp, **override.components[0]} for comp in dist.components), dist.weights
     )
-    tag = "-".join(f"{k}={str(v).replace(' ', '')}" for k, v in sorted(contexts.items()))
-    return evaluation_contexts(merged, family.space, episodes, seed=seed), f"{split}-{tag}", merged
+    return (
+        evaluation_contexts(merged, family.space, episodes, seed=seed, bins=bins),
+        f"{split}-{_context_tag(contexts)}",
+        merged,
+    )
+
+
+def _context_tag(contexts: dict[str, Any]) -> str:
+    """``gravity=5:10`` for ``{"gravity": "5:10"}`` (the file-name tag of a ``--context`` evaluation)."""
+    return "-".join(f"{k}={str(v).replace(' ', '')}" for k, v in sorted(contexts.items()))
+
+
+def training_overlap(train: Any, evaluated: Any, defaults: dict[str, float] | None = None) -> str:
+    """How contexts drawn from ``evaluated`` relate to the training distribution ``train``.
+
+    Returns ``"inside"`` when every component of ``evaluated`` lies within one training component in
+    every feature (closed ranges, features a component leaves out at ``defaults``), ``"partly"`` when
+    some component shares values with a training component in every feature (an overlap with
+    positive probability, or a listed value on a training range's end), else ``"held-out"``.
+    """
+    from heldout.contexts import intervals_overlap, merge_intervals, within
+
+    defaults = defaults or {}
+    features = list(dict.fromkeys([*train.features, *evaluated.features]))
+
+    def support(comp: Any, f: str) -> tuple[tuple[float, float], ...] | None:
+        if f in comp:
+            return merge_intervals(comp[f].support())
+        return ((defaults[f], defaults[f]),) if f in defaults else None
+
+    inside_all, overlap_any = True, False
+    for ce in evaluated.components:
+        inside = overlap = False
+        for ct in train.components:
+            pairs = [(support(ce, f), support(ct, f)) for f in features]
+            if all(a is not None and b is not None and within(a, b) for a, b in pairs):
+                inside = True
+            if all(a is None or b is None or intervals_overlap(a, b) for a, b in pairs):
+                overlap = True
+        inside_all &= inside
+        overlap_any |= overlap or inside
+    if inside_all:
+        return "inside"
+    return "partly" if overlap_any else "held-out"
 
 
 class _EvaluatedContexts:
@@ -265,4 +322,4 @@ class _EvaluatedContexts:
         return self.dist
 
 
-__all__ = ["run_eval"]
+__all__ = ["run_eval", "training_overlap"]

@@ -23,9 +23,11 @@ import io
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
 from heldout.protocol.config import TrainConfig
@@ -162,6 +164,59 @@ class _StopRequest:
 
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def training_context_features(split: Any) -> list[str]:
+    """The features a contextual run's training distribution varies (an empty list for levels)."""
+    if not isinstance(split, ContextSplit):
+        return []
+    out = []
+    for f in split.train.features:
+        hull = split.train.hull(f)
+        if hull is not None and hull[1] > hull[0]:
+            out.append(f)
+    return out
+
+
+def training_context_callback(features: Sequence[str]) -> Any:
+    """Logs the contexts of the training episodes that ended in each rollout.
+
+    Per varied training feature ``f``: ``train_context/<f>_mean``, ``_min`` and ``_max`` (progress.csv
+    and TensorBoard scalars) and ``train_context/<f>`` (a TensorBoard histogram of the episodes'
+    values), with ``train_context/episodes``, the number of episodes they are over; a rollout in which
+    no episode ended logs none. Each value is the ``info["context"]`` of an episode's last step, the
+    context the episode ran in.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class TrainingContexts(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.values: dict[str, list[float]] = {f: [] for f in features}
+
+        def _on_step(self) -> bool:
+            for done, info in zip(self.locals.get("dones", ()), self.locals.get("infos", ())):
+                context = info.get("context") if done else None
+                if context:
+                    for f in features:
+                        if f in context:
+                            self.values[f].append(float(context[f]))
+            return True
+
+        def _on_rollout_end(self) -> None:
+            n = max((len(v) for v in self.values.values()), default=0)
+            if not n:
+                return
+            self.logger.record("train_context/episodes", n)
+            for f, v in self.values.items():
+                if v:
+                    a = np.asarray(v)
+                    self.logger.record(f"train_context/{f}_mean", float(a.mean()))
+                    self.logger.record(f"train_context/{f}_min", float(a.min()))
+                    self.logger.record(f"train_context/{f}_max", float(a.max()))
+                    self.logger.record(f"train_context/{f}", a, exclude=("stdout", "log", "json", "csv"))
+                v.clear()
+
+    return TrainingContexts()
 
 
 def _checkpoint_callback(config: TrainConfig, run_dir: Path, stop: _StopRequest) -> Any:
@@ -418,6 +473,9 @@ def _train_and_evaluate(
                 ]
                 if bar is not None:
                     callbacks.insert(0, bar.callback())
+                context_features = training_context_features(split)
+                if context_features:
+                    callbacks.append(training_context_callback(context_features))
                 if config.saliency_log_freq:
                     from heldout.protocol.saliency import saliency_log_callback
 

@@ -222,6 +222,8 @@ def read_config(path: str | os.PathLike[str]) -> Any:
     from heldout.protocol.config import TrainConfig
 
     data = read_yaml(path, mapping=True)
+    if data.get("visible_context", "hidden") != "hidden" and "visible_context_scale" not in data:
+        data = {**data, "visible_context_scale": "bounds"}  # written before the field: trained so
     try:
         config = TrainConfig.from_dict(data)
         config.validate()

@@ -1,8 +1,8 @@
 """Observation wrappers.
 
 :class:`VisibleContext` makes a contextual env's context part of what the agent sees: the context,
-normalised to its declared bounds (``(value - lower) / (upper - lower)``, in [0, 1]), either
-concatenated to a Box observation or given next to it in a Dict observation. Hidden is the default
+normalised (``(value - lo) / (hi - lo)`` over its declared bounds, or over a given range such as a
+run's training distribution), either concatenated to a Box observation or given next to it in a Dict observation. Hidden is the default
 everywhere in heldout; a visible context is the "context-aware" setting of Benjamins et al. 2023
 ("Contextualize Me - The Case for Context in Reinforcement Learning", TMLR, section 6).
 """
@@ -20,12 +20,17 @@ VISIBLE_MODES: tuple[str, ...] = ("concat", "dict")
 
 
 class VisibleContext(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstructorArgs):
-    """Adds the env's current context, normalised to its bounds, to every observation.
+    """Adds the env's current context, normalised, to every observation.
 
     Args:
         env: A contextual env (its ``unwrapped`` has ``context_space`` and ``context``).
         mode: ``"concat"``: a float32 Box, the flattened observation then the context;
             ``"dict"``: ``{"obs": observation, "context": normalised context}``.
+        scale: ``{feature: (lo, hi)}``: map these ranges to [0, 1] (a run passes its training
+            distribution's, so what the agent sees spans [0, 1] over training and held-out contexts
+            fall outside it); other features, and all without ``scale``, map their declared bounds to
+            [0, 1]. The observation space holds every in-bounds context either way; the raw values
+            stay in ``info["context"]``.
 
     Example:
         >>> import gymnasium, heldout
@@ -34,8 +39,10 @@ class VisibleContext(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstru
         (10,)
     """
 
-    def __init__(self, env: gymnasium.Env, mode: str = "concat") -> None:
-        gymnasium.utils.RecordConstructorArgs.__init__(self, mode=mode)
+    def __init__(
+        self, env: gymnasium.Env, mode: str = "concat", scale: dict[str, tuple[float, float]] | None = None
+    ) -> None:
+        gymnasium.utils.RecordConstructorArgs.__init__(self, mode=mode, scale=scale)
         gymnasium.ObservationWrapper.__init__(self, env)
         if mode not in VISIBLE_MODES:
             raise ValueError(
@@ -46,8 +53,9 @@ class VisibleContext(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstru
             raise TypeError(f"{env.unwrapped!r} has no context_space: VisibleContext needs a contextual env")
         self.mode = mode
         self.context_space_ = space
-        n = len(space)
-        ctx_box = spaces.Box(0.0, 1.0, (n,), np.float32)
+        self.scale = dict(scale) if scale else None
+        ctx_low, ctx_high = space.normalised_bounds(self.scale)
+        ctx_box = spaces.Box(ctx_low, ctx_high, dtype=np.float32)
         inner = env.observation_space
         if mode == "dict":
             self.observation_space = spaces.Dict({"obs": inner, "context": ctx_box})
@@ -59,7 +67,7 @@ class VisibleContext(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstru
             self.observation_space = spaces.Box(low, high, dtype=np.float32)
 
     def observation(self, observation: Any) -> Any:
-        ctx = self.context_space_.normalise(self.env.unwrapped.context)
+        ctx = self.context_space_.normalise(self.env.unwrapped.context, self.scale)
         if self.mode == "dict":
             return {"obs": observation, "context": ctx}
         return np.concatenate([np.asarray(observation, dtype=np.float32).reshape(-1), ctx])

@@ -195,7 +195,7 @@ def test_report_refuses_incomplete_runs_unless_told_and_lists_them(
     assert "2 run folder(s) left out" in out
     md = (tmp_path / "r" / "report.md").read_text()
     assert "interrupted at step 40960 of 1000" in md and "failed at step 12" in md
-    assert "1 run folder(s), 1 agent(s)" in md  # the complete one alone is averaged
+    assert "1 run folder(s): 1 experiment(s)" in md  # the complete one alone is averaged
 
 
 def test_a_seed_run_twice_counts_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -208,7 +208,7 @@ def test_a_seed_run_twice_counts_once(tmp_path: Path, capsys: pytest.CaptureFixt
     later = time.time() + 10
     os.utime(second / "summary.json", (later, later))
     report = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "r", reps=50, plots=False)
-    assert "2 run folder(s), 1 agent(s)" in report.markdown
+    assert "2 run folder(s): 1 experiment(s)" in report.markdown
     assert f"`{first.resolve()}`: seed 0 of ppo on coinrun again" in report.markdown
     header, rows = report.tables["per_game"]
     row = dict(zip(header, rows[0]))
@@ -337,7 +337,7 @@ def test_small_sample_warning_shows_whenever_it_applies(
         assert ("Fewer than 5 runs" in text) == fewer_than_5
     if fewer_than_5:
         assert f"as few as {1 if ragged else seeds}" in md
-        assert md.index("Fewer than 5 runs") < md.index("## Per game")  # up front, not in a footnote
+        assert md.index("Fewer than 5 runs") < md.index("## Per env")  # up front, not in a footnote
 
 
 def _stats_round_trip(runs: Path, out: Path, capsys: pytest.CaptureFixture, *flags: str) -> dict[str, str]:

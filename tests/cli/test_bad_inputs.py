@@ -146,6 +146,7 @@ CASES: list[Case] = [
     _case("train-distribution-mode-on-contexts", ["train", *CARTPOLE, "--distribution-mode", "hard"], "hard"),
     _case("train-env-option-on-contexts", ["train", *CARTPOLE, "--env-option", "use_backgrounds=false"], "use_backgrounds"),
     _case("train-context-bins-on-levels", ["train", *PROCGEN, "--context-bins", "3"], "context_bins=3"),
+    _case("train-visible-context-scale-on-levels", ["train", *PROCGEN, "--visible-context-scale", "bounds"], "visible_context_scale='bounds'"),
     _case("train-context-on-levels", ["train", *PROCGEN, "--test-context", "gravity=1:2"], "coinrun"),
     _case("train-distribution-mode-on-minigrid", ["train", "--preset", "quickstart", "--distribution-mode", "hard"], "hard"),
     # -- heldout train: Procgen options -----------------------------------------------------------------
@@ -174,6 +175,7 @@ CASES: list[Case] = [
     _case("train-context-overlap", ["train", *CARTPOLE, "--test-context", "gravity=10:20"], "overlap"),
     _case("train-context-out-of-bounds", ["train", *CARTPOLE, "--test-context", "gravity=20:40"], "40"),
     _case("train-context-unreadable", ["train", *CARTPOLE, "--train-context", "gravity=abc"], "abc"),
+    _case("train-context-combinatorial-edge", ["train", "--preset", "cartpole-gravity-length-combinatorial", "--test-context", "gravity=9.8"], "9.8"),
     # -- heldout train: files -----------------------------------------------------------------------------
     _case("train-config-malformed-yaml", ["train", "--config", "files/malformed.yaml"], "files/malformed.yaml"),
     _case("train-config-missing", ["train", "--config", "files/missing.yaml"], "files/missing.yaml"),

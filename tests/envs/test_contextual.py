@@ -168,3 +168,54 @@ def test_every_family_declares_documented_features(name):
         assert f.lower <= f.default <= f.upper and f.description
     assert space.validate({}) == space.defaults()
     assert np.all((space.normalise(space.defaults()) >= 0) & (space.normalise(space.defaults()) <= 1))
+
+
+@pytest.mark.parametrize(
+    ("context", "action"),
+    [
+        ({"main_engine_power": 50.0, "gravity": -1.0}, 2),  # climbs to a height of 13 at 13 units/s
+        ({"side_engine_power": 5.0, "gravity": -1.0}, 1),  # spins past 100 rad
+        ({"gravity": -20.0, "wind_power": 20.0, "turbulence_power": 2.0}, 0),
+    ],
+)
+def test_lunar_lander_observations_stay_in_the_declared_space_for_in_bounds_contexts(context, action):
+    """gymnasium's bounds (±2.5 position, ±10 velocity, ±2π angle) are left by in-bounds contexts;
+    the declared space is widened to what the simulation can produce, so none is outside it."""
+    pytest.importorskip("Box2D")
+    import gymnasium as gym
+
+    env = gym.make("heldout/ContextualLunarLander-v0", context=context)
+    space = env.observation_space
+    gym_space = gym.make("LunarLander-v3").observation_space
+    leaves_gymnasiums, steps = 0, 0
+    obs, _ = env.reset(seed=0)
+    done = False
+    while not done and steps < 400:
+        obs, _, terminated, truncated, _ = env.step(action)
+        done, steps = terminated or truncated, steps + 1
+        assert space.contains(obs), (steps, obs)
+        leaves_gymnasiums += not gym_space.contains(obs)
+    if action:  # the engine cases do leave gymnasium's own declared space
+        assert leaves_gymnasiums > 0
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_observations_stay_in_the_declared_space_at_the_corners_of_the_context_bounds(name):
+    """Every feature at one end of its bounds (all low, all high, each alone at either end, and 4
+    random corners), 150 random steps each: no observation leaves the declared space."""
+    cls = CONTEXTUAL_ENVS.get(name)
+    feats = list(cls.context_space)
+    rng = np.random.default_rng(0)
+    corners = [{f.name: f.lower for f in feats}, {f.name: f.upper for f in feats}]
+    corners += [{f.name: v} for f in feats for v in (f.lower, f.upper)]
+    corners += [{f.name: float(rng.choice([f.lower, f.upper])) for f in feats} for _ in range(4)]
+    for context in corners:
+        env = _make(name, context=context)
+        env.action_space.seed(0)
+        obs, _ = env.reset(seed=1)
+        assert env.observation_space.contains(obs), (context, obs)
+        for _ in range(150):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            assert env.observation_space.contains(obs), (context, obs)
+            if terminated or truncated:
+                break

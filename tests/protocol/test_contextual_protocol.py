@@ -109,6 +109,87 @@ def test_eval_on_contexts_of_choice(ctx_run, capsys):
     assert "Procgen" in capsys.readouterr().err
 
 
+def test_contexts_of_training_episodes_are_logged(ctx_run):
+    run, _ = ctx_run
+    rows = [r for r in _rows(run / "progress.csv") if r.get("train_context/episodes")]
+    assert rows, "every rollout in which an episode ended logs its contexts"
+    for r in rows:
+        lo, mean, hi = (float(r[f"train_context/gravity_{k}"]) for k in ("min", "mean", "max"))
+        assert 4.9 <= lo <= mean <= hi <= 14.7  # the training range, not the test one
+    assert not any(k.startswith("train_context/length") for k in rows[0])  # only varied features
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = run.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events), size_guidance={"histograms": 0})
+    acc.Reload()
+    assert "train_context/gravity" in acc.Tags()["histograms"]
+    counts = sum(h.histogram_value.num for h in acc.Histograms("train_context/gravity"))
+    assert counts == sum(int(r["train_context/episodes"]) for r in rows)
+
+
+def test_eval_on_contexts_inside_the_training_range_is_labelled_train_range(ctx_run, capsys):
+    run, _ = ctx_run
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "3", "--context", "gravity=5:10", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --context gravity=5:10" in err and "inside the run's training distribution" in err
+    assert "recorded as split 'train-range', not 'test'" in err
+    assert not (run / "eval" / "test-gravity=5:10.csv").exists()
+    summary = json.loads((run / "eval" / "train-range-gravity=5:10.json").read_text())
+    assert list(summary["splits"]) == ["train-range"]
+    # half inside, half outside: partly
+    assert main(["eval", str(run), "--episodes", "3", "--context", "gravity=10:20", "--no-progress"]) == 0
+    assert "'partly-train-range'" in capsys.readouterr().err
+    assert (run / "eval" / "partly-train-range-gravity=10:20.csv").is_file()
+
+
+def test_training_overlap_is_judged_per_component_on_closed_ranges():
+    from heldout.contexts import ContextDistribution as D
+    from heldout.protocol.reevaluate import training_overlap
+
+    train = D.parse({"gravity": "4.9:7.35|12.25:14.7"})
+    defaults = {"gravity": 9.8, "length": 0.5}
+    assert training_overlap(train, D.parse({"gravity": "5:7"}), defaults) == "inside"
+    assert training_overlap(train, D.parse({"gravity": "7:8"}), defaults) == "partly"
+    assert training_overlap(train, D.parse({"gravity": "7.35:12.25"}), defaults) == "held-out"  # ends touch
+    assert training_overlap(train, D.parse({"gravity": 14.7}), defaults) == "inside"  # a closed end
+    assert training_overlap(train, D.parse({"gravity": "5:6", "length": "0.75:1"}), defaults) == "held-out"
+    assert training_overlap(train, D.parse({"gravity": "5:6", "length": 0.5}), defaults) == "inside"
+    combinatorial = D.parse(
+        [{"gravity": "4.9:9.8", "length": "0.25:0.75"}, {"gravity": "4.9:14.7", "length": "0.25:0.5"}]
+    )
+    assert (
+        training_overlap(combinatorial, D.parse({"gravity": "9.8:14.7", "length": "0.5:0.75"})) == "held-out"
+    )
+    assert training_overlap(combinatorial, D.parse({"gravity": "10:14", "length": "0.3:0.4"})) == "inside"
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        {"gravity": 9.8, "length": "0.5:0.75"},  # on the gravity edge of the first training box
+        {"gravity": "9.8:14.7", "length": 0.5},  # on the length edge of the second
+        [{"gravity": 9.8, "length": 0.75}],  # a corner of the first box
+        {"length": "0.5:0.75"},  # gravity at its default 9.8: the edge again
+    ],
+)
+def test_a_combinatorial_test_set_on_the_edge_of_a_training_box_is_refused(test):
+    from heldout.contexts import ContextDistribution as D
+    from heldout.splits import ContextSplit
+
+    train = D.parse(
+        [{"gravity": "4.9:9.8", "length": "0.25:0.75"}, {"gravity": "4.9:14.7", "length": "0.25:0.5"}]
+    )
+    defaults = {"gravity": 9.8, "length": 0.5}
+    with pytest.raises(ValueError, match="overlap in every feature"):
+        ContextSplit(train, D.parse(test), mode="combinatorial", defaults=defaults)
+    # strictly outside both boxes (meeting them only on a face of probability zero): accepted
+    ok = ContextSplit(
+        train, D.parse({"gravity": "9.8:14.7", "length": "0.5:0.75"}), mode="combinatorial", defaults=defaults
+    )
+    assert ok.mode == "combinatorial"
+
+
 @pytest.mark.parametrize(
     "args, needles",
     [

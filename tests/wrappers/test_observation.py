@@ -53,3 +53,54 @@ def test_dict_mode_gives_obs_and_context_and_hidden_is_the_default():
         VisibleContext(gymnasium.make("heldout/ContextualPendulum-v0"), mode="stacked")
     with pytest.raises(TypeError, match="context_space"):
         VisibleContext(gymnasium.make("CartPole-v1"))
+
+
+def test_visible_context_scaled_by_a_training_range_spans_it_and_holds_every_in_bounds_context():
+    """MountainCar force 0.0008-0.0012 was 0.071-0.111 of the declared bounds; scaled by the training
+    range it is 0-1, a held-out force beyond it is above 1, and the space holds every in-bounds value."""
+    from heldout.envs import CONTEXTUAL_ENVS
+
+    space = CONTEXTUAL_ENVS.get("mountaincar").context_space
+    lo_b, hi_b = space.bounds()["force"]
+    i = space.names.index("force")
+    scale = {"force": (0.0008, 0.0012)}
+    unscaled = VisibleContext(gymnasium.make("heldout/ContextualMountainCar-v0"), mode="concat")
+    env = VisibleContext(gymnasium.make("heldout/ContextualMountainCar-v0"), mode="concat", scale=scale)
+    n_obs = 2
+    for force, expected in ((0.0008, 0.0), (0.0010, 0.5), (0.0012, 1.0), (0.0014, 1.5)):
+        obs, info = env.reset(seed=0, options={"context": {"force": force}})
+        assert obs[n_obs + i] == pytest.approx(expected, abs=1e-5)
+        assert info["context"]["force"] == force  # the raw value stays in info
+        assert env.observation_space.contains(obs)
+        raw, _ = unscaled.reset(seed=0, options={"context": {"force": force}})
+        assert raw[n_obs + i] == pytest.approx((force - lo_b) / (hi_b - lo_b), abs=1e-6)
+    # the space's context part: the declared bounds, scaled the same way
+    assert env.observation_space.low[n_obs + i] == pytest.approx((lo_b - 0.0008) / 0.0004, rel=1e-5)
+    assert env.observation_space.high[n_obs + i] == pytest.approx((hi_b - 0.0008) / 0.0004, rel=1e-5)
+    # features the scale leaves out keep their declared bounds: [0, 1]
+    j = space.names.index("gravity")
+    assert (env.observation_space.low[n_obs + j], env.observation_space.high[n_obs + j]) == (0.0, 1.0)
+
+
+def test_a_run_scales_its_visible_context_by_its_training_distribution_unless_told_bounds():
+    from heldout.protocol.families import family_for
+    from heldout.protocol.presets import PRESETS
+
+    config = PRESETS.get("mountaincar-force-interpolation").replace(visible_context="concat")
+    family = family_for(config.env)
+    assert family.visible_scale(config) == {"force": (0.0008, 0.0012)}
+    assert family.visible_scale(config.replace(visible_context_scale="bounds")) is None
+    assert family.visible_scale(config.replace(visible_context="hidden")) is None
+    with pytest.raises(ValueError, match="unknown visible_context_scale 'wide'; valid: training, bounds"):
+        family.validate(config.replace(visible_context_scale="wide"))
+
+
+def test_a_config_written_before_the_scale_field_reads_as_bounds(tmp_path):
+    import yaml
+
+    from heldout.protocol.run_folder import read_config
+
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump({"env": "cartpole", "visible_context": "concat"}))
+    assert read_config(tmp_path / "old.yaml").visible_context_scale == "bounds"
+    (tmp_path / "hidden.yaml").write_text(yaml.safe_dump({"env": "cartpole"}))
+    assert read_config(tmp_path / "hidden.yaml").visible_context_scale == "training"

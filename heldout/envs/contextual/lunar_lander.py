@@ -7,18 +7,36 @@ either wind or turbulence power is above zero. gymnasium reads the engine powers
 constants in ``step``: :meth:`ContextualLunarLander.step` sets them for the duration of its own
 step and restores them after, so other envs keep theirs. The default context (gravity -10, no wind,
 main engine 13, side engines 0.6) reproduces ``LunarLander-v3`` exactly.
+
+**Observation space.** gymnasium declares ``LunarLander-v3``'s observations within ±2.5 (position),
+±10 (velocities), ±2π (angle), which in-bounds contexts leave: with ``main_engine_power=50,
+gravity=-1`` the lander climbs to a height of 13 and 13 units/s, and a strong side engine spins it
+past an angle of 100 rad. The observations are not clipped (they are gymnasium's own, so the default
+context still matches it exactly); the declared space is widened instead (:data:`OBSERVATION_LOW`,
+:data:`OBSERVATION_HIGH`) to what the simulation can produce for any context: the height and the angle
+are unbounded (the lander may fly up, or spin, for its whole episode), the velocities are bounded by
+Box2D's largest motion per step (2 m of translation and π/2 of rotation per 1/50 s step: ±20 for
+the scaled linear velocities, ±10π for the scaled angular velocity), the horizontal position by the
+episode ending once it leaves ±1 (one step past it stays inside ±2.5).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from gymnasium import spaces
 from gymnasium.envs.box2d import lunar_lander
 from gymnasium.envs.box2d.lunar_lander import LunarLander
 
 from heldout.contexts import Context
 from heldout.envs.contextual.base import ContextualEnv
 from heldout.envs.contextual.space import ContextFeature, ContextSpace
+
+#: The widened observation bounds (see the module docstring): x, y, vx, vy, angle, angular velocity,
+#: left leg contact, right leg contact.
+OBSERVATION_LOW = np.array([-2.5, -np.inf, -20.0, -20.0, -np.inf, -10 * np.pi, 0.0, 0.0], dtype=np.float32)
+OBSERVATION_HIGH = np.array([2.5, np.inf, 20.0, 20.0, np.inf, 10 * np.pi, 1.0, 1.0], dtype=np.float32)
 
 
 class ContextualLunarLander(ContextualEnv, LunarLander):
@@ -38,6 +56,10 @@ class ContextualLunarLander(ContextualEnv, LunarLander):
     gymnasium_id = "LunarLander-v3"
     max_episode_steps = 1000
     success_on = "terminated"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
 
     def completed_episode(self, terminated: bool, truncated: bool) -> bool:
         """Landed: the episode ended with the lander at rest, not crashed or flown off."""

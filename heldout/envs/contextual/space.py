@@ -151,11 +151,36 @@ class ContextSpace:
                         )
         return dist
 
-    def normalise(self, context: Mapping[str, float]) -> np.ndarray:
-        """The context as a float32 vector in [0, 1]: ``(value - lower) / (upper - lower)`` per feature."""
+    def _ranges(self, scale: Mapping[str, tuple[float, float]] | None) -> list[tuple[float, float]]:
+        scale = scale or {}
+        out = []
+        for f in self:
+            lo, hi = scale.get(f.name, (f.lower, f.upper))
+            out.append((float(lo), float(hi)) if hi > lo else (f.lower, f.upper))
+        return out
+
+    def normalise(
+        self, context: Mapping[str, float], scale: Mapping[str, tuple[float, float]] | None = None
+    ) -> np.ndarray:
+        """The context as a float32 vector: ``(value - lo) / (hi - lo)`` per feature.
+
+        ``[lo, hi]`` is the feature's declared bounds (values in [0, 1]), or the range ``scale`` gives
+        for it (e.g. the training distribution's: its range maps to [0, 1], held-out values beyond).
+        """
         return np.array(
-            [(float(context[f.name]) - f.lower) / (f.upper - f.lower) for f in self], dtype=np.float32
+            [(float(context[f.name]) - lo) / (hi - lo) for f, (lo, hi) in zip(self, self._ranges(scale))],
+            dtype=np.float32,
         )
+
+    def normalised_bounds(
+        self, scale: Mapping[str, tuple[float, float]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The float32 ``(low, high)`` of :meth:`normalise` over the declared bounds: ``(0, 1)`` each
+        without ``scale``; with it, every in-bounds context still normalises inside them."""
+        ranges = self._ranges(scale)
+        low = [(f.lower - lo) / (hi - lo) for f, (lo, hi) in zip(self, ranges)]
+        high = [(f.upper - lo) / (hi - lo) for f, (lo, hi) in zip(self, ranges)]
+        return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
 
     def describe(self) -> str:
         """One line per feature: name, default, bounds, unit, description."""

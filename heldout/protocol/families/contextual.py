@@ -30,16 +30,22 @@ if TYPE_CHECKING:
 #: Visible-context modes: hidden (default), a concatenated vector, or a Dict observation.
 VISIBLE_CONTEXT_MODES: tuple[str, ...] = ("hidden", "concat", "dict")
 
+#: What a visible context is scaled by: the run's training distribution, or the declared bounds.
+VISIBLE_CONTEXT_SCALES: tuple[str, ...] = ("training", "bounds")
+
 
 def make_contextual_env(
     name: str,
     visible_context: str = "hidden",
     contexts: Any = None,
     context: dict[str, float] | None = None,
+    scale: dict[str, tuple[float, float]] | None = None,
     **kwargs: Any,
 ) -> Any:
     """``gymnasium.make`` of the contextual family ``name`` (its time limit included), with the
-    context added to observations if ``visible_context`` is ``"concat"`` or ``"dict"``."""
+    context added to observations if ``visible_context`` is ``"concat"`` or ``"dict"`` (normalised
+    over ``scale``'s ranges where given, else the declared bounds; see
+    :class:`heldout.wrappers.observation.VisibleContext`)."""
     import gymnasium
 
     from heldout.envs import CONTEXTUAL_ENVS
@@ -53,12 +59,12 @@ def make_contextual_env(
     if visible_context != "hidden":
         from heldout.wrappers.observation import VisibleContext
 
-        env = VisibleContext(env, mode=visible_context)
+        env = VisibleContext(env, mode=visible_context, scale=scale)
     return env
 
 
 def evaluation_contexts(
-    dist: Any, space: Any, episodes: int, seed: int = EVAL_LIST_SEED
+    dist: Any, space: Any, episodes: int, seed: int = EVAL_LIST_SEED, bins: int = 5
 ) -> list[dict[str, Any]]:
     """The fixed evaluation list of a context distribution: ``episodes`` items ``{"context": full
     context, "seed": reset seed}``, drawn with a fixed generator (the same for every run and agent).
@@ -67,6 +73,10 @@ def evaluation_contexts(
     not sampled but shared out: each context gets its weight's share of the episodes (equal weights:
     the same number, give or take one when ``episodes`` is not a multiple; largest remainders), spread
     evenly through the list, so every prefix (the periodic evaluations take one) is balanced too.
+
+    Ranges are stratified (:func:`stratified_contexts`): each of the ``bins`` equal-width bins of a
+    uniform feature over the distribution's range (the bins of ``summary.json``'s ``by_context``) gets
+    its share of the episodes, ``episodes / bins`` give or take one for a single range.
     """
     rng = np.random.default_rng(seed)
     finite = dist.finite_contexts() if hasattr(dist, "finite_contexts") else None
@@ -76,11 +86,68 @@ def evaluation_contexts(
         # the k-th of n_i episodes of context i sits at (k + 0.5) / n_i: an even interleaving
         slots = sorted((((k + 0.5) / n, i) for i, n in enumerate(counts) for k in range(n)))
         return [{"context": dict(contexts[i]), "seed": int(rng.integers(0, 2**31 - 1))} for _, i in slots]
-    items = []
-    for _ in range(episodes):
-        context = space.validate(dist.sample(rng))
-        items.append({"context": context, "seed": int(rng.integers(0, 2**31 - 1))})
-    return items
+    drawn = stratified_contexts(dist, episodes, bins, rng)
+    return [{"context": space.validate(c), "seed": int(rng.integers(0, 2**31 - 1))} for c in drawn]
+
+
+def _interleave(groups: Sequence[Sequence[Any]]) -> list[Any]:
+    """The items of ``groups`` in one list where the k-th of group i's n_i items sits at
+    ``(k + 0.5) / n_i``: every prefix holds each group in proportion."""
+    slots = sorted(((k + 0.5) / len(g), i, k) for i, g in enumerate(groups) for k in range(len(g)))
+    return [groups[i][k] for _, i, k in slots]
+
+
+def stratified_contexts(
+    dist: Any, episodes: int, bins: int, rng: np.random.Generator
+) -> list[dict[str, float]]:
+    """``episodes`` contexts of ``dist`` drawn stratified, so every bin of every range gets its share.
+
+    * The mixture's components get their weights' shares of the episodes (largest remainders), not
+      a random number each.
+    * Within a component, each :class:`~heldout.contexts.Uniform` feature is cut by the ``bins``
+      equal-width bins over the whole distribution's range of that feature (its hull, the bins of
+      ``summary.json``'s ``by_context``); each piece of the component's support in a bin gets episodes
+      in proportion to its length (largest remainders: a single range gives each bin
+      ``episodes / bins``, give or take one; a range with a hole gives the hole's bins none), and the
+      values inside a piece are uniform draws from ``rng``. Features are stratified independently and
+      paired at random (a Latin hypercube over the bins). Fixed values stay fixed; normal and
+      categorical features are drawn from ``rng`` as they are in training.
+    * The list is interleaved (components, and the bins of the first stratified feature), so every
+      prefix, which periodic evaluations take, is balanced too.
+    """
+    from heldout.contexts import Uniform
+
+    weights = dist.weights or tuple(1.0 / len(dist.components) for _ in dist.components)
+    counts = _shares(episodes, list(weights))
+    hulls = {f: dist.hull(f) for f in dist.features}
+    per_component: list[list[dict[str, float]]] = []
+    for comp, n in zip(dist.components, counts):
+        if n == 0:
+            continue
+        columns: dict[str, list[float]] = {}
+        first: str | None = None
+        for f, d in comp.items():
+            if isinstance(d, Uniform) and hulls[f] is not None and bins > 1:
+                lo, hi = hulls[f]
+                edges = np.linspace(lo, hi, bins + 1)
+                pieces = [
+                    (max(a, float(edges[b])), min(c, float(edges[b + 1])))
+                    for b in range(bins)
+                    for a, c in d.intervals
+                    if min(c, float(edges[b + 1])) > max(a, float(edges[b]))
+                ]
+                shares = _shares(n, [c - a for a, c in pieces])
+                strata = [[float(rng.uniform(a, c)) for _ in range(k)] for (a, c), k in zip(pieces, shares)]
+                if first is None:
+                    first = f
+                    columns[f] = _interleave([s for s in strata if s])
+                else:
+                    flat = [v for s in strata for v in s]
+                    columns[f] = [flat[i] for i in rng.permutation(len(flat))]
+            else:
+                columns[f] = [float(d.sample(rng)) for _ in range(n)]
+        per_component.append([{f: columns[f][k] for f in comp} for k in range(n)])
+    return _interleave(per_component)
 
 
 def _shares(total: int, weights: Sequence[float]) -> list[int]:
@@ -172,6 +239,11 @@ class ContextualFamily(EnvFamily):
             raise ValueError(
                 f"unknown visible_context {config.visible_context!r}; valid: {', '.join(VISIBLE_CONTEXT_MODES)}"
             )
+        if config.visible_context_scale not in VISIBLE_CONTEXT_SCALES:
+            raise ValueError(
+                f"unknown visible_context_scale {config.visible_context_scale!r}; valid: "
+                f"{', '.join(VISIBLE_CONTEXT_SCALES)}"
+            )
         if (
             isinstance(config.context_bins, bool)
             or not isinstance(config.context_bins, int)
@@ -212,7 +284,9 @@ class ContextualFamily(EnvFamily):
         self, config: TrainConfig, split: ContextSplit, episodes: int
     ) -> tuple[dict[str, list], dict]:
         lists = {
-            name: evaluation_contexts(dist, self.space, episodes, seed=EVAL_LIST_SEED + i)
+            name: evaluation_contexts(
+                dist, self.space, episodes, seed=EVAL_LIST_SEED + i, bins=config.context_bins
+            )
             for i, (name, dist) in enumerate(split.splits().items())
         }
         record = {
@@ -230,14 +304,29 @@ class ContextualFamily(EnvFamily):
             kwargs["policy"] = "MultiInputPolicy"
         return kwargs
 
+    def visible_scale(self, config: TrainConfig) -> dict[str, tuple[float, float]] | None:
+        """The ranges a visible context is normalised over: with ``visible_context_scale="training"``,
+        the training distribution's range of each feature it varies; else None (declared bounds)."""
+        if config.visible_context == "hidden" or config.visible_context_scale != "training":
+            return None
+        train = self.split(config).train
+        out = {}
+        for f in train.features:
+            hull = train.hull(f)
+            if hull is not None and hull[1] > hull[0]:
+                out[f] = (float(hull[0]), float(hull[1]))
+        return out or None
+
     def make_train_env(self, config: TrainConfig, split: ContextSplit, output_dir: Any = None) -> Any:
+        scale = self.visible_scale(config)
+
         def make() -> Any:
-            return make_contextual_env(self.name, config.visible_context, contexts=split.train)
+            return make_contextual_env(self.name, config.visible_context, contexts=split.train, scale=scale)
 
         return train_vec_env(config, make, output_dir)
 
     def probe_env(self, config: TrainConfig) -> Any:
-        return make_contextual_env(self.name, config.visible_context)
+        return make_contextual_env(self.name, config.visible_context, scale=self.visible_scale(config))
 
     def evaluate(
         self,
@@ -254,8 +343,12 @@ class ContextualFamily(EnvFamily):
         **_: Any,
     ) -> EvalResult:
         specs = eval_wrappers(config, wrappers)
+        scale = self.visible_scale(config)
         make = slot_env_factory(
-            lambda: make_contextual_env(self.name, config.visible_context), specs, seed, output_dir
+            lambda: make_contextual_env(self.name, config.visible_context, scale=scale),
+            specs,
+            seed,
+            output_dir,
         )
         return evaluate_contexts(
             model,

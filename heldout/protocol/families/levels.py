@@ -149,6 +149,11 @@ class LevelFamily(EnvFamily):
                 f"env {config.env!r} has levels, not contexts; drop {', '.join(given)} "
                 "(contextual envs: see 'heldout list')"
             )
+        if config.visible_context_scale != TrainConfig().visible_context_scale:
+            raise ValueError(
+                f"visible_context_scale={config.visible_context_scale!r} applies to contextual envs; env "
+                f"{config.env!r} has levels, not contexts: drop it (contextual envs: see 'heldout list')"
+            )
         if config.context_bins != TrainConfig().context_bins:
             raise ValueError(
                 f"context_bins={config.context_bins!r} (--context-bins) applies to contextual envs; env "
