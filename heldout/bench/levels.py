@@ -349,6 +349,11 @@ def build_parser(prog: str = "heldout bench levels") -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="agent keyword argument (YAML value), over the preset's (repeatable)",
     )
+    parser.add_argument(
+        "--no-leakage-check",
+        action="store_true",
+        help="keep test levels identical to a training level (the protocol drops them by default)",
+    )
     parser.add_argument("--device", default="auto", help="torch device")
     parser.add_argument("--out", default="runs/bench-levels", help="root of the run folders and the results")
     parser.add_argument("--json", action="store_true", help="print results.json instead of the table")
@@ -385,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None:
                 changes[field] = check_positive(f"--{flag.replace('_', '-')}", value)
+        if args.no_leakage_check:
+            changes["leakage_check"] = False
         if args.eval_freq is not None:
             from heldout.protocol.checks import check_int
 
