@@ -66,13 +66,16 @@ def check_presets(text: str | None) -> list[str]:
     return names
 
 
-def play(env: Any, controller: Controller, item: dict[str, Any]) -> tuple[bool | None, float, int]:
+def play(
+    env: Any, controller: Controller, item: dict[str, Any]
+) -> tuple[bool | None, float, int, bool | None]:
     """One episode of ``controller`` on ``env`` from an evaluation item ``{"context", "seed"}``, reset
     as the protocol resets (``seed=item["seed"], options={"context": item["context"]}``).
 
     Returns:
-        ``(completed, return, length)``; ``completed`` is the env's own verdict
-        (``completed_episode``; None for an env with no notion of success).
+        ``(completed, return, length, at_goal)``; ``completed`` is the env's own verdict
+        (``completed_episode``; None for an env with no notion of success), ``at_goal`` the
+        controller's own check of the last observation (:meth:`Controller.at_goal`; None: none).
     """
     obs, _ = env.reset(seed=int(item["seed"]), options={"context": item["context"]})
     controller.reset(env.unwrapped)
@@ -82,7 +85,8 @@ def play(env: Any, controller: Controller, item: dict[str, Any]) -> tuple[bool |
         total += float(reward)
         length += 1
         if terminated or truncated:
-            return env.unwrapped.completed_episode(terminated, truncated), total, length
+            verdict = env.unwrapped.completed_episode(terminated, truncated)
+            return verdict, total, length, controller.at_goal(obs)
 
 
 def measure_preset(name: str, episodes: int = 100) -> dict[str, Any]:
@@ -90,8 +94,9 @@ def measure_preset(name: str, episodes: int = 100) -> dict[str, Any]:
 
     Returns:
         ``{"preset", "env", "controller", "uses_context", "splits": {split: {"contexts", "episodes",
-        "successes", "success_rate", "mean_return", "stderr", "returns", "completed"}}}``; the rate and
-        count are None for an env with no notion of success (Pendulum).
+        "successes", "success_rate", "at_goal_rate", "mean_return", "stderr", "returns", "completed"}}}``;
+        the rate and count are None for an env with no notion of success (Pendulum), whose controller
+        reports instead the share of episodes that end at its goal (``at_goal_rate``, upright).
     """
     from heldout.protocol.families import family_for
     from heldout.protocol.families.contextual import make_contextual_env
@@ -113,8 +118,9 @@ def measure_preset(name: str, episodes: int = 100) -> dict[str, Any]:
     try:
         for split_name, items in lists.items():
             rows = [play(env, controller, item) for item in items]
-            completed = [c for c, _, _ in rows]
-            returns = [r for _, r, _ in rows]
+            completed = [c for c, _, _, _ in rows]
+            returns = [r for _, r, _, _ in rows]
+            at_goal = [g for _, _, _, g in rows]
             known = all(c is not None for c in completed)
             successes = sum(bool(c) for c in completed) if known else None
             out["splits"][split_name] = {
@@ -122,6 +128,7 @@ def measure_preset(name: str, episodes: int = 100) -> dict[str, Any]:
                 "episodes": len(rows),
                 "successes": successes,
                 "success_rate": None if successes is None else successes / len(rows),
+                "at_goal_rate": None if None in at_goal else sum(map(bool, at_goal)) / len(rows),
                 "mean_return": statistics.fmean(returns),
                 "stderr": statistics.stdev(returns) / math.sqrt(len(returns)) if len(returns) > 1 else 0.0,
                 "returns": returns,
@@ -145,7 +152,13 @@ def run(presets: Sequence[str], episodes: int = 100, stream: Any = None) -> dict
 
 
 def _rate(split: dict[str, Any]) -> str:
-    return "-" if split["success_rate"] is None else f"{100 * split['success_rate']:.0f}%"
+    """``"98%"``; for an env with no notion of success, ``"-"`` or, where the controller checks its
+    own goal (Pendulum: upright at the end), ``"- (goal 100%)"``."""
+    if split["success_rate"] is not None:
+        return f"{100 * split['success_rate']:.0f}%"
+    if split.get("at_goal_rate") is not None:
+        return f"- (goal {100 * split['at_goal_rate']:.0f}%)"
+    return "-"
 
 
 def format_table(results: dict[str, Any]) -> str:

@@ -44,6 +44,11 @@ class Controller:
     def act(self, obs: Any) -> Any:
         raise NotImplementedError
 
+    def at_goal(self, obs: Any) -> bool | None:
+        """For an env with no notion of success (Pendulum): whether the last observation is the
+        controller's goal (None: no such check; the env's own verdict is the one that counts)."""
+        return None
+
 
 def solve_dare(a: np.ndarray, b: np.ndarray, q: np.ndarray, r: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """The stabilising solution P of the discrete algebraic Riccati equation
@@ -163,6 +168,10 @@ class PendulumSwingUp(Controller):
             torque = self.max_torque * float(np.sign(-energy * direction))
         # the env applies action * max_torque / 2 (heldout.envs.contextual.pendulum)
         return np.array([np.clip(2.0 * torque / self.max_torque, -2.0, 2.0)], dtype=np.float32)
+
+    def at_goal(self, obs: Any) -> bool:
+        """Upright (within about 8 degrees) at the episode's last step."""
+        return bool(float(obs[0]) > 0.99)
 
 
 class LunarLanderHeuristic(Controller):
