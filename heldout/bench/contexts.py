@@ -193,16 +193,16 @@ def format_table(results: dict[str, Any]) -> str:
 def format_markdown(results: dict[str, Any]) -> str:
     """The table as Markdown (docs/contexts.md, "How hard is each test range")."""
     lines = [
-        "| preset | controller | train: success, return | test: success, return |",
-        "|---|---|---:|---:|",
+        "| preset | controller | knows the context | train: success, mean return | test: success, mean return |",
+        "|---|---|---|---:|---:|",
     ]
     for p in results["presets"]:
         cells = []
         for split_name in ("train", "test"):
             s = p["splits"][split_name]
             cells.append(f"{_rate(s)}, {s['mean_return']:.1f}")
-        blind = "" if p["uses_context"] else " (context-blind)"
-        lines.append(f"| `{p['preset']}` | {p['controller']}{blind} | {cells[0]} | {cells[1]} |")
+        knows = "yes" if p["uses_context"] else "no"
+        lines.append(f"| `{p['preset']}` | {p['controller']} | {knows} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
