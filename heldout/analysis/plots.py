@@ -588,3 +588,61 @@ def context_grid_plot(results: Any, path: str | os.PathLike[str]) -> Path:
         path: The PNG to write.
     """
     return _save(context_grid_figure(results), path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Generalization against training-set size (heldout bench levels)
+
+
+def levels_curve_figure(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Any:
+    """The figure of :func:`levels_curve`."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sizes = np.array([r["num_levels"] for r in rows], dtype=float)
+    for (split, marker, fill), color in zip(
+        (("train", "o", True), ("test", "s", False)), _colors(2), strict=True
+    ):
+        mean = np.array([r[split]["value"] for r in rows], dtype=float)
+        ax.plot(
+            sizes,
+            mean,
+            marker=marker,
+            color=color,
+            mfc=color if fill else "white",
+            linestyle="-" if split == "train" else "--",
+            label=f"{split} (mean over seeds)",
+            zorder=3,
+        )
+        with_ci = [i for i, r in enumerate(rows) if r[split]["ci"] is not None]
+        if with_ci:
+            lo = np.array([rows[i][split]["ci"][0] for i in with_ci], dtype=float)
+            hi = np.array([rows[i][split]["ci"][1] for i in with_ci], dtype=float)
+            ax.fill_between(sizes[with_ci], lo, hi, color=color, alpha=0.15, lw=0, label=f"{split} 95% CI")
+    ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([f"{int(s):,}" for s in sizes])
+    ax.minorticks_off()
+    if len(sizes):
+        lo_x, hi_x = float(sizes.min()), float(sizes.max())
+        ax.set_xlim(lo_x / 1.4, hi_x * 1.4)
+    ax.set_xlabel("training levels (log scale)")
+    ax.set_ylabel("mean episode return")
+    ax.set_title(title or "Generalization vs training-set size", fontsize=10)
+    ax.margins(y=0.08)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def levels_curve(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str | None = None
+) -> Path:
+    """Train and test return against the number of training levels, log x axis (Cobbe et al. 2020, fig. 2).
+
+    Args:
+        rows: One per training-set size, ascending: ``{"num_levels": N, "train": {"value": mean,
+            "ci": [lo, hi] or None}, "test": {...}}`` (:func:`heldout.bench.levels.summarize_runs`).
+        path: The PNG to write.
+        title: The axes title.
+    """
+    return _save(levels_curve_figure(rows, title), path)

@@ -278,6 +278,22 @@ CASES: list[Case] = [
     _case("bench-wrappers-wrapper-unknown", ["bench", "wrappers", "--wrappers", "frame-stak"], "frame-stak"),
     _case("bench-wrappers-rounds-zero", ["bench", "wrappers", "--rounds", "0"], "0"),
     _case("bench-wrappers-unknown-flag", ["bench", "wrappers", "--bogus"], "--bogus"),
+    _case("bench-levels-env-unknown", ["bench", "levels", "--env", "minigrid-dorkey-5x5"], "minigrid-dorkey-5x5"),
+    _case("bench-levels-env-contextual", ["bench", "levels", "--env", "cartpole"], "cartpole"),
+    _case("bench-levels-agent-unknown", ["bench", "levels", "--agent", "ppoo"], "ppoo"),
+    _case("bench-levels-sizes-empty", ["bench", "levels", "--num-levels", ","], "','"),
+    _case("bench-levels-size-zero", ["bench", "levels", "--num-levels", "0,10"], "0"),
+    _case("bench-levels-size-negative", ["bench", "levels", "--num-levels", "-5"], "-5"),
+    _case("bench-levels-size-text", ["bench", "levels", "--num-levels", "ten"], "ten"),
+    _case("bench-levels-size-twice", ["bench", "levels", "--num-levels", "10,50,10"], "10"),
+    _case("bench-levels-size-beyond-seed-space", ["bench", "levels", "--num-levels", "10,200000000"], "200000000"),
+    _case("bench-levels-seeds-twice", ["bench", "levels", "--seeds", "0,0"], "0"),
+    _case("bench-levels-timesteps-zero", ["bench", "levels", "--total-timesteps", "0"], "0"),
+    _case("bench-levels-preset-unknown", ["bench", "levels", "--preset", "procgen-esy"], "procgen-esy"),
+    _case("bench-levels-out-is-a-file", ["bench", "levels", "--out", "files/a-file.txt"], "files/a-file.txt"),
+    _case("bench-contexts-preset-unknown", ["bench", "contexts", "--presets", "cartpole-gravity-extrapolaton"], "cartpole-gravity-extrapolaton"),
+    _case("bench-contexts-preset-not-contextual", ["bench", "contexts", "--presets", "procgen-easy"], "procgen-easy"),
+    _case("bench-contexts-episodes-zero", ["bench", "contexts", "--episodes", "0"], "0"),
 ]
 # fmt: on
 
@@ -293,6 +309,8 @@ SECTIONS = {
     "bench throughput": "heldout bench throughput",
     "bench agents": "heldout bench agents",
     "bench wrappers": "heldout bench wrappers",
+    "bench levels": "heldout bench levels",
+    "bench contexts": "heldout bench contexts",
     "bench": "heldout bench",
 }
 
@@ -444,6 +462,8 @@ TRIPWIRES: dict[tuple[str, str], str] = {
     ("heldout.bench.agents", "quality_run"): "the agents benchmark",
     ("heldout.bench.agents", "agent_throughput"): "the agents benchmark",
     ("heldout.bench.wrappers", "run"): "the wrappers benchmark",
+    ("heldout.bench.levels", "run_levels"): "the levels benchmark",
+    ("heldout.bench.contexts", "run"): "the contexts benchmark",
 }
 
 

@@ -62,6 +62,8 @@ HELP_COMMANDS = [
     ["bench", "throughput"],
     ["bench", "agents"],
     ["bench", "wrappers"],
+    ["bench", "levels"],
+    ["bench", "contexts"],
 ]
 
 
