@@ -106,6 +106,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     print(
         f"sweep {spec.name!r}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
         f"{len(outcome.failed) + len(kept)} failed, {len(outcome.interrupted)} interrupted"
+        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
         + (f", {len(waiting)} running elsewhere" if waiting else "")
         + f" ({outcome.seconds:.1f} s)"
     )

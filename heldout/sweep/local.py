@@ -79,6 +79,7 @@ class Outcome:
     complete: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     stopped: bool = False
     seconds: float = 0.0
@@ -100,11 +101,24 @@ def _entry(run_dir: str, config: dict, action: str, threads: int, log: str, comm
     sys.exit(run_one(run_dir, config, action, threads, log, command))
 
 
+#: What the fork server imports once, so that no run pays for it: heldout and its agents, SB3, the
+#: parts of torch imported on first use (the optimisers' torch._dynamo, TensorBoard's writer).
+PRELOAD = [
+    "heldout",
+    "heldout.sweep.worker",
+    "heldout.protocol.run",
+    "heldout.agents",
+    "stable_baselines3",
+    "torch._dynamo",
+    "torch.utils.tensorboard",
+]
+
+
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["heldout.sweep.worker", "heldout.protocol.run", "heldout.agents"])
+        ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - not POSIX
 
@@ -253,7 +267,7 @@ def run_local(
                     f"{job.action} {name}" + (f" (attempt {job.attempt})" if job.attempt > 1 else "")
                 )
             if outcome.stopped and queue:
-                outcome.interrupted.extend(j.decision.run.name for j in queue)
+                outcome.not_started.extend(j.decision.run.name for j in queue)
                 queue.clear()
             from multiprocessing.connection import wait
 
@@ -274,6 +288,7 @@ def run_local(
                     continue
                 if code == INTERRUPTED or (outcome.stopped and code != FAILED):
                     outcome.interrupted.append(name)
+                    finished_steps += max(0, _step_of(job.decision.path) - base[name])
                     display.event(f"interrupted {name}: resumable")
                     continue
                 retry = _retry_action(job.decision.path)

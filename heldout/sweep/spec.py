@@ -205,10 +205,10 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
             if shown in seen:
                 raise ValueError(f"{where}: grid.{key} lists {shown} twice: each value once")
             seen.add(shown)
-    mapping_keys = {k.partition(".")[0] for k in list(grid) + list(base) if "." in k}
-    for head in mapping_keys:
-        if head in grid or head in base:
-            raise ValueError(f"{where}: {head!r} and {head}.KEY both given; use one form")
+    for section, keys in (("base", base), ("grid", grid)):
+        for head in {k.partition(".")[0] for k in keys if "." in k}:
+            if head in keys:
+                raise ValueError(f"{where}: {section} gives both {head!r} and {head}.KEY; use one form")
 
     zipped = data.get("zip", []) or []
     if not isinstance(zipped, list) or not all(isinstance(g, list) for g in zipped):
