@@ -74,8 +74,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
         )
     if args.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError(
+                "--backend ray needs Ray, which is not installed: pip install 'heldout[ray]' "
+                "(or use --backend local; docs/sweeps.md)"
+            )
         raise ValueError(
-            "--backend ray is not available in this version (the local backend is); see docs/sweeps.md"
+            "--backend ray is not available in this version; use --backend local (docs/sweeps.md)"
         )
     spec = load_spec(args.spec)
     runs = build_runs(spec)

@@ -337,12 +337,12 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         values = {k: v for k, v in point.items() if k != "preset"}
         config = _apply(_apply(config, base, where), values, where)
         config = config.replace(out=str(spec.folder))
+        name = run_name(point, config, list(spec.grid))
         try:
             config.validate()
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{where}: run {_show(point)}: {exc}") from None
+            raise type(exc)(f"{where}: run {name}: {exc}") from None
         config = config.resolved()
-        name = run_name(point, config, list(spec.grid))
         if name in by_name:
             raise ValueError(
                 f"{where}: grid points {_show(by_name[name])} and {_show(point)} are the same run "
