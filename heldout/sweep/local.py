@@ -11,8 +11,10 @@ progress line for the whole sweep: runs done, running and failed, steps and the 
 Ctrl-C stops cleanly: the sweep starts no new run and passes the interrupt on to each worker once;
 each run stops at the end of its current update with a checkpoint and is left ``interrupted``, and
 the same ``heldout sweep`` resumes it. A second Ctrl-C stops the runs at once (still marked
-interrupted; they lose what they trained since their last checkpoint). A worker killed outright loses
-its run's progress since its last checkpoint; the next sweep resumes it from there.
+interrupted; they lose what they trained since their last checkpoint). A sweep killed outright
+leaves its workers to notice within a second and stop the same way (:func:`heldout.sweep.worker._watch`);
+a worker killed outright loses its run's progress since its last checkpoint, and the next sweep
+resumes it from there.
 
 A run that fails is started again (from its last checkpoint, or anew without one) up to
 ``max_retries`` times; one that diverged is not (it would diverge again).
@@ -95,10 +97,12 @@ class _Job:
     done_steps: int = 0
 
 
-def _entry(run_dir: str, config: dict, action: str, threads: int, log: str, command: str) -> None:
+def _entry(
+    run_dir: str, config: dict, action: str, threads: int, log: str, command: str, driver: int
+) -> None:
     from heldout.sweep.worker import run_one
 
-    sys.exit(run_one(run_dir, config, action, threads, log, command))
+    sys.exit(run_one(run_dir, config, action, threads, log, command, driver))
 
 
 #: What the fork server imports once, so that no run pays for it: heldout and its agents, SB3, the
@@ -256,6 +260,7 @@ def run_local(
                         threads,
                         str(logs / (name.replace("/", "__") + ".log")),
                         f"{command} (run {name}, {job.action}, attempt {job.attempt})".strip(),
+                        os.getpid(),
                     ),
                     name=f"heldout-sweep:{name}",
                 )

@@ -199,12 +199,6 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
             )
         if not values:
             raise ValueError(f"{where}: grid.{key} is an empty list: the grid would hold no run")
-        seen: set[str] = set()
-        for value in values:
-            shown = _show(value)
-            if shown in seen:
-                raise ValueError(f"{where}: grid.{key} lists {shown} twice: each value once")
-            seen.add(shown)
     for section, keys in (("base", base), ("grid", grid)):
         for head in {k.partition(".")[0] for k in keys if "." in k}:
             if head in keys:
@@ -232,6 +226,16 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
             raise ValueError(f"{where}: zipped lists must be of one length: {shown}")
+    # a value twice in a list would be one run twice; in a zip group, a row of values twice
+    grouped = {key for group in zipped for key in group}
+    for group in [[k] for k in grid if k not in grouped] + zipped:
+        seen: set[str] = set()
+        for row in zip(*(grid[k] for k in group), strict=True):
+            shown = _show(row[0]) if len(group) == 1 else _show(dict(zip(group, row, strict=True)))
+            if shown in seen:
+                what = f"grid.{group[0]}" if len(group) == 1 else f"zip group {group}"
+                raise ValueError(f"{where}: {what} lists {shown} twice: each value once")
+            seen.add(shown)
     return SweepSpec(
         name=name,
         folder=Path(folder).expanduser(),

@@ -18,28 +18,45 @@ from typing import Any
 COMPLETE, FAILED, INTERRUPTED = 0, 1, 130
 
 
-def _die_with_parent() -> None:
-    """On Linux: an interrupt (a clean stop, with a checkpoint) when the process that started this
-    one dies, so a killed sweep leaves its runs interrupted and resumable rather than orphaned."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
+def _watch(driver: int, every: float = 1.0) -> None:
+    """Interrupts this process (a clean stop at the end of the update, with a checkpoint) once the
+    sweep's process ``driver`` is gone, so a killed sweep leaves its runs interrupted and resumable
+    rather than training on unwatched. (A worker's parent is the fork server, which outlives the
+    sweep while workers run, so the kernel's parent-death signal would not fire.)"""
+    import threading
+    import time
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGINT), 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - no prctl: the sweep still forwards Ctrl-C
-        pass
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            except PermissionError:  # pragma: no cover - a pid taken by another user's process
+                continue
+
+    threading.Thread(target=watch, name="heldout-sweep-watch", daemon=True).start()
 
 
-def run_one(run_dir: str, config: dict[str, Any], action: str, threads: int, log: str, command: str) -> int:
+def run_one(
+    run_dir: str,
+    config: dict[str, Any],
+    action: str,
+    threads: int,
+    log: str,
+    command: str,
+    driver: int | None = None,
+) -> int:
     """Runs one sweep run (``action``: ``start``, ``restart`` or ``resume``) and returns its exit code.
 
-    ``threads``: torch's CPU threads for the run where its config leaves them to the default.
+    ``threads``: torch's CPU threads for the run where its config leaves them to the default;
+    ``driver``: the sweep's process, watched (see :func:`_watch`).
     """
     os.setpgrp()  # the sweep forwards Ctrl-C itself, once, so each run stops at an update boundary
-    _die_with_parent()
+    if driver is not None:
+        _watch(driver)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", buffering=1) as out:
         os.dup2(out.fileno(), 1)

@@ -40,6 +40,16 @@ def test_zipped_lists_step_together_and_are_crossed_with_the_rest() -> None:
     ]
 
 
+def test_a_value_may_repeat_in_a_zipped_list_but_a_zipped_row_may_not() -> None:
+    # the reference protocol: PPO twice, once with PLR's level sampler
+    s = spec(
+        grid={"agent": ["ppo", "ucb-drac", "ppo"], "num_envs": [64, 64, 32]}, zip=[["agent", "num_envs"]]
+    )
+    assert [(p["agent"], p["num_envs"]) for p in expand(s)] == [("ppo", 64), ("ucb-drac", 64), ("ppo", 32)]
+    with pytest.raises(ValueError, match=r"zip group \['agent', 'num_envs'\] lists .*ppo.* twice"):
+        spec(grid={"agent": ["ppo", "ppo"], "num_envs": [64, 64]}, zip=[["agent", "num_envs"]])
+
+
 def test_two_zip_groups_are_two_axes() -> None:
     s = spec(
         grid={"agent": ["p", "q"], "env": ["e", "f"], "seed": [5, 6], "timesteps": [10, 20]},
