@@ -36,6 +36,7 @@ from heldout.protocol.families import EnvFamily, family_for
 from heldout.protocol.plan import plan_train
 from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
+    check_writable,
     git_revision,
     new_run_dir,
     read_config,
@@ -297,9 +298,21 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def run_train(
-    config: TrainConfig, command: str = "", progress: bool = True, stream: Any = None
+    config: TrainConfig,
+    command: str = "",
+    progress: bool = True,
+    stream: Any = None,
+    run_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Runs the whole protocol for ``config``; returns the run folder and the summary.
+
+    Args:
+        config: The run.
+        command: The command line recorded in ``command.txt``.
+        progress: Show the run's progress bar.
+        stream: Where the tables go (stdout).
+        run_dir: The folder to write the run into (created; it must be missing or empty), instead of
+            a new ``<out>/<env>/<agent>/seed<k>-<time>`` (``heldout sweep`` names its runs by grid point).
 
     Raises:
         ValueError, KeyError, TypeError: on bad input, before any folder is created.
@@ -314,7 +327,10 @@ def run_train(
     for note in plan.notes:  # the exact figure trained, before the run starts
         print(note, file=stream)
 
-    run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)
+    if run_dir is None:
+        run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)
+    else:
+        run_dir = _empty_run_dir(run_dir)
     write_status(run_dir, "running", 0, config.timesteps)
     write_yaml(run_dir / "config.yaml", config.to_dict())
     write_atomic(run_dir / "command.txt", (command or "heldout train (in-process)") + "\n")
@@ -325,6 +341,16 @@ def run_train(
         return _train_and_evaluate(
             config, family, split, lists, leakage, agent_cls, run_dir, progress, stream
         )
+
+
+def _empty_run_dir(path: str | os.PathLike[str]) -> Path:
+    """``path`` created (with its parents) as the folder of a new run; refused if it holds anything."""
+    run_dir = Path(path)
+    check_writable(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if any(run_dir.iterdir()):
+        raise ValueError(f"run folder {str(run_dir)!r} is not empty: a new run needs an empty folder")
+    return run_dir
 
 
 def resume_train(

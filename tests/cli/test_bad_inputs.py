@@ -58,7 +58,8 @@ class Case:
     """One bad input: its id, the argv after ``heldout``, and the bad value the message must name.
 
     ``machine``: the message depends on the machine (its devices), so the catalogue's copy is not
-    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA.
+    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA; ``needs_no_ray``: only
+    where Ray is not installed.
     """
 
     id: str
@@ -66,6 +67,7 @@ class Case:
     bad: str
     machine: bool = False
     needs_no_cuda: bool = False
+    needs_no_ray: bool = False
     group: str = field(default="")
 
     @property
@@ -252,6 +254,27 @@ CASES: list[Case] = [
     _case("stats-reference-unknown", ["stats", "files/scores.json", "--reference", "PP0"], "PP0"),
     _case("stats-reps-zero", ["stats", "files/scores.json", "--reps", "0"], "'0'"),
     _case("stats-seed-negative", ["stats", "files/scores.json", "--seed", "-1"], "-1"),
+    # -- heldout sweep ------------------------------------------------------------------------------
+    _case("sweep-spec-missing", ["sweep", "files/no-such-sweep.yaml"], "files/no-such-sweep.yaml"),
+    _case("sweep-spec-malformed", ["sweep", "files/malformed.yaml"], "files/malformed.yaml"),
+    _case("sweep-spec-unknown-key", ["sweep", "files/sweep-unknown-key.yaml"], "gird"),
+    _case("sweep-grid-empty", ["sweep", "files/sweep-empty-grid.yaml"], "the grid is empty"),
+    _case("sweep-seed-twice", ["sweep", "files/sweep-seed-twice.yaml"], "lists 1 twice"),
+    _case("sweep-env-unknown", ["sweep", "files/sweep-unknown-env.yaml"], "cartpol"),
+    _case("sweep-agent-unknown", ["sweep", "files/sweep-unknown-agent.yaml"], "ppoo"),
+    _case("sweep-preset-unknown", ["sweep", "files/sweep-unknown-preset.yaml"], "quickstar"),
+    _case("sweep-override-unknown", ["sweep", "files/sweep-unknown-override.yaml"], "timestep"),
+    _case("sweep-agent-arg-unknown", ["sweep", "files/sweep-unknown-agent-arg.yaml"], "gama"),
+    _case("sweep-value-bad", ["sweep", "files/sweep-bad-value.yaml"], "-5"),
+    _case("sweep-zip-lengths-differ", ["sweep", "files/sweep-zip-unequal.yaml"], "seed has 3"),
+    _case("sweep-out-set", ["sweep", "files/sweep-out.yaml"], "'out'"),
+    _case("sweep-folder-of-another-sweep", ["sweep", "files/sweep-other-folder.yaml"], "someone-else"),
+    _case("sweep-folder-of-no-sweep", ["sweep", "files/sweep-stray-folder.yaml"], "sweeps/stray"),
+    _case("sweep-backend-unknown", ["sweep", "files/sweep-ok.yaml", "--backend", "slurm"], "slurm"),
+    _case("sweep-ray-not-installed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray"], "ray", needs_no_ray=True),
+    _case("sweep-workers-zero", ["sweep", "files/sweep-ok.yaml", "--workers", "0"], "'0'"),
+    _case("sweep-max-retries-negative", ["sweep", "files/sweep-ok.yaml", "--max-retries", "-1"], "-1"),
+    _case("sweep-unknown-flag", ["sweep", "files/sweep-ok.yaml", "--dryrun"], "--dryrun"),
     # -- heldout list ---------------------------------------------------------------------------------------
     _case("list-import-syntax-error", ["list", "--import", "files/syntax_error.py"], "syntax_error.py"),
     _case("list-import-missing", ["list", "--import", "files/missing.py"], "files/missing.py"),
@@ -305,6 +328,7 @@ SECTIONS = {
     "saliency": "heldout saliency",
     "report": "heldout report",
     "stats": "heldout stats",
+    "sweep": "heldout sweep",
     "list": "heldout list",
     "bench throughput": "heldout bench throughput",
     "bench agents": "heldout bench agents",
@@ -413,6 +437,32 @@ def build_workspace(root: Path) -> Path:
     _write(files / "scores-nan.json", '{"PPO": {"starpilot": [10.0, NaN]}}')
     _write(files / "scores-truncated.json", '{"PPO": {"starpil')
     _write(files / "scores-list.json", "[10.0, 12.0]\n")
+    # sweep specs: each valid but for one thing; their folders are under sweeps/, which holds another
+    # sweep's folder and a folder of no sweep
+    tiny = "base: {preset: cartpole-gravity-extrapolation, timesteps: 64, num_envs: 2}\n"
+    specs = {
+        "sweep-ok": "grid: {seed: [0]}\n",
+        "sweep-unknown-key": "gird: {seed: [0]}\n",
+        "sweep-empty-grid": "grid: {}\n",
+        "sweep-seed-twice": "grid: {seed: [0, 1, 1]}\n",
+        "sweep-unknown-env": "grid: {env: [cartpole, cartpol]}\n",
+        "sweep-unknown-agent": "grid: {agent: [ppo, ppoo], seed: [0, 1]}\n",
+        "sweep-unknown-override": "grid: {timestep: [1000]}\n",
+        "sweep-unknown-agent-arg": "grid: {agent_kwargs.gama: [0.9, 0.99]}\n",
+        "sweep-bad-value": "grid: {eval_episodes: [10, -5]}\n",
+        "sweep-zip-unequal": "grid: {seed: [0, 1, 2], agent: [ppo, sgfd]}\nzip: [[seed, agent]]\n",
+        "sweep-out": "grid: {out: [elsewhere]}\n",
+    }
+    for name, body in specs.items():
+        _write(files / f"{name}.yaml", f"name: {name}\nfolder: sweeps/{name}\n{tiny}{body}")
+    _write(
+        files / "sweep-unknown-preset.yaml",
+        "folder: sweeps/p\nbase: {preset: quickstar}\ngrid: {seed: [0]}\n",
+    )
+    for name, folder in (("sweep-other-folder", "sweeps/other"), ("sweep-stray-folder", "sweeps/stray")):
+        _write(files / f"{name}.yaml", f"name: {name}\nfolder: {folder}\n{tiny}grid: {{seed: [0]}}\n")
+    _write(root / "sweeps" / "other" / "sweep.json", json.dumps({"name": "someone-else"}))
+    _write(root / "sweeps" / "stray" / "notes.txt", "not a sweep\n")
     return root
 
 
@@ -464,6 +514,8 @@ TRIPWIRES: dict[tuple[str, str], str] = {
     ("heldout.bench.wrappers", "run"): "the wrappers benchmark",
     ("heldout.bench.levels", "run_levels"): "the levels benchmark",
     ("heldout.bench.contexts", "run"): "the contexts benchmark",
+    ("heldout.sweep.local", "run_local"): "the sweep's workers",
+    ("heldout.sweep.plan", "record_sweep"): "the sweep's folder",
 }
 
 
@@ -518,6 +570,12 @@ def normalize(message: str, root: Path) -> str:
     return message
 
 
+def _ray() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
 def _cuda() -> bool:
     import torch
 
@@ -561,7 +619,8 @@ The table below is generated from the real outputs by `tests/cli/test_bad_inputs
 checks every line against this page), in a working folder holding a tiny CartPole run folder
 (`cartpole-run`), that folder relabelled as a Procgen run (`procgen-run`), copies of it with one
 file broken (`run-malformed-config`, `run-config-list`, `run-config-bad-seed`,
-`run-truncated-summary`, `run-malformed-status`) and bad input files (`files/`). Regenerate it with
+`run-truncated-summary`, `run-malformed-status`), bad input files (`files/`, sweep specs among them)
+and `sweeps/`, which holds another sweep's folder and a folder of no sweep. Regenerate it with
 
     PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md
 
@@ -613,7 +672,7 @@ def test_the_catalogue_lists_every_case_once_and_at_least_sixty() -> None:
         "docs/bad-inputs.md is out of date: PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md"
     )
     commands = {section_of(c) for c in CASES}
-    for command in ("train", "train --resume", "eval", "saliency", "report", "stats", "list"):
+    for command in ("train", "train --resume", "eval", "saliency", "report", "stats", "sweep", "list"):
         assert f"heldout {command}" in commands
     for bench in ("throughput", "agents", "wrappers"):
         assert f"heldout bench {bench}" in commands
@@ -625,6 +684,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
 ) -> None:
     if case.needs_no_cuda and _cuda():
         pytest.skip("valid on a machine with CUDA")
+    if case.needs_no_ray and _ray():
+        pytest.skip("valid where Ray is installed")
     before = snapshot(workspace)
     try:
         outcome = run_case(case, workspace)

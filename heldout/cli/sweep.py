@@ -1,0 +1,133 @@
+"""``heldout sweep SPEC.yaml``: a grid of runs, planned, run resumably on a pool of workers, reported."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from heldout.cli.common import HelpFormatter, positive_int
+
+#: The backends ``--backend`` takes.
+BACKENDS = ("local", "ray")
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    """Adds ``heldout sweep`` to the subcommands ``sub``."""
+    s = sub.add_parser(
+        "sweep",
+        help="run a grid of runs from a YAML spec, resumably, and report them",
+        description="Expand the spec's grid (envs, agents, seeds, presets, any config field; lists zipped "
+        "or crossed) into runs, check every run's config, print the plan (runs, steps to train, what "
+        "the sweep folder already holds) and run it: each run an ordinary run folder under the sweep's "
+        "folder, named by its grid point. Running it again skips complete runs, resumes interrupted "
+        "ones from their checkpoints and retries failed ones. At the end: the report (heldout report) "
+        "on the sweep's folder and one line per agent. docs/sweeps.md has the spec format.",
+        formatter_class=HelpFormatter,
+    )
+    s.add_argument("spec", metavar="SPEC.yaml", help="the sweep's spec (docs/sweeps.md)")
+    s.add_argument("--dry-run", action="store_true", help="print the plan and stop; writes nothing")
+    s.add_argument("--backend", default="local", help="where the runs train: local (worker processes here)")
+    s.add_argument(
+        "--workers",
+        type=positive_int,
+        help="runs at once (default: the machine's cores / each run's torch threads)",
+    )
+    s.add_argument(
+        "--max-retries",
+        type=_non_negative,
+        default=2,
+        help="times a failed run is started again, from its last checkpoint (a run found failed counts: "
+        "0 leaves failed runs as they are; a diverged run is never retried)",
+    )
+    s.add_argument("--no-report", action="store_true", help="no report at the end")
+    s.add_argument("--no-plots", action="store_true", help="the report's tables only")
+    s.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the report's CIs")
+    s.add_argument("--no-progress", action="store_true", help="no progress line (events only)")
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Plans the sweep (bad input: one line, exit 2, nothing written), runs it and reports it.
+
+    Exit codes: 0 every run complete, 1 some run failed (or was left failed), 130 stopped by Ctrl-C.
+    """
+    from heldout.sweep.plan import make_plan, record_sweep
+    from heldout.sweep.spec import build_runs, load_spec, validate_runs
+
+    if args.backend not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(args.backend, BACKENDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
+        )
+    if args.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError(
+                "--backend ray needs Ray, which is not installed: pip install 'heldout[ray]' "
+                "(or use --backend local; docs/sweeps.md)"
+            )
+        raise ValueError(
+            "--backend ray is not available in this version; use --backend local (docs/sweeps.md)"
+        )
+    spec = load_spec(args.spec)
+    runs = build_runs(spec)
+    plan = make_plan(spec, runs, args.max_retries)  # the folder's identity before any compute
+    validate_runs(runs, f"sweep spec {args.spec!r}")
+    print(plan.text())
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
+
+    from heldout.sweep.local import run_local
+    from heldout.sweep.summary import write_sweep_report
+
+    command = "heldout " + " ".join(shlex.quote(a) for a in argv)
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    record_sweep(plan, command)
+    outcome = run_local(
+        plan,
+        workers=args.workers,
+        max_retries=args.max_retries,
+        stream=sys.stderr,
+        progress=not args.no_progress,
+        command=command,
+    )
+    kept = [d.run.name for d in plan.decisions if d.action == "keep"]
+    waiting = [d.run.name for d in plan.decisions if d.action == "wait"]
+    skipped = sum(d.action == "skip" for d in plan.decisions)
+    print(
+        f"sweep {spec.name!r}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
+        f"{len(outcome.failed) + len(kept)} failed, {len(outcome.interrupted)} interrupted"
+        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
+        + (f", {len(waiting)} running elsewhere" if waiting else "")
+        + f" ({outcome.seconds:.1f} s)"
+    )
+    for name in outcome.failed + kept:
+        print(f"  failed: {name} (log: {plan.folder / 'logs' / (name.replace('/', '__') + '.log')})")
+    if outcome.stopped:
+        print(
+            f"stopped: run the same command again to resume ({' '.join(map(shlex.quote, ['heldout', *argv]))})"
+        )
+        return 130
+    if not args.no_report:
+        lines, warnings = write_sweep_report(plan, reps=args.reps, plots=not args.no_plots)
+        for line in lines:
+            print(line)
+        for warning in warnings:
+            print("warning: " + warning)
+    return 1 if outcome.failed or kept else 0

@@ -1,0 +1,396 @@
+"""A sweep's spec: the YAML file ``heldout sweep`` reads, checked and expanded into runs.
+
+A spec names the sweep, its folder and a grid of config values::
+
+    name: tiny
+    folder: sweeps/tiny                      # default: sweeps/<name>
+    base:                                    # config fields every run shares (a preset among them)
+      preset: cartpole-gravity-extrapolation
+      timesteps: 2048
+    grid:                                    # each key a list of values; the runs are their product
+      agent: [ppo, sg-ppo]
+      seed: [0, 1]
+      agent_kwargs.ent_coef: [0.0, 0.01]     # a key of a mapping field (agent_kwargs, env_options, contexts)
+    zip:                                     # lists stepped through together instead of crossed
+      - [agent, agent_kwargs.ent_coef]
+
+A grid key is ``preset``, a :class:`~heldout.protocol.config.TrainConfig` field, or ``FIELD.KEY`` for
+a key of one of its mapping fields. A run's config is its preset (``procgen-easy`` when none is
+named, as ``heldout train``), then ``base``, then its grid values; a mapping (``agent_kwargs: {...}``)
+is merged key by key into the preset's, as ``heldout train --agent-arg`` does. Runs are named by their
+grid point: ``<folder>/[<other keys>/]<env>/<agent>/seed<k>``, where ``<other keys>`` (e.g.
+``ent_coef=0.01``) appears when keys other than env, agent and seed vary, so each combination of them
+is a folder of its own that ``heldout report`` can read as one experiment.
+
+Bad input (an unknown key, env, agent, field or mapping key; an empty grid; a value listed twice;
+zipped lists of different lengths) raises ValueError / KeyError / TypeError with one line naming it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The keys a spec may have.
+SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip")
+#: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
+MAPPING_FIELDS: tuple[str, ...] = ("agent_kwargs", "env_options", "contexts")
+#: Fields the sweep sets itself.
+SWEEP_OWNED: dict[str, str] = {"out": "the sweep's folder holds its runs (set 'folder' instead)"}
+#: The preset a run starts from when the spec names none (``heldout train``'s default).
+DEFAULT_PRESET = "procgen-easy"
+#: The grid keys a run's folder name is made of, in this order, as ``<env>/<agent>/seed<k>``.
+NAMED_BY = ("env", "agent", "seed")
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A checked spec.
+
+    Attributes:
+        name: The sweep's name (its identity: recorded in ``<folder>/sweep.json``).
+        folder: The sweep's folder, relative to the current folder unless absolute.
+        grid: ``{key: [values]}`` in the order written.
+        zip: Groups of grid keys stepped through together.
+        base: Config values every run shares (``preset`` among them, if given).
+        source: The spec file it was read from ('' when built in code).
+        description: Free text.
+    """
+
+    name: str
+    folder: Path
+    grid: dict[str, list[Any]]
+    zip: list[list[str]] = field(default_factory=list)
+    base: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data (what ``sweep.json`` records)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "folder": str(self.folder),
+            "base": self.base,
+            "grid": self.grid,
+            "zip": self.zip,
+        }
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One run of a sweep.
+
+    Attributes:
+        name: Its folder, relative to the sweep's folder (``cartpole/ppo/seed0``).
+        point: Its grid values, ``{key: value}``.
+        config: Its resolved :class:`~heldout.protocol.config.TrainConfig`.
+    """
+
+    name: str
+    point: dict[str, Any]
+    config: Any
+
+
+def _did_you_mean(value: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(value), valid, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else repr(value)
+
+
+def grid_keys() -> list[str]:
+    """The plain keys a grid or ``base`` may hold: ``preset`` and the config's fields."""
+    from heldout.protocol.config import field_names
+
+    return ["preset", *(n for n in field_names() if n not in SWEEP_OWNED)]
+
+
+def check_key(key: Any, where: str) -> str:
+    """``key`` checked to be a grid key (``preset``, a config field, or ``FIELD.KEY`` of a mapping field).
+
+    Raises:
+        ValueError: naming the key, the closest valid one and the valid ones.
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{where}: a key must be a config field name, got {key!r}")
+    if key in SWEEP_OWNED:
+        raise ValueError(f"{where}: {key!r} cannot be set in a sweep: {SWEEP_OWNED[key]}")
+    head, dot, tail = key.partition(".")
+    if dot:
+        if head not in MAPPING_FIELDS:
+            hint = _did_you_mean(head, list(MAPPING_FIELDS))
+            raise ValueError(
+                f"{where}: {key!r} is no FIELD.KEY of a mapping field{hint}; mapping fields: "
+                f"{', '.join(MAPPING_FIELDS)}"
+            )
+        if not tail or "." in tail:
+            raise ValueError(f"{where}: {key!r} must be FIELD.KEY with one key, e.g. agent_kwargs.ent_coef")
+        return key
+    valid = grid_keys()
+    if key not in valid:
+        hint = _did_you_mean(key, valid) or f" (an agent's keyword argument is agent_kwargs.{key})"
+        raise ValueError(
+            f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(valid)}, or FIELD.KEY of "
+            f"{', '.join(MAPPING_FIELDS)}"
+        )
+    return key
+
+
+def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> SweepSpec:
+    """Checks a loaded spec and returns it; nothing is looked up beyond the key names.
+
+    Raises:
+        ValueError / TypeError: naming the bad key or value (one line).
+    """
+    where = f"sweep spec {source!r}" if source else "sweep spec"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} holds no mapping of keys (name, folder, base, grid, zip)")
+    unknown = [k for k in data if k not in SPEC_KEYS]
+    if unknown:
+        key = unknown[0]
+        raise ValueError(
+            f"{where}: unknown key {key!r}{_did_you_mean(str(key), list(SPEC_KEYS))}; valid keys: "
+            f"{', '.join(SPEC_KEYS)}"
+        )
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{where}: name must be a short name of letters, digits, '.', '_' and '-', got {name!r}"
+        )
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ValueError(f"{where}: description must be text, got {description!r}")
+    folder = data.get("folder", f"sweeps/{name}")
+    if not isinstance(folder, str) or not folder.strip():
+        raise ValueError(f"{where}: folder must be a path, got {folder!r}")
+
+    base = data.get("base", {}) or {}
+    if not isinstance(base, dict):
+        raise ValueError(f"{where}: base must be a mapping of config fields to values, got {base!r}")
+    for key in base:
+        check_key(key, f"{where}, base")
+
+    grid = data.get("grid")
+    if grid is None or grid == {}:
+        raise ValueError(
+            f"{where}: the grid is empty: give 'grid' at least one key with a list of values, "
+            "e.g. grid: {seed: [0, 1, 2]}"
+        )
+    if not isinstance(grid, dict):
+        raise ValueError(f"{where}: grid must be a mapping of keys to lists of values, got {grid!r}")
+    for key, values in grid.items():
+        check_key(key, f"{where}, grid")
+        if key in base:
+            raise ValueError(f"{where}: {key!r} is both in base and in the grid; keep one")
+        if not isinstance(values, list):
+            raise ValueError(
+                f"{where}: grid.{key} must be a list of values, got {_show(values)} "
+                f"(one value for every run goes in base)"
+            )
+        if not values:
+            raise ValueError(f"{where}: grid.{key} is an empty list: the grid would hold no run")
+    for section, keys in (("base", base), ("grid", grid)):
+        for head in {k.partition(".")[0] for k in keys if "." in k}:
+            if head in keys:
+                raise ValueError(f"{where}: {section} gives both {head!r} and {head}.KEY; use one form")
+
+    zipped = data.get("zip", []) or []
+    if not isinstance(zipped, list) or not all(isinstance(g, list) for g in zipped):
+        raise ValueError(
+            f"{where}: zip must be a list of lists of grid keys, e.g. [[agent, seed]], got {zipped!r}"
+        )
+    taken: set[str] = set()
+    for group in zipped:
+        if len(group) < 2:
+            raise ValueError(f"{where}: zip group {group!r} needs two or more grid keys to step together")
+        for key in group:
+            if key not in grid:
+                raise ValueError(
+                    f"{where}: zip names {key!r}, which is not a grid key{_did_you_mean(str(key), list(grid))}; "
+                    f"grid keys: {', '.join(grid)}"
+                )
+            if key in taken:
+                raise ValueError(f"{where}: {key!r} is in two zip groups; a key steps with one group")
+            taken.add(key)
+        lengths = {key: len(grid[key]) for key in group}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+            raise ValueError(f"{where}: zipped lists must be of one length: {shown}")
+    # a value twice in a list would be one run twice; in a zip group, a row of values twice
+    grouped = {key for group in zipped for key in group}
+    for group in [[k] for k in grid if k not in grouped] + zipped:
+        seen: set[str] = set()
+        for row in zip(*(grid[k] for k in group), strict=True):
+            shown = _show(row[0]) if len(group) == 1 else _show(dict(zip(group, row, strict=True)))
+            if shown in seen:
+                what = f"grid.{group[0]}" if len(group) == 1 else f"zip group {group}"
+                raise ValueError(f"{where}: {what} lists {shown} twice: each value once")
+            seen.add(shown)
+    return SweepSpec(
+        name=name,
+        folder=Path(folder).expanduser(),
+        grid=dict(grid),
+        zip=[list(g) for g in zipped],
+        base=dict(base),
+        source=source,
+        description=description,
+    )
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Reads and checks the spec file ``path`` (YAML; only ``true``/``false`` are booleans).
+
+    Raises:
+        ValueError: naming the file when it is missing or not YAML, or the bad key or value.
+    """
+    from heldout.protocol.run_folder import read_yaml
+
+    if not Path(path).is_file():
+        raise ValueError(f"sweep spec {str(path)!r} does not exist")
+    data = read_yaml(path, mapping=True)
+    return parse_spec(data, source=str(path), default_name=Path(path).stem)
+
+
+def expand(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The grid points, ``[{key: value}]``: the product of the axes, a zip group being one axis.
+
+    The axes come in the order their first key is written in the grid, and the last axis varies
+    fastest (as :func:`itertools.product`).
+    """
+    group_of = {key: tuple(group) for group in spec.zip for key in group}
+    axes: list[list[dict[str, Any]]] = []
+    done: set[str] = set()
+    for key in spec.grid:
+        if key in done:
+            continue
+        group = group_of.get(key, (key,))
+        done.update(group)
+        columns = [spec.grid[k] for k in group]
+        axes.append([dict(zip(group, values, strict=True)) for values in zip(*columns, strict=True)])
+    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
+
+
+def _apply(config: Any, values: dict[str, Any], where: str) -> Any:
+    """``config`` with ``values`` set: a mapping merged into the field's, ``FIELD.KEY`` one key of it."""
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        head, dot, tail = key.partition(".")
+        if dot:
+            current = changes.get(head, dict(getattr(config, head)))
+            changes[head] = {**current, tail: value}
+        elif key in MAPPING_FIELDS:
+            if not isinstance(value, dict):
+                raise TypeError(f"{where}: {key} must be a mapping of names to values, got {_show(value)}")
+            changes[key] = {**getattr(config, key), **value}
+        else:
+            changes[key] = value
+    return config.replace(**changes)
+
+
+def _fragment(value: Any) -> str:
+    """A value as a piece of a folder name (``0.01``, ``crop``, ``{"gravity": ...}`` made safe)."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text).strip("_") or "_"
+
+
+def run_name(point: dict[str, Any], config: Any, varying: list[str]) -> str:
+    """``[<key>=<value>,.../]<env>/<agent>/seed<k>``: the folder of a grid point."""
+    extra = [k for k in varying if k not in NAMED_BY]
+    head = ",".join(f"{k.rpartition('.')[2]}={_fragment(point[k])}" for k in extra)
+    tail = f"{_fragment(config.env)}/{_fragment(config.agent)}/seed{config.seed}"
+    return f"{head}/{tail}" if head else tail
+
+
+def build_runs(spec: SweepSpec) -> list[RunPoint]:
+    """The sweep's runs: each grid point's config (preset, then base, then the point), resolved.
+
+    Checks only what a config checks of itself (:meth:`TrainConfig.validate`) and the preset's
+    name; :func:`validate_runs` checks the rest (envs, agents, their fields).
+
+    Raises:
+        KeyError: an unknown preset (did you mean).
+        ValueError / TypeError: a bad value, or two grid points that would share a folder.
+    """
+    from heldout.protocol.config import import_list
+    from heldout.protocol.plugins import import_plugins
+    from heldout.protocol.presets import PRESETS
+
+    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
+    try:  # the user's modules first: they may register the presets, envs and agents the grid names
+        import_plugins(import_list(spec.base.get("imports", [])))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}, base.imports: {exc}") from None
+    runs: list[RunPoint] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    base = {k: v for k, v in spec.base.items() if k != "preset"}
+    for point in expand(spec):
+        preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
+        config = PRESETS.get(preset)
+        values = {k: v for k, v in point.items() if k != "preset"}
+        config = _apply(_apply(config, base, where), values, where)
+        config = config.replace(out=str(spec.folder))
+        name = run_name(point, config, list(spec.grid))
+        try:
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: run {name}: {exc}") from None
+        config = config.resolved()
+        if name in by_name:
+            raise ValueError(
+                f"{where}: grid points {_show(by_name[name])} and {_show(point)} are the same run "
+                f"({name}); give each a different value"
+            )
+        by_name[name] = point
+        runs.append(RunPoint(name=name, point=point, config=config))
+    return runs
+
+
+def validate_runs(runs: list[RunPoint], where: str = "sweep spec") -> None:
+    """Checks every run's whole config (:func:`heldout.protocol.validate.validate_config`) before any
+    compute: the env, agent, their fields and the agent's build on the env. Configs that differ in
+    their seed alone are checked once (each seed is checked by the config itself).
+
+    Raises:
+        ValueError / KeyError / TypeError: naming the run and the bad value.
+    """
+    from heldout.protocol.validate import validate_config
+
+    checked: set[str] = set()
+    for run in runs:
+        key = json.dumps({**run.config.to_dict(), "seed": 0}, sort_keys=True, default=str)
+        if key in checked:
+            continue
+        try:
+            validate_config(run.config)
+        except (ValueError, KeyError, TypeError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise type(exc)(f"{where}: run {run.name}: {message}") from None
+        checked.add(key)
+
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "MAPPING_FIELDS",
+    "SPEC_KEYS",
+    "RunPoint",
+    "SweepSpec",
+    "build_runs",
+    "expand",
+    "grid_keys",
+    "load_spec",
+    "parse_spec",
+    "run_name",
+    "validate_runs",
+]
