@@ -9,6 +9,7 @@
     heldout eval RUN_DIR --shift backgrounds-off
     heldout report RUN_DIR... --out DIR
     heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
+    heldout levels check --env maze --train 0:200 --test 100000000:100001000 [--all] [--json PATH]
     heldout list
     heldout bench throughput
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from heldout.cli import bench, catalogue, evaluate, report, saliency, stats, train
+from heldout.cli import bench, catalogue, evaluate, levels, report, saliency, stats, train
 from heldout.cli.common import Parser, UsageError
 from heldout.protocol.status import TrainingDiverged
 
@@ -32,6 +33,7 @@ COMMANDS = {
     "saliency": saliency,
     "report": report,
     "stats": stats,
+    "levels": levels,
     "list": catalogue,
     "bench": bench,
 }
@@ -53,6 +55,7 @@ EXAMPLES = """examples:
   heldout eval RUN_DIR --context gravity=24.5:29.4       # a contextual run on contexts of your choice
   heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
   heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
+  heldout levels check --env maze                        # distinct layouts; test levels that repeat training ones
   heldout list
 """
 
