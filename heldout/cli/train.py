@@ -155,13 +155,21 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="greedy evaluation actions" + d("deterministic_eval", labels=("greedy", "sampled")),
     )
-    t.add_argument(
+    leak = t.add_mutually_exclusive_group()
+    leak.add_argument(
+        "--leakage",
+        choices=["layout", "look", "off"],
+        help="which held-out levels count as seen and are dropped from the evaluation lists: layout (a "
+        "training level's layout, visual variety off), look (only if it also looks the same: keeps "
+        "same-layout-other-skin levels, for visual generalization) or off (docs/levels.md)" + d("leakage"),
+    )
+    leak.add_argument(
         "--no-leakage-check",
-        dest="leakage_check",
-        action="store_false",
-        default=None,
-        help="keep test levels whose first frame equals a training level's"
-        + d("leakage_check", labels=("checked", "not checked")),
+        dest="leakage",
+        action="store_const",
+        const="off",
+        help="the same as --leakage off: keep held-out levels equal to training levels (lists still never "
+        "repeat a level)",
     )
     t.add_argument(
         "--agent-arg",

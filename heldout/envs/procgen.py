@@ -802,3 +802,171 @@ def level_fingerprints(
     options = {"center_agent": False, **options}
     frames = first_observations(game, levels, distribution_mode, **options)
     return [hashlib.blake2b(f.tobytes(), digest_size=8).hexdigest() for f in frames]
+
+
+#: Procgen's visual variety switched off: what a level's *layout* is rendered with (one theme, no
+#: backgrounds, monochrome assets) and the camera on the whole level.
+LAYOUT_OPTIONS: dict[str, bool] = {
+    "use_backgrounds": False,
+    "restrict_themes": True,
+    "use_monochrome_assets": True,
+    "center_agent": False,
+}
+
+
+#: The seed of the action sequence a trajectory fingerprint plays (:func:`level_identities`).
+FINGERPRINT_ACTION_SEED = 0
+
+#: Games whose first frame does not show all that makes a level: fish, cars, enemies or ships
+#: appear or move later, drawn from the level's own generator, or the level runs on past the
+#: whole-level view. Their fingerprint adds the agent-centred frames along
+#: :func:`fingerprint_action_sequences` (:func:`level_identities`; docs/levels.md gives the
+#: validation that chose them). The other games are identified by their whole-level first frame.
+TRAJECTORY_GAMES: tuple[str, ...] = ("bigfish", "leaper", "ninja", "plunder", "starpilot")
+
+#: The length of each of the trajectory fingerprint's action sequences.
+TRAJECTORY_STEPS = 100
+
+
+def fingerprint_action_sequences(steps: int = TRAJECTORY_STEPS) -> np.ndarray:
+    """The trajectory fingerprint's two fixed action sequences, shape ``(2, steps)``: one uniformly
+    random, one drawn from up, right and up-right (which carries a platformer's agent through its
+    level), both from a generator seeded with :data:`FINGERPRINT_ACTION_SEED`."""
+    rng = np.random.default_rng(FINGERPRINT_ACTION_SEED)
+    return np.stack([rng.integers(0, 15, steps), rng.choice([5, 7, 8], steps)]).astype(np.int32)
+
+
+#: The identities a Procgen level has (docs/levels.md): its layout (visual variety off), its look.
+IDENTITIES: tuple[str, ...] = ("layout", "look")
+
+
+def identity_options(identity: str, **options: bool) -> dict[str, bool]:
+    """The visual switches a level's ``identity`` is rendered with (the whole level in view).
+
+    ``"layout"``: :data:`LAYOUT_OPTIONS`, whatever ``options`` say (procgen draws themes and
+    backgrounds from the level's generator whether or not they are shown, so a seed builds the same
+    layout under any visual switches); ``"look"``: ``options`` with ``center_agent=False``.
+    """
+    if identity == "layout":
+        return {**LAYOUT_OPTIONS, "use_generated_assets": False, "paint_vel_info": False}
+    if identity == "look":
+        return {**_check_options(options), "center_agent": False}
+    raise ValueError(f"unknown level identity {identity!r}; valid: {', '.join(IDENTITIES)}")
+
+
+def identity_method(game: str, identity: str = "layout", **options: bool) -> str:
+    """How :func:`level_identities` identifies a level of ``game``, in words (for records)."""
+    opts = identity_options(identity, **options)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(opts.items()) if VISUAL_OPTIONS.get(k) != v)
+    text = f"{identity}: whole-level first frame ({shown or 'procgen defaults'})"
+    if game in TRAJECTORY_GAMES and not opts.get("use_generated_assets"):
+        text += f" + agent-centred frames along two fixed {TRAJECTORY_STEPS}-step action sequences"
+    return text
+
+
+def level_identities(
+    game: str,
+    levels: Sequence[int],
+    distribution_mode: str = "easy",
+    identity: str = "layout",
+    **options: bool,
+) -> list[str]:
+    """The fingerprint of each level under ``identity``: equal fingerprints, the same level.
+
+    ``"layout"`` compares what a level is made of, with visual variety off (:data:`LAYOUT_OPTIONS`);
+    ``"look"`` also its skin, under the run's visual ``options``. The fingerprint hashes the first
+    frame with the whole level in view, and, for the games of :data:`TRAJECTORY_GAMES`, the
+    agent-centred frames along :func:`fingerprint_action_sequences` (with ``use_generated_assets``,
+    whose games procgen cannot set into a slot, the first frame only). A level is a deterministic
+    function of its seed, so the same level always has the same fingerprint: a fingerprint never
+    misses a duplicate; it can only merge two levels that differ where it does not look (measured
+    in docs/levels.md).
+    """
+    import hashlib
+
+    opts = identity_options(identity, **options)
+    whole = level_fingerprints(game, levels, distribution_mode, **opts)
+    if game not in TRAJECTORY_GAMES or opts.get("use_generated_assets"):
+        return whole
+    actions = fingerprint_action_sequences()
+    moving = trajectory_hashes(game, levels, actions, distribution_mode, **{**opts, "center_agent": True})
+    return [hashlib.blake2b(f"{a}|{b}".encode(), digest_size=8).hexdigest() for a, b in zip(whole, moving)]
+
+
+def fixed_action_sequences(count: int = 3, steps: int = 64, seed: int = 0) -> np.ndarray:
+    """``count`` uniformly random action sequences of ``steps`` Procgen actions each, shape
+    ``(count, steps)``, drawn from a generator seeded with ``seed`` (the same for every call)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 15, size=(int(count), int(steps)), dtype=np.int32)
+
+
+def trajectory_hashes(
+    game: str,
+    levels: Sequence[int],
+    actions: np.ndarray,
+    distribution_mode: str = "easy",
+    include_first: bool = True,
+    batch: int = 64,
+    **options: bool,
+) -> list[str]:
+    """A hash of the frames each level shows along the action sequences ``actions``.
+
+    Each row of ``actions`` (shape ``(sequences, steps)``) is played from the level's start; the hash
+    covers, per sequence, the first frame (if ``include_first``) and the frame after every step (an
+    episode that ends restarts the same level). Levels are played ``batch`` at a time in one native
+    core, each slot set to its level through procgen's state API (the slots of a batch step
+    together); a level's hash does not depend on its batch or slot.
+
+    Used as the identity of levels whose first frame does not show all that the agent must solve
+    (:data:`FIRST_FRAME_GAMES`), and as the stronger check the first-frame fingerprint is validated
+    against (docs/levels.md).
+    """
+    import hashlib
+
+    check_game(game)
+    check_distribution_mode(distribution_mode, game)
+    opts = _check_options(options)
+    levels = [_check_seed(level) for level in levels]
+    acts = np.asarray(actions, dtype=np.int32)
+    if acts.ndim == 1:
+        acts = acts[None, :]
+    hashers = [hashlib.blake2b(digest_size=8) for _ in levels]
+    if not levels:
+        return []
+    states = _LevelStates(game, distribution_mode, opts)
+    width = max(1, min(int(batch), len(levels)))
+    core = _new_core(
+        num=width,
+        env_name=game,
+        start_level=0,
+        num_levels=1,
+        distribution_mode=distribution_mode,
+        rand_seed=0,
+        num_threads=0,
+        **opts,
+    )
+    try:
+        steps = acts.shape[1] + int(include_first)
+        frames = np.empty((width, steps, 64, 64, 3), dtype=np.uint8)  # one sequence of every slot
+        for lo in range(0, len(levels), width):
+            chunk = levels[lo : lo + width]
+            slot_states = [states.level(level) for level in chunk]
+            for seq in acts:
+                for slot, state in enumerate(slot_states):
+                    core.call_c_func("set_state", slot, state, len(state))
+                t = 0
+                if include_first:
+                    _, ob, _ = core.observe()
+                    frames[:, 0] = ob["rgb"]
+                    t = 1
+                for action in seq:
+                    core.act(np.full(width, action, dtype=np.int32))
+                    _, ob, _ = core.observe()
+                    frames[:, t] = ob["rgb"]
+                    t += 1
+                for slot in range(len(chunk)):
+                    hashers[lo + slot].update(frames[slot].tobytes())
+            states._cache.clear()
+    finally:
+        core.close()
+    return [h.hexdigest() for h in hashers]

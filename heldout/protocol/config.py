@@ -42,7 +42,14 @@ class TrainConfig:
         eval_periodic_episodes: Episodes per split in each periodic evaluation.
         eval_num_envs: Parallel envs used for evaluation.
         deterministic_eval: Greedy actions in evaluation (the references sample; default False).
-        leakage_check: Drop test levels whose first frame equals a training level's first frame.
+        leakage: Which held-out levels count as seen, and are dropped from the evaluation lists
+            (docs/levels.md): ``"layout"`` (default) a level with a training level's layout, compared
+            with Procgen's visual variety off; ``"look"`` only a level that also looks the same under
+            the run's visual options (keeps same-layout-other-skin levels, for studies of visual
+            generalization); ``"off"`` none (no fingerprints; lists still never repeat a level).
+            Seeded envs (MiniGrid) have one identity: their fingerprint is the layout. A config
+            written before this field existed holds ``leakage_check: true / false``, read as
+            ``"layout"`` / ``"off"``.
         checkpoint_freq: Timesteps between checkpoints (:mod:`heldout.protocol.checkpoint`), taken at
             the update boundary after them; None (default): every 10% of the run; 0: none but the
             one at the end of training.
@@ -105,7 +112,7 @@ class TrainConfig:
     eval_periodic_episodes: int = 32
     eval_num_envs: int = 64
     deterministic_eval: bool = False
-    leakage_check: bool = True
+    leakage: str = "layout"
     checkpoint_freq: int | None = None
     checkpoint_minutes: float = 30.0
     checkpoint_keep: int = 2
@@ -122,7 +129,14 @@ class TrainConfig:
     imports: list[str] = field(default_factory=list)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes`` applied; unknown field names raise TypeError naming them."""
+        """A copy with ``changes`` applied; unknown field names raise TypeError naming them.
+
+        The old boolean ``leakage_check`` (config files written before ``leakage``) is read as
+        ``leakage="layout"`` (true) or ``"off"`` (false).
+        """
+        if "leakage_check" in changes:
+            changes = dict(changes)
+            changes["leakage"] = leakage_from_check(changes.pop("leakage_check"), changes.get("leakage"))
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             import difflib
@@ -189,8 +203,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, dict):
                 raise TypeError(f"{name} must be a mapping of names to values, got {value!r}")
-        for name in ("reward_norm", "deterministic_eval", "leakage_check"):
+        for name in ("reward_norm", "deterministic_eval"):
             check_bool(name, getattr(self, name))
+        check_leakage_policy(self.leakage)
         for name in (
             "timesteps",
             "num_envs",
@@ -226,6 +241,34 @@ class TrainConfig:
                 f"checkpoint_minutes must be a positive number of minutes, got {minutes!r}"
             ) from None
         check_number("reward_norm_gamma", self.reward_norm_gamma, 0.0, 1.0, low_open=True)
+
+
+#: The leakage policies (``TrainConfig.leakage``): which identity makes a held-out level "seen".
+LEAKAGE_POLICIES: tuple[str, ...] = ("layout", "look", "off")
+
+
+def check_leakage_policy(value: Any, what: str = "leakage") -> str:
+    """``value`` checked to be one of :data:`LEAKAGE_POLICIES`; ValueError naming it and the valid ones."""
+    if not isinstance(value, str) or value not in LEAKAGE_POLICIES:
+        import difflib
+
+        close = difflib.get_close_matches(str(value), LEAKAGE_POLICIES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {what} policy {value!r}{hint}; valid: {', '.join(LEAKAGE_POLICIES)}")
+    return value
+
+
+def leakage_from_check(check: Any, leakage: Any = None) -> str:
+    """The ``leakage`` policy an old config's ``leakage_check`` stands for: ``"layout"`` if true,
+    ``"off"`` if false; given with a ``leakage`` that contradicts it, a ValueError naming both."""
+    from heldout.protocol.checks import check_bool
+
+    policy = "layout" if check_bool("leakage_check", check) else "off"
+    if leakage is not None and (leakage == "off") != (policy == "off"):
+        raise ValueError(
+            f"leakage_check={check!r} (the old field) contradicts leakage={leakage!r}; give only leakage"
+        )
+    return policy if leakage is None else leakage
 
 
 def import_list(imports: Any) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,11 +64,35 @@ class _EpisodeCount:
             self.bar.close()
 
 
+def level_order(levels: LevelSet, episodes: int) -> Iterator[int]:
+    """Every level of ``levels`` once, in the fixed order evaluation lists are drawn in.
+
+    The first ``episodes`` levels are :func:`evaluation_levels` ``(levels, episodes)``; the ones after
+    them are the replacements a held-out list draws when it drops a level
+    (:func:`heldout.protocol.families.levels.leak_free_levels`). A range much larger than
+    ``episodes`` is sampled with a generator seeded with :data:`EVAL_LIST_SEED` (repeats skipped);
+    a smaller set is shuffled once with it.
+    """
+    rng = np.random.default_rng(EVAL_LIST_SEED)
+    if levels.is_range and len(levels) > 4 * episodes:
+        seen: set[int] = set()
+        while len(seen) < len(levels):
+            for s in levels.sample(rng, max(1, episodes)):
+                s = int(s)
+                if s not in seen:
+                    seen.add(s)
+                    yield s
+        return
+    yield from (int(x) for x in rng.permutation(levels.to_list()))
+
+
 def evaluation_levels(levels: LevelSet, episodes: int, exclude: Sequence[int] = ()) -> list[int]:
     """The fixed list of levels an evaluation of ``episodes`` episodes plays, in order.
 
     Draws ``episodes`` distinct levels from ``levels`` (minus ``exclude``) with a fixed generator;
-    if the set is smaller than ``episodes`` every level is played, in repeated shuffled rounds.
+    if the set is smaller than ``episodes`` every level is played, in repeated shuffled rounds. Only
+    the training split's list repeats levels this way (recorded in ``split.json``); held-out lists
+    never do (:func:`heldout.protocol.families.levels.leak_free_levels` evaluates fewer episodes).
     """
     excluded = set(int(x) for x in exclude)
     rng = np.random.default_rng(EVAL_LIST_SEED)

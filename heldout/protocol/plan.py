@@ -133,15 +133,20 @@ def describe_leakage(record: dict[str, Any]) -> str:
         return f"checked by {record.get('method', '?')}" + (
             f" ({record['note']})" if record.get("note") else ""
         )
-    dropped = record.get("dropped", len(record.get("duplicates", [])))
+    dropped = record.get("dropped")
+    items = dropped if isinstance(dropped, list) else (record.get("duplicates") or [])
+    count = len(items) if isinstance(dropped, list) else (dropped if dropped is not None else len(items))
+    distinct = f" ({record['train_distinct']} distinct)" if record.get("train_distinct") is not None else ""
     line = (
         f"checked by {record.get('method', 'fingerprint')}: {record['held_out_levels']} levels "
-        f"fingerprinted against {record.get('train_levels', '?')} training levels, {dropped} dropped"
+        f"fingerprinted against {record.get('train_levels', '?')} training levels{distinct}, {count} dropped"
     )
-    dups = record.get("duplicates") or []
-    if dups:
-        shown = ", ".join(f"{d['level']} (= {d.get('same_as', '?')})" for d in dups[:SHOWN_ITEMS])
-        more = f", ... {len(dups) - SHOWN_ITEMS} more" if len(dups) > SHOWN_ITEMS else ""
+    if items:
+        shown = ", ".join(
+            f"{d['level']} ({d.get('reason') or '= ' + str(d.get('same_as', '?'))})"
+            for d in items[:SHOWN_ITEMS]
+        )
+        more = f", ... {len(items) - SHOWN_ITEMS} more" if len(items) > SHOWN_ITEMS else ""
         line += f": {shown}{more}"
     return line
 
@@ -173,6 +178,8 @@ def describe_plan(plan: TrainPlan) -> str:
         lines.append(f"  {name}: {len(items)} episodes, {distinct} distinct: {shown}{more}")
         if name in plan.leakage:
             lines.append(f"    leakage: {describe_leakage(plan.leakage[name])}")
+            if isinstance(plan.leakage[name], dict) and plan.leakage[name].get("warning"):
+                lines.append(f"    warning: {plan.leakage[name]['warning']}")
     lines += ["", f"run folder: {plan.run_dir} (not created)"]
     return "\n".join(lines)
 

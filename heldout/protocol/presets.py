@@ -215,7 +215,7 @@ def contextual_preset(env: str, mode: str, train: Any, test: Any, **changes: Any
         contexts={"mode": mode, "train": train, "test": test},
         eval_episodes=100,
         eval_num_envs=25,
-        leakage_check=False,
+        leakage="off",
     ).replace(**changes)
 
 

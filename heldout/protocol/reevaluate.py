@@ -25,6 +25,7 @@ from heldout.protocol.families import (
     evaluation_contexts,
     family_for,
 )
+from heldout.protocol.families.levels import train_list_record
 from heldout.protocol.run import summarize, torch_threads
 from heldout.protocol.run_folder import load_run, write_atomic, write_json
 from heldout.protocol.tables import context_table, split_table
@@ -56,8 +57,11 @@ def run_eval(
 
     Procgen runs take another distribution mode, visual options, explicit levels, or a registered
     visual ``shift`` (``heldout.envs.procgen_shifts.SHIFTS``; recorded as split ``<split>-shift-<NAME>``).
-    Seeded level envs (MiniGrid, ...) take explicit levels; their held-out split lists are leak-free
-    as at training time (when the run's ``leakage_check`` is on).
+    Seeded level envs (MiniGrid, ...) take explicit levels. Held-out lists are built as at training
+    time (distinct levels, none with a training level's identity under the run's ``leakage`` policy,
+    shorter with a warning when the set runs out), explicit ``levels`` too; levels that are training
+    levels are recorded as split ``"train"``, a mix of both as ``"levels-overlapping-train"``
+    (:func:`levels_label`), with a warning line.
     Contextual runs take ``contexts``: feature specs that replace the split's distribution for those
     features (e.g. ``{"gravity": "24.5:29.4"}``). Both take evaluation-only ``wrappers``
     (``heldout.wrappers``, e.g. ``["distracting-background:mode=waves"]``), applied to the env before
@@ -86,6 +90,7 @@ def run_eval(
     eval_only = check_wrappers(list(wrappers or []), what="--wrapper")
     family.check_eval_wrappers(config, eval_only)
     suffix = ("-wrapper-" + "+".join(w.slug for w in eval_only)) if eval_only else ""
+    leakage_record: dict[str, Any] | None = None
     if isinstance(family, ContextualFamily):
         _refuse_procgen_flags(
             {
@@ -128,17 +133,36 @@ def run_eval(
                 {"--distribution-mode": distribution_mode, "--env-option": env_options, "--shift": shift},
                 f"{config.env!r} is a seeded level env: use --split or --levels",
             )
-        items, stem, name, set_desc, eval_kwargs = _level_eval_items(
+        level_set, stem, name, set_desc, eval_kwargs = _level_eval_items(
             config, run_split, split, episodes, distribution_mode, levels, env_options, shift
         )
         if levels is None:  # the split's list, leak-free as at training time
             items, record = family.held_out_list(config, run_split, split, episodes)
-            if record and record.get("dropped"):
+        else:
+            label = levels_label(level_set, run_split.train, split)
+            if label != split:
+                overlap = level_set.overlap_count(run_split.train)
                 print(
-                    f"note: leakage check: {record['dropped']} {split} levels duplicate training levels "
-                    "and were replaced",
-                    file=stream,
+                    f"warning: {overlap} of the {len(level_set)} given levels are training levels of this "
+                    f"run: recorded as split {label!r}, not {split!r}"
+                    if overlap
+                    else f"warning: none of the given levels is a training level of this run: recorded as "
+                    f"split {label!r}, not {split!r}",
+                    file=sys.stderr,
                 )
+            name = f"{label}-shift-{shift}" if shift else label
+            stem = label + stem[len(split) :]
+            items, record = explicit_level_list(family, config, run_split, level_set, label, episodes)
+        if record.get("warning"):
+            print(f"warning: {record['warning']}", file=sys.stderr)
+        elif record.get("dropped"):
+            print(
+                f"note: leakage check: {len(record['dropped'])} {name} levels dropped "
+                f"({record['train_duplicates']} same {record['policy']} as a training level, "
+                f"{record['repeats']} repeats) and replaced",
+                file=stream,
+            )
+        leakage_record = {name: record}
         summary_config = config.replace(distribution_mode=eval_kwargs["distribution_mode"])
         if eval_only:
             name, stem = name + suffix, stem + suffix
@@ -168,6 +192,8 @@ def run_eval(
             **eval_kwargs,
         )
     summary = summarize(summary_config, {name: res}, run_split)
+    if leakage_record is not None:
+        summary["leakage"] = leakage_record
     if set_desc is not None:
         summary["splits"][name]["level_set"] = set_desc
     if shift:
@@ -192,6 +218,48 @@ def _refuse_procgen_flags(flags: dict[str, Any], why: str) -> None:
         raise ValueError(f"{', '.join(given)} apply to Procgen runs only (got {values}); {why}")
 
 
+#: The split name of ``heldout eval --levels`` levels of which some, not all, are training levels.
+OVERLAPPING_TRAIN = "levels-overlapping-train"
+
+
+def levels_label(levels: LevelSet, train: LevelSet, split: str) -> str:
+    """The split name ``heldout eval --split SPLIT --levels A:B`` records its levels under.
+
+    Levels disjoint from the training set are held out: ``split`` (``"test"`` if ``split`` is
+    ``"train"``); levels all in the training set: ``"train"``; a mix:
+    :data:`OVERLAPPING_TRAIN` (neither a test nor a training score).
+    """
+    overlap = levels.overlap_count(train)
+    if overlap == 0:
+        return "test" if split == "train" else split
+    if overlap == len(levels):
+        return "train"
+    return OVERLAPPING_TRAIN
+
+
+def explicit_level_list(
+    family: LevelFamily,
+    config: TrainConfig,
+    run_split: LevelSplit,
+    levels: LevelSet,
+    label: str,
+    episodes: int,
+) -> tuple[list[int], dict[str, Any]]:
+    """The list ``heldout eval --levels`` plays, by the rules of the training-time lists.
+
+    Held-out levels (``label`` not ``"train"`` nor :data:`OVERLAPPING_TRAIN`): as a held-out split,
+    checked against the training levels by the run's ``leakage`` policy, distinct, never repeated.
+    Training levels: as the training split's list (repeated rounds when fewer than ``episodes``,
+    recorded). A mix: distinct levels, no two with one fingerprint, none dropped for being a training
+    level (the name says what they are).
+    """
+    if label == "train":
+        chosen = evaluation_levels(levels, episodes)
+        return chosen, train_list_record(levels, episodes, chosen)
+    train = None if label == OVERLAPPING_TRAIN else run_split.train
+    return family.level_list(config, levels, episodes, label, train)
+
+
 def _level_eval_items(
     config: TrainConfig,
     run_split: LevelSplit,
@@ -201,8 +269,8 @@ def _level_eval_items(
     levels: str | None,
     env_options: dict[str, bool] | None,
     shift: str | None,
-) -> tuple[list[int], str, str, str | None, dict[str, Any]]:
-    """Level envs: the level list, file stem, split name, set description and evaluate() settings."""
+) -> tuple[LevelSet, str, str, str | None, dict[str, Any]]:
+    """Level envs: the level set, file stem, split name, set description and evaluate() settings."""
     from heldout.envs.procgen import check_distribution_mode, check_options
     from heldout.envs.procgen_shifts import SHIFTS
 
@@ -216,14 +284,7 @@ def _level_eval_items(
             file=sys.stderr,
         )
     options = {**config.env_options, **(env_options or {}), **shift_options}
-    if levels is not None:
-        level_set = LevelSet.parse(levels)
-        overlap = level_set.overlap_count(run_split.train)
-        if overlap and split != "train":
-            print(f"note: {overlap} of the given levels are training levels of this run", file=sys.stderr)
-    else:
-        level_set = run_split.get(split)
-    level_list = evaluation_levels(level_set, episodes)
+    level_set = LevelSet.parse(levels) if levels is not None else run_split.get(split)
     tags = []
     if mode != config.distribution_mode:
         tags.append(mode)
@@ -239,7 +300,7 @@ def _level_eval_items(
     stem = split + ("-" + "-".join(tags) if tags else "")
     name = f"{split}-shift-{shift}" if shift else split
     desc = level_set.describe() if (levels is not None or shift) else None
-    return level_list, stem, name, desc, {"distribution_mode": mode, "env_options": options}
+    return level_set, stem, name, desc, {"distribution_mode": mode, "env_options": options}
 
 
 def _context_eval_items(

@@ -7,9 +7,10 @@ the evaluation, and writes the same run folder.
 ``run_train(config)`` is what ``heldout train`` runs:
 
 1. validate the config (names, numbers, a disjoint split) before anything is created;
-2. fix one evaluation list per split (levels, or (context, seed) pairs) (the same for every run and agent) and, with
-   ``leakage_check``, drop test/validation levels whose first frame equals a training level's
-   (Procgen generates identical levels from different seeds; BASELINES.md "Leakage");
+2. fix one evaluation list per split (levels, or (context, seed) pairs) (the same for every run and agent):
+   held-out lists hold distinct levels, none with a training level's layout (``leakage``; Procgen
+   generates identical levels from different seeds; docs/levels.md), shorter with a warning when
+   the set runs out;
 3. train on the training levels with rewards normalised as the references do
    (``VecNormalize(norm_obs=False)``), evaluating periodically on train and test subsets;
 4. evaluate at the end on every split (``eval_episodes`` each, stochastic policy by default);
@@ -326,6 +327,9 @@ def run_train(
     lists, leakage = plan.lists, plan.leakage
     for note in plan.notes:  # the exact figure trained, before the run starts
         print(note, file=stream)
+    for record in leakage.values():  # a held-out list its set could not fill: said, never repeated
+        if isinstance(record, dict) and record.get("warning"):
+            print(f"warning: {record['warning']}", file=sys.stderr)
 
     if run_dir is None:
         run_dir = new_run_dir(config.out, config.env, config.agent, config.seed)

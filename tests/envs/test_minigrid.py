@@ -109,11 +109,18 @@ def test_the_leak_free_list_drops_every_held_out_copy_of_a_training_level():
     train_fp = set(level_fingerprints("minigrid-doorkey-5x5", train.to_list()))
     assert not train_fp & set(level_fingerprints("minigrid-doorkey-5x5", levels))
     assert record["checked"] and record["train_levels"] == 10
-    assert record["dropped"] == len(record["duplicates"]) > 0  # 10 of 48 levels: about 1 in 5 leaks
-    for dup in record["duplicates"]:
-        assert dup["level"] in test and dup["level"] not in levels and dup["same_as"] in train
+    assert record["train_duplicates"] > 0 and record["repeats"] > 0  # 48 distinct levels in all
+    assert len(record["dropped"]) == record["train_duplicates"] + record["repeats"]
+    fps = level_fingerprints("minigrid-doorkey-5x5", levels)
+    assert len(set(levels)) == len(set(fps)) == 30, "no level, and no fingerprint, twice in the list"
+    for dup in record["dropped"]:
+        assert dup["level"] in test and dup["level"] not in levels
         a, b = level_fingerprints("minigrid-doorkey-5x5", [dup["level"], dup["same_as"]])
         assert a == b
+        if dup["same_as"] in train:
+            assert dup["reason"] == f"same layout as train level {dup['same_as']}"
+        else:
+            assert dup["reason"] == f"repeat of test level {dup['same_as']}" and dup["same_as"] in levels
     kept = [level for level in evaluation_levels(test, 30) if level in levels]
     assert levels[: len(kept)] == kept, "the leak-free list keeps the plain list's clean levels, in order"
 
@@ -121,7 +128,7 @@ def test_the_leak_free_list_drops_every_held_out_copy_of_a_training_level():
 def test_without_duplicates_the_list_is_the_plain_one():
     train, test = LevelSet.range(0, 20), LevelSet.range(5000, 6000)
     levels, record = leak_free_levels("minigrid-multiroom-n2-s4", train, test, 25)
-    assert record["duplicates"] == [] and record["held_out_levels"] == 25
+    assert record["dropped"] == [] and record["held_out_levels"] == 25
     assert levels == evaluation_levels(test, 25)
 
 
@@ -141,9 +148,15 @@ def test_a_training_set_too_large_to_fingerprint_is_recorded_unchecked():
         "minigrid-doorkey-5x5", LevelSet.range(0, 50), LevelSet.range(100, 200), 5, max_levels=20
     )
     assert record == {
+        "policy": "layout",
         "method": "level fingerprint after reset(seed=level)",
         "checked": False,
         "reason": "training set larger than 20 levels",
+        "episodes": 5,
+        "listed": 5,
+        "dropped": [],
+        "train_duplicates": 0,
+        "repeats": 0,
     }
     assert levels == evaluation_levels(LevelSet.range(100, 200), 5)
 

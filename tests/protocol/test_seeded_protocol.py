@@ -20,6 +20,8 @@ from heldout.protocol.presets import PRESETS
 from heldout.protocol.run import run_train
 
 ENV = "minigrid-doorkey-5x5"  # 48 distinct levels: 20 training seeds hold half of them
+#: (test levels dropped as training levels, as repeats of a listed test level) for TINY's test list
+DROPS = (8, 6)
 TINY = [
     "--preset", "minigrid-doorkey",
     "--env", ENV,
@@ -74,14 +76,20 @@ def test_the_leakage_check_is_recorded_and_no_test_level_repeats_a_training_leve
     run, _ = seeded_run
     record = json.loads((run / "split.json").read_text())["leakage"]["test"]
     assert record == json.loads((run / "summary.json").read_text())["leakage"]["test"]
-    assert record["checked"] and record["train_levels"] == 20
-    assert record["dropped"] == len(record["duplicates"]) == 6  # fixed lists: the same 6 every run
+    assert record["checked"] and record["train_levels"] == 20 and record["policy"] == "layout"
+    assert record["listed"] == record["episodes"] == 12 and "warning" not in record
+    # fixed lists: the same drops every run (DoorKey-5x5 has 48 distinct levels, 20 seeds hold half)
+    assert (record["train_duplicates"], record["repeats"]) == DROPS
     test_levels = [int(r["level"]) for r in _rows(run / "eval" / "test.csv")]
     train_fp = set(level_fingerprints(ENV, list(range(20))))
-    assert not train_fp & set(level_fingerprints(ENV, test_levels))
-    for dup in record["duplicates"]:
+    test_fp = level_fingerprints(ENV, test_levels)
+    assert not train_fp & set(test_fp)
+    assert len(set(test_levels)) == len(set(test_fp)) == 12, "no level and no fingerprint twice"
+    for dup in record["dropped"]:
         assert dup["level"] not in test_levels
         assert len(set(level_fingerprints(ENV, [dup["level"], dup["same_as"]]))) == 1
+    train_record = json.loads((run / "split.json").read_text())["leakage"]["train"]
+    assert train_record["checked"] is False and train_record["distinct_levels"] == 12
 
 
 def test_summary_and_periodic_evals(seeded_run):
@@ -107,11 +115,39 @@ def test_eval_replays_the_leak_free_test_list(seeded_run, capsys):
     out = capsys.readouterr().out
     assert "test" in out
     assert (
-        main(["eval", str(run), "--levels", "0,41", "--split", "train", "--episodes", "2", "--no-progress"])
+        main(["eval", str(run), "--levels", "0,1", "--split", "train", "--episodes", "2", "--no-progress"])
         == 0
     )
-    rows = _rows(run / "eval" / "train-levels={0,41}.csv")
-    assert sorted(int(r["level"]) for r in rows) == [0, 41]
+    rows = _rows(run / "eval" / "train-levels={0,1}.csv")
+    assert sorted(int(r["level"]) for r in rows) == [0, 1]
+    # 41 is no training level, and the same level as training level 0: a mix, played once
+    assert main(["eval", str(run), "--levels", "0,41", "--episodes", "2", "--no-progress"]) == 0
+    rows = _rows(run / "eval" / "levels-overlapping-train-levels={0,41}.csv")
+    assert [int(r["level"]) for r in rows] == [0] or [int(r["level"]) for r in rows] == [41]
+
+
+def test_eval_levels_follow_the_list_rules_and_name_what_they_are(seeded_run, capsys):
+    run, _ = seeded_run
+    capsys.readouterr()
+    # held out: leak-free, distinct, no two with one fingerprint; DoorKey-5x5 runs out before 40
+    assert main(["eval", str(run), "--levels", "5000:5200", "--episodes", "40", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    summary = json.loads((run / "eval" / "test-levels=[5000,5200).json").read_text())
+    record = summary["leakage"]["test"]
+    levels = [int(r["level"]) for r in _rows(run / "eval" / "test-levels=[5000,5200).csv")]
+    fps = level_fingerprints(ENV, levels)
+    assert record["short"] and record["listed"] == len(levels) < 40 and "warning: test list" in err
+    assert len(set(levels)) == len(set(fps)) == len(levels)
+    assert not set(fps) & set(level_fingerprints(ENV, list(range(20))))
+    assert len(levels) == 48 - len(set(level_fingerprints(ENV, list(range(20))))), "every unseen level, once"
+    # overlapping the training levels [0, 20): not a test score
+    assert main(["eval", str(run), "--levels", "10:40", "--episodes", "6", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 10 of the 30 given levels are training levels" in err
+    assert "'levels-overlapping-train', not 'test'" in err
+    summary = json.loads((run / "eval" / "levels-overlapping-train-levels=[10,40).json").read_text())
+    assert list(summary["splits"]) == ["levels-overlapping-train"] and "gap" not in summary
+    assert not (run / "eval" / "test-levels=[10,40).csv").exists()
 
 
 @pytest.mark.parametrize(

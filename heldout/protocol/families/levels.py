@@ -6,17 +6,22 @@ fingerprint a level; the split, the evaluation lists and the leakage check are t
 here once.
 
 Disjoint seeds are not disjoint levels: Procgen and MiniGrid generate identical levels from different
-seeds (procgen issue 100). Each held-out list is therefore checked as a whole, and every level whose
-fingerprint equals a training level's is replaced by another held-out level, and the replacements
-checked again, until the list holds none (:func:`leak_free_levels`).
+seeds (procgen issue 100). Each held-out list is therefore built level by level in a fixed order
+(:func:`~heldout.protocol.evaluate.level_order`) and checked as a whole: a candidate is dropped when
+its fingerprint is a training level's, or a level already in the list has its fingerprint, and the
+next candidate is checked the same way, until the list is full or the set runs out
+(:func:`leak_free_levels`). A held-out list never repeats a level: when the set runs out, the list is
+shorter, a warning says so and the record keeps it. docs/levels.md defines a level's identity (its
+*layout*, or its *look*) and the policy (``TrainConfig.leakage``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from heldout.protocol.evaluate import evaluation_levels
+from heldout.protocol.evaluate import evaluation_levels, level_order
 from heldout.protocol.families.base import EnvFamily
 from heldout.splits import LevelSet, LevelSplit
 
@@ -41,91 +46,166 @@ def level_split(config: TrainConfig) -> LevelSplit:
 
 def leak_free_levels(
     name: str,
-    train: LevelSet,
+    train: LevelSet | None,
     held_out: LevelSet,
     episodes: int,
     split: str = "test",
     max_levels: int = LEAKAGE_CHECK_MAX_TRAIN_LEVELS,
     fingerprints: Callable[[list[int]], Sequence[Any]] | None = None,
     method: str = "level fingerprint after reset(seed=level)",
+    identity: str = "layout",
 ) -> tuple[list[int], dict[str, Any]]:
-    """The fixed evaluation list of ``held_out`` with no level identical to a training level.
+    """The fixed evaluation list of ``held_out``: distinct levels, none equal to a training level.
 
-    Draws the list as :func:`~heldout.protocol.evaluate.evaluation_levels` does, fingerprints every
-    listed level, drops those whose fingerprint is a training level's and draws again, checking the
-    replacements too, until the list holds no duplicate. Without duplicates the list is exactly the
-    one drawn without the check.
+    Candidates come in the fixed order of :func:`~heldout.protocol.evaluate.level_order` (so without
+    duplicates the list is exactly :func:`~heldout.protocol.evaluate.evaluation_levels`). Each is
+    fingerprinted and dropped if its fingerprint is a training level's (``"same layout as train level
+    N"``) or a listed level's (``"repeat of test level M"``); the next candidates are checked the same
+    way, against the training levels and the whole list so far, until the list holds ``episodes``
+    levels. No seed is listed twice. If the set runs out first, the list is shorter: the record says
+    so (``short``, ``warning``), and the caller prints the warning.
 
     Args:
         name: The env (for messages, and for the default fingerprint).
-        train, held_out: The training levels and the held-out set the list is drawn from.
-        episodes: The list's length.
-        split: The held-out split's name (for messages).
+        train: The training levels; None: no training level to compare with (a list the caller
+            knows to overlap the training set, as ``heldout eval --levels`` over training levels).
+        held_out: The set the list is drawn from.
+        episodes: The list's length (at most).
+        split: The list's name (for messages and reasons).
         max_levels: The most training levels, and held-out levels, the check fingerprints.
         fingerprints: Levels -> one hashable fingerprint each; default: the seeded env's
             (:func:`heldout.envs.seeded.level_fingerprints`).
         method: How the fingerprint is taken, for the record.
+        identity: ``"layout"`` or ``"look"`` (the word in the reasons), or ``"off"``: no fingerprint,
+            only distinct seeds.
 
     Returns:
-        The list and a record: ``method``, ``checked``, ``train_levels``, ``held_out_levels`` (how many
-        were fingerprinted), ``duplicates`` (``{"level": held_out_seed, "same_as": train_seed}``) and
-        ``dropped``.
+        The list and a record: ``policy``, ``method``, ``checked``, ``episodes`` (asked for),
+        ``listed`` (given), ``train_levels`` and ``train_distinct`` (distinct training fingerprints),
+        ``held_out_levels`` (how many were fingerprinted), ``dropped`` (``{"level", "reason",
+        "same_as"}`` each), ``train_duplicates`` and ``repeats`` (how many of each were dropped), and,
+        when the set ran out, ``short: true`` and a one-line ``warning``.
 
     Raises:
-        ValueError: if every held-out level duplicates a training level, or more than ``max_levels``
-            held-out levels had to be checked; the message names the env, the sets and what to change.
+        ValueError: if no held-out level is left (every one duplicates a training level); the
+            message names the env, the sets and what to change.
     """
-    if fingerprints is None:
+    if fingerprints is None and identity != "off":
         from heldout.envs.seeded import level_fingerprints
 
         def fingerprints(levels: list[int]) -> Sequence[Any]:
             return level_fingerprints(name, levels)
 
-    record: dict[str, Any] = {"method": method, "checked": False}
-    if len(train) > max_levels:
+    record: dict[str, Any] = {"policy": identity, "method": method, "checked": False}
+    order = level_order(held_out, episodes)
+    check = identity != "off" and fingerprints is not None
+    if check and train is not None and len(train) > max_levels:
         record["reason"] = f"training set larger than {max_levels} levels"
-        return evaluation_levels(held_out, episodes), record
+        check = False
+    if not check:
+        if identity == "off":
+            record.update(method="none", reason="leakage check off (leakage: off)")
+        chosen = list(itertools.islice(order, episodes))
+        record.update(episodes=episodes, listed=len(chosen), dropped=[], train_duplicates=0, repeats=0)
+        _note_short(record, name, split, held_out, episodes, chosen)
+        return chosen, record
+
+    assert fingerprints is not None
     train_fp: dict[Any, int] = {}
-    train_levels = train.to_list()
+    train_levels = train.to_list() if train is not None else []
     for level, fp in zip(train_levels, fingerprints(train_levels)):
         train_fp.setdefault(fp, level)
-    checked: dict[int, Any] = {}
-    duplicates: list[dict[str, int]] = []
-    excluded: list[int] = []
-    while True:
-        try:
-            chosen = evaluation_levels(held_out, episodes, exclude=excluded)
-        except ValueError:
-            raise ValueError(
-                f"every {split} level in {held_out.describe()} of env {name!r} is the same level as a training "
-                f"level in {train.describe()} ({len(duplicates)} duplicates): the env has few distinct levels; "
-                "train on fewer levels (--num-levels), test on more (--num-test-levels), "
-                "or turn the check off (--no-leakage-check)"
-            ) from None
-        new = [level for level in dict.fromkeys(chosen) if level not in checked]
-        if len(checked) + len(new) > max_levels:
-            raise ValueError(
-                f"the leakage check of env {name!r} fingerprinted {len(checked)} {split} levels and still "
-                f"finds duplicates of training levels ({len(duplicates)} so far): the env has few distinct "
-                "levels; train on fewer levels (--num-levels) or turn the check off (--no-leakage-check)"
-            )
-        found = False
-        for level, fp in zip(new, fingerprints(new)):
-            checked[level] = fp
-            if fp in train_fp:
-                duplicates.append({"level": level, "same_as": train_fp[fp]})
-                excluded.append(level)
-                found = True
-        if not found:
+    listed: dict[Any, int] = {}  # fingerprint -> the listed level that has it
+    chosen: list[int] = []
+    dropped: list[dict[str, Any]] = []
+    seen = 0
+    batch = episodes
+    while len(chosen) < episodes and seen < max_levels:
+        candidates = list(itertools.islice(order, min(batch, max_levels - seen)))
+        if not candidates:
             break
+        seen += len(candidates)
+        for level, fp in zip(candidates, fingerprints(candidates)):
+            if len(chosen) == episodes:
+                break
+            if fp in train_fp:
+                dropped.append(
+                    {
+                        "level": level,
+                        "reason": f"same {identity} as train level {train_fp[fp]}",
+                        "same_as": train_fp[fp],
+                    }
+                )
+            elif fp in listed:
+                dropped.append(
+                    {"level": level, "reason": f"repeat of {split} level {listed[fp]}", "same_as": listed[fp]}
+                )
+            else:
+                listed[fp] = level
+                chosen.append(level)
+        batch = max(2 * (episodes - len(chosen)), 32)
+    if not chosen:
+        raise ValueError(
+            f"every {split} level in {held_out.describe()} of env {name!r} is the same level as a training "
+            f"level in {train.describe() if train is not None else '-'} ({len(dropped)} duplicates): the env "
+            "has few distinct levels; train on fewer levels (--num-levels), test on more (--num-test-levels), "
+            "or turn the check off (--leakage off, or --no-leakage-check)"
+        )
+    train_dups = sum(1 for d in dropped if d["reason"].startswith("same "))
     record.update(
         checked=True,
+        episodes=episodes,
+        listed=len(chosen),
         train_levels=len(train_levels),
-        held_out_levels=len(checked),
-        duplicates=duplicates,
-        dropped=len(duplicates),
+        train_distinct=len(train_fp),
+        held_out_levels=seen,
+        dropped=dropped,
+        train_duplicates=train_dups,
+        repeats=len(dropped) - train_dups,
     )
+    if len(chosen) < episodes and seen >= max_levels and seen < len(held_out):
+        record["stopped"] = f"stopped after fingerprinting {max_levels} {split} levels"
+    _note_short(record, name, split, held_out, episodes, chosen)
     return chosen, record
+
+
+def _note_short(
+    record: dict[str, Any], name: str, split: str, held_out: LevelSet, episodes: int, chosen: list[int]
+) -> None:
+    """Marks a list the set could not fill (``short``) and words the warning its caller prints."""
+    if len(chosen) >= episodes:
+        return
+    why = (
+        f"{record['train_duplicates']} dropped as training levels, {record['repeats']} as repeats"
+        if record.get("checked")
+        else "no level is repeated"
+    )
+    where = record.get("stopped") or f"{held_out.describe()} holds only {len(chosen)} usable levels"
+    record["short"] = True
+    record["warning"] = (
+        f"{split} list of env {name!r}: {len(chosen)} of {episodes} episodes: {where} ({why}); "
+        f"evaluating {len(chosen)} episodes, none repeated (more levels: --num-test-levels or a larger range)"
+    )
+
+
+def train_list_record(levels: LevelSet, episodes: int, chosen: list[int]) -> dict[str, Any]:
+    """The record of the training split's list, which may repeat levels: with fewer training
+    levels than episodes each is played in shuffled rounds (``evaluation_levels``), as the training
+    distribution plays them."""
+    distinct = len(set(chosen))
+    record: dict[str, Any] = {
+        "checked": False,
+        "reason": "the training split (its levels are the training levels)",
+        "episodes": episodes,
+        "listed": len(chosen),
+        "distinct_levels": distinct,
+    }
+    if distinct < len(chosen):
+        record["repeated"] = (
+            f"{len(levels)} training levels for {episodes} episodes: each level is played "
+            f"{len(chosen) // distinct} or {-(-len(chosen) // distinct)} times, in shuffled rounds"
+        )
+    return record
 
 
 class LevelFamily(EnvFamily):
@@ -165,34 +245,61 @@ class LevelFamily(EnvFamily):
         return level_split(config)
 
     def fingerprints(self, config: TrainConfig, levels: list[int]) -> Sequence[Any]:
-        """One hashable fingerprint per level: equal fingerprints, the same level."""
+        """One hashable fingerprint per level under the config's identity (``config.leakage``:
+        ``"layout"`` or ``"look"``): equal fingerprints, the same level. A family with one notion
+        of identity (a seeded env, whose fingerprint is its layout) ignores ``config.leakage``."""
         raise NotImplementedError
 
-    def held_out_list(
-        self, config: TrainConfig, split: LevelSplit, name: str, episodes: int
-    ) -> tuple[list[int], dict[str, Any] | None]:
-        """The fixed evaluation list of split ``name`` (leak-free for held-out splits when the config's
-        ``leakage_check`` is on), and its leakage record (None for the training split or no check)."""
-        levels = split.get(name)
-        if name == "train" or not config.leakage_check:
-            return evaluation_levels(levels, episodes), None
+    def identity_method(self, config: TrainConfig) -> str:
+        """How :meth:`fingerprints` identifies a level under ``config.leakage``, for the record."""
+        return self.fingerprint_method
+
+    def level_list(
+        self,
+        config: TrainConfig,
+        levels: LevelSet,
+        episodes: int,
+        name: str,
+        train: LevelSet | None,
+    ) -> tuple[list[int], dict[str, Any]]:
+        """A held-out evaluation list drawn from ``levels`` by the config's policy
+        (:func:`leak_free_levels`): distinct levels, none with a training level's identity (compared
+        with ``train``; None: with none), no two with one fingerprint; shorter, with a warning in
+        the record, when ``levels`` runs out."""
         return leak_free_levels(
             config.env,
-            split.train,
+            train,
             levels,
             episodes,
             split=name,
             fingerprints=lambda lv: self.fingerprints(config, lv),
-            method=self.fingerprint_method,
+            method=self.identity_method(config) if config.leakage != "off" else "none",
+            identity=config.leakage,
         )
+
+    def held_out_list(
+        self, config: TrainConfig, split: LevelSplit, name: str, episodes: int
+    ) -> tuple[list[int], dict[str, Any]]:
+        """The fixed evaluation list of split ``name`` and its record.
+
+        Held-out splits: :meth:`level_list` against the training levels. The training split: its
+        levels in shuffled rounds when there are fewer than ``episodes`` (:func:`train_list_record`
+        says how often each is played).
+        """
+        levels = split.get(name)
+        if name == "train":
+            chosen = evaluation_levels(levels, episodes)
+            return chosen, train_list_record(levels, episodes, chosen)
+        return self.level_list(config, levels, episodes, name, split.train)
 
     def eval_lists(
         self, config: TrainConfig, split: LevelSplit, episodes: int
     ) -> tuple[dict[str, list], dict]:
+        """Every split's fixed list and its record (``split.json``'s ``eval_levels`` and ``leakage``);
+        a held-out list the set could not fill has a ``warning`` in its record, which the protocol
+        prints."""
         lists: dict[str, list] = {}
         leakage: dict[str, Any] = {}
         for name in split.splits():
-            lists[name], record = self.held_out_list(config, split, name, episodes)
-            if record is not None:
-                leakage[name] = record
+            lists[name], leakage[name] = self.held_out_list(config, split, name, episodes)
         return lists, leakage

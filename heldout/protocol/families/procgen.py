@@ -2,7 +2,8 @@
 Reinforcement Learning", ICML) as an env family.
 
 Levels are integer seeds split as a :class:`~heldout.splits.LevelSplit`; held-out lists are leak-free
-by first-frame fingerprint (:class:`~heldout.protocol.families.levels.LevelFamily`); the training env
+by the run's level identity, its layout by default (:func:`heldout.envs.procgen.level_identities`,
+:class:`~heldout.protocol.families.levels.LevelFamily`, docs/levels.md); the training env
 is the native vectorized Procgen env (:func:`heldout.envs.make_vec`), channel-first under SB3's
 ``VecTransposeImage``; evaluation plays one episode per listed level
 (:func:`heldout.protocol.evaluate.evaluate`), and Procgen's visual switches give evaluation shifts.
@@ -23,29 +24,37 @@ if TYPE_CHECKING:
 
 
 def check_leakage(
-    env: str, train: LevelSet, candidates: list[int], distribution_mode: str, env_options: dict[str, bool]
+    env: str,
+    train: LevelSet,
+    candidates: list[int],
+    distribution_mode: str,
+    env_options: dict[str, bool],
+    identity: str = "layout",
 ) -> dict[str, Any]:
-    """One pass: the candidate held-out levels whose first frame equals a training level's.
+    """One pass: the candidate held-out levels whose ``identity`` (layout or look) is a training level's.
 
     Replaces nothing (the protocol's lists come from
     :func:`~heldout.protocol.families.levels.leak_free_levels`, which replaces and checks again).
     Returns a record with the number of levels checked and the duplicates found
     (``{"level": held_out_seed, "same_as": train_seed}``).
     """
-    from heldout.envs.procgen import PROCGEN_GAMES, level_fingerprints
+    from heldout.envs.procgen import PROCGEN_GAMES, identity_method, level_identities
 
-    record: dict[str, Any] = {"method": ProcgenFamily.fingerprint_method, "checked": False}
+    record: dict[str, Any] = {"method": f"{identity} fingerprint", "checked": False}
     if env not in PROCGEN_GAMES:
         record["reason"] = f"no fingerprint for env {env!r}"
         return record
+    record["method"] = identity_method(env, identity, **env_options)
     if len(train) > LEAKAGE_CHECK_MAX_TRAIN_LEVELS:
         record["reason"] = f"training set larger than {LEAKAGE_CHECK_MAX_TRAIN_LEVELS} levels"
         return record
     train_levels = train.to_list()
-    train_fp = dict(
-        zip(level_fingerprints(env, train_levels, distribution_mode, **env_options), train_levels)
-    )
-    cand_fp = level_fingerprints(env, candidates, distribution_mode, **env_options)
+    train_fp: dict[str, int] = {}
+    for level, fp in zip(
+        train_levels, level_identities(env, train_levels, distribution_mode, identity, **env_options)
+    ):
+        train_fp.setdefault(fp, level)
+    cand_fp = level_identities(env, candidates, distribution_mode, identity, **env_options)
     dups = [{"level": lv, "same_as": train_fp[fp]} for lv, fp in zip(candidates, cand_fp) if fp in train_fp]
     record.update(
         checked=True, train_levels=len(train_levels), held_out_levels=len(candidates), duplicates=dups
@@ -56,7 +65,7 @@ def check_leakage(
 class ProcgenFamily(LevelFamily):
     """The 16 Procgen games: level splits, leak-free lists, native vectorized env, visual shifts."""
 
-    fingerprint_method = "first-frame fingerprint"
+    fingerprint_method = "layout fingerprint (heldout.envs.procgen.level_identities)"
 
     def validate(self, config: TrainConfig) -> None:
         from heldout.envs.procgen import check_distribution_mode, check_options
@@ -66,9 +75,18 @@ class ProcgenFamily(LevelFamily):
         super().validate(config)
 
     def fingerprints(self, config: TrainConfig, levels: list[int]) -> list[str]:
-        from heldout.envs.procgen import level_fingerprints
+        """The levels' layouts, or (``config.leakage == "look"``) their looks under the run's visual
+        options (:func:`heldout.envs.procgen.level_identities`)."""
+        from heldout.envs.procgen import level_identities
 
-        return level_fingerprints(config.env, levels, config.distribution_mode, **config.env_options)
+        identity = "look" if config.leakage == "look" else "layout"
+        return level_identities(config.env, levels, config.distribution_mode, identity, **config.env_options)
+
+    def identity_method(self, config: TrainConfig) -> str:
+        from heldout.envs.procgen import identity_method
+
+        identity = "look" if config.leakage == "look" else "layout"
+        return identity_method(config.env, identity, **config.env_options)
 
     def make_train_env(self, config: TrainConfig, split: LevelSplit, output_dir: Any = None) -> Any:
         import heldout.agents  # noqa: F401  (registers ProcgenVecEnv as an SB3 VecEnv)

@@ -1,0 +1,83 @@
+"""Level identity: the layout fingerprint validated against a stronger check, on all 16 Procgen
+games, and every preset's default evaluation lists checked by that stronger check (docs/levels.md).
+
+    python benchmarks/level_identity.py agreement [--games maze,coinrun] [--out FILE.json]
+    python benchmarks/level_identity.py presets [--out FILE.json]
+
+agreement: for each game, the pairs of levels in train 0:200 + test 100000000:100001000 (easy)
+that the fingerprint (heldout.envs.procgen.level_identities, layout) calls equal, how many the
+stronger check (whole-level first frame + agent-centred frames along three 100-step action
+sequences, visual variety off; heldout.analysis.levels.strong_hashes) confirms, and the pairs it
+calls equal that the fingerprint missed. presets: each level preset's lists (split.json's
+eval_levels) by the stronger check: repeated seeds, levels equal to a training level, levels equal
+to another listed level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def agreement(games: list[str]) -> list[dict]:
+    from heldout.analysis.levels import fingerprint_agreement
+    from heldout.splits import DEFAULT_TEST_START
+
+    levels = list(range(200)) + list(range(DEFAULT_TEST_START, DEFAULT_TEST_START + 1000))
+    rows = []
+    for game in games:
+        rows.append(fingerprint_agreement(game, levels))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def presets() -> list[dict]:
+    from heldout.analysis.levels import check_list_strongly
+    from heldout.protocol.families import LevelFamily, family_for
+    from heldout.protocol.presets import PRESETS
+
+    rows = []
+    for name in PRESETS.names():
+        config = PRESETS.get(name)
+        family = family_for(config.env)
+        if not isinstance(family, LevelFamily):
+            continue
+        t0 = time.perf_counter()
+        split = family.split(config)
+        lists, records = family.eval_lists(config, split, config.eval_episodes)
+        for which, listed in lists.items():
+            row = {"preset": name, "env": config.env, "mode": config.distribution_mode, "split": which}
+            row.update(
+                check_list_strongly(config.env, split.train.to_list(), listed, config.distribution_mode)
+            )
+            row["episodes"] = config.eval_episodes
+            row["dropped"] = len(records[which].get("dropped", []))
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    from heldout.envs.procgen import PROCGEN_GAMES
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["agreement", "presets"])
+    p.add_argument("--games", default=",".join(PROCGEN_GAMES))
+    p.add_argument("--out", help="write the rows as JSON here")
+    args = p.parse_args(argv)
+    rows = agreement(args.games.split(",")) if args.what == "agreement" else presets()
+    from heldout.analysis.text import md_table
+
+    print(md_table(list(rows[0]), [list(r.values()) for r in rows]))
+    if args.out:
+        from heldout.protocol.run_folder import write_json
+
+        write_json(args.out, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
