@@ -167,6 +167,10 @@ CASES: list[Case] = [
     _case("train-config-unknown-field", ["train", "--config", "files/unknown-field.yaml"], "timestep"),
     _case("train-config-not-boolean", ["train", *CARTPOLE, "--config", "files/not-boolean.yaml"], "maybe"),
     _case("train-config-yaml-on-is-no-boolean", ["train", *CARTPOLE, "--config", "files/on-boolean.yaml"], "'on'"),
+    _case("train-config-leakage-unknown", ["train", *PROCGEN, "--config", "files/leakage-typo.yaml"], "layot"),
+    _case("train-config-leakage-contradicts-old-field", ["train", *PROCGEN, "--config", "files/leakage-both.yaml"], "leakage_check=False"),
+    _case("train-leakage-unknown", ["train", *PROCGEN, "--leakage", "layot"], "layot"),
+    _case("train-leakage-and-no-leakage-check", ["train", *PROCGEN, "--leakage", "look", "--no-leakage-check"], "--no-leakage-check"),
     _case("train-import-syntax-error", ["train", "--import", "files/syntax_error.py"], "syntax_error.py"),
     _case("train-import-missing", ["train", "--import", "files/missing.py"], "files/missing.py"),
     _case("train-out-is-a-file", ["train", *CARTPOLE, "--out", "files/a-file.txt"], "files/a-file.txt"),
@@ -238,6 +242,23 @@ CASES: list[Case] = [
     _case("list-import-syntax-error", ["list", "--import", "files/syntax_error.py"], "syntax_error.py"),
     _case("list-import-missing", ["list", "--import", "files/missing.py"], "files/missing.py"),
     _case("list-unknown-flag", ["list", "--all"], "--all"),
+    # -- heldout levels check -------------------------------------------------------------------------------
+    _case("levels-no-check", ["levels"], "levels check"),
+    _case("levels-check-overlapping-ranges", ["levels", "check", "--env", "maze", "--train", "0:200", "--test", "150:300"], "150"),
+    _case("levels-check-empty-range", ["levels", "check", "--env", "maze", "--train", "5:5"], "5:5"),
+    _case("levels-check-unreadable-range", ["levels", "check", "--env", "maze", "--test", "1-9"], "1-9"),
+    _case("levels-check-too-many-levels", ["levels", "check", "--env", "maze", "--test", "1000:2000000"], "1000:2000000"),
+    _case("levels-check-unknown-env", ["levels", "check", "--env", "maz"], "maz"),
+    _case("levels-check-contextual-env", ["levels", "check", "--env", "cartpole"], "cartpole"),
+    _case("levels-check-env-and-all", ["levels", "check", "--env", "maze", "--all"], "--all"),
+    _case("levels-check-neither-env-nor-all", ["levels", "check"], "--env"),
+    _case("levels-check-bad-option", ["levels", "check", "--env", "maze", "--env-option", "shiny=true"], "shiny"),
+    _case("levels-check-option-not-boolean", ["levels", "check", "--env", "maze", "--env-option", "use_backgrounds=2"], "use_backgrounds=2"),
+    _case("levels-check-mode-unknown", ["levels", "check", "--env", "maze", "--distribution-mode", "medium"], "medium"),
+    _case("levels-check-option-on-minigrid", ["levels", "check", "--env", "minigrid-doorkey-5x5", "--env-option", "use_backgrounds=false"], "use_backgrounds"),
+    _case("levels-check-all-bad-range", ["levels", "check", "--all", "--train", "0:0"], "0:0"),
+    _case("levels-check-json-folder-missing", ["levels", "check", "--env", "maze", "--json", "no-such-dir/levels.json"], "no-such-dir/levels.json"),
+    _case("levels-check-json-is-a-folder", ["levels", "check", "--env", "maze", "--json", "files"], "files"),
     # -- heldout bench ------------------------------------------------------------------------------------
     _case("bench-unknown-benchmark", ["bench", "speed"], "speed"),
     _case("bench-throughput-num-envs-zero", ["bench", "throughput", "--num-envs", "0"], "0"),
@@ -272,6 +293,7 @@ SECTIONS = {
     "report": "heldout report",
     "stats": "heldout stats",
     "list": "heldout list",
+    "levels": "heldout levels",
     "bench throughput": "heldout bench throughput",
     "bench agents": "heldout bench agents",
     "bench wrappers": "heldout bench wrappers",
@@ -335,7 +357,7 @@ def build_workspace(root: Path) -> Path:
         agent_kwargs={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
         eval_episodes=2,
         eval_num_envs=2,
-        leakage_check=False,
+        leakage="off",
         out="runs",
     )
     _write(procgen / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -368,6 +390,8 @@ def build_workspace(root: Path) -> Path:
     _write(files / "unknown-field.yaml", "timestep: 1000\n")
     _write(files / "not-boolean.yaml", "reward_norm: maybe\n")
     _write(files / "on-boolean.yaml", "leakage_check: on\n")
+    _write(files / "leakage-typo.yaml", "leakage: layot\n")
+    _write(files / "leakage-both.yaml", "leakage_check: false\nleakage: look\n")
     _write(files / "syntax_error.py", "def broken(:\n    pass\n")
     _write(files / "a-file.txt", "not a folder\n")
     _write(
@@ -426,6 +450,7 @@ TRIPWIRES: dict[tuple[str, str], str] = {
     ("heldout.bench.agents", "quality_run"): "the agents benchmark",
     ("heldout.bench.agents", "agent_throughput"): "the agents benchmark",
     ("heldout.bench.wrappers", "run"): "the wrappers benchmark",
+    ("heldout.analysis.levels", "check_levels"): "the levels check (fingerprints)",
 }
 
 
