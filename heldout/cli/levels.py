@@ -91,7 +91,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         if target.is_dir():
             raise ValueError(f"--json {args.json!r} is a directory; give a file path")
         if not target.absolute().parent.is_dir():
-            raise ValueError(f"--json {args.json!r}: directory {str(target.absolute().parent)!r} does not exist")
+            raise ValueError(
+                f"--json {args.json!r}: directory {str(target.absolute().parent)!r} does not exist"
+            )
         try:
             check_writable(target.absolute().parent)
         except ValueError as exc:
