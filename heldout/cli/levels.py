@@ -87,13 +87,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
         from heldout.protocol.run_folder import check_writable
 
-        parent = Path(args.json).expanduser().parent
-        if Path(args.json).is_dir():
+        target = Path(args.json).expanduser()
+        if target.is_dir():
             raise ValueError(f"--json {args.json!r} is a directory; give a file path")
+        if not target.absolute().parent.is_dir():
+            raise ValueError(
+                f"--json {args.json!r}: directory {str(target.absolute().parent)!r} does not exist"
+            )
         try:
-            check_writable(parent)
+            check_writable(target.absolute().parent)
         except ValueError as exc:
-            raise ValueError(str(exc).replace("--out", "--json's folder", 1)) from None
+            raise ValueError(f"--json {args.json!r}: {exc}") from None
 
     def show(report: dict[str, Any]) -> None:
         print(f"checked {report['env']} in {report['seconds']:.1f} s", file=sys.stderr)

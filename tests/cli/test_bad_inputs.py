@@ -298,6 +298,8 @@ CASES: list[Case] = [
     _case("levels-check-mode-unknown", ["levels", "check", "--env", "maze", "--distribution-mode", "medium"], "medium"),
     _case("levels-check-option-on-minigrid", ["levels", "check", "--env", "minigrid-doorkey-5x5", "--env-option", "use_backgrounds=false"], "use_backgrounds"),
     _case("levels-check-all-bad-range", ["levels", "check", "--all", "--train", "0:0"], "0:0"),
+    _case("levels-check-json-folder-missing", ["levels", "check", "--env", "maze", "--json", "no-such-dir/levels.json"], "no-such-dir/levels.json"),
+    _case("levels-check-json-is-a-folder", ["levels", "check", "--env", "maze", "--json", "files"], "files"),
     # -- heldout bench ------------------------------------------------------------------------------------
     _case("bench-unknown-benchmark", ["bench", "speed"], "speed"),
     _case("bench-throughput-num-envs-zero", ["bench", "throughput", "--num-envs", "0"], "0"),
