@@ -159,6 +159,7 @@ CASES: list[Case] = [
     _case("train-distribution-mode-unknown", ["train", *PROCGEN, "--distribution-mode", "medium"], "medium"),
     _case("train-distribution-mode-not-for-game", ["train", *PROCGEN, "--distribution-mode", "extreme"], "extreme"),
     _case("train-split-overlap", ["train", *PROCGEN, "--num-levels", "100", "--test-start", "50"], "overlap"),
+    _case("train-test-levels-fewer-than-episodes", ["train", *PROCGEN, "--num-test-levels", "10", "--eval-episodes", "100"], "hold 10 levels"),
     _case("train-start-level-negative", ["train", *PROCGEN, "--start-level", "-5"], "-5"),
     # -- heldout train: level samplers (PLR, Robust PLR) ------------------------------------------------
     _case("train-level-sampler-unknown", ["train", "--preset", "quickstart", "--level-sampler", "plrr"], "plrr"),
@@ -225,6 +226,7 @@ CASES: list[Case] = [
     _case("eval-env-option-not-boolean", ["eval", "procgen-run", "--env-option", "use_backgrounds=maybe"], "maybe"),
     _case("eval-env-option-unknown", ["eval", "procgen-run", "--env-option", "use_backgrund=false"], "use_backgrund"),
     _case("eval-levels-empty-range", ["eval", "procgen-run", "--levels", "5:2"], "[5, 2)"),
+    _case("eval-levels-fewer-than-episodes", ["eval", "procgen-run", "--levels", "100000:100005", "--episodes", "50"], "100000:100005"),
     _case("eval-distribution-mode-unknown", ["eval", "procgen-run", "--distribution-mode", "medium"], "medium"),
     _case("eval-shift-unknown", ["eval", "procgen-run", "--shift", "backgrounds-of"], "backgrounds-of"),
     _case("eval-import-syntax-error", ["eval", "cartpole-run", "--import", "files/syntax_error.py"], "syntax_error.py"),
