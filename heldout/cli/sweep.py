@@ -55,6 +55,13 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--no-plots", action="store_true", help="the report's tables only")
     s.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the report's CIs")
     s.add_argument("--no-progress", action="store_true", help="no progress line (events only)")
+    s.add_argument(
+        "--tune",
+        action="store_true",
+        help="first search the spec's tune: space, each trial scored on the validation split only "
+        "(trials under FOLDER/tune/, FOLDER/tune/tuning.json), then run each grid point with its "
+        "best values and report those runs on train and test (docs/sweeps.md)",
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -85,6 +92,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "--backend ray is not available in this version; use --backend local (docs/sweeps.md)"
         )
     spec = load_spec(args.spec)
+    if args.tune:
+        return _run_tune(args, argv, spec)
+    if spec.tune is not None:
+        print("note: the spec has a tune section, which only --tune searches; these runs use base's values")
     runs = build_runs(spec)
     plan = make_plan(spec, runs, args.max_retries)  # the folder's identity before any compute
     validate_runs(runs, f"sweep spec {args.spec!r}")
@@ -131,3 +142,25 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         for warning in warnings:
             print("warning: " + warning)
     return 1 if outcome.failed or kept else 0
+
+
+def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any) -> int:
+    """``--tune``: both stages of :func:`heldout.sweep.tune.run_tune` on the local backend."""
+    from heldout.sweep.tune import run_tune
+
+    if args.backend != "local":
+        raise ValueError(f"--tune runs on --backend local in this version, not {args.backend!r}")
+    return run_tune(
+        spec,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        max_retries=args.max_retries,
+        report=not args.no_report,
+        plots=not args.no_plots,
+        reps=args.reps,
+        progress=not args.no_progress,
+        command="heldout " + " ".join(shlex.quote(a) for a in argv),
+        rerun=" ".join(map(shlex.quote, ["heldout", *argv])),
+        out=sys.stdout,
+        err=sys.stderr,
+    )

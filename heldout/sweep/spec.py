@@ -13,6 +13,8 @@ A spec names the sweep, its folder and a grid of config values::
       agent_kwargs.ent_coef: [0.0, 0.01]     # a key of a mapping field (agent_kwargs, env_options, contexts)
     zip:                                     # lists stepped through together instead of crossed
       - [agent, agent_kwargs.ent_coef]
+    tune:                                    # optional: what ``heldout sweep --tune`` searches
+      space: {agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}   # (heldout.sweep.tune_spec)
 
 A grid key is ``preset``, a :class:`~heldout.protocol.config.TrainConfig` field, or ``FIELD.KEY`` for
 a key of one of its mapping fields. A run's config is its preset (``procgen-easy`` when none is
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 #: The keys a spec may have.
-SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip")
+SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune")
 #: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
 MAPPING_FIELDS: tuple[str, ...] = ("agent_kwargs", "env_options", "contexts")
 #: Fields the sweep sets itself.
@@ -62,6 +64,7 @@ class SweepSpec:
         base: Config values every run shares (``preset`` among them, if given).
         source: The spec file it was read from ('' when built in code).
         description: Free text.
+        tune: The checked ``tune:`` section (:class:`~heldout.sweep.tune_spec.TuneSpec`), or None.
     """
 
     name: str
@@ -71,10 +74,11 @@ class SweepSpec:
     base: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     description: str = ""
+    tune: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (what ``sweep.json`` records)."""
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "folder": str(self.folder),
@@ -82,6 +86,9 @@ class SweepSpec:
             "grid": self.grid,
             "zip": self.zip,
         }
+        if self.tune is not None:
+            out["tune"] = self.tune.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,11 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
                 what = f"grid.{group[0]}" if len(group) == 1 else f"zip group {group}"
                 raise ValueError(f"{where}: {what} lists {shown} twice: each value once")
             seen.add(shown)
+    tune = None
+    if data.get("tune") is not None:
+        from heldout.sweep.tune_spec import parse_tune
+
+        tune = parse_tune(data["tune"], where, grid, base)
     return SweepSpec(
         name=name,
         folder=Path(folder).expanduser(),
@@ -244,6 +256,7 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
         base=dict(base),
         source=source,
         description=description,
+        tune=tune,
     )
 
 
@@ -311,6 +324,47 @@ def run_name(point: dict[str, Any], config: Any, varying: list[str]) -> str:
     return f"{head}/{tail}" if head else tail
 
 
+def import_spec_plugins(spec: SweepSpec) -> None:
+    """Imports the spec's ``base.imports``: they may register the presets, envs and agents it names."""
+    from heldout.protocol.config import import_list
+    from heldout.protocol.plugins import import_plugins
+
+    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
+    try:
+        import_plugins(import_list(spec.base.get("imports", [])))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}, base.imports: {exc}") from None
+
+
+def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPoint:
+    """The run of one point (grid values, and for a tuning trial its tuned values after them): its
+    preset, then ``base``, then the point's values, checked by the config itself and resolved. Its
+    name is :func:`run_name` (the keys that vary in the grid), under ``prefix`` if given.
+
+    Raises:
+        KeyError: an unknown preset (did you mean).
+        ValueError / TypeError: a bad value.
+    """
+    from heldout.protocol.presets import PRESETS
+
+    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
+    base = {k: v for k, v in spec.base.items() if k != "preset"}
+    preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
+    config = PRESETS.get(preset)
+    values = {k: v for k, v in point.items() if k != "preset"}
+    config = _apply(_apply(config, base, where), values, where)
+    config = config.replace(out=str(spec.folder))
+    name = run_name(point, config, list(spec.grid))
+    name = f"{prefix}/{name}" if prefix else name
+    try:
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: run {name}: {exc}") from None
+    return RunPoint(name=name, point=point, config=config.resolved())
+
+
 def build_runs(spec: SweepSpec) -> list[RunPoint]:
     """The sweep's runs: each grid point's config (preset, then base, then the point), resolved.
 
@@ -321,39 +375,19 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         KeyError: an unknown preset (did you mean).
         ValueError / TypeError: a bad value, or two grid points that would share a folder.
     """
-    from heldout.protocol.config import import_list
-    from heldout.protocol.plugins import import_plugins
-    from heldout.protocol.presets import PRESETS
-
     where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
-    try:  # the user's modules first: they may register the presets, envs and agents the grid names
-        import_plugins(import_list(spec.base.get("imports", [])))
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}, base.imports: {exc}") from None
+    import_spec_plugins(spec)  # the user's modules first
     runs: list[RunPoint] = []
     by_name: dict[str, dict[str, Any]] = {}
-    base = {k: v for k, v in spec.base.items() if k != "preset"}
     for point in expand(spec):
-        preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
-        if not isinstance(preset, str) or preset not in PRESETS:
-            raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
-        config = PRESETS.get(preset)
-        values = {k: v for k, v in point.items() if k != "preset"}
-        config = _apply(_apply(config, base, where), values, where)
-        config = config.replace(out=str(spec.folder))
-        name = run_name(point, config, list(spec.grid))
-        try:
-            config.validate()
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{where}: run {name}: {exc}") from None
-        config = config.resolved()
-        if name in by_name:
+        run = build_run(spec, point)
+        if run.name in by_name:
             raise ValueError(
-                f"{where}: grid points {_show(by_name[name])} and {_show(point)} are the same run "
-                f"({name}); give each a different value"
+                f"{where}: grid points {_show(by_name[run.name])} and {_show(point)} are the same run "
+                f"({run.name}); give each a different value"
             )
-        by_name[name] = point
-        runs.append(RunPoint(name=name, point=point, config=config))
+        by_name[run.name] = point
+        runs.append(run)
     return runs
 
 
@@ -386,9 +420,11 @@ __all__ = [
     "SPEC_KEYS",
     "RunPoint",
     "SweepSpec",
+    "build_run",
     "build_runs",
     "expand",
     "grid_keys",
+    "import_spec_plugins",
     "load_spec",
     "parse_spec",
     "run_name",
