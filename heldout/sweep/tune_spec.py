@@ -17,7 +17,7 @@ Hyper-Parameter Optimization", JMLR), integers in ``[low, high]`` with ``int: tr
 from a :class:`numpy.random.Generator` seeded with ``tune.seed`` (default 0), one trial after the
 other, so a larger ``samples`` keeps the trials a smaller one drew.
 
-A tuned key is one a grid may hold (:func:`heldout.sweep.spec.check_key`), except those that name
+A tuned key is one a grid may hold (:func:`heldout.sweep.keys.check_key`), except those that name
 the game, the seed or the split the search is scored on (:data:`NOT_TUNED`), and it may not also be
 in the grid or in ``base``. Bad input raises ValueError with one line naming it.
 """
@@ -29,6 +29,8 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from heldout.sweep.keys import MAPPING_FIELDS, check_key, fragment
 
 #: The keys of a ``tune:`` section.
 TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed")
@@ -167,8 +169,6 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
     Raises:
         ValueError: naming the bad key or value (one line).
     """
-    from heldout.sweep.spec import MAPPING_FIELDS, check_key
-
     where = f"{where}, tune"
     if not isinstance(data, dict):
         raise ValueError(
@@ -255,12 +255,6 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
     return TuneSpec(space=checked, method=method, samples=samples, seeds=seeds, metric=metric, seed=seed)
 
 
-def _fragment(value: Any) -> str:
-    from heldout.sweep.spec import _fragment as fragment
-
-    return fragment(value)
-
-
 def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
     """The trials, ``[(name, {key: value})]``.
 
@@ -282,7 +276,7 @@ def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
         names: dict[str, dict[str, Any]] = {}
         for combo in itertools.product(*(tune.space[k] for k in keys)):
             values = dict(zip(keys, combo, strict=True))
-            name = ",".join(f"{k.rpartition('.')[2]}={_fragment(v)}" for k, v in values.items())
+            name = ",".join(f"{k.rpartition('.')[2]}={fragment(v)}" for k, v in values.items())
             if name in names:
                 raise ValueError(
                     f"tune.space: trials {names[name]} and {values} would share the folder {name!r}; "
