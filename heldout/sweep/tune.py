@@ -237,7 +237,8 @@ def tuning_table(results: list[dict], metric: str) -> str:
             rows.append((row["name"], values, score, "  <- best" if best else ""))
         widths = [max(len(r[i]) for r in rows) for i in range(2)]
         for name, values, score, mark in rows:
-            lines.append(f"  {name:<{widths[0]}}  {values:<{widths[1]}}  {score}{mark}")
+            values = f"{values:<{widths[1]}}  " if widths[1] else ""
+            lines.append(f"  {name:<{widths[0]}}  {values}{score}{mark}")
     return "\n".join(lines)
 
 

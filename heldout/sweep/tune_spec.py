@@ -240,6 +240,8 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         raise ValueError(
             f"{where}.samples applies to method: random; a grid tries every combination of the space"
         )
+    if method == "random" and samples is None:
+        raise ValueError(f"{where}: method random needs samples: N, the number of trials to draw")
     if method == "random" and (not _is_int(samples) or samples <= 0):
         raise ValueError(
             f"{where}.samples: method random needs samples: N, a whole number > 0, got {samples!r}"

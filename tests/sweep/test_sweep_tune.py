@@ -238,3 +238,42 @@ def test_a_tiny_tuning_sweep_runs_end_to_end_and_resumes(tmp_path: Path) -> None
     code, out, err = _sweep(str(spec), "--tune", "--no-report")
     assert code == 0, out + err
     assert "start" not in err and f"best for cartpole/ppo: {best}" in out
+
+
+def test_a_failed_trial_is_not_chosen_and_an_interrupted_one_is_resumed(tmp_path: Path) -> None:
+    from heldout.protocol.status import write_status
+    from heldout.sweep.local import Outcome
+
+    spec = _spec(tmp_path / "sw")
+    seen: list[list[tuple[str, str]]] = []
+
+    def backend(plan, **kwargs):
+        outcome = Outcome()
+        for d in plan.to_run:
+            _fake_run(d.path, d.run.config)
+            if d.run.config.agent_kwargs["learning_rate"] == 3.0e-4 and d.run.config.agent == "ppo":
+                write_status(d.path, "failed", 0, 64, error="OSError: disk full")  # validation's best fails
+                outcome.failed.append(d.run.name)
+            else:
+                outcome.complete.append(d.run.name)
+        seen.append([(d.run.name, d.action) for d in plan.to_run])
+        return outcome
+
+    out = io.StringIO()
+    assert run_tune(spec, report=False, max_retries=0, out=out, err=io.StringIO(), runner=backend) == 1
+    tuning = json.loads((spec.folder / "tune" / "tuning.json").read_text())
+    ppo, sgfd = tuning["groups"]
+    assert {t["name"]: t["state"] for t in ppo["trials"]}["learning_rate=0.0003"] == "failed"
+    assert ppo["best"]["name"] == "learning_rate=0.001"  # the next best on validation, not test's 1e-4
+    assert sgfd["best"]["name"] == "learning_rate=0.0003"
+    assert "failed: tune/learning_rate=0.0003/cartpole/ppo/seed0" in out.getvalue()
+
+    # a trial run found interrupted is resumed; the failed ones are left (--max-retries 0)
+    run = spec.folder / "tune/learning_rate=0.001/cartpole/sgfd/seed1"
+    write_status(run, "interrupted", 32, 64)
+    seen.clear()
+    assert (
+        run_tune(spec, report=False, max_retries=0, out=io.StringIO(), err=io.StringIO(), runner=backend) == 1
+    )
+    assert seen[0] == [("tune/learning_rate=0.001/cartpole/sgfd/seed1", "restart")]  # no checkpoint: anew
+    assert seen[1] == []

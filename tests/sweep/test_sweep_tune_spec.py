@@ -109,7 +109,12 @@ def test_a_range_draws_log_uniformly() -> None:
         ({"space": {"timesteps": [64]}}, None, {**CARTPOLE, "timesteps": 32}, r"'timesteps' is also in base"),
         ({"space": {"agent_kwargs.lr": {"low": 0, "high": 1}}}, None, None, r"a range .* method: random"),
         ({"space": {"agent": ["ppo"]}, "samples": 4}, None, None, r"samples applies to method: random"),
-        ({"method": "random", "space": {"agent": ["ppo"]}}, None, None, r"random needs samples: N"),
+        (
+            {"method": "random", "space": {"agent": ["ppo"]}},
+            None,
+            None,
+            r"random needs samples: N, the number of trials",
+        ),
         ({"method": "random", "samples": 0, "space": {"agent": ["ppo"]}}, None, None, r"got 0"),
         (
             {"method": "random", "samples": 2, "space": {"agent_kwargs.lr": {"low": 1, "high": 1}}},
@@ -159,3 +164,21 @@ def test_a_bad_tune_section_is_one_line_naming_it(tune, grid, base, match) -> No
     with pytest.raises(ValueError, match=match) as info:
         spec(tune, grid=grid, base=base)
     assert "\n" not in str(info.value)
+
+
+def test_the_docs_example_plans_three_trials_each_with_a_validation_split() -> None:
+    from pathlib import Path
+
+    from heldout.sweep.spec import load_spec
+    from heldout.sweep.tune import build_groups, check_validation_split
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "sweep-tune-tiny.yaml"
+    groups = build_groups(load_spec(example))
+    assert [g.name for g in groups] == ["cartpole/ppo"]
+    assert [t.name for t in groups[0].trials] == [
+        "learning_rate=0.0001",
+        "learning_rate=0.0003",
+        "learning_rate=0.001",
+    ]
+    assert [r.config.seed for t in groups[0].trials for r in t.runs] == [0, 0, 0]
+    check_validation_split(groups)
