@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> None:
         "the sweep folder already holds) and run it: each run an ordinary run folder under the sweep's "
         "folder, named by its grid point. Running it again skips complete runs, resumes interrupted "
         "ones from their checkpoints and retries failed ones. At the end: the report (heldout report) "
-        "on the sweep's folder and one line per agent. docs/sweeps.md has the spec format.",
+        "on the sweep's folder and one line per agent. With --tune, the spec's tune: space is searched first, "
+        "each trial scored on the validation split only, and the grid runs with the best values. "
+        "docs/sweeps.md has the spec format.",
         formatter_class=HelpFormatter,
     )
     s.add_argument("spec", metavar="SPEC.yaml", help="the sweep's spec (docs/sweeps.md)")

@@ -182,3 +182,32 @@ def test_the_docs_example_plans_three_trials_each_with_a_validation_split() -> N
     ]
     assert [r.config.seed for t in groups[0].trials for r in t.runs] == [0, 0, 0]
     check_validation_split(groups)
+
+
+@pytest.mark.parametrize("validation_levels", [0, 50])
+def test_level_envs_are_tuned_per_game_on_levels_after_the_test_range(validation_levels: int) -> None:
+    from heldout.sweep.tune import build_groups, check_validation_split
+
+    s = parse_spec(
+        {
+            "name": "p",
+            "folder": "sweeps/p",
+            "base": {
+                "preset": "procgen-easy",
+                **({"num_validation_levels": 50} if validation_levels else {}),
+            },
+            "grid": {"env": ["coinrun", "starpilot"], "seed": [3, 1]},
+            "tune": {"space": {"agent_kwargs.ent_coef": [0.0, 0.01]}},
+        }
+    )
+    groups = build_groups(s)
+    assert [g.name for g in groups] == ["coinrun/ppo", "starpilot/ppo"]
+    assert [r.name for t in groups[1].trials for r in t.runs] == [
+        "tune/ent_coef=0.0/starpilot/ppo/seed3",  # the grid's first seed
+        "tune/ent_coef=0.01/starpilot/ppo/seed3",
+    ]
+    if validation_levels:
+        check_validation_split(groups)
+    else:
+        with pytest.raises(ValueError, match=r"no validation split .*num_validation_levels > 0"):
+            check_validation_split(groups)
