@@ -9,6 +9,7 @@ from typing import Any
 #: benchmark name -> one line of help (each is the module ``heldout.bench.<name>``)
 BENCHMARKS: dict[str, str] = {
     "throughput": "env and PPO speed",
+    "eval": "evaluation speed on held-out levels next to its inference floor",
     "agents": "test return, gap and speed of agents side by side",
     "wrappers": "what each wrapper costs on the Procgen batch",
     "levels": "train and test return against the number of training levels (Cobbe et al. 2020)",
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         from heldout.bench import levels as module  # type: ignore[no-redef]
     elif args.benchmark == "contexts":
         from heldout.bench import contexts as module  # type: ignore[no-redef]
+    elif args.benchmark == "eval":
+        from heldout.bench import evaluation as module  # type: ignore[no-redef]
     else:
         from heldout.bench import throughput as module  # type: ignore[no-redef]
     return module.main(args.args)

@@ -13,6 +13,7 @@ level envs (seeded envs such as MiniGrid) play their fixed level list through
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,36 @@ EVAL_LIST_SEED = 20_200_101
 
 #: Prefix of the context columns in evaluation CSVs (``ctx_gravity``), apart from ``length`` & co.
 CONTEXT_COLUMN = "ctx_"
+
+
+def inference_precision(model: Any, precision: str | None = None) -> str:
+    """The precision evaluation acts in: ``precision`` if given, else the model's own (heldout's PPO
+    agents carry ``precision``, ``"fp32"`` or ``"bf16"``), else ``"fp32"``."""
+    chosen = precision or getattr(model, "precision", None) or "fp32"
+    if chosen not in ("fp32", "bf16"):
+        raise ValueError(f"unknown precision {chosen!r}; valid: fp32, bf16")
+    return chosen
+
+
+def acting_context(model: Any, precision: str) -> Any:
+    """The forward passes' context for acting: bf16 autocast on the model's device, or nothing.
+
+    Only the network's layers run in bf16 (``torch.autocast``); the weights stay fp32 and the action
+    distribution is built from the logits autocast returns.
+    """
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    import torch
+
+    device = getattr(model, "device", None)
+    return torch.autocast(device_type=getattr(device, "type", "cpu"), dtype=torch.bfloat16)
+
+
+def _take(obs: Any, rows: np.ndarray) -> Any:
+    """The observations of the slots ``rows`` (a batch array or a dict of them)."""
+    if isinstance(obs, dict):
+        return {k: v[rows] for k, v in obs.items()}
+    return obs[rows]
 
 
 #: ``progress`` of the evaluations: False (nothing), True (a tqdm bar of their own), or a callable
@@ -223,8 +254,14 @@ def evaluate(
     progress: Progress = False,
     wrappers: Sequence[Any] = (),
     output_dir: Any = None,
+    precision: str | None = None,
 ) -> EvalResult:
     """Plays one episode on each level of ``levels`` with ``model`` and records every episode.
+
+    Every slot plays the list's next level as soon as its episode ends, until the list is handed out.
+    The policy then acts only for the slots still playing a listed level (one batched forward pass
+    over those, others idle), so the last, longest episodes do not pay for a full batch; a recurrent
+    model (one that returns a state) always acts on the full batch.
 
     Args:
         model: Anything with SB3's ``predict(obs, deterministic=...)``.
@@ -240,6 +277,8 @@ def evaluate(
         wrappers: Wrapper specs (``heldout.wrappers``) applied to the vectorized env, in order.
             Returns are the env's own (``info["episode"]``), whatever reward wrappers do.
         output_dir: Where recording wrappers write.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast) for acting; None: the model's own
+            (:func:`inference_precision`).
 
     Returns:
         An :class:`EvalResult` with episodes in the order of ``levels``.
@@ -247,6 +286,7 @@ def evaluate(
     levels = [int(x) for x in levels]
     if not levels:
         raise ValueError("evaluate needs at least one level")
+    precision = inference_precision(model, precision)
     n = len(levels)
     sampler = SequentialLevelSampler(levels)
     venv = make_vec(
@@ -270,11 +310,21 @@ def evaluate(
     episode_start = np.ones(venv.num_envs, dtype=bool)
     # which hand-out index each slot is playing (None: an uncounted extra episode)
     playing = dict(sampler.assignment)
+    actions: Any = None
     try:
         while done_count < n:
-            actions, state = model.predict(
-                obs, state=state, episode_start=episode_start, deterministic=deterministic
+            counted = np.array(
+                [playing.get(s) is not None and rows[playing[s]] is None for s in range(venv.num_envs)]
             )
+            with acting_context(model, precision):
+                if actions is None or state is not None or counted.all():
+                    actions, state = model.predict(
+                        obs, state=state, episode_start=episode_start, deterministic=deterministic
+                    )
+                else:  # the tail: only the slots still playing a listed level act
+                    active = np.flatnonzero(counted)
+                    actions = np.array(actions, copy=True)
+                    actions[active], _ = model.predict(_take(obs, active), deterministic=deterministic)
             obs, _, dones, infos = venv.step(actions)
             episode_start = dones
             for slot in np.flatnonzero(dones):
@@ -298,6 +348,7 @@ def evaluate(
             "distribution_mode": distribution_mode,
             "env_options": dict(env_options or {}),
             "deterministic": deterministic,
+            "precision": precision,
             "seed": seed,
             "wrappers": [str(w) for w in wrappers],
         },

@@ -136,10 +136,17 @@ def run_eval(
         level_set, stem, name, set_desc, eval_kwargs = _level_eval_items(
             config, run_split, split, episodes, distribution_mode, levels, env_options, shift
         )
+        label = split if levels is None else levels_label(level_set, run_split.train, split)
+        if label != "train" and len(level_set) < episodes:
+            where = f"--levels {levels!r}" if levels is not None else f"the run's {split} levels"
+            raise ValueError(
+                f"{where} hold {len(level_set)} levels, fewer than --episodes {episodes}: held-out levels are "
+                f"played once each, never repeated; valid: --episodes <= {len(level_set)}"
+                + (" or a larger range" if levels is not None else " or --levels A:B with more levels")
+            )
         if levels is None:  # the split's list, leak-free as at training time
             items, record = family.held_out_list(config, run_split, split, episodes)
         else:
-            label = levels_label(level_set, run_split.train, split)
             if label != split:
                 overlap = level_set.overlap_count(run_split.train)
                 print(

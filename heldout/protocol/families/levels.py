@@ -239,7 +239,15 @@ class LevelFamily(EnvFamily):
                 f"context_bins={config.context_bins!r} (--context-bins) applies to contextual envs; env "
                 f"{config.env!r} has levels, not contexts: drop it (contextual envs: see 'heldout list')"
             )
-        self.split(config)
+        split = self.split(config)
+        for name, held_out in (("test", split.test), ("validation", split.validation)):
+            if held_out is not None and len(held_out) < config.eval_episodes:
+                raise ValueError(
+                    f"{name} levels {held_out.describe()} hold {len(held_out)} levels, fewer than "
+                    f"eval_episodes {config.eval_episodes} (--eval-episodes): held-out levels are played "
+                    f"once each, never repeated; valid: --num-{name}-levels >= {config.eval_episodes} or "
+                    f"--eval-episodes <= {len(held_out)}"
+                )
 
     def split(self, config: TrainConfig) -> LevelSplit:
         return level_split(config)

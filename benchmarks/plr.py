@@ -1,23 +1,31 @@
-"""Uniform levels vs PLR vs Robust PLR on MiniGrid DoorKey, at a CPU budget.
+"""Uniform levels vs PLR vs Robust PLR, on MiniGrid DoorKey or a Procgen game, at a CPU budget.
 
-    python benchmarks/plr_minigrid.py                     # 3 samplers x 5 seeds, 2 runs at a time
-    python benchmarks/plr_minigrid.py --seeds 0,1 --jobs 1 --out /tmp/plr
+    python benchmarks/plr.py                              # MiniGrid: 3 samplers x 5 seeds, 2 runs at a time
+    python benchmarks/plr.py --setting procgen            # coinrun easy at a CPU budget
+    python benchmarks/plr.py --seeds 0,1 --jobs 1 --out /tmp/plr
 
-Each run is a real ``heldout train`` (MiniGrid DoorKey-5x5, the ``minigrid-doorkey`` preset's PPO,
-20 training levels, 40,960 env steps, one torch thread, 50 final evaluation episodes a split on the
-leak-free lists) with ``--level-sampler uniform | plr | robust-plr`` at the samplers' defaults
-(heldout.envs.plr: level-replay's and dcd's). It writes, under ``--out``:
+Each run is a real ``heldout train`` with ``--level-sampler uniform | plr | robust-plr`` at the
+samplers' defaults (heldout.envs.plr: level-replay's and dcd's), one torch thread, 50 final
+evaluation episodes a split on the leak-free lists. The settings (:data:`SETTINGS`):
+
+* ``minigrid``: DoorKey-5x5, the ``minigrid-doorkey`` preset's PPO, 20 training levels, 40,960 env
+  steps.
+* ``procgen``: coinrun easy, the ``procgen-quickstart`` preset's PPO and IMPALA-CNN with 16 envs x 64
+  steps a rollout (4 minibatches of 256, 3 epochs), 50 training levels (so that levels are replayed
+  within the budget), 24,576 env steps (24 rollouts), bf16 update.
+
+It writes, under ``--out``:
 
 * ``results.json``: per sampler the runs' train and test returns, gaps, student updates and wall
   times, and the interquartile mean (IQM) of test return and of the gap with 95% stratified
   bootstrap CIs (Agarwal et al. 2021; :mod:`heldout.analysis.stats`), plus P(sampler > uniform) on
   test return;
 * ``results.md``: the same as a table;
-* ``plr_minigrid.png``: IQM and CI of test return and gap per sampler, every run as a dot.
+* ``plr_<setting>.png``: IQM and CI of test return and gap per sampler, every run as a dot.
 
-A CPU budget: 40k steps is far below the papers' (25M Procgen steps, 250M MiniGrid steps in dcd),
-so this shows how the samplers behave early in training on a tiny level set, not their asymptote.
-See benchmarks/README.md ("PLR on MiniGrid").
+A CPU budget: 40k MiniGrid steps and 25k Procgen steps are far below the papers' (25M Procgen steps,
+250M MiniGrid steps in dcd), so this shows how the samplers behave early in training on a small level
+set, not their asymptote. See benchmarks/README.md ("PLR on MiniGrid and Procgen").
 """
 
 from __future__ import annotations
@@ -36,17 +44,49 @@ from typing import Any
 import numpy as np
 
 SAMPLERS = ("uniform", "plr", "robust-plr")
-TRAIN = [
-    "train", "--preset", "minigrid-doorkey", "--env", "minigrid-doorkey-5x5", "--num-levels", "20",
-    "--timesteps", "40960", "--eval-episodes", "50", "--eval-freq", "0", "--torch-threads", "1",
-    "--checkpoint-freq", "0", "--no-progress",
-]  # fmt: skip
+COMMON = [
+    "--eval-episodes",
+    "50",
+    "--eval-freq",
+    "0",
+    "--torch-threads",
+    "1",
+    "--checkpoint-freq",
+    "0",
+    "--no-progress",
+]
+#: Per setting: the ``heldout train`` arguments, the results folder, the figure's title and the header's
+#: description of the budget.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "minigrid": {
+        "train": [
+            "train", "--preset", "minigrid-doorkey", "--env", "minigrid-doorkey-5x5", "--num-levels", "20",
+            "--timesteps", "40960", *COMMON,
+        ],
+        "out": "benchmarks/results/plr_minigrid",
+        "title": "DoorKey-5x5, 20 levels, 41k steps (CPU budget)",
+        "budget": "MiniGrid DoorKey-5x5, 20 training levels, 40,960 env steps (a CPU budget)",
+    },
+    "procgen": {
+        "train": [
+            "train", "--preset", "procgen-quickstart", "--env", "coinrun", "--num-levels", "50",
+            "--num-envs", "16", "--agent-arg", "n_steps=64", "--agent-arg", "batch_size=256",
+            "--timesteps", "24576", "--precision", "bf16", *COMMON,
+        ],
+        "out": "benchmarks/results/plr_procgen",
+        "title": "coinrun easy, 50 levels, 25k steps (CPU budget)",
+        "budget": (
+            "Procgen coinrun easy, 50 training levels, 16 envs x 64 steps a rollout, 24,576 env steps "
+            "(24 rollouts; a CPU budget), bf16 update"
+        ),
+    },
+}  # fmt: skip
 
 
-def run_one(sampler: str, seed: int, out: Path) -> dict[str, Any]:
+def run_one(train: list[str], sampler: str, seed: int, out: Path) -> dict[str, Any]:
     """One ``heldout train``; returns its figures (from summary.json and progress.csv)."""
     root = out / "runs" / sampler
-    args = [*TRAIN, "--level-sampler", sampler, "--seed", str(seed), "--out", str(root)]
+    args = [*train, "--level-sampler", sampler, "--seed", str(seed), "--out", str(root)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "heldout", *args], env=env, capture_output=True, text=True)
@@ -116,7 +156,7 @@ def markdown(stats: dict[str, Any], runs: list[dict[str, Any]], header: str) -> 
         p = e.get("p_test_better_than_uniform")
         lines.append(
             f"| {sampler} | {e['runs']} | {_fmt(e['test_iqm'])} | {_fmt(e['train_iqm'])} | {_fmt(e['gap_iqm'])} "
-            f"| {'-' if p is None else _fmt(p)} | {e.get('student_updates_mean', '20 (all)')} "
+            f"| {'-' if p is None else _fmt(p)} | {e.get('student_updates_mean', 'all')} "
             f"| {e['wall_seconds_mean']:.0f} |"
         )
     lines += ["", "Per run (test / train / gap):", ""]
@@ -159,38 +199,41 @@ def plot(stats: dict[str, Any], runs: list[dict[str, Any]], path: Path, title: s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="minigrid", help="what to train on")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated run seeds")
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
-    parser.add_argument("--out", default="benchmarks/results/plr_minigrid")
+    parser.add_argument("--out", default=None, help="results folder (default: the setting's)")
     args = parser.parse_args(argv)
+    setting = SETTINGS[args.setting]
     seeds = [int(s) for s in args.seeds.split(",")]
     samplers = [s for s in args.samplers.split(",") if s]
-    out = Path(args.out)
+    out = Path(args.out or setting["out"])
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(s, seed) for seed in seeds for s in samplers]  # interleaved: every sampler sees the same load
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(lambda job: run_one(job[0], job[1], out), jobs))
+        runs = list(pool.map(lambda job: run_one(setting["train"], job[0], job[1], out), jobs))
     total = time.perf_counter() - t0
     stats = analyse(runs)
     load = os.getloadavg()
     header = (
-        f"MiniGrid DoorKey-5x5, 20 training levels, 40,960 env steps (a CPU budget), {len(seeds)} seeds per "
+        f"{setting['budget']}, {len(seeds)} seeds per "
         f"sampler, 50 final evaluation episodes a split; {os.cpu_count()} CPUs, {args.jobs} runs at a time, "
         f"1 torch thread each; whole benchmark {total / 60:.1f} min; load average at the end "
         f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     result = {
         "setting": header,
-        "command": TRAIN,
+        "command": setting["train"],
         "runs": runs,
         "stats": stats,
         "total_seconds": round(total, 1),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown(stats, runs, header))
-    plot(stats, runs, out / "plr_minigrid.png", "DoorKey-5x5, 20 levels, 41k steps (CPU budget), 5 seeds")
+    name = f"plr_{args.setting}.png"
+    plot(stats, runs, out / name, f"{setting['title']}, {len(seeds)} seeds")
     print(markdown(stats, runs, header))
     return 0
 
