@@ -368,6 +368,12 @@ def run_tune(
             f"stage 2 waits: {pending} trial(s) not complete (running elsewhere?); run again later", file=out
         )
         return 1
+    lost = [r["group"] or "the grid" for r in results if r["best"] is None]
+    if lost:
+        for name in sorted(_kept(plan1) | set(outcome.failed)):
+            print(f"  failed: {name} (log: {_log(plan1, name)})", file=out)
+        print(f"tuning for {', '.join(lost)}: no trial completed, so there is no best to run", file=out)
+        return 1
     for result in results:
         best = result["best"]
         if best is not None:
@@ -383,11 +389,9 @@ def run_tune(
     _record(plan1, plan2, command, record_sweep)
     outcome2 = runner(plan2, command=command, **kwargs)
     print(_ended(f"sweep {spec.name!r}", outcome2, plan2), file=out)
-    failed = outcome.failed + outcome2.failed + [d.run.name for d in plan2.decisions if d.action == "keep"]
+    failed = sorted(_kept(plan1) | set(outcome.failed)) + outcome2.failed + sorted(_kept(plan2))
     for name in failed:
-        print(
-            f"  failed: {name} (log: {plan1.folder / 'logs' / (name.replace('/', '__') + '.log')})", file=out
-        )
+        print(f"  failed: {name} (log: {_log(plan1, name)})", file=out)
     if outcome2.stopped:
         print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130
@@ -399,7 +403,11 @@ def run_tune(
             print(line, file=out)
         for warning in warnings:
             print("warning: " + warning, file=out)
-    return 1 if failed or _kept(plan1) else 0
+    return 1 if failed else 0
+
+
+def _log(plan: Plan, name: str) -> Path:
+    return plan.folder / "logs" / (name.replace("/", "__") + ".log")
 
 
 def _kept(plan: Plan) -> set[str]:

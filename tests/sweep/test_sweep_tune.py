@@ -277,3 +277,29 @@ def test_a_failed_trial_is_not_chosen_and_an_interrupted_one_is_resumed(tmp_path
     )
     assert seen[0] == [("tune/learning_rate=0.001/cartpole/sgfd/seed1", "restart")]  # no checkpoint: anew
     assert seen[1] == []
+
+
+def test_a_group_whose_every_trial_failed_has_no_stage_2(tmp_path: Path) -> None:
+    from heldout.protocol.status import write_status
+    from heldout.sweep.local import Outcome
+
+    spec = _spec(tmp_path / "sw")
+    calls = []
+
+    def backend(plan, **kwargs):
+        outcome = Outcome()
+        for d in plan.to_run:
+            _fake_run(d.path, d.run.config)
+            if d.run.config.agent == "sgfd":
+                write_status(d.path, "failed", 0, 64, error="RuntimeError: x")
+                outcome.failed.append(d.run.name)
+            else:
+                outcome.complete.append(d.run.name)
+        calls.append(len(plan.to_run))
+        return outcome
+
+    out = io.StringIO()
+    assert run_tune(spec, report=False, max_retries=0, out=out, err=io.StringIO(), runner=backend) == 1
+    assert calls == [12]  # stage 1 only
+    assert "tuning for cartpole/sgfd: no trial completed" in out.getvalue()
+    assert not (spec.folder / "cartpole").exists()
