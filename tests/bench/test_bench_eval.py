@@ -23,7 +23,9 @@ from heldout.bench import evaluation
         (["--json", "no-such-dir/e.json"], "no-such-dir"),
     ],
 )
-def test_bad_values_exit_2_with_one_line(argv: list[str], bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_values_exit_2_with_one_line(
+    argv: list[str], bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert evaluation.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and bad in err[0]
