@@ -303,3 +303,25 @@ def test_a_group_whose_every_trial_failed_has_no_stage_2(tmp_path: Path) -> None
     assert calls == [12]  # stage 1 only
     assert "tuning for cartpole/sgfd: no trial completed" in out.getvalue()
     assert not (spec.folder / "cartpole").exists()
+
+
+@pytest.mark.slow
+def test_the_docs_example_runs_and_its_best_trial_reproduces_in_stage_2(tmp_path: Path, monkeypatch) -> None:
+    """docs/examples/sweep-tune-tiny.yaml as the guide runs it (3 trials + 2 runs, 4096 steps each,
+    about 45 s on 2 cores): the best follows validation, and stage 2's run on the tuning seed
+    repeats the best trial exactly (same seed, config and device), as docs/sweeps.md says."""
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "sweep-tune-tiny.yaml"
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _sweep(str(example), "--tune", "--no-plots", "--reps", "50", "--no-progress")
+    assert code == 0, out + err
+    folder = tmp_path / "sweeps" / "tune-tiny"
+    tuning = json.loads((folder / "tune" / "tuning.json").read_text())
+    (group,) = tuning["groups"]
+    scores = {t["name"]: t["score"] for t in group["trials"]}
+    assert len(scores) == 3 and group["best"]["name"] == max(scores, key=scores.get)
+    best = folder / "tune" / group["best"]["name"] / "cartpole" / "ppo" / "seed0"
+    for split in ("train", "test", "validation"):
+        assert (best / "eval" / f"{split}.csv").read_text() == (
+            folder / "cartpole" / "ppo" / "seed0" / "eval" / f"{split}.csv"
+        ).read_text()
+    assert (folder / "report" / "report.md").is_file()
