@@ -36,26 +36,37 @@ TUNING_FILE = "tuning.json"
 
 @dataclass
 class Trial:
-    """One trial of one group: its tuned values and its runs (one per tuning seed)."""
+    """One trial of one group: its tuned values and its runs, one per member of the group and
+    tuning seed (``members[i]``: the runs of the group's member ``i``)."""
 
     group: str
     name: str
     values: dict[str, Any]
-    runs: list[RunPoint] = field(default_factory=list)
+    members: list[list[RunPoint]] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[RunPoint]:
+        return [run for member in self.members for run in member]
 
 
 @dataclass
 class Group:
-    """Grid points that differ in their seed alone: tuned together.
+    """Grid points tuned together: one best for all of them.
+
+    By default these are the points that differ in their seed alone; with ``tune.by``, the points
+    that share their values of those keys (``by: [agent]``: every env of one agent).
 
     Attributes:
-        name: Their run name without the seed (``cartpole/ppo``).
-        point: Their grid values but the seed.
+        name: Their run name without the seed (``cartpole/ppo``), or with ``tune.by`` their
+            values of it (``agent=ppo``; ``all`` for ``by: []``).
+        point: The grid values that define the group (all but the seed, or those of ``tune.by``).
+        members: The distinct grid points (but the seed) of the group.
         trials: The trials tried for them.
     """
 
     name: str
     point: dict[str, Any]
+    members: list[dict[str, Any]] = field(default_factory=list)
     trials: list[Trial] = field(default_factory=list)
 
 
@@ -73,14 +84,26 @@ def tune_seeds(spec: SweepSpec) -> list[int] | None:
     return None
 
 
+def _group_point(spec: SweepSpec, point: dict[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in point.items() if k != "seed"}
+    if spec.tune.by is None:
+        return rest
+    return {k: rest[k] for k in spec.tune.by}
+
+
+def _key(point: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(point, sort_keys=True, default=str)
+
+
 def build_groups(spec: SweepSpec) -> list[Group]:
     """The groups and their trials, every trial run's config built and checked by itself.
 
     Raises:
         ValueError / KeyError / TypeError: no tune section, or a trial's bad value (naming the trial run).
     """
-    import json
-
+    from heldout.sweep.keys import fragment
     from heldout.sweep.spec import build_run, expand, import_spec_plugins
     from heldout.sweep.tune_spec import trial_points
 
@@ -95,23 +118,54 @@ def build_groups(spec: SweepSpec) -> list[Group]:
     groups: dict[str, Group] = {}
     for point in expand(spec):
         rest = {k: v for k, v in point.items() if k != "seed"}
-        key = json.dumps(rest, sort_keys=True, default=str)
-        if key in groups:
-            continue
-        group = Group(name="", point=rest)
+        where = _group_point(spec, point)
+        group = groups.setdefault(_key(where), Group(name="", point=where))
+        if all(_key(m) != _key(rest) for m in group.members):
+            group.members.append(rest)
+    for group in groups.values():
         for trial_name, values in trials:
             trial = Trial(group="", name=trial_name, values=values)
-            for seed in seeds if seeds is not None else [None]:
-                run_point = {**rest, **values} if seed is None else {**rest, **values, "seed": seed}
-                trial.runs.append(build_run(spec, run_point, prefix=f"{TUNE_FOLDER}/{trial_name}"))
+            for rest in group.members:
+                runs = []
+                for seed in seeds if seeds is not None else [None]:
+                    run_point = {**rest, **values} if seed is None else {**rest, **values, "seed": seed}
+                    runs.append(build_run(spec, run_point, prefix=f"{TUNE_FOLDER}/{trial_name}"))
+                trial.members.append(runs)
             group.trials.append(trial)
-        # the group's name: its runs' names without the trial prefix and the seed
-        first = group.trials[0].runs[0].name
-        group.name = first[len(f"{TUNE_FOLDER}/{trials[0][0]}/") :].rpartition("/")[0]
+        if spec.tune.by is None:  # its runs' names without the trial prefix and the seed
+            first = group.trials[0].runs[0].name
+            group.name = first[len(f"{TUNE_FOLDER}/{trials[0][0]}/") :].rpartition("/")[0]
+        else:
+            parts = [f"{k.rpartition('.')[2]}={fragment(v)}" for k, v in group.point.items()]
+            group.name = ",".join(parts) or "all"
         for trial in group.trials:
             trial.group = group.name
-        groups[key] = group
     return list(groups.values())
+
+
+def _pooled_envs(group: Group) -> list[str]:
+    """The envs a group's members span, where they span more than one (else [])."""
+    envs = {m[0].config.env for m in group.trials[0].members}
+    return sorted(envs) if len(envs) > 1 else []
+
+
+def check_pooling(groups: list[Group], where: str = "sweep spec") -> None:
+    """Raises ValueError (one line) where a group (``tune.by``) pools envs whose returns have no
+    common scale: a trial's score over several games is the mean of their min-max normalised
+    validation scores (:func:`heldout.protocol.scores.normalized_score`), which each game needs."""
+    from heldout.protocol.scores import normalized_score
+
+    for group in groups:
+        if not _pooled_envs(group):
+            continue
+        for member in group.trials[0].members:
+            config = member[0].config
+            if normalized_score(config.env, config.distribution_mode, 0.0) is None:
+                raise ValueError(
+                    f"{where}, tune.by: group {group.name} pools the envs {', '.join(_pooled_envs(group))}, "
+                    f"but {config.env!r} ({config.distribution_mode}) has no normalised score to put their "
+                    "returns on one scale: add env to tune.by, so that each env is tuned apart"
+                )
 
 
 def trial_runs(groups: list[Group]) -> list[RunPoint]:
@@ -173,10 +227,16 @@ def score_groups(groups: list[Group], folder: Path, metric: str, final: set[str]
                 "episodes": 0,
             }
             if all(s == "complete" for s in states):
-                scored = score_trial(paths, metric)
+                scored = [score_trial([folder / r.name for r in runs], metric) for runs in trial.members]
                 row.update(
-                    state="complete", score=scored.score, validation=scored.per_run, episodes=scored.episodes
+                    state="complete",
+                    validation=[x for sc in scored for x in sc.per_run],
+                    episodes=sum(sc.episodes for sc in scored),
                 )
+                if len(trial.members) == 1:
+                    row["score"] = scored[0].score
+                else:  # the mean over the group's members, normalised where they span envs
+                    row.update(_pool(group, trial, scored))
             elif any(
                 s == "failed" and (final is None or run.name in final)
                 for s, run in zip(states, trial.runs, strict=True)
@@ -194,6 +254,24 @@ def score_groups(groups: list[Group], folder: Path, metric: str, final: set[str]
             }
         )
     return out
+
+
+def _pool(group: Group, trial: Trial, scored: list[Any]) -> dict[str, Any]:
+    """A trial's score over its group's members: the mean of each member's score, each min-max
+    normalised when the members span several envs (Agarwal et al. 2021 aggregate normalised scores)."""
+    from heldout.protocol.scores import normalized_score
+
+    pooled = bool(_pooled_envs(group))
+    members = []
+    for runs, sc in zip(trial.members, scored, strict=True):
+        config = runs[0].config
+        value = normalized_score(config.env, config.distribution_mode, sc.score) if pooled else sc.score
+        members.append({"member": runs[0].name.rpartition("/")[0], "score": sc.score, "scored": value})
+    return {
+        "members": members,
+        "normalized": pooled,
+        "score": sum(m["scored"] for m in members) / len(members),
+    }
 
 
 def write_tuning(spec: SweepSpec, folder: Path, results: list[dict]) -> Path:
@@ -228,7 +306,10 @@ def tuning_table(results: list[dict], metric: str) -> str:
             values = "  ".join(f"{k.rpartition('.')[2]}={_value(v)}" for k, v in row["values"].items())
             if values.replace("  ", ",") == row["name"]:  # a grid trial is named by its values
                 values = ""
-            if row["state"] == "complete":
+            if row["state"] == "complete" and row.get("normalized"):
+                per_member = ", ".join(f"{m['member']} {m['score']:.2f}" for m in row["members"])
+                score = f"{row['score']:.3f} normalised ({per_member})"
+            elif row["state"] == "complete":
                 per_run = ", ".join(f"{x:.2f}" for x in row["validation"])
                 score = f"{row['score']:.2f} ({per_run})"
             else:
@@ -248,8 +329,6 @@ def best_runs(spec: SweepSpec, results: list[dict]) -> list[RunPoint]:
     Raises:
         ValueError: a group with no best trial (every trial failed).
     """
-    import json
-
     from heldout.sweep.spec import build_run, expand
 
     best = {}
@@ -258,12 +337,8 @@ def best_runs(spec: SweepSpec, results: list[dict]) -> list[RunPoint]:
             raise ValueError(
                 f"tuning for {result['group'] or 'the grid'}: no trial completed, so none is best"
             )
-        best[json.dumps(result["point"], sort_keys=True, default=str)] = result["best"]["values"]
-    runs = []
-    for point in expand(spec):
-        rest = {k: v for k, v in point.items() if k != "seed"}
-        runs.append(build_run(spec, {**point, **best[json.dumps(rest, sort_keys=True, default=str)]}))
-    return runs
+        best[_key(result["point"])] = result["best"]["values"]
+    return [build_run(spec, {**point, **best[_key(_group_point(spec, point))]}) for point in expand(spec)]
 
 
 def _ended(label: str, outcome: Any, plan: Plan) -> str:
@@ -312,6 +387,7 @@ def run_tune(
     trials = trial_runs(groups)
     plan1 = make_plan(spec, trials, max_retries)  # the folder's identity first
     check_validation_split(groups, where)
+    check_pooling(groups, where)
     validate_runs(trials, where)
     results = score_groups(groups, plan1.folder, spec.tune.metric, final=_kept(plan1))
     plan2 = None

@@ -9,6 +9,7 @@
         agent_kwargs.ent_coef: [0.0, 0.01]
       seeds: [0]                   # the seeds each trial trains (default: the grid's first seed)
       metric: mean                 # the validation return's mean over the trial's runs, or iqm
+      by: [agent]                  # grid keys each value of which is tuned apart (default: all but seed)
 
 With ``method: random``, ``samples: N`` trials are drawn from the space, where a key's values are
 either a list (drawn uniformly) or a range ``{low, high, log: bool, int: bool}``: uniform on
@@ -33,7 +34,7 @@ from typing import Any
 from heldout.sweep.keys import MAPPING_FIELDS, check_key, fragment
 
 #: The keys of a ``tune:`` section.
-TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed")
+TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed", "by")
 #: The search methods.
 METHODS: tuple[str, ...] = ("grid", "random")
 #: How a trial's runs are scored on the validation split.
@@ -88,6 +89,8 @@ class TuneSpec:
         seeds: The seeds each trial trains; None: the grid's first seed.
         metric: ``mean`` or ``iqm`` of the validation returns.
         seed: Seeds the random search's generator.
+        by: The grid keys each value (combination) of which gets its own best; None: every grid key
+            but the seed, so each grid point but for its seed is tuned apart.
     """
 
     space: dict[str, Any]
@@ -96,6 +99,7 @@ class TuneSpec:
     seeds: list[int] | None = None
     metric: str = "mean"
     seed: int = 0
+    by: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The section as plain data (recorded in ``sweep.json`` and ``tuning.json``)."""
@@ -106,6 +110,7 @@ class TuneSpec:
             "seeds": self.seeds,
             "metric": self.metric,
             "seed": self.seed,
+            "by": self.by,
         }
 
 
@@ -254,7 +259,24 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
         if twice is not None:
             raise ValueError(f"{where}.seeds lists {twice} twice: each seed once")
-    return TuneSpec(space=checked, method=method, samples=samples, seeds=seeds, metric=metric, seed=seed)
+    by = data.get("by")
+    if by is not None:
+        if not isinstance(by, list) or not all(isinstance(k, str) for k in by):
+            raise ValueError(f"{where}.by must be a list of grid keys, e.g. [agent], got {by!r}")
+        for key in by:
+            if key == "seed":
+                raise ValueError(f"{where}.by: 'seed' cannot be tuned apart: a trial's seeds are tune.seeds")
+            if key not in grid:
+                raise ValueError(
+                    f"{where}.by names {key!r}, which is not a grid key{_hint(key, [k for k in grid if k != 'seed'])}; "
+                    f"grid keys: {', '.join(k for k in grid if k != 'seed') or '(none but seed)'}"
+                )
+        twice = next((k for i, k in enumerate(by) if k in by[:i]), None)
+        if twice is not None:
+            raise ValueError(f"{where}.by lists {twice!r} twice")
+    return TuneSpec(
+        space=checked, method=method, samples=samples, seeds=seeds, metric=metric, seed=seed, by=by
+    )
 
 
 def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:

@@ -290,6 +290,7 @@ CASES: list[Case] = [
     _case("sweep-tune-key-in-grid", ["sweep", "files/sweep-tune-in-grid.yaml", "--tune"], "'agent'"),
     _case("sweep-tune-agent-arg-unknown", ["sweep", "files/sweep-tune-agent-arg.yaml", "--tune"], "gama"),
     _case("sweep-tune-value-bad", ["sweep", "files/sweep-tune-bad-value.yaml", "--tune"], "-5"),
+    _case("sweep-tune-by-unknown", ["sweep", "files/sweep-tune-by.yaml", "--tune"], "agnet"),
     _case("sweep-tune-no-validation", ["sweep", "files/sweep-tune-no-validation.yaml", "--tune"], "no validation split"),
     # -- heldout list ---------------------------------------------------------------------------------------
     _case("list-import-syntax-error", ["list", "--import", "files/syntax_error.py"], "syntax_error.py"),
@@ -505,6 +506,7 @@ def build_workspace(root: Path) -> Path:
         "sweep-tune-seed": "tune: {space: {seed: [1, 2]}}\n",
         "sweep-tune-agent-arg": "tune: {space: {agent_kwargs.gama: [0.9, 0.99]}}\n",
         "sweep-tune-bad-value": "tune: {space: {eval_episodes: [10, -5]}}\n",
+        "sweep-tune-by": "tune: {space: {agent_kwargs.ent_coef: [0.0, 0.01]}, by: [agnet]}\n",
     }
     for name, body in tunes.items():
         _write(files / f"{name}.yaml", f"name: {name}\nfolder: sweeps/{name}\n{val}{body}")

@@ -50,13 +50,14 @@ def _csv(returns: list[float]) -> str:
     return "episode,level,return,length,completed\n" + rows
 
 
-def _fake_run(path: Path, config: object, seed_shift: float = 0.0) -> None:
-    """A complete run folder whose validation and test returns rank its learning rate oppositely."""
+def _fake_run(path: Path, config: object, seed_shift: float = 0.0, returns: tuple | None = None) -> None:
+    """A complete run folder whose validation and test returns rank its learning rate oppositely
+    (or whose validation and test means are ``returns``)."""
     from heldout.protocol.run_folder import write_json, write_yaml
     from heldout.protocol.status import write_status
 
     lr = config.agent_kwargs["learning_rate"]
-    val, test = VALIDATION[lr] + seed_shift, TEST[lr] + seed_shift
+    val, test = returns or (VALIDATION[lr] + seed_shift, TEST[lr] + seed_shift)
     (path / "eval").mkdir(parents=True, exist_ok=True)
     write_yaml(path / "config.yaml", config.to_dict())
     (path / "eval" / "train.csv").write_text(_csv([test, test]))
@@ -325,3 +326,73 @@ def test_the_docs_example_runs_and_its_best_trial_reproduces_in_stage_2(tmp_path
             folder / "cartpole" / "ppo" / "seed0" / "eval" / f"{split}.csv"
         ).read_text()
     assert (folder / "report" / "report.md").is_file()
+
+
+def test_tune_by_pools_games_on_normalised_validation_scores(tmp_path: Path) -> None:
+    """``by: []``: one best for every game. Raw returns would pick the trial that does well on
+    starpilot's large scale; the mean of min-max normalised scores (coinrun 5-10, starpilot 2.5-64)
+    picks the other, and stage 2 runs it on both games."""
+    from heldout.sweep.tune import best_runs
+
+    spec = parse_spec(
+        {
+            "name": "p",
+            "folder": str(tmp_path / "sw"),
+            "base": {"preset": "procgen-easy", "num_validation_levels": 50},
+            "grid": {"env": ["coinrun", "starpilot"], "seed": [0, 1]},
+            "tune": {"space": {"agent_kwargs.learning_rate": [1.0e-4, 3.0e-4]}, "by": []},
+        }
+    )
+    (group,) = build_groups(spec)
+    assert group.name == "all" and [len(t.runs) for t in group.trials] == [2, 2]
+    validation = {("coinrun", 1.0e-4): 10.0, ("starpilot", 1.0e-4): 2.5, ("coinrun", 3.0e-4): 5.0}
+    validation[("starpilot", 3.0e-4)] = 40.0
+    for trial in group.trials:
+        for run in trial.runs:
+            c = run.config
+            val = validation[(c.env, c.agent_kwargs["learning_rate"])]
+            _fake_run(spec.folder / run.name, c, returns=(val, 100.0 - val))
+    (result,) = score_groups([group], spec.folder, "mean")
+    scores = {t["name"]: t["score"] for t in result["trials"]}
+    assert scores == {
+        "learning_rate=0.0001": pytest.approx((1.0 + 0.0) / 2),
+        "learning_rate=0.0003": pytest.approx((0.0 + 37.5 / 61.5) / 2),
+    }
+    assert result["best"]["name"] == "learning_rate=0.0001"
+    assert [m["member"] for m in result["trials"][0]["members"]] == [
+        "tune/learning_rate=0.0001/coinrun/ppo",
+        "tune/learning_rate=0.0001/starpilot/ppo",
+    ]
+    runs = best_runs(spec, [result])
+    assert [r.name for r in runs] == [
+        "coinrun/ppo/seed0",
+        "coinrun/ppo/seed1",
+        "starpilot/ppo/seed0",
+        "starpilot/ppo/seed1",
+    ]
+    assert {r.config.agent_kwargs["learning_rate"] for r in runs} == {1.0e-4}
+
+
+def test_tune_by_agent_and_games_without_a_common_scale(tmp_path: Path) -> None:
+    from heldout.sweep.tune import check_pooling
+
+    base = {"preset": "cartpole-gravity-extrapolation", "contexts.validation": {"gravity": "2.45:4.9"}}
+    data = {
+        "name": "t",
+        "folder": str(tmp_path / "sw"),
+        "base": base,
+        "grid": {"agent": ["ppo", "sgfd"], "agent_kwargs.ent_coef": [0.0, 0.01], "seed": [0]},
+        "tune": {"space": {"agent_kwargs.learning_rate": LRS}, "by": ["agent"]},
+    }
+    groups = build_groups(parse_spec(data))
+    assert [g.name for g in groups] == ["agent=ppo", "agent=sgfd"]
+    assert [len(g.members) for g in groups] == [2, 2]  # the two ent_coef values, tuned together
+    check_pooling(groups)  # one env: raw returns pool
+    # two contextual envs have no normalised score: refused, one line
+    data["grid"] = {"preset": ["cartpole-gravity-extrapolation", "pendulum-mass-extrapolation"], "seed": [0]}
+    data["tune"]["by"] = []
+    spec = parse_spec({**data, "base": {}})
+    with pytest.raises(
+        ValueError, match=r"tune.by: group all pools the envs cartpole, pendulum, but 'cartpole'"
+    ):
+        check_pooling(build_groups(spec))

@@ -158,6 +158,20 @@ def test_a_range_draws_log_uniformly() -> None:
         ({"space": {"agent": ["ppo"]}, "seeds": []}, None, None, r"tune.seeds must be a list"),
         ({"space": {"agent": ["ppo"]}, "seeds": [True]}, None, None, r"tune.seeds must be a list"),
         ("grid", None, None, r"tune must be a mapping with a space"),
+        (
+            {"space": {"timesteps": [64]}, "by": ["agnet"]},
+            {"agent": ["ppo"]},
+            None,
+            r"'agnet'.*did you mean 'agent'",
+        ),
+        ({"space": {"timesteps": [64]}, "by": ["seed"]}, None, None, r"'seed' cannot be tuned apart"),
+        ({"space": {"timesteps": [64]}, "by": "agent"}, None, None, r"tune.by must be a list of grid keys"),
+        (
+            {"space": {"timesteps": [64]}, "by": ["agent", "agent"]},
+            {"agent": ["ppo"]},
+            None,
+            r"lists 'agent' twice",
+        ),
     ],
 )
 def test_a_bad_tune_section_is_one_line_naming_it(tune, grid, base, match) -> None:
