@@ -3,7 +3,9 @@
 Two stages, both planned and run like any sweep (:mod:`heldout.sweep.plan`, the local backend):
 
 1. **Trials.** The grid's points are grouped by everything but their seed (one group per agent,
-   env and other grid value: each is tuned on its own). Each group tries every trial of the space
+   env and other grid value: each is tuned on its own), or by the keys of ``tune.by`` (a group's
+   score is then the mean over its members, min-max normalised where they span several games,
+   :func:`check_pooling`). Each group tries every trial of the space
    (:func:`heldout.sweep.tune_spec.trial_points`) on ``tune.seeds``; a trial's runs are ordinary
    run folders, ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``. A trial is scored from its runs'
    validation results only (:mod:`heldout.sweep.tune_score`); ``<folder>/tune/tuning.json`` records
