@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> None:
         "the sweep folder already holds) and run it: each run an ordinary run folder under the sweep's "
         "folder, named by its grid point. Running it again skips complete runs, resumes interrupted "
         "ones from their checkpoints and retries failed ones. At the end: the report (heldout report) "
-        "on the sweep's folder and one line per agent. docs/sweeps.md has the spec format.",
+        "on the sweep's folder and one line per agent. With --tune, the spec's tune: space is searched first, "
+        "each trial scored on the validation split only, and the grid runs with the best values. "
+        "docs/sweeps.md has the spec format.",
         formatter_class=HelpFormatter,
     )
     s.add_argument("spec", metavar="SPEC.yaml", help="the sweep's spec (docs/sweeps.md)")
@@ -55,6 +57,13 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--no-plots", action="store_true", help="the report's tables only")
     s.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the report's CIs")
     s.add_argument("--no-progress", action="store_true", help="no progress line (events only)")
+    s.add_argument(
+        "--tune",
+        action="store_true",
+        help="first search the spec's tune: space, each trial scored on the validation split only "
+        "(trials under FOLDER/tune/, FOLDER/tune/tuning.json), then run each grid point with its "
+        "best values and report those runs on train and test (docs/sweeps.md)",
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -85,6 +94,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "--backend ray is not available in this version; use --backend local (docs/sweeps.md)"
         )
     spec = load_spec(args.spec)
+    if args.tune:
+        return _run_tune(args, argv, spec)
+    if spec.tune is not None:
+        print("note: the spec has a tune section, which only --tune searches; these runs use base's values")
     runs = build_runs(spec)
     plan = make_plan(spec, runs, args.max_retries)  # the folder's identity before any compute
     validate_runs(runs, f"sweep spec {args.spec!r}")
@@ -131,3 +144,25 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         for warning in warnings:
             print("warning: " + warning)
     return 1 if outcome.failed or kept else 0
+
+
+def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any) -> int:
+    """``--tune``: both stages of :func:`heldout.sweep.tune.run_tune` on the local backend."""
+    from heldout.sweep.tune import run_tune
+
+    if args.backend != "local":
+        raise ValueError(f"--tune runs on --backend local in this version, not {args.backend!r}")
+    return run_tune(
+        spec,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        max_retries=args.max_retries,
+        report=not args.no_report,
+        plots=not args.no_plots,
+        reps=args.reps,
+        progress=not args.no_progress,
+        command="heldout " + " ".join(shlex.quote(a) for a in argv),
+        rerun=" ".join(map(shlex.quote, ["heldout", *argv])),
+        out=sys.stdout,
+        err=sys.stderr,
+    )

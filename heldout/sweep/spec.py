@@ -13,6 +13,8 @@ A spec names the sweep, its folder and a grid of config values::
       agent_kwargs.ent_coef: [0.0, 0.01]     # a key of a mapping field (agent_kwargs, env_options, contexts)
     zip:                                     # lists stepped through together instead of crossed
       - [agent, agent_kwargs.ent_coef]
+    tune:                                    # optional: what ``heldout sweep --tune`` searches
+      space: {agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}   # (heldout.sweep.tune_spec)
 
 A grid key is ``preset``, a :class:`~heldout.protocol.config.TrainConfig` field, or ``FIELD.KEY`` for
 a key of one of its mapping fields. A run's config is its preset (``procgen-easy`` when none is
@@ -28,7 +30,6 @@ zipped lists of different lengths) raises ValueError / KeyError / TypeError with
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import re
@@ -36,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heldout.sweep.keys import MAPPING_FIELDS, check_key, grid_keys
+from heldout.sweep.keys import did_you_mean as _did_you_mean
+from heldout.sweep.keys import fragment as _fragment
+
 #: The keys a spec may have.
-SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip")
-#: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
-MAPPING_FIELDS: tuple[str, ...] = ("agent_kwargs", "env_options", "contexts")
-#: Fields the sweep sets itself.
-SWEEP_OWNED: dict[str, str] = {"out": "the sweep's folder holds its runs (set 'folder' instead)"}
+SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune")
+
 #: The preset a run starts from when the spec names none (``heldout train``'s default).
 DEFAULT_PRESET = "procgen-easy"
 #: The grid keys a run's folder name is made of, in this order, as ``<env>/<agent>/seed<k>``.
@@ -62,6 +64,7 @@ class SweepSpec:
         base: Config values every run shares (``preset`` among them, if given).
         source: The spec file it was read from ('' when built in code).
         description: Free text.
+        tune: The checked ``tune:`` section (:class:`~heldout.sweep.tune_spec.TuneSpec`), or None.
     """
 
     name: str
@@ -71,10 +74,11 @@ class SweepSpec:
     base: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     description: str = ""
+    tune: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (what ``sweep.json`` records)."""
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "folder": str(self.folder),
@@ -82,6 +86,9 @@ class SweepSpec:
             "grid": self.grid,
             "zip": self.zip,
         }
+        if self.tune is not None:
+            out["tune"] = self.tune.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -99,51 +106,8 @@ class RunPoint:
     config: Any
 
 
-def _did_you_mean(value: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(str(value), valid, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else repr(value)
-
-
-def grid_keys() -> list[str]:
-    """The plain keys a grid or ``base`` may hold: ``preset`` and the config's fields."""
-    from heldout.protocol.config import field_names
-
-    return ["preset", *(n for n in field_names() if n not in SWEEP_OWNED)]
-
-
-def check_key(key: Any, where: str) -> str:
-    """``key`` checked to be a grid key (``preset``, a config field, or ``FIELD.KEY`` of a mapping field).
-
-    Raises:
-        ValueError: naming the key, the closest valid one and the valid ones.
-    """
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"{where}: a key must be a config field name, got {key!r}")
-    if key in SWEEP_OWNED:
-        raise ValueError(f"{where}: {key!r} cannot be set in a sweep: {SWEEP_OWNED[key]}")
-    head, dot, tail = key.partition(".")
-    if dot:
-        if head not in MAPPING_FIELDS:
-            hint = _did_you_mean(head, list(MAPPING_FIELDS))
-            raise ValueError(
-                f"{where}: {key!r} is no FIELD.KEY of a mapping field{hint}; mapping fields: "
-                f"{', '.join(MAPPING_FIELDS)}"
-            )
-        if not tail or "." in tail:
-            raise ValueError(f"{where}: {key!r} must be FIELD.KEY with one key, e.g. agent_kwargs.ent_coef")
-        return key
-    valid = grid_keys()
-    if key not in valid:
-        hint = _did_you_mean(key, valid) or f" (an agent's keyword argument is agent_kwargs.{key})"
-        raise ValueError(
-            f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(valid)}, or FIELD.KEY of "
-            f"{', '.join(MAPPING_FIELDS)}"
-        )
-    return key
 
 
 def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> SweepSpec:
@@ -236,6 +200,11 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
                 what = f"grid.{group[0]}" if len(group) == 1 else f"zip group {group}"
                 raise ValueError(f"{where}: {what} lists {shown} twice: each value once")
             seen.add(shown)
+    tune = None
+    if data.get("tune") is not None:
+        from heldout.sweep.tune_spec import parse_tune
+
+        tune = parse_tune(data["tune"], where, grid, base)
     return SweepSpec(
         name=name,
         folder=Path(folder).expanduser(),
@@ -244,6 +213,7 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
         base=dict(base),
         source=source,
         description=description,
+        tune=tune,
     )
 
 
@@ -297,18 +267,53 @@ def _apply(config: Any, values: dict[str, Any], where: str) -> Any:
     return config.replace(**changes)
 
 
-def _fragment(value: Any) -> str:
-    """A value as a piece of a folder name (``0.01``, ``crop``, ``{"gravity": ...}`` made safe)."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text).strip("_") or "_"
-
-
 def run_name(point: dict[str, Any], config: Any, varying: list[str]) -> str:
     """``[<key>=<value>,.../]<env>/<agent>/seed<k>``: the folder of a grid point."""
     extra = [k for k in varying if k not in NAMED_BY]
     head = ",".join(f"{k.rpartition('.')[2]}={_fragment(point[k])}" for k in extra)
     tail = f"{_fragment(config.env)}/{_fragment(config.agent)}/seed{config.seed}"
     return f"{head}/{tail}" if head else tail
+
+
+def import_spec_plugins(spec: SweepSpec) -> None:
+    """Imports the spec's ``base.imports``: they may register the presets, envs and agents it names."""
+    from heldout.protocol.config import import_list
+    from heldout.protocol.plugins import import_plugins
+
+    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
+    try:
+        import_plugins(import_list(spec.base.get("imports", [])))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}, base.imports: {exc}") from None
+
+
+def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPoint:
+    """The run of one point (grid values, and for a tuning trial its tuned values after them): its
+    preset, then ``base``, then the point's values, checked by the config itself and resolved. Its
+    name is :func:`run_name` (the keys that vary in the grid), under ``prefix`` if given.
+
+    Raises:
+        KeyError: an unknown preset (did you mean).
+        ValueError / TypeError: a bad value.
+    """
+    from heldout.protocol.presets import PRESETS
+
+    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
+    base = {k: v for k, v in spec.base.items() if k != "preset"}
+    preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
+    config = PRESETS.get(preset)
+    values = {k: v for k, v in point.items() if k != "preset"}
+    config = _apply(_apply(config, base, where), values, where)
+    config = config.replace(out=str(spec.folder))
+    name = run_name(point, config, list(spec.grid))
+    name = f"{prefix}/{name}" if prefix else name
+    try:
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: run {name}: {exc}") from None
+    return RunPoint(name=name, point=point, config=config.resolved())
 
 
 def build_runs(spec: SweepSpec) -> list[RunPoint]:
@@ -321,39 +326,19 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         KeyError: an unknown preset (did you mean).
         ValueError / TypeError: a bad value, or two grid points that would share a folder.
     """
-    from heldout.protocol.config import import_list
-    from heldout.protocol.plugins import import_plugins
-    from heldout.protocol.presets import PRESETS
-
     where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
-    try:  # the user's modules first: they may register the presets, envs and agents the grid names
-        import_plugins(import_list(spec.base.get("imports", [])))
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}, base.imports: {exc}") from None
+    import_spec_plugins(spec)  # the user's modules first
     runs: list[RunPoint] = []
     by_name: dict[str, dict[str, Any]] = {}
-    base = {k: v for k, v in spec.base.items() if k != "preset"}
     for point in expand(spec):
-        preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
-        if not isinstance(preset, str) or preset not in PRESETS:
-            raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
-        config = PRESETS.get(preset)
-        values = {k: v for k, v in point.items() if k != "preset"}
-        config = _apply(_apply(config, base, where), values, where)
-        config = config.replace(out=str(spec.folder))
-        name = run_name(point, config, list(spec.grid))
-        try:
-            config.validate()
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{where}: run {name}: {exc}") from None
-        config = config.resolved()
-        if name in by_name:
+        run = build_run(spec, point)
+        if run.name in by_name:
             raise ValueError(
-                f"{where}: grid points {_show(by_name[name])} and {_show(point)} are the same run "
-                f"({name}); give each a different value"
+                f"{where}: grid points {_show(by_name[run.name])} and {_show(point)} are the same run "
+                f"({run.name}); give each a different value"
             )
-        by_name[name] = point
-        runs.append(RunPoint(name=name, point=point, config=config))
+        by_name[run.name] = point
+        runs.append(run)
     return runs
 
 
@@ -386,9 +371,11 @@ __all__ = [
     "SPEC_KEYS",
     "RunPoint",
     "SweepSpec",
+    "build_run",
     "build_runs",
     "expand",
     "grid_keys",
+    "import_spec_plugins",
     "load_spec",
     "parse_spec",
     "run_name",

@@ -281,6 +281,17 @@ CASES: list[Case] = [
     _case("sweep-workers-zero", ["sweep", "files/sweep-ok.yaml", "--workers", "0"], "'0'"),
     _case("sweep-max-retries-negative", ["sweep", "files/sweep-ok.yaml", "--max-retries", "-1"], "-1"),
     _case("sweep-unknown-flag", ["sweep", "files/sweep-ok.yaml", "--dryrun"], "--dryrun"),
+    _case("sweep-tune-no-section", ["sweep", "files/sweep-ok.yaml", "--tune"], "no tune section"),
+    _case("sweep-tune-unknown-key", ["sweep", "files/sweep-tune-unknown-key.yaml", "--tune"], "spcae"),
+    _case("sweep-tune-unknown-method", ["sweep", "files/sweep-tune-method.yaml", "--tune"], "grdi"),
+    _case("sweep-tune-range-in-grid", ["sweep", "files/sweep-tune-range-grid.yaml", "--tune"], "method: random"),
+    _case("sweep-tune-random-no-samples", ["sweep", "files/sweep-tune-no-samples.yaml", "--tune"], "samples"),
+    _case("sweep-tune-seed-tuned", ["sweep", "files/sweep-tune-seed.yaml", "--tune"], "'seed'"),
+    _case("sweep-tune-key-in-grid", ["sweep", "files/sweep-tune-in-grid.yaml", "--tune"], "'agent'"),
+    _case("sweep-tune-agent-arg-unknown", ["sweep", "files/sweep-tune-agent-arg.yaml", "--tune"], "gama"),
+    _case("sweep-tune-value-bad", ["sweep", "files/sweep-tune-bad-value.yaml", "--tune"], "-5"),
+    _case("sweep-tune-by-unknown", ["sweep", "files/sweep-tune-by.yaml", "--tune"], "agnet"),
+    _case("sweep-tune-no-validation", ["sweep", "files/sweep-tune-no-validation.yaml", "--tune"], "no validation split"),
     # -- heldout list ---------------------------------------------------------------------------------------
     _case("list-import-syntax-error", ["list", "--import", "files/syntax_error.py"], "syntax_error.py"),
     _case("list-import-missing", ["list", "--import", "files/missing.py"], "files/missing.py"),
@@ -484,6 +495,30 @@ def build_workspace(root: Path) -> Path:
         "sweep-zip-unequal": "grid: {seed: [0, 1, 2], agent: [ppo, sgfd]}\nzip: [[seed, agent]]\n",
         "sweep-out": "grid: {out: [elsewhere]}\n",
     }
+    # tune sections: the fixture's contexts get validation contexts, so only the one bad thing is wrong
+    val = "base: {preset: cartpole-gravity-extrapolation, timesteps: 64, num_envs: 2, "
+    val += "contexts.validation: {gravity: '2.45:4.9'}}\ngrid: {seed: [0]}\n"
+    tunes = {
+        "sweep-tune-unknown-key": "tune: {spcae: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
+        "sweep-tune-method": "tune: {method: grdi, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
+        "sweep-tune-range-grid": "tune: {space: {agent_kwargs.ent_coef: {low: 0.0, high: 0.02}}}\n",
+        "sweep-tune-no-samples": "tune: {method: random, space: {agent_kwargs.ent_coef: {low: 0.0, high: 0.02}}}\n",
+        "sweep-tune-seed": "tune: {space: {seed: [1, 2]}}\n",
+        "sweep-tune-agent-arg": "tune: {space: {agent_kwargs.gama: [0.9, 0.99]}}\n",
+        "sweep-tune-bad-value": "tune: {space: {eval_episodes: [10, -5]}}\n",
+        "sweep-tune-by": "tune: {space: {agent_kwargs.ent_coef: [0.0, 0.01]}, by: [agnet]}\n",
+    }
+    for name, body in tunes.items():
+        _write(files / f"{name}.yaml", f"name: {name}\nfolder: sweeps/{name}\n{val}{body}")
+    _write(
+        files / "sweep-tune-in-grid.yaml",
+        f"name: g\nfolder: sweeps/g\n{val.replace('grid: {seed: [0]}', 'grid: {agent: [ppo, sgfd]}')}"
+        "tune: {space: {agent: [ppo]}}\n",
+    )
+    _write(
+        files / "sweep-tune-no-validation.yaml",
+        f"name: nv\nfolder: sweeps/nv\n{tiny}grid: {{seed: [0]}}\ntune: {{space: {{agent_kwargs.ent_coef: [0.0, 0.01]}}}}\n",
+    )
     for name, body in specs.items():
         _write(files / f"{name}.yaml", f"name: {name}\nfolder: sweeps/{name}\n{tiny}{body}")
     _write(

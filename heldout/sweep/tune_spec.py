@@ -1,0 +1,331 @@
+"""A sweep spec's ``tune:`` section: the search space ``heldout sweep --tune`` tries on validation levels.
+
+::
+
+    tune:
+      method: grid                 # grid (every combination, the default) or random
+      space:                       # config keys (as in the grid) and the values to try
+        agent_kwargs.learning_rate: [1.0e-4, 3.0e-4, 1.0e-3]
+        agent_kwargs.ent_coef: [0.0, 0.01]
+      seeds: [0]                   # the seeds each trial trains (default: the grid's first seed)
+      metric: mean                 # the validation return's mean over the trial's runs, or iqm
+      by: [agent]                  # grid keys each value of which is tuned apart (default: all but seed)
+
+With ``method: random``, ``samples: N`` trials are drawn from the space, where a key's values are
+either a list (drawn uniformly) or a range ``{low, high, log: bool, int: bool}``: uniform on
+``[low, high)``, log-uniform with ``log: true`` (Bergstra & Bengio 2012, "Random Search for
+Hyper-Parameter Optimization", JMLR), integers in ``[low, high]`` with ``int: true``. The draws come
+from a :class:`numpy.random.Generator` seeded with ``tune.seed`` (default 0), one trial after the
+other, so a larger ``samples`` keeps the trials a smaller one drew.
+
+A tuned key is one a grid may hold (:func:`heldout.sweep.keys.check_key`), except those that name
+the game, the seed or the split the search is scored on (:data:`NOT_TUNED`), and it may not also be
+in the grid or in ``base``. Bad input raises ValueError with one line naming it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from heldout.sweep.keys import MAPPING_FIELDS, check_key, fragment
+
+#: The keys of a ``tune:`` section.
+TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed", "by")
+#: The search methods.
+METHODS: tuple[str, ...] = ("grid", "random")
+#: How a trial's runs are scored on the validation split.
+METRICS: tuple[str, ...] = ("mean", "iqm")
+#: The keys of a range in a random search space.
+RANGE_KEYS: tuple[str, ...] = ("low", "high", "log", "int")
+#: Keys that are not tuned, and why.
+NOT_TUNED: dict[str, str] = {
+    "seed": "a trial's seeds are tune.seeds",
+    "env": "tuning picks hyper-parameters, not the game: put env in the grid",
+    "preset": "a preset sets the whole config: put it in base or the grid",
+    "num_validation_levels": "it sets the validation split the trials are scored on",
+    "contexts": "the contexts set the validation split the trials are scored on",
+    "imports": "plug-ins are imported for every run: put them in base",
+}
+#: Keys a random draw is rounded to (significant digits), so configs and tables stay readable.
+DIGITS = 6
+
+
+@dataclass(frozen=True)
+class Range:
+    """A range of a random search space: uniform on ``[low, high)`` (log-uniform with ``log``), or
+    integers in ``[low, high]`` with ``int``."""
+
+    low: float
+    high: float
+    log: bool = False
+    int: bool = False
+
+    def draw(self, rng: Any) -> float | int:
+        """One value drawn with the :class:`numpy.random.Generator` ``rng``."""
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        if self.int:
+            return int(min(max(round(value), self.low), self.high))
+        return float(f"{value:.{DIGITS}g}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "log": self.log, "int": self.int}
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """A checked ``tune:`` section.
+
+    Attributes:
+        space: ``{key: [values] | Range}`` in the order written.
+        method: ``grid`` or ``random``.
+        samples: Trials a random search draws (None for a grid).
+        seeds: The seeds each trial trains; None: the grid's first seed.
+        metric: ``mean`` or ``iqm`` of the validation returns.
+        seed: Seeds the random search's generator.
+        by: The grid keys each value (combination) of which gets its own best; None: every grid key
+            but the seed, so each grid point but for its seed is tuned apart.
+    """
+
+    space: dict[str, Any]
+    method: str = "grid"
+    samples: int | None = None
+    seeds: list[int] | None = None
+    metric: str = "mean"
+    seed: int = 0
+    by: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as plain data (recorded in ``sweep.json`` and ``tuning.json``)."""
+        return {
+            "method": self.method,
+            "space": {k: v.to_dict() if isinstance(v, Range) else v for k, v in self.space.items()},
+            "samples": self.samples,
+            "seeds": self.seeds,
+            "metric": self.metric,
+            "seed": self.seed,
+            "by": self.by,
+        }
+
+
+def _hint(value: Any, valid: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(str(value), list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = ""
+        if isinstance(value, str):
+            try:
+                float(value)
+                hint = " (YAML reads 1e-4 as text: write 1.0e-4)"
+            except ValueError:
+                pass
+        raise ValueError(f"{where} must be a number, got {value!r}{hint}")
+    return float(value)
+
+
+def _range(key: str, data: dict[str, Any], where: str) -> Range:
+    where = f"{where}.{key}"
+    unknown = [k for k in data if k not in RANGE_KEYS]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown range key {unknown[0]!r}{_hint(unknown[0], RANGE_KEYS)}; valid keys: "
+            f"{', '.join(RANGE_KEYS)}"
+        )
+    for need in ("low", "high"):
+        if need not in data:
+            raise ValueError(f"{where}: a range needs low and high, e.g. {{low: 1.0e-4, high: 1.0e-3}}")
+    low, high = _number(data["low"], f"{where}.low"), _number(data["high"], f"{where}.high")
+    flags = {}
+    for flag in ("log", "int"):
+        value = data.get(flag, False)
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}.{flag} must be true or false, got {value!r}")
+        flags[flag] = value
+    if not low < high:
+        raise ValueError(f"{where}: low must be below high, got low={data['low']!r}, high={data['high']!r}")
+    if flags["log"] and low <= 0:
+        raise ValueError(f"{where}: a log range needs low > 0, got low={data['low']!r}")
+    if flags["int"] and not (_is_int(data["low"]) and _is_int(data["high"])):
+        raise ValueError(
+            f"{where}: an int range needs whole-number bounds, got low={data['low']!r}, high={data['high']!r}"
+        )
+    if flags["int"]:
+        return Range(int(data["low"]), int(data["high"]), log=flags["log"], int=True)
+    return Range(low, high, log=flags["log"])
+
+
+def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]) -> TuneSpec:
+    """Checks a spec's ``tune:`` section against its ``grid`` and ``base`` (key names only; each
+    trial's config is checked when the trials are built).
+
+    Raises:
+        ValueError: naming the bad key or value (one line).
+    """
+    where = f"{where}, tune"
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{where} must be a mapping with a space, e.g. tune: {{space: {{agent_kwargs.ent_coef: [0.0, 0.01]}}}}"
+        )
+    unknown = [k for k in data if k not in TUNE_KEYS]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key {unknown[0]!r}{_hint(unknown[0], TUNE_KEYS)}; valid keys: {', '.join(TUNE_KEYS)}"
+        )
+    method = data.get("method", "grid")
+    if method not in METHODS:
+        raise ValueError(
+            f"{where}.method: unknown method {method!r}{_hint(method, METHODS)}; valid: {', '.join(METHODS)}"
+        )
+    metric = data.get("metric", "mean")
+    if metric not in METRICS:
+        raise ValueError(
+            f"{where}.metric: unknown metric {metric!r}{_hint(metric, METRICS)}; valid: {', '.join(METRICS)} "
+            "(of the validation returns)"
+        )
+    seed = data.get("seed", 0)
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"{where}.seed must be a whole number >= 0 (the random search's), got {seed!r}")
+
+    space = data.get("space")
+    if not isinstance(space, dict) or not space:
+        raise ValueError(
+            f"{where}.space must name at least one config key and its values, e.g. "
+            f"space: {{agent_kwargs.ent_coef: [0.0, 0.01]}}, got {space!r}"
+        )
+    checked: dict[str, Any] = {}
+    for key, values in space.items():
+        check_key(key, f"{where}.space")
+        head = key.partition(".")[0]
+        if key in NOT_TUNED or head in NOT_TUNED:
+            raise ValueError(
+                f"{where}.space: {key!r} cannot be tuned: {NOT_TUNED.get(key, NOT_TUNED.get(head))}"
+            )
+        if key in MAPPING_FIELDS:
+            raise ValueError(f"{where}.space: tune one key of {key!r} at a time, e.g. {key}.KEY")
+        for section, keys in (("grid", grid), ("base", base)):
+            if key in keys:
+                raise ValueError(f"{where}.space: {key!r} is also in {section}; keep one")
+        if isinstance(values, list):
+            if not values:
+                raise ValueError(f"{where}.space.{key} is an empty list: no value to try")
+            shown = [json.dumps(v, sort_keys=True) for v in values]
+            twice = next((s for i, s in enumerate(shown) if s in shown[:i]), None)
+            if twice is not None:
+                raise ValueError(f"{where}.space.{key} lists {twice} twice: each value once")
+            checked[key] = list(values)
+        elif isinstance(values, dict):
+            if method != "random":
+                raise ValueError(
+                    f"{where}.space.{key}: a range ({{low, high}}) is drawn from by method: random; "
+                    "a grid needs a list of values"
+                )
+            checked[key] = _range(key, values, f"{where}.space")
+        else:
+            raise ValueError(
+                f"{where}.space.{key} must be a list of values"
+                + (" or a range {low, high, log, int}" if method == "random" else "")
+                + f", got {values!r}"
+            )
+
+    samples = data.get("samples")
+    if method == "grid" and samples is not None:
+        raise ValueError(
+            f"{where}.samples applies to method: random; a grid tries every combination of the space"
+        )
+    if method == "random" and samples is None:
+        raise ValueError(f"{where}: method random needs samples: N, the number of trials to draw")
+    if method == "random" and (not _is_int(samples) or samples <= 0):
+        raise ValueError(
+            f"{where}.samples: method random needs samples: N, a whole number > 0, got {samples!r}"
+        )
+
+    seeds = data.get("seeds")
+    if seeds is not None:
+        if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+            raise ValueError(f"{where}.seeds must be a list of whole numbers >= 0, e.g. [0], got {seeds!r}")
+        twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+        if twice is not None:
+            raise ValueError(f"{where}.seeds lists {twice} twice: each seed once")
+    by = data.get("by")
+    if by is not None:
+        if not isinstance(by, list) or not all(isinstance(k, str) for k in by):
+            raise ValueError(f"{where}.by must be a list of grid keys, e.g. [agent], got {by!r}")
+        for key in by:
+            if key == "seed":
+                raise ValueError(f"{where}.by: 'seed' cannot be tuned apart: a trial's seeds are tune.seeds")
+            if key not in grid:
+                raise ValueError(
+                    f"{where}.by names {key!r}, which is not a grid key{_hint(key, [k for k in grid if k != 'seed'])}; "
+                    f"grid keys: {', '.join(k for k in grid if k != 'seed') or '(none but seed)'}"
+                )
+        twice = next((k for i, k in enumerate(by) if k in by[:i]), None)
+        if twice is not None:
+            raise ValueError(f"{where}.by lists {twice!r} twice")
+    return TuneSpec(
+        space=checked, method=method, samples=samples, seeds=seeds, metric=metric, seed=seed, by=by
+    )
+
+
+def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The trials, ``[(name, {key: value})]``.
+
+    A grid's trials are the product of the space's lists (the last key fastest), named by their
+    values (``learning_rate=0.0003,ent_coef=0.01``); a random search's are ``trial-000``, ... in the
+    order drawn. A draw equal to an earlier one is drawn again (at most ``100 x samples`` draws in
+    all), so a small discrete space may give fewer trials than ``samples``.
+
+    Raises:
+        ValueError: two grid trials whose names coincide (values that read alike in a folder name).
+    """
+    import itertools
+
+    import numpy as np
+
+    keys = list(tune.space)
+    out: list[tuple[str, dict[str, Any]]] = []
+    if tune.method == "grid":
+        names: dict[str, dict[str, Any]] = {}
+        for combo in itertools.product(*(tune.space[k] for k in keys)):
+            values = dict(zip(keys, combo, strict=True))
+            name = ",".join(f"{k.rpartition('.')[2]}={fragment(v)}" for k, v in values.items())
+            if name in names:
+                raise ValueError(
+                    f"tune.space: trials {names[name]} and {values} would share the folder {name!r}; "
+                    "give values that differ in their names"
+                )
+            names[name] = values
+            out.append((name, values))
+        return out
+    rng = np.random.default_rng(tune.seed)
+    seen: set[str] = set()
+    for _ in range(100 * int(tune.samples or 0)):
+        if len(out) == tune.samples:
+            break
+        values = {}
+        for key in keys:
+            space = tune.space[key]
+            values[key] = (
+                space.draw(rng) if isinstance(space, Range) else space[int(rng.integers(len(space)))]
+            )
+        shown = json.dumps(values, sort_keys=True)
+        if shown in seen:
+            continue
+        seen.add(shown)
+        out.append((f"trial-{len(out):03d}", values))
+    return out
+
+
+__all__ = ["METHODS", "METRICS", "NOT_TUNED", "TUNE_KEYS", "Range", "TuneSpec", "parse_tune", "trial_points"]

@@ -1,0 +1,398 @@
+"""``heldout sweep --tune``: test returns never feed the search, and a tiny tuning sweep end to end.
+
+The proof that the search reads validation only: trial run folders whose test returns rank the
+trials the opposite way to their validation returns (in ``eval/test.csv`` and in ``summary.json``),
+and the chosen config follows validation, in the scorer and through the whole ``run_tune`` with a
+backend that writes such folders instead of training. A trial run without validation results makes
+the scorer raise rather than fall back to test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from heldout.sweep.spec import parse_spec
+from heldout.sweep.tune import build_groups, check_validation_split, run_tune, score_groups
+from heldout.sweep.tune_score import score_trial, validation_returns
+
+LRS = [1.0e-4, 3.0e-4, 1.0e-3]
+#: The returns each trial's runs get: validation ranks 3e-4 first, test ranks it last.
+VALIDATION = {1.0e-4: 20.0, 3.0e-4: 90.0, 1.0e-3: 50.0}
+TEST = {1.0e-4: 95.0, 3.0e-4: 5.0, 1.0e-3: 60.0}
+
+
+def _spec(folder: Path, **tune) -> object:
+    return parse_spec(
+        {
+            "name": "t",
+            "folder": str(folder),
+            "base": {
+                "preset": "cartpole-gravity-extrapolation",
+                "contexts.validation": {"gravity": "2.45:4.9"},
+                "timesteps": 64,
+                "num_envs": 2,
+            },
+            "grid": {"agent": ["ppo", "sgfd"], "seed": [0, 1]},
+            "tune": {"space": {"agent_kwargs.learning_rate": LRS}, "seeds": [0, 1], **tune},
+        }
+    )
+
+
+def _csv(returns: list[float]) -> str:
+    rows = "".join(f"{i},{i},{r:g},10,\n" for i, r in enumerate(returns))
+    return "episode,level,return,length,completed\n" + rows
+
+
+def _fake_run(path: Path, config: object, seed_shift: float = 0.0, returns: tuple | None = None) -> None:
+    """A complete run folder whose validation and test returns rank its learning rate oppositely
+    (or whose validation and test means are ``returns``)."""
+    from heldout.protocol.run_folder import write_json, write_yaml
+    from heldout.protocol.status import write_status
+
+    lr = config.agent_kwargs["learning_rate"]
+    val, test = returns or (VALIDATION[lr] + seed_shift, TEST[lr] + seed_shift)
+    (path / "eval").mkdir(parents=True, exist_ok=True)
+    write_yaml(path / "config.yaml", config.to_dict())
+    (path / "eval" / "train.csv").write_text(_csv([test, test]))
+    (path / "eval" / "test.csv").write_text(_csv([test, test + 1, test - 1]))
+    (path / "eval" / "validation.csv").write_text(_csv([val, val + 2, val - 2]))
+    splits = {
+        name: {"mean": mean, "episodes": 3, "normalized": None}
+        for name, mean in (("train", test), ("test", test), ("validation", val))
+    }
+    write_json(
+        path / "summary.json",
+        {
+            "env": config.env,
+            "agent": config.agent,
+            "seed": config.seed,
+            "kind": "contexts",
+            "splits": splits,
+            "gap": 0.0,
+        },
+    )
+    write_status(path, "complete", config.timesteps, config.timesteps)
+
+
+def test_the_scorer_reads_validation_and_refuses_a_run_without_it(tmp_path: Path) -> None:
+    spec = _spec(tmp_path / "sw")
+    groups = build_groups(spec)
+    assert [g.name for g in groups] == ["cartpole/ppo", "cartpole/sgfd"]
+    for group in groups:
+        for trial in group.trials:
+            for i, run in enumerate(trial.runs):
+                _fake_run(spec.folder / run.name, run.config, seed_shift=i)
+    results = score_groups(groups, spec.folder, "mean")
+    for result in results:
+        assert result["best"]["values"] == {"agent_kwargs.learning_rate": 3.0e-4}  # validation's best
+        scores = {r["values"]["agent_kwargs.learning_rate"]: r["score"] for r in result["trials"]}
+        assert scores == {lr: pytest.approx(VALIDATION[lr] + 0.5) for lr in LRS}  # seeds shift by 0 and 1
+    assert score_trial([spec.folder / groups[0].trials[0].runs[0].name], "iqm").score == pytest.approx(20.0)
+
+    # a trial run without validation results: the scorer raises, though test.csv and summary.json are there
+    victim = spec.folder / groups[1].trials[2].runs[1].name
+    (victim / "eval" / "validation.csv").unlink()
+    assert (victim / "eval" / "test.csv").is_file() and (victim / "summary.json").is_file()
+    with pytest.raises(
+        ValueError, match=r"no validation results .*validation split only, never on train or test"
+    ):
+        score_groups(groups, spec.folder, "mean")
+    with pytest.raises(ValueError, match="no validation results"):
+        validation_returns(victim)
+
+
+def test_the_whole_tuning_follows_validation_when_test_ranks_the_other_way(tmp_path: Path) -> None:
+    """``run_tune`` end to end with a backend that writes the opposite-ranked folders: the stage-2
+    runs get validation's best, tuning.json records validation scores only."""
+    from heldout.sweep.local import Outcome
+
+    spec = _spec(tmp_path / "sw", metric="iqm")
+    trained: list[list[str]] = []
+
+    def backend(plan, **kwargs):
+        outcome = Outcome()
+        for d in plan.to_run:
+            _fake_run(d.path, d.run.config, seed_shift=d.run.config.seed)
+            outcome.complete.append(d.run.name)
+        trained.append([d.run.name for d in plan.to_run])
+        return outcome
+
+    out = io.StringIO()
+    code = run_tune(spec, report=False, out=out, err=io.StringIO(), runner=backend)
+    assert code == 0, out.getvalue()
+    assert (
+        len(trained) == 2 and len(trained[0]) == 2 * 3 * 2 and all(n.startswith("tune/") for n in trained[0])
+    )
+    assert sorted(trained[1]) == [f"cartpole/{a}/seed{s}" for a in ("ppo", "sgfd") for s in (0, 1)]
+    from heldout.protocol.run_folder import read_config
+
+    for name in trained[1]:
+        assert read_config(spec.folder / name / "config.yaml").agent_kwargs["learning_rate"] == 3.0e-4
+    tuning = json.loads((spec.folder / "tune" / "tuning.json").read_text())
+    assert tuning["split"] == "validation" and tuning["tune"]["metric"] == "iqm"
+    for group in tuning["groups"]:
+        assert group["best"]["name"] == "learning_rate=0.0003"
+        # the IQM of the runs' pooled validation episodes: (v-2, v, v+2) and (v-1, v+1, v+3)
+        assert {t["name"]: t["score"] for t in group["trials"]}["learning_rate=0.0003"] == pytest.approx(90.5)
+    assert "<- best" in out.getvalue()
+
+    # again: nothing to train, the best derived from the folders again
+    trained.clear()
+    out = io.StringIO()
+    assert run_tune(spec, report=False, out=out, err=io.StringIO(), runner=backend) == 0
+    assert trained == [[], []]
+    assert "best for cartpole/ppo: learning_rate=0.0003" in out.getvalue()
+
+
+def test_a_trial_without_a_validation_split_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    data = {
+        "name": "t",
+        "folder": str(tmp_path / "sw"),
+        "base": {"preset": "cartpole-gravity-extrapolation", "timesteps": 64},
+        "grid": {"seed": [0]},
+        "tune": {"space": {"agent_kwargs.learning_rate": LRS}},
+    }
+    groups = build_groups(parse_spec(data))
+    with pytest.raises(
+        ValueError, match=r"no validation split .*never reads the test split.*contexts.validation"
+    ):
+        check_validation_split(groups)
+    with pytest.raises(ValueError, match="no validation split"):
+        run_tune(parse_spec(data), out=io.StringIO(), err=io.StringIO())
+    assert not (tmp_path / "sw").exists()
+
+
+def _sweep(*argv: str) -> tuple[int, str, str]:
+    from heldout.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["sweep", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_tiny_tuning_sweep_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    """2 learning rates x 1 seed on contextual CartPole, then the best on 2 seeds (256 steps a run)."""
+    folder = tmp_path / "sw"
+    spec = tmp_path / "tune.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            f"""\
+            name: tiny-tune
+            folder: {folder}
+            base:
+              preset: cartpole-gravity-extrapolation
+              contexts.validation: {{gravity: "2.45:4.9"}}
+              timesteps: 256
+              num_envs: 2
+              agent_kwargs: {{n_steps: 32, batch_size: 32, n_epochs: 1}}
+              eval_episodes: 4
+              eval_num_envs: 2
+            grid:
+              seed: [0, 1]
+            tune:
+              space:
+                agent_kwargs.learning_rate: [1.0e-5, 3.0e-3]
+            """
+        )
+    )
+    code, out, err = _sweep(str(spec), "--tune", "--dry-run")
+    assert code == 0, err
+    assert "stage 1, tuning on the validation split: 2 trial(s)" in out
+    assert (
+        "tune/learning_rate=1e-05/cartpole/ppo/seed0" in out
+        and "stage 2" in out
+        and "cartpole/ppo/seed1" in out
+    )
+    assert not folder.exists()
+
+    code, out, err = _sweep(str(spec), "--tune", "--workers", "2", "--no-plots", "--reps", "50")
+    assert code == 0, out + err
+    tuning = json.loads((folder / "tune" / "tuning.json").read_text())
+    trials = tuning["groups"][0]["trials"]
+    # the best is the trial whose run has the higher mean in eval/validation.csv
+    means = {}
+    for trial in trials:
+        returns = validation_returns(folder / trial["runs"][0])
+        means[trial["name"]] = sum(returns) / len(returns)
+        assert trial["score"] == pytest.approx(means[trial["name"]])
+    best = max(means, key=lambda n: (means[n], -list(means).index(n)))
+    assert tuning["groups"][0]["best"]["name"] == best
+    lr = next(t["values"] for t in trials if t["name"] == best)["agent_kwargs.learning_rate"]
+    from heldout.protocol.run_folder import read_config
+
+    for seed in (0, 1):
+        run = folder / f"cartpole/ppo/seed{seed}"
+        assert read_config(run / "config.yaml").agent_kwargs["learning_rate"] == lr
+        assert json.loads((run / "summary.json").read_text())["splits"]["test"]["episodes"] == 4
+    # the report at the end covers the stage-2 runs, on train and test
+    assert (folder / "report" / "report.md").is_file()
+    assert re.search(r"ppo: 2 run\(s\) on 1 game\(s\) \(cartpole\), train [\d.]+, test [\d.]+", out), out
+
+    code, out, err = _sweep(str(spec), "--tune", "--no-report")
+    assert code == 0, out + err
+    assert "start" not in err and f"best for cartpole/ppo: {best}" in out
+
+
+def test_a_failed_trial_is_not_chosen_and_an_interrupted_one_is_resumed(tmp_path: Path) -> None:
+    from heldout.protocol.status import write_status
+    from heldout.sweep.local import Outcome
+
+    spec = _spec(tmp_path / "sw")
+    seen: list[list[tuple[str, str]]] = []
+
+    def backend(plan, **kwargs):
+        outcome = Outcome()
+        for d in plan.to_run:
+            _fake_run(d.path, d.run.config)
+            if d.run.config.agent_kwargs["learning_rate"] == 3.0e-4 and d.run.config.agent == "ppo":
+                write_status(d.path, "failed", 0, 64, error="OSError: disk full")  # validation's best fails
+                outcome.failed.append(d.run.name)
+            else:
+                outcome.complete.append(d.run.name)
+        seen.append([(d.run.name, d.action) for d in plan.to_run])
+        return outcome
+
+    out = io.StringIO()
+    assert run_tune(spec, report=False, max_retries=0, out=out, err=io.StringIO(), runner=backend) == 1
+    tuning = json.loads((spec.folder / "tune" / "tuning.json").read_text())
+    ppo, sgfd = tuning["groups"]
+    assert {t["name"]: t["state"] for t in ppo["trials"]}["learning_rate=0.0003"] == "failed"
+    assert ppo["best"]["name"] == "learning_rate=0.001"  # the next best on validation, not test's 1e-4
+    assert sgfd["best"]["name"] == "learning_rate=0.0003"
+    assert "failed: tune/learning_rate=0.0003/cartpole/ppo/seed0" in out.getvalue()
+
+    # a trial run found interrupted is resumed; the failed ones are left (--max-retries 0)
+    run = spec.folder / "tune/learning_rate=0.001/cartpole/sgfd/seed1"
+    write_status(run, "interrupted", 32, 64)
+    seen.clear()
+    assert (
+        run_tune(spec, report=False, max_retries=0, out=io.StringIO(), err=io.StringIO(), runner=backend) == 1
+    )
+    assert seen[0] == [("tune/learning_rate=0.001/cartpole/sgfd/seed1", "restart")]  # no checkpoint: anew
+    assert seen[1] == []
+
+
+def test_a_group_whose_every_trial_failed_has_no_stage_2(tmp_path: Path) -> None:
+    from heldout.protocol.status import write_status
+    from heldout.sweep.local import Outcome
+
+    spec = _spec(tmp_path / "sw")
+    calls = []
+
+    def backend(plan, **kwargs):
+        outcome = Outcome()
+        for d in plan.to_run:
+            _fake_run(d.path, d.run.config)
+            if d.run.config.agent == "sgfd":
+                write_status(d.path, "failed", 0, 64, error="RuntimeError: x")
+                outcome.failed.append(d.run.name)
+            else:
+                outcome.complete.append(d.run.name)
+        calls.append(len(plan.to_run))
+        return outcome
+
+    out = io.StringIO()
+    assert run_tune(spec, report=False, max_retries=0, out=out, err=io.StringIO(), runner=backend) == 1
+    assert calls == [12]  # stage 1 only
+    assert "tuning for cartpole/sgfd: no trial completed" in out.getvalue()
+    assert not (spec.folder / "cartpole").exists()
+
+
+@pytest.mark.slow
+def test_the_docs_example_runs_and_its_best_trial_reproduces_in_stage_2(tmp_path: Path, monkeypatch) -> None:
+    """docs/examples/sweep-tune-tiny.yaml as the guide runs it (3 trials + 2 runs, 4096 steps each,
+    about 45 s on 2 cores): the best follows validation, and stage 2's run on the tuning seed
+    repeats the best trial exactly (same seed, config and device), as docs/sweeps.md says."""
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "sweep-tune-tiny.yaml"
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _sweep(str(example), "--tune", "--no-plots", "--reps", "50", "--no-progress")
+    assert code == 0, out + err
+    folder = tmp_path / "sweeps" / "tune-tiny"
+    tuning = json.loads((folder / "tune" / "tuning.json").read_text())
+    (group,) = tuning["groups"]
+    scores = {t["name"]: t["score"] for t in group["trials"]}
+    assert len(scores) == 3 and group["best"]["name"] == max(scores, key=scores.get)
+    best = folder / "tune" / group["best"]["name"] / "cartpole" / "ppo" / "seed0"
+    for split in ("train", "test", "validation"):
+        assert (best / "eval" / f"{split}.csv").read_text() == (
+            folder / "cartpole" / "ppo" / "seed0" / "eval" / f"{split}.csv"
+        ).read_text()
+    assert (folder / "report" / "report.md").is_file()
+
+
+def test_tune_by_pools_games_on_normalised_validation_scores(tmp_path: Path) -> None:
+    """``by: []``: one best for every game. Raw returns would pick the trial that does well on
+    starpilot's large scale; the mean of min-max normalised scores (coinrun 5-10, starpilot 2.5-64)
+    picks the other, and stage 2 runs it on both games."""
+    from heldout.sweep.tune import best_runs
+
+    spec = parse_spec(
+        {
+            "name": "p",
+            "folder": str(tmp_path / "sw"),
+            "base": {"preset": "procgen-easy", "num_validation_levels": 50},
+            "grid": {"env": ["coinrun", "starpilot"], "seed": [0, 1]},
+            "tune": {"space": {"agent_kwargs.learning_rate": [1.0e-4, 3.0e-4]}, "by": []},
+        }
+    )
+    (group,) = build_groups(spec)
+    assert group.name == "all" and [len(t.runs) for t in group.trials] == [2, 2]
+    validation = {("coinrun", 1.0e-4): 10.0, ("starpilot", 1.0e-4): 2.5, ("coinrun", 3.0e-4): 5.0}
+    validation[("starpilot", 3.0e-4)] = 40.0
+    for trial in group.trials:
+        for run in trial.runs:
+            c = run.config
+            val = validation[(c.env, c.agent_kwargs["learning_rate"])]
+            _fake_run(spec.folder / run.name, c, returns=(val, 100.0 - val))
+    (result,) = score_groups([group], spec.folder, "mean")
+    scores = {t["name"]: t["score"] for t in result["trials"]}
+    assert scores == {
+        "learning_rate=0.0001": pytest.approx((1.0 + 0.0) / 2),
+        "learning_rate=0.0003": pytest.approx((0.0 + 37.5 / 61.5) / 2),
+    }
+    assert result["best"]["name"] == "learning_rate=0.0001"
+    assert [m["member"] for m in result["trials"][0]["members"]] == [
+        "tune/learning_rate=0.0001/coinrun/ppo",
+        "tune/learning_rate=0.0001/starpilot/ppo",
+    ]
+    runs = best_runs(spec, [result])
+    assert [r.name for r in runs] == [
+        "coinrun/ppo/seed0",
+        "coinrun/ppo/seed1",
+        "starpilot/ppo/seed0",
+        "starpilot/ppo/seed1",
+    ]
+    assert {r.config.agent_kwargs["learning_rate"] for r in runs} == {1.0e-4}
+
+
+def test_tune_by_agent_and_games_without_a_common_scale(tmp_path: Path) -> None:
+    from heldout.sweep.tune import check_pooling
+
+    base = {"preset": "cartpole-gravity-extrapolation", "contexts.validation": {"gravity": "2.45:4.9"}}
+    data = {
+        "name": "t",
+        "folder": str(tmp_path / "sw"),
+        "base": base,
+        "grid": {"agent": ["ppo", "sgfd"], "agent_kwargs.ent_coef": [0.0, 0.01], "seed": [0]},
+        "tune": {"space": {"agent_kwargs.learning_rate": LRS}, "by": ["agent"]},
+    }
+    groups = build_groups(parse_spec(data))
+    assert [g.name for g in groups] == ["agent=ppo", "agent=sgfd"]
+    assert [len(g.members) for g in groups] == [2, 2]  # the two ent_coef values, tuned together
+    check_pooling(groups)  # one env: raw returns pool
+    # two contextual envs have no normalised score: refused, one line
+    data["grid"] = {"preset": ["cartpole-gravity-extrapolation", "pendulum-mass-extrapolation"], "seed": [0]}
+    data["tune"]["by"] = []
+    spec = parse_spec({**data, "base": {}})
+    with pytest.raises(
+        ValueError, match=r"tune.by: group all pools the envs cartpole, pendulum, but 'cartpole'"
+    ):
+        check_pooling(build_groups(spec))
