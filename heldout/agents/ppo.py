@@ -42,11 +42,14 @@ from heldout.agents.level_replay import (
     scoring_sampler,
 )
 from heldout.agents.networks import ImpalaCNN
+from heldout.agents.rollout import DeviceRolloutBuffer, collect_on_device, device_buffer_class
 
 #: Policy keyword arguments filled in (for the keys the user leaves out) when the policy is
 #: ``"CnnPolicy"``: the IMPALA-CNN trunk with linear heads on its 256-d embedding (ALGORITHMS.md 1.2).
 #: The update's precisions (:class:`PPO`'s ``precision``).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+#: The rollout engines (:class:`PPO`'s ``engine``): heldout's device storage, or SB3's numpy one.
+ENGINES: tuple[str, ...] = ("heldout", "sb3")
 
 IMPALA_POLICY_KWARGS: dict[str, Any] = {
     "features_extractor_class": ImpalaCNN,
@@ -206,7 +209,8 @@ class PPO(stable_baselines3.PPO):
     Everything SB3 users expect works unchanged (``learn``, callbacks, the logger, ``predict``,
     ``save`` / ``PPO.load``); only :meth:`train` is rewritten, so that each minibatch minimises
     :func:`ppo_loss` (the baselines / cleanrl loss; ALGORITHMS.md 1.4) plus an agent's auxiliary loss.
-    Rollout collection and GAE are SB3's.
+    Rollout collection and GAE are SB3's (``engine="sb3"``) or heldout's device engine
+    (``engine="heldout"``, :mod:`heldout.agents.rollout`).
 
     Defaults are the Procgen reference (Cobbe et al. 2020; ALGORITHMS.md 1.3) for 64 envs: 256 steps
     per env, 8 minibatches of 2,048, 3 epochs, Adam lr 5e-4 (eps 1e-5, SB3's default), gamma 0.999,
@@ -263,6 +267,13 @@ class PPO(stable_baselines3.PPO):
             every agent hook's) under ``torch.autocast(dtype=torch.bfloat16)``, on CPUs with bf16
             units and on GPUs; weights, Adam state, gradients' accumulation and the losses stay fp32
             (the forward outputs are cast to fp32 before the loss). Acting during rollouts stays fp32.
+        engine: ``"sb3"`` (default): SB3's rollout collection, numpy ``RolloutBuffer`` and GAE;
+            ``"heldout"``: the same algorithm on :mod:`heldout.agents.rollout` (storage, GAE and
+            minibatches on the training device, one host-to-device copy of the observations and one
+            device-to-host copy of the actions per step), proven equal to ``"sb3"`` (same
+            advantages, returns and weights; ``tests/agents/test_engine.py``). A
+            ``rollout_buffer_class`` of SB3's or :class:`~heldout.agents.level_buffer.LevelRolloutBuffer`
+            is replaced by its device counterpart.
         **kwargs: Every other keyword argument of ``stable_baselines3.PPO`` (``use_sde``,
             ``target_kl``, ``tensorboard_log``, ``verbose``, ``seed``, ``device``, ...).
     """
@@ -289,11 +300,17 @@ class PPO(stable_baselines3.PPO):
         max_grad_norm: float = 0.5,
         policy_kwargs: dict[str, Any] | None = None,
         precision: str = "fp32",
+        engine: str = "sb3",
         **kwargs: Any,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
         self.precision = precision
+        self.engine = engine
+        if engine == "heldout":
+            kwargs["rollout_buffer_class"] = device_buffer_class(kwargs.get("rollout_buffer_class"))
         if _is_cnn_policy(policy):
             policy_kwargs = {**copy.deepcopy(IMPALA_POLICY_KWARGS), **(policy_kwargs or {})}
         super().__init__(
@@ -494,6 +511,9 @@ class PPO(stable_baselines3.PPO):
         rollout_buffer: RolloutBuffer,
         n_rollout_steps: int,
     ) -> bool:
+        if isinstance(rollout_buffer, DeviceRolloutBuffer):
+            augment = self.augment_rollout if self._overrides("augment_rollout") else None
+            return collect_on_device(self, env, callback, rollout_buffer, n_rollout_steps, augment)
         if not self._overrides("augment_rollout"):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         hooked = _RolloutObservationHook(env, self.augment_rollout)
@@ -634,4 +654,4 @@ class PPO(stable_baselines3.PPO):
         self.after_update()
 
 
-__all__ = ["IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "ppo_loss"]
+__all__ = ["ENGINES", "IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "ppo_loss"]
