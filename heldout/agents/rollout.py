@@ -15,9 +15,9 @@ from the run seed), so a run on this buffer trains on the same minibatches as SB
 The numpy arrays SB3 callers read (``advantages``, ``returns``, ``values``, ``episode_starts``,
 ``observations``, ...) are properties made lazily from the device tensors on first access and
 cached until the storage changes: ``(buffer_size, n_envs, ...)`` before :meth:`get`, env-major flat
-after it (as SB3's ``swap_and_flatten``). They are copies on every device (editing one in place
-does not change the storage; assigning one writes it back), except ``rewards`` and
-``episode_starts``, which are the host arrays themselves, as in SB3.
+after it (as SB3's ``swap_and_flatten``). They are read-only copies on every device (assigning the
+attribute writes into the storage), except ``rewards`` and ``episode_starts``, which are the host
+arrays themselves and stay (T, E), as in SB3.
 """
 
 from __future__ import annotations
@@ -236,10 +236,10 @@ class DeviceRolloutBuffer(RolloutBuffer):
         return RolloutBufferSamples(
             flat["observations"][batch_inds],
             flat["actions"][batch_inds],
-            flat["values"][batch_inds],
-            flat["log_probs"][batch_inds],
-            flat["advantages"][batch_inds],
-            flat["returns"][batch_inds],
+            flat["values"][batch_inds].flatten(),
+            flat["log_probs"][batch_inds].flatten(),
+            flat["advantages"][batch_inds].flatten(),
+            flat["returns"][batch_inds].flatten(),
         )
 
     # -- storage -------------------------------------------------------------------------------
@@ -254,7 +254,9 @@ class DeviceRolloutBuffer(RolloutBuffer):
 
     @staticmethod
     def _swap_and_flatten(tensor: torch.Tensor) -> torch.Tensor:
-        """(T, E, ...) -> (E * T, ...), env-major (SB3's ``swap_and_flatten``)."""
+        """(T, E, ...) -> (E * T, ...), env-major; (T, E) -> (E * T, 1) (SB3's ``swap_and_flatten``)."""
+        if tensor.dim() < 3:
+            tensor = tensor.unsqueeze(-1)
         shape = tensor.shape
         return tensor.transpose(0, 1).reshape(shape[0] * shape[1], *shape[2:])
 
@@ -272,8 +274,11 @@ class DeviceRolloutBuffer(RolloutBuffer):
         if name in HOST_STAGED_FIELDS:
             return self._staged[name]
         if name not in self._host:
-            # A copy also on CPU: the same semantics on every device (a snapshot of the storage).
-            self._host[name] = self.device_tensor(name).detach().cpu().numpy().copy()
+            # A read-only copy also on CPU: the same semantics on every device (a snapshot of the
+            # storage; editing it in place raises instead of silently not reaching the storage).
+            array = self.device_tensor(name).detach().cpu().numpy().copy()
+            array.flags.writeable = False
+            self._host[name] = array
         return self._host[name]
 
     def _assign(self, name: str, value: Any) -> None:
