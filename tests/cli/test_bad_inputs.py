@@ -133,6 +133,8 @@ CASES: list[Case] = [
     _case("train-augmentation-for-ppo", ["train", *PROCGEN, "--augmentation", "crop"], "crop"),
     _case("train-precision-unknown", ["train", *CARTPOLE, "--precision", "fp16"], "fp16"),
     _case("train-precision-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "precision=half"], "half"),
+    _case("train-engine-unknown", ["train", *CARTPOLE, "--engine", "fast"], "fast"),
+    _case("train-engine-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "engine=cleanrl"], "cleanrl"),
     _case("train-visible-context-unknown", ["train", *CARTPOLE, "--visible-context", "shown"], "shown"),
     # -- heldout train: the device --------------------------------------------------------------------
     _case("train-device-unknown", ["train", *CARTPOLE, "--device", "gpu"], "gpu"),
