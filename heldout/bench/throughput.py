@@ -20,7 +20,10 @@ state (other load, CPU frequency, thread pools):
   and the PPO update) over a fixed number of PPO iterations (``iterations * num_envs * n_steps``
   env steps) for
 
-  - heldout's PPO (:class:`heldout.agents.ppo.PPO`) on ``ProcgenVecEnv``;
+  - heldout's PPO (:class:`heldout.agents.ppo.PPO`) on ``ProcgenVecEnv``, in fp32 and bf16, on
+    SB3's rollout path (``engine="sb3"``, numpy buffer and GAE) and on heldout's engine
+    (``engine="heldout"``: storage, GAE and minibatches on the device; proven to train the same
+    weights in ``tests/agents/test_engine.py``);
   - stock ``stable_baselines3.PPO`` on ``ProcgenVecEnv``: same env, so the ratio to the line above
     is the algorithm's (implementation's) effect alone;
   - stock ``stable_baselines3.PPO`` on ``make_vec_env("heldout/<game>-v0", n_envs=num_envs)``
@@ -36,7 +39,9 @@ state (other load, CPU frequency, thread pools):
   selection, the env's first episodes). Then ``iterations`` rounds each call ``learn()`` for one
   more iteration of every variant in turn (``reset_num_timesteps=False``: no env reset, exactly one
   rollout and one update per call), timed; a variant's figure is its env steps over its summed
-  time, and the split into rollout (collection + GAE) and update time is reported too.
+  time, and the split into rollout (collection + GAE) and update time is reported too, with each
+  variant's ratio to stock SB3 on the same env and, for heldout's, the share of the learner floor
+  (:func:`learner_floor`, also a row of the table) it reaches.
 
 Why ratios and not absolute times. Absolute steps/s depend on the machine (cores, GPU, clock) and on
 whatever else runs on it: the same PPO ran at 26 and at 194 steps/s on one two-core machine, busy
@@ -121,6 +126,8 @@ ENV_VARIANTS: dict[str, str] = {
 TRAIN_VARIANTS: dict[str, str] = {
     "heldout_ppo_vec": "heldout PPO + ProcgenVecEnv",
     "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (update in bf16 autocast)",
+    "heldout_engine": "heldout PPO, engine heldout (device storage + GAE) + ProcgenVecEnv",
+    "heldout_engine_bf16": "heldout PPO, engine heldout + ProcgenVecEnv, precision bf16",
     "sb3_ppo_vec": "stock SB3 PPO + ProcgenVecEnv",
     "sb3_ppo_dummy": "stock SB3 PPO + make_vec_env (DummyVecEnv, {n} x heldout/{game}-v0)",
 }
@@ -277,10 +284,11 @@ def _build_model(
     set_random_seed(seed)
     hparams = {**PPO_HPARAMS, "n_steps": n_steps, "batch_size": batch_size}
     common = {"seed": seed, "device": device, "verbose": 0}
-    if variant in ("heldout_ppo_vec", "heldout_ppo_vec_bf16"):
+    if variant in ("heldout_ppo_vec", "heldout_ppo_vec_bf16", "heldout_engine", "heldout_engine_bf16"):
         env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
         precision = "bf16" if variant.endswith("_bf16") else "fp32"
-        return PPO("CnnPolicy", env, precision=precision, **hparams, **common)
+        engine = "heldout" if variant.startswith("heldout_engine") else "sb3"
+        return PPO("CnnPolicy", env, precision=precision, engine=engine, **hparams, **common)
     policy_kwargs = {
         "features_extractor_class": ImpalaCNN,
         "features_extractor_kwargs": {"features_dim": 256},
@@ -438,6 +446,10 @@ def train_throughput(
     }
     sps = result["steps_per_s"]
     for num, den in (
+        ("heldout_engine", "sb3_ppo_vec"),
+        ("heldout_engine_bf16", "sb3_ppo_vec"),
+        ("heldout_engine", "heldout_ppo_vec"),
+        ("heldout_engine_bf16", "heldout_ppo_vec_bf16"),
         ("heldout_ppo_vec_bf16", "heldout_ppo_vec"),
         ("heldout_ppo_vec_bf16", "sb3_ppo_vec"),
         ("heldout_ppo_vec", "sb3_ppo_vec"),
@@ -513,9 +525,14 @@ def format_throughput(results: dict[str, Any]) -> str:
         rows = []
         sps = train["steps_per_s"]
         base = sps.get("sb3_ppo_dummy")
+        stock = sps.get("sb3_ppo_vec")
+        floors = train.get("floor_steps_per_s") or {}
         for key, label in TRAIN_VARIANTS.items():
             if key not in sps:
                 continue
+            floor = (
+                floors.get("bf16" if key.endswith("_bf16") else "fp32") if key.startswith("heldout") else None
+            )
             rows.append(
                 [
                     label.format(n=n, game=game),
@@ -523,22 +540,57 @@ def format_throughput(results: dict[str, Any]) -> str:
                     f"{train['seconds'][key]:.1f}",
                     f"{train['rollout_seconds'][key]:.1f}",
                     f"{train['update_seconds'][key]:.1f}",
+                    f"{sps[key] / stock:.2f}x" if stock else "-",
                     f"{sps[key] / base:.2f}x" if base else "-",
+                    f"{sps[key] / floor:.0%}" if floor else "-",
+                ]
+            )
+        for precision, floor in floors.items():
+            rows.append(
+                [
+                    f"learner floor ({precision}): bare forward + backward + Adam",
+                    f"{floor:,.1f}",
+                    "-",
+                    "-",
+                    "-",
+                    f"{floor / stock:.2f}x" if stock else "-",
+                    f"{floor / base:.2f}x" if base else "-",
+                    "100%",
                 ]
             )
         lines += table(
-            ["variant", "steps/s", "total s", "rollout s", "update s", "vs SB3+DummyVecEnv"],
+            [
+                "variant",
+                "steps/s",
+                "total s",
+                "rollout s",
+                "update s",
+                "vs stock SB3 (same env)",
+                "vs SB3+DummyVecEnv",
+                "of learner floor",
+            ],
             rows,
         )
-        floors = train.get("floor_steps_per_s") or {}
         for precision, floor in floors.items():
-            key = "heldout_ppo_vec_bf16" if precision == "bf16" else "heldout_ppo_vec"
-            share = f"; heldout PPO ({precision}) reaches {sps[key] / floor:.0%} of it" if key in sps else ""
+            suffix = "_bf16" if precision == "bf16" else ""
+            engines = {"sb3": f"heldout_ppo_vec{suffix}", "heldout": f"heldout_engine{suffix}"}
+            reached = {engine: sps[key] / floor for engine, key in engines.items() if key in sps}
+            if len(reached) == 1:
+                share = f"; heldout PPO ({precision}) reaches {next(iter(reached.values())):.0%} of it"
+            elif reached:
+                parts = ", ".join(f"{value:.0%} with engine {engine}" for engine, value in reached.items())
+                share = f"; heldout PPO ({precision}) reaches {parts}"
+            else:
+                share = ""
             lines.append(
                 f"learner floor ({precision}): {floor:,.1f} steps/s (bare torch loop: forward + backward + Adam "
                 f"over the same samples and epochs, same network{share})"
             )
         names = {
+            "heldout_engine/sb3_ppo_vec": "engine heldout fp32 / stock SB3, same env",
+            "heldout_engine_bf16/sb3_ppo_vec": "engine heldout bf16 / stock SB3, same env",
+            "heldout_engine/heldout_ppo_vec": "engine heldout / engine sb3, fp32 (engine effect)",
+            "heldout_engine_bf16/heldout_ppo_vec_bf16": "engine heldout / engine sb3, bf16 (engine effect)",
             "heldout_ppo_vec_bf16/heldout_ppo_vec": "ours bf16 / ours fp32 (precision effect)",
             "heldout_ppo_vec_bf16/sb3_ppo_vec": "ours bf16 / stock SB3, same env",
             "heldout_ppo_vec/sb3_ppo_vec": "ours / stock SB3, same env (algorithm effect)",
