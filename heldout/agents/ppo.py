@@ -238,6 +238,8 @@ class PPO(stable_baselines3.PPO):
           the policy acts on during rollout collection, which are also the ones stored in the
           rollout buffer (RAD's collection-time augmentation). Only when an agent overrides it does
           :meth:`collect_rollouts` route observations through it. Default: identity.
+        * :meth:`augment_rollout_tensor` ``(obs, env_index=None) -> obs``: the same on device
+          tensors, which ``engine="heldout"`` calls (default: :meth:`augment_rollout` via numpy).
 
     Logged keys: those of SB3's PPO (``train/entropy_loss``, ``train/policy_gradient_loss``,
     ``train/value_loss``, ``train/approx_kl``, ``train/clip_fraction``, ``train/loss``,
@@ -408,6 +410,25 @@ class PPO(stable_baselines3.PPO):
         """
         return obs
 
+    def augment_rollout_tensor(self, obs: torch.Tensor, env_index: int | None = None) -> torch.Tensor:
+        """:meth:`augment_rollout` on a device tensor, as ``engine="heldout"`` collects rollouts.
+
+        The engine writes each step's observations to the device once and, when an agent overrides
+        this hook, augments them there (no round trip through numpy). Override it together with
+        :meth:`augment_rollout` (which ``engine="sb3"`` calls) so that both give the same result,
+        e.g. one calling the other (RAD). Default: :meth:`augment_rollout` through numpy.
+
+        Args:
+            obs: The observations of all envs on ``self.device``, shape (n_envs, ...), in the
+                observation space's dtype; or one env's observation when ``env_index`` is given.
+            env_index: As :meth:`augment_rollout`.
+
+        Returns:
+            A tensor of the same shape and dtype on the same device.
+        """
+        out = self.augment_rollout(obs.cpu().numpy(), env_index)
+        return torch.as_tensor(out, device=obs.device)
+
     def _autocast(self) -> Any:
         """The update's forward-pass context: bf16 autocast with ``precision="bf16"``, else nothing."""
         if getattr(self, "precision", "fp32") != "bf16":
@@ -512,7 +533,11 @@ class PPO(stable_baselines3.PPO):
         n_rollout_steps: int,
     ) -> bool:
         if isinstance(rollout_buffer, DeviceRolloutBuffer):
-            augment = self.augment_rollout if self._overrides("augment_rollout") else None
+            augment = None
+            if self._overrides("augment_rollout_tensor"):
+                augment = self.augment_rollout_tensor
+            elif self._overrides("augment_rollout"):
+                augment = self.augment_rollout_tensor  # the default: through augment_rollout
             return collect_on_device(self, env, callback, rollout_buffer, n_rollout_steps, augment)
         if not self._overrides("augment_rollout"):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)

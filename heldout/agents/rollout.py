@@ -353,9 +353,10 @@ def collect_on_device(
         callback: SB3 callback.
         rollout_buffer: The buffer to fill.
         n_rollout_steps: Steps per env.
-        augment: ``augment(obs, env_index=None) -> obs`` applied to the observations before the
-            policy acts on them (RAD's :meth:`~heldout.agents.ppo.PPO.augment_rollout`), also to the
-            terminal observation of a truncated episode; None: none.
+        augment: ``augment(obs, env_index=None) -> obs`` on device tensors, applied to the
+            observations in their buffer slot before the policy acts on them (RAD's
+            :meth:`~heldout.agents.ppo.PPO.augment_rollout_tensor`), and to the terminal observation
+            of a truncated episode (with its ``env_index``); None: none.
 
     Returns:
         True if the rollout is complete, False if a callback stopped it.
@@ -370,9 +371,10 @@ def collect_on_device(
     callback.on_rollout_start()
 
     def stage(observations: Any, pos: int) -> torch.Tensor:
+        slot = rollout_buffer.put_observations(observations, pos)
         if augment is not None:
-            observations = augment(observations)
-        return rollout_buffer.put_observations(observations, pos)
+            slot.copy_(augment(slot))
+        return slot
 
     obs_tensor = stage(model._last_obs, 0)
     box = isinstance(model.action_space, spaces.Box)
@@ -408,7 +410,8 @@ def collect_on_device(
                 continue
             terminal = info["terminal_observation"]
             if augment is not None:
-                terminal = augment(terminal, env_index=int(idx))
+                single = torch.as_tensor(np.asarray(terminal), device=rollout_buffer.device)
+                terminal = augment(single, env_index=int(idx)).cpu().numpy()
             terminal_obs = policy.obs_to_tensor(terminal)[0]
             with torch.no_grad():
                 terminal_value = policy.predict_values(terminal_obs)[0].cpu()

@@ -324,6 +324,29 @@ def test_learn_gives_the_same_weights_on_both_engines(name: str, kwargs: dict) -
         assert ours[key] == sb3[key], key
 
 
+class InvertingPPO(PPO):
+    """Overrides only the numpy hook ``augment_rollout``: the engine must reach it via its default
+    ``augment_rollout_tensor`` (also for the terminal observation of a truncated episode)."""
+
+    def augment_rollout(self, obs: np.ndarray, env_index: int | None = None) -> np.ndarray:
+        self.calls = getattr(self, "calls", 0) + 1
+        shift = 0 if env_index is None else 7 * (env_index + 1)  # a per-env twist for single frames
+        return ((255 - np.asarray(obs).astype(np.int64) + shift) % 256).astype(np.uint8)
+
+
+def test_an_agent_with_only_the_numpy_augment_rollout_gets_the_same_weights() -> None:
+    results = {}
+    for engine in ENGINES:
+        model = make(InvertingPPO, engine)
+        model.learn(48)
+        results[engine] = weights(model)
+        assert model.calls > 0
+    assert_same_weights(results["heldout"], results["sb3"])
+    plain = make(PPO, "heldout")
+    plain.learn(48)
+    assert not all(torch.equal(plain_w, results["heldout"][k]) for k, plain_w in weights(plain).items())
+
+
 def test_the_runs_compared_above_do_train() -> None:
     # Equal weights would be vacuous if learn() changed nothing.
     model = make(PPO, "heldout")
