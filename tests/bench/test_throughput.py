@@ -120,6 +120,7 @@ def test_format_throughput_without_train(env_results: dict[str, float]) -> None:
         ["--game", "coinrn"],
         ["--device", "tpu"],
         ["--no-such-option"],
+        ["--variants", "heldout_engine,warp_drive"],
     ],
 )
 def test_main_bad_values_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +130,7 @@ def test_main_bad_values_exit_2_with_one_line(argv: list[str], capsys: pytest.Ca
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("heldout bench: error: ")
-    assert argv[-1] in lines[0]
+    assert argv[-1].split(",")[-1] in lines[0]
 
 
 def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,6 +144,7 @@ def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         "--iterations",
         "--device",
         "--skip-train",
+        "--variants",
         "--json",
     ):
         assert option in out
@@ -166,6 +168,9 @@ def test_train_throughput_tiny() -> None:
     assert result["batch_size"] == 2
     assert result["timed_env_steps"] == 16
     assert set(result["steps_per_s"]) == set(bench.TRAIN_VARIANTS)
+    assert set(result["floor_steps_per_s"]) == {"fp32", "bf16"}
+    for precision, floor in result["floor_steps_per_s"].items():  # timed in the same rounds
+        assert floor == pytest.approx(result["timed_env_steps"] / result["floor_seconds"][precision])
     for key in bench.TRAIN_VARIANTS:
         assert result["steps_per_s"][key] > 0
         assert result["seconds"][key] == pytest.approx(

@@ -309,6 +309,7 @@ CASES: list[Case] = [
     _case("bench-throughput-device-unknown", ["bench", "throughput", "--device", "gpu"], "gpu"),
     _case("bench-throughput-seed-negative", ["bench", "throughput", "--seed", "-1"], "-1"),
     _case("bench-throughput-n-steps-text", ["bench", "throughput", "--n-steps", "abc"], "abc"),
+    _case("bench-throughput-variant-unknown", ["bench", "throughput", "--variants", "heldout_engine,warp"], "warp"),
     _case("bench-throughput-json-folder-missing", ["bench", "throughput", "--json", "no-such-dir/out.json"], "no-such-dir/out.json"),
     _case("bench-agents-agent-unknown", ["bench", "agents", "--agents", "ppoo"], "ppoo"),
     _case("bench-agents-game-unknown", ["bench", "agents", "--games", "coinrn"], "coinrn"),
