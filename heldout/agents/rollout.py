@@ -216,7 +216,13 @@ class DeviceRolloutBuffer(RolloutBuffer):
         total = self.buffer_size * self.n_envs
         indices = np.random.permutation(total)
         if not self.generator_ready:
-            self._flat = {name: self._swap_and_flatten(self._field(name)) for name in DEVICE_FIELDS}
+            # Observations are not flattened (no copy of the largest field): minibatches gather them
+            # from the (T, E) storage at the flat index's step and env.
+            self._flat = {
+                name: self._swap_and_flatten(self._field(name))
+                for name in DEVICE_FIELDS
+                if name != "observations"
+            }
             self.generator_ready = True
             self._host = {}
         if batch_size is None:
@@ -233,8 +239,9 @@ class DeviceRolloutBuffer(RolloutBuffer):
         if not isinstance(batch_inds, torch.Tensor):
             batch_inds = torch.as_tensor(batch_inds, device=self.device)
         flat = self._flat
+        steps = self.buffer_size  # flat index = env * T + step (env-major, as SB3's)
         return RolloutBufferSamples(
-            flat["observations"][batch_inds],
+            self._obs[batch_inds % steps, batch_inds // steps],
             flat["actions"][batch_inds],
             flat["values"][batch_inds].flatten(),
             flat["log_probs"][batch_inds].flatten(),
@@ -267,6 +274,8 @@ class DeviceRolloutBuffer(RolloutBuffer):
         if name in HOST_STAGED_FIELDS:
             return torch.from_numpy(self._staged[name])
         if self.generator_ready:
+            if name == "observations":
+                return self._swap_and_flatten(self._field(name))  # a copy, made on demand only
             return self._flat[name]
         return self._field(name)
 
@@ -285,8 +294,15 @@ class DeviceRolloutBuffer(RolloutBuffer):
         if name in HOST_STAGED_FIELDS:
             self._staged[name][...] = np.asarray(value, dtype=np.float32).reshape(self._staged[name].shape)
             return
-        target = self.device_tensor(name)
-        target.copy_(torch.as_tensor(np.asarray(value)).reshape(target.shape))
+        if name == "observations":
+            target = self._field(name)  # (T, E, ...): a flat value is env-major (E * T, ...)
+            value = torch.as_tensor(np.asarray(value))
+            if self.generator_ready:
+                value = value.reshape(self.n_envs, self.buffer_size, *self.obs_shape).transpose(0, 1)
+            target.copy_(value.reshape(target.shape))
+        else:
+            target = self.device_tensor(name)
+            target.copy_(torch.as_tensor(np.asarray(value)).reshape(target.shape))
         self._host.pop(name, None)
 
 

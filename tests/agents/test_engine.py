@@ -186,6 +186,18 @@ def test_minibatches_are_sb3s_in_the_same_order() -> None:
     for name in ("values", "returns", "advantages", "observations", "actions"):
         assert np.array_equal(getattr(ours, name), getattr(sb3, name)), name
     assert ours.rewards.shape == sb3.rewards.shape == (7, 5)  # SB3 leaves rewards (T, E)
+    # assigning flat observations after get() writes them where the minibatches read them
+    shifted = ((sb3.observations.astype(np.int64) + 1) % 256).astype(np.uint8)
+    ours.observations = shifted
+    state = np.random.get_state()
+    try:
+        np.random.seed(7)
+        order = np.random.permutation(35)
+        np.random.seed(7)
+        gathered = torch.cat([batch.observations for batch in ours.get(8)])
+    finally:
+        np.random.set_state(state)
+    assert np.array_equal(gathered.numpy(), shifted[order])
 
 
 def test_numpy_views_are_read_only_snapshots_and_assignment_writes_back() -> None:
