@@ -17,6 +17,8 @@ import torch
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.vec_env import VecNormalize
 
+from heldout.agents.rollout import DEVICE_COUNTERPARTS, DeviceRolloutBuffer
+
 
 class LevelRolloutBufferSamples(NamedTuple):
     """SB3's ``RolloutBufferSamples`` plus the level of each sample."""
@@ -62,4 +64,40 @@ class LevelRolloutBuffer(RolloutBuffer):
         return LevelRolloutBufferSamples(*samples, levels=levels)
 
 
-__all__ = ["LevelRolloutBuffer", "LevelRolloutBufferSamples"]
+class DeviceLevelRolloutBuffer(DeviceRolloutBuffer):
+    """:class:`LevelRolloutBuffer` on the training device (``engine="heldout"``): levels recorded on
+    the host at every ``add``, moved to the device once per update, indexed like the other fields.
+
+    Attributes:
+        level_source: As :class:`LevelRolloutBuffer`'s.
+    """
+
+    level_source: Callable[[], Any] | None = None
+
+    def reset(self) -> None:
+        self.levels = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
+        super().reset()
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        if self.level_source is not None:
+            self.levels[self.pos] = np.asarray(self.level_source(), dtype=np.int64).reshape(self.n_envs)
+        super().add(*args, **kwargs)
+
+    def get(self, batch_size: int | None = None) -> Generator[LevelRolloutBufferSamples, None, None]:  # type: ignore[override]
+        if not self.generator_ready:
+            flat = self.swap_and_flatten(self.levels).reshape(-1)
+            self._flat_levels = torch.from_numpy(np.ascontiguousarray(flat)).to(self.device)
+        yield from super().get(batch_size)  # type: ignore[misc]
+
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray | torch.Tensor, env: VecNormalize | None = None
+    ) -> LevelRolloutBufferSamples:
+        samples = super()._get_samples(batch_inds, env)
+        if not isinstance(batch_inds, torch.Tensor):
+            batch_inds = torch.as_tensor(batch_inds, device=self.device)
+        return LevelRolloutBufferSamples(*samples, levels=self._flat_levels[batch_inds])
+
+
+DEVICE_COUNTERPARTS[LevelRolloutBuffer] = DeviceLevelRolloutBuffer
+
+__all__ = ["DeviceLevelRolloutBuffer", "LevelRolloutBuffer", "LevelRolloutBufferSamples"]

@@ -42,11 +42,14 @@ from heldout.agents.level_replay import (
     scoring_sampler,
 )
 from heldout.agents.networks import ImpalaCNN
+from heldout.agents.rollout import DeviceRolloutBuffer, collect_on_device, device_buffer_class
 
 #: Policy keyword arguments filled in (for the keys the user leaves out) when the policy is
 #: ``"CnnPolicy"``: the IMPALA-CNN trunk with linear heads on its 256-d embedding (ALGORITHMS.md 1.2).
 #: The update's precisions (:class:`PPO`'s ``precision``).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+#: The rollout engines (:class:`PPO`'s ``engine``): heldout's device storage, or SB3's numpy one.
+ENGINES: tuple[str, ...] = ("heldout", "sb3")
 
 IMPALA_POLICY_KWARGS: dict[str, Any] = {
     "features_extractor_class": ImpalaCNN,
@@ -206,7 +209,8 @@ class PPO(stable_baselines3.PPO):
     Everything SB3 users expect works unchanged (``learn``, callbacks, the logger, ``predict``,
     ``save`` / ``PPO.load``); only :meth:`train` is rewritten, so that each minibatch minimises
     :func:`ppo_loss` (the baselines / cleanrl loss; ALGORITHMS.md 1.4) plus an agent's auxiliary loss.
-    Rollout collection and GAE are SB3's.
+    Rollout collection and GAE are SB3's (``engine="sb3"``) or heldout's device engine
+    (``engine="heldout"``, :mod:`heldout.agents.rollout`).
 
     Defaults are the Procgen reference (Cobbe et al. 2020; ALGORITHMS.md 1.3) for 64 envs: 256 steps
     per env, 8 minibatches of 2,048, 3 epochs, Adam lr 5e-4 (eps 1e-5, SB3's default), gamma 0.999,
@@ -234,6 +238,8 @@ class PPO(stable_baselines3.PPO):
           the policy acts on during rollout collection, which are also the ones stored in the
           rollout buffer (RAD's collection-time augmentation). Only when an agent overrides it does
           :meth:`collect_rollouts` route observations through it. Default: identity.
+        * :meth:`augment_rollout_tensor` ``(obs, env_index=None) -> obs``: the same on device
+          tensors, which ``engine="heldout"`` calls (default: :meth:`augment_rollout` via numpy).
 
     Logged keys: those of SB3's PPO (``train/entropy_loss``, ``train/policy_gradient_loss``,
     ``train/value_loss``, ``train/approx_kl``, ``train/clip_fraction``, ``train/loss``,
@@ -263,6 +269,13 @@ class PPO(stable_baselines3.PPO):
             every agent hook's) under ``torch.autocast(dtype=torch.bfloat16)``, on CPUs with bf16
             units and on GPUs; weights, Adam state, gradients' accumulation and the losses stay fp32
             (the forward outputs are cast to fp32 before the loss). Acting during rollouts stays fp32.
+        engine: ``"sb3"`` (default): SB3's rollout collection, numpy ``RolloutBuffer`` and GAE;
+            ``"heldout"``: the same algorithm on :mod:`heldout.agents.rollout` (storage, GAE and
+            minibatches on the training device, one host-to-device copy of the observations and one
+            device-to-host copy of the actions per step), proven equal to ``"sb3"`` (same
+            advantages, returns and weights; ``tests/agents/test_engine.py``). A
+            ``rollout_buffer_class`` of SB3's or :class:`~heldout.agents.level_buffer.LevelRolloutBuffer`
+            is replaced by its device counterpart.
         **kwargs: Every other keyword argument of ``stable_baselines3.PPO`` (``use_sde``,
             ``target_kl``, ``tensorboard_log``, ``verbose``, ``seed``, ``device``, ...).
     """
@@ -289,11 +302,17 @@ class PPO(stable_baselines3.PPO):
         max_grad_norm: float = 0.5,
         policy_kwargs: dict[str, Any] | None = None,
         precision: str = "fp32",
+        engine: str = "sb3",
         **kwargs: Any,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
         self.precision = precision
+        self.engine = engine
+        if engine == "heldout":
+            kwargs["rollout_buffer_class"] = device_buffer_class(kwargs.get("rollout_buffer_class"))
         if _is_cnn_policy(policy):
             policy_kwargs = {**copy.deepcopy(IMPALA_POLICY_KWARGS), **(policy_kwargs or {})}
         super().__init__(
@@ -390,6 +409,25 @@ class PPO(stable_baselines3.PPO):
             Observations of the same shape and dtype. Default: ``obs``.
         """
         return obs
+
+    def augment_rollout_tensor(self, obs: torch.Tensor, env_index: int | None = None) -> torch.Tensor:
+        """:meth:`augment_rollout` on a device tensor, as ``engine="heldout"`` collects rollouts.
+
+        The engine writes each step's observations to the device once and, when an agent overrides
+        this hook, augments them there (no round trip through numpy). Override it together with
+        :meth:`augment_rollout` (which ``engine="sb3"`` calls) so that both give the same result,
+        e.g. one calling the other (RAD). Default: :meth:`augment_rollout` through numpy.
+
+        Args:
+            obs: The observations of all envs on ``self.device``, shape (n_envs, ...), in the
+                observation space's dtype; or one env's observation when ``env_index`` is given.
+            env_index: As :meth:`augment_rollout`.
+
+        Returns:
+            A tensor of the same shape and dtype on the same device.
+        """
+        out = self.augment_rollout(obs.cpu().numpy(), env_index)
+        return torch.as_tensor(out, device=obs.device)
 
     def _autocast(self) -> Any:
         """The update's forward-pass context: bf16 autocast with ``precision="bf16"``, else nothing."""
@@ -494,6 +532,13 @@ class PPO(stable_baselines3.PPO):
         rollout_buffer: RolloutBuffer,
         n_rollout_steps: int,
     ) -> bool:
+        if isinstance(rollout_buffer, DeviceRolloutBuffer):
+            augment = None
+            if self._overrides("augment_rollout_tensor"):
+                augment = self.augment_rollout_tensor
+            elif self._overrides("augment_rollout"):
+                augment = self.augment_rollout_tensor  # the default: through augment_rollout
+            return collect_on_device(self, env, callback, rollout_buffer, n_rollout_steps, augment)
         if not self._overrides("augment_rollout"):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         hooked = _RolloutObservationHook(env, self.augment_rollout)
@@ -634,4 +679,4 @@ class PPO(stable_baselines3.PPO):
         self.after_update()
 
 
-__all__ = ["IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "ppo_loss"]
+__all__ = ["ENGINES", "IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "ppo_loss"]

@@ -25,7 +25,8 @@ from heldout.agents.ppo import PPO
 
 
 class RAD(PPO):
-    """RAD as the Procgen reference runs it; overrides :meth:`augment_rollout` and :meth:`after_update`.
+    """RAD as the Procgen reference runs it; overrides :meth:`augment_rollout` (and its device form
+    :meth:`augment_rollout_tensor`, which ``engine="heldout"`` calls) and :meth:`after_update`.
 
     The runner augments each observation before the policy acts on it and stores the augmented one,
     so PPO's ratio pi_theta(a|f(s)) / pi_old(a|f(s)) compares the same f(s): the objective is plain
@@ -74,18 +75,21 @@ class RAD(PPO):
     def _draw_rollout_params(self) -> None:
         self._rollout_params = self.augmenter.sample(self.n_envs, self._aug_generator)
 
-    def augment_rollout(self, obs: np.ndarray, env_index: int | None = None) -> np.ndarray:
+    def augment_rollout_tensor(self, obs: torch.Tensor, env_index: int | None = None) -> torch.Tensor:
         if self._rollout_params is None:
             self._draw_rollout_params()
         assert self._rollout_params is not None
-        batch = torch.as_tensor(obs, device=self.device)
+        batch = obs.to(self.device)
         params = self._rollout_params
         if env_index is not None:
             batch = batch.unsqueeze(0)
             params = select_params(params, env_index)
         out = self.augmenter.apply(batch, params)
-        out = (out * 255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        out = (out * 255.0).round_().clamp_(0, 255).to(torch.uint8)
         return out[0] if env_index is not None else out
+
+    def augment_rollout(self, obs: np.ndarray, env_index: int | None = None) -> np.ndarray:
+        return self.augment_rollout_tensor(torch.as_tensor(obs, device=self.device), env_index).cpu().numpy()
 
     def after_update(self) -> None:
         self._draw_rollout_params()

@@ -30,7 +30,7 @@ from heldout.agents.decorrelation import (
     classifier_step,
     saliency_matrix,
 )
-from heldout.agents.level_buffer import LevelRolloutBuffer
+from heldout.agents.level_buffer import DeviceLevelRolloutBuffer, LevelRolloutBuffer
 from heldout.agents.ppo import PPO
 
 
@@ -120,7 +120,7 @@ class SGFD(PPO):
         )
         self._step_levels = np.full(self.n_envs, -1, dtype=np.int64)
         self._sgfd_logs: dict[str, float] = {}
-        if isinstance(self.rollout_buffer, LevelRolloutBuffer):
+        if isinstance(self.rollout_buffer, (LevelRolloutBuffer, DeviceLevelRolloutBuffer)):
             self.rollout_buffer.level_source = lambda: self._step_levels
 
     def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:

@@ -20,7 +20,10 @@ state (other load, CPU frequency, thread pools):
   and the PPO update) over a fixed number of PPO iterations (``iterations * num_envs * n_steps``
   env steps) for
 
-  - heldout's PPO (:class:`heldout.agents.ppo.PPO`) on ``ProcgenVecEnv``;
+  - heldout's PPO (:class:`heldout.agents.ppo.PPO`) on ``ProcgenVecEnv``, in fp32 and bf16, on
+    SB3's rollout path (``engine="sb3"``, numpy buffer and GAE) and on heldout's engine
+    (``engine="heldout"``: storage, GAE and minibatches on the device; proven to train the same
+    weights in ``tests/agents/test_engine.py``);
   - stock ``stable_baselines3.PPO`` on ``ProcgenVecEnv``: same env, so the ratio to the line above
     is the algorithm's (implementation's) effect alone;
   - stock ``stable_baselines3.PPO`` on ``make_vec_env("heldout/<game>-v0", n_envs=num_envs)``
@@ -36,7 +39,9 @@ state (other load, CPU frequency, thread pools):
   selection, the env's first episodes). Then ``iterations`` rounds each call ``learn()`` for one
   more iteration of every variant in turn (``reset_num_timesteps=False``: no env reset, exactly one
   rollout and one update per call), timed; a variant's figure is its env steps over its summed
-  time, and the split into rollout (collection + GAE) and update time is reported too.
+  time, and the split into rollout (collection + GAE) and update time is reported too, with each
+  variant's ratio to stock SB3 on the same env and, for heldout's, the share of the learner floor
+  (:func:`learner_floor`, also a row of the table) it reaches.
 
 Why ratios and not absolute times. Absolute steps/s depend on the machine (cores, GPU, clock) and on
 whatever else runs on it: the same PPO ran at 26 and at 194 steps/s on one two-core machine, busy
@@ -121,6 +126,8 @@ ENV_VARIANTS: dict[str, str] = {
 TRAIN_VARIANTS: dict[str, str] = {
     "heldout_ppo_vec": "heldout PPO + ProcgenVecEnv",
     "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (update in bf16 autocast)",
+    "heldout_engine": "heldout PPO, engine heldout (device storage + GAE) + ProcgenVecEnv",
+    "heldout_engine_bf16": "heldout PPO, engine heldout + ProcgenVecEnv, precision bf16",
     "sb3_ppo_vec": "stock SB3 PPO + ProcgenVecEnv",
     "sb3_ppo_dummy": "stock SB3 PPO + make_vec_env (DummyVecEnv, {n} x heldout/{game}-v0)",
 }
@@ -277,10 +284,11 @@ def _build_model(
     set_random_seed(seed)
     hparams = {**PPO_HPARAMS, "n_steps": n_steps, "batch_size": batch_size}
     common = {"seed": seed, "device": device, "verbose": 0}
-    if variant in ("heldout_ppo_vec", "heldout_ppo_vec_bf16"):
+    if variant in ("heldout_ppo_vec", "heldout_ppo_vec_bf16", "heldout_engine", "heldout_engine_bf16"):
         env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
         precision = "bf16" if variant.endswith("_bf16") else "fp32"
-        return PPO("CnnPolicy", env, precision=precision, **hparams, **common)
+        engine = "heldout" if variant.startswith("heldout_engine") else "sb3"
+        return PPO("CnnPolicy", env, precision=precision, engine=engine, **hparams, **common)
     policy_kwargs = {
         "features_extractor_class": ImpalaCNN,
         "features_extractor_kwargs": {"features_dim": 256},
@@ -300,25 +308,18 @@ def _build_model(
     return stable_baselines3.PPO("CnnPolicy", env, policy_kwargs=policy_kwargs, **hparams, **common)
 
 
-def learner_floor(
-    num_envs: int,
-    n_steps: int,
-    batch_size: int,
-    device: str,
-    precision: str = "fp32",
-    seed: int = 0,
-    repeats: int = 2,
-) -> float:
-    """The learner floor: env steps/s a PPO run could reach if rollouts cost nothing.
+def _floor_update(
+    num_envs: int, n_steps: int, batch_size: int, device: str, precision: str, seed: int
+) -> Any:
+    """The learner floor's update: a callable doing one PPO update's worth of bare learning.
 
-    A bare torch loop over one rollout's worth of samples (``num_envs * n_steps`` random 64x64 frames,
-    uint8 on the device): ``n_epochs`` passes of minibatches of ``batch_size``, each the IMPALA
-    network's forward pass (policy and value heads), a loss of the same shape as PPO's, backward,
-    gradient clipping and Adam, in ``precision`` (bf16: forward under autocast, as
-    ``PPO(precision="bf16")``). Returns rollout samples / seconds per update (the fastest of
-    ``repeats``, after one untimed update).
+    Over one rollout's worth of samples (``num_envs * n_steps`` random 64x64 frames, uint8 on the
+    device): ``n_epochs`` passes of minibatches of ``batch_size``, each the IMPALA network's forward
+    pass (policy and value heads), a loss of the same shape as PPO's, backward, gradient clipping
+    and Adam, in ``precision`` (bf16: forward under autocast, as ``PPO(precision="bf16")``).
     """
     import torch
+    from gymnasium import spaces
 
     from heldout.agents.networks import ImpalaCNN
 
@@ -326,8 +327,6 @@ def learner_floor(
     size = num_envs * n_steps
     obs = torch.randint(0, 256, (size, 3, 64, 64), dtype=torch.uint8, generator=gen).to(device)
     actions = torch.randint(0, 15, (size,), generator=gen).to(device)
-    from gymnasium import spaces
-
     body = ImpalaCNN(spaces.Box(0, 255, (3, 64, 64), np.uint8), features_dim=256).to(device)
     heads = torch.nn.Linear(256, 16).to(device)  # 15 logits and a value
     params = [*body.parameters(), *heads.parameters()]
@@ -352,6 +351,25 @@ def learner_floor(
                 torch.nn.utils.clip_grad_norm_(params, 0.5)
                 optimizer.step()
 
+    return update
+
+
+def learner_floor(
+    num_envs: int,
+    n_steps: int,
+    batch_size: int,
+    device: str,
+    precision: str = "fp32",
+    seed: int = 0,
+    repeats: int = 2,
+) -> float:
+    """The learner floor: env steps/s a PPO run could reach if rollouts cost nothing.
+
+    :func:`_floor_update` timed on its own: rollout samples / seconds per update (the fastest of
+    ``repeats``, after one untimed update). :func:`train_throughput` instead times the same update
+    interleaved with the PPO variants (:class:`_LearnerFloorModel`), so that it shares their load.
+    """
+    update = _floor_update(num_envs, n_steps, batch_size, device, precision, seed)
     update()  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -360,7 +378,29 @@ def learner_floor(
         update()
         sync(device)
         best = min(best, time.perf_counter() - start)
-    return size / best
+    return num_envs * n_steps / best
+
+
+class _LearnerFloorModel:
+    """The learner floor as :func:`~heldout.bench.common.time_interleaved` times a model: each
+    ``learn()`` call is one floor update (no rollout), so it runs in the same rounds as the PPO
+    variants."""
+
+    def __init__(self, update: Any) -> None:
+        self._update = update
+
+    def learn(self, total_timesteps: int, reset_num_timesteps: bool = True, callback: Any = None) -> None:
+        self._update()
+
+    def get_env(self) -> _LearnerFloorModel:
+        return self
+
+    def close(self) -> None:
+        pass
+
+
+#: Keys of the learner floors in the interleaved timing, by precision.
+FLOOR_KEYS: dict[str, str] = {"fp32": "learner_floor_fp32", "bf16": "learner_floor_bf16"}
 
 
 def train_throughput(
@@ -417,15 +457,15 @@ def train_throughput(
         "update_seconds": {},
         "ratios": {},
     }
-    seconds, rollout_seconds = time_interleaved(
-        {
-            variant: (lambda v=variant: _build_model(v, game, num_envs, n_steps, batch_size, device, seed))
-            for variant in variants
-        },
-        rollout,
-        iterations,
-        device,
-    )
+    builders: dict[str, Any] = {
+        variant: (lambda v=variant: _build_model(v, game, num_envs, n_steps, batch_size, device, seed))
+        for variant in variants
+    }
+    for precision, key in FLOOR_KEYS.items():
+        builders[key] = lambda p=precision: _LearnerFloorModel(
+            _floor_update(num_envs, n_steps, batch_size, device, p, seed)
+        )
+    seconds, rollout_seconds = time_interleaved(builders, rollout, iterations, device)
     for variant in variants:
         result["steps_per_s"][variant] = iterations * rollout / seconds[variant]
         result["seconds"][variant] = seconds[variant]
@@ -433,11 +473,15 @@ def train_throughput(
         result["update_seconds"][variant] = seconds[variant] - rollout_seconds[variant]
 
     result["floor_steps_per_s"] = {
-        precision: learner_floor(num_envs, n_steps, batch_size, device, precision, seed)
-        for precision in ("fp32", "bf16")
+        precision: iterations * rollout / seconds[key] for precision, key in FLOOR_KEYS.items()
     }
+    result["floor_seconds"] = {precision: seconds[key] for precision, key in FLOOR_KEYS.items()}
     sps = result["steps_per_s"]
     for num, den in (
+        ("heldout_engine", "sb3_ppo_vec"),
+        ("heldout_engine_bf16", "sb3_ppo_vec"),
+        ("heldout_engine", "heldout_ppo_vec"),
+        ("heldout_engine_bf16", "heldout_ppo_vec_bf16"),
         ("heldout_ppo_vec_bf16", "heldout_ppo_vec"),
         ("heldout_ppo_vec_bf16", "sb3_ppo_vec"),
         ("heldout_ppo_vec", "sb3_ppo_vec"),
@@ -513,9 +557,14 @@ def format_throughput(results: dict[str, Any]) -> str:
         rows = []
         sps = train["steps_per_s"]
         base = sps.get("sb3_ppo_dummy")
+        stock = sps.get("sb3_ppo_vec")
+        floors = train.get("floor_steps_per_s") or {}
         for key, label in TRAIN_VARIANTS.items():
             if key not in sps:
                 continue
+            floor = (
+                floors.get("bf16" if key.endswith("_bf16") else "fp32") if key.startswith("heldout") else None
+            )
             rows.append(
                 [
                     label.format(n=n, game=game),
@@ -523,22 +572,59 @@ def format_throughput(results: dict[str, Any]) -> str:
                     f"{train['seconds'][key]:.1f}",
                     f"{train['rollout_seconds'][key]:.1f}",
                     f"{train['update_seconds'][key]:.1f}",
+                    f"{sps[key] / stock:.2f}x" if stock else "-",
                     f"{sps[key] / base:.2f}x" if base else "-",
+                    f"{sps[key] / floor:.0%}" if floor else "-",
+                ]
+            )
+        for precision, floor in floors.items():
+            floor_seconds = (train.get("floor_seconds") or {}).get(precision)
+            floor_total = "-" if floor_seconds is None else f"{floor_seconds:.1f}"
+            rows.append(
+                [
+                    f"learner floor ({precision}): bare forward + backward + Adam",
+                    f"{floor:,.1f}",
+                    floor_total,
+                    "-",
+                    floor_total,
+                    f"{floor / stock:.2f}x" if stock else "-",
+                    f"{floor / base:.2f}x" if base else "-",
+                    "100%",
                 ]
             )
         lines += table(
-            ["variant", "steps/s", "total s", "rollout s", "update s", "vs SB3+DummyVecEnv"],
+            [
+                "variant",
+                "steps/s",
+                "total s",
+                "rollout s",
+                "update s",
+                "vs stock SB3 (same env)",
+                "vs SB3+DummyVecEnv",
+                "of learner floor",
+            ],
             rows,
         )
-        floors = train.get("floor_steps_per_s") or {}
         for precision, floor in floors.items():
-            key = "heldout_ppo_vec_bf16" if precision == "bf16" else "heldout_ppo_vec"
-            share = f"; heldout PPO ({precision}) reaches {sps[key] / floor:.0%} of it" if key in sps else ""
+            suffix = "_bf16" if precision == "bf16" else ""
+            engines = {"sb3": f"heldout_ppo_vec{suffix}", "heldout": f"heldout_engine{suffix}"}
+            reached = {engine: sps[key] / floor for engine, key in engines.items() if key in sps}
+            if len(reached) == 1:
+                share = f"; heldout PPO ({precision}) reaches {next(iter(reached.values())):.0%} of it"
+            elif reached:
+                parts = ", ".join(f"{value:.0%} with engine {engine}" for engine, value in reached.items())
+                share = f"; heldout PPO ({precision}) reaches {parts}"
+            else:
+                share = ""
             lines.append(
                 f"learner floor ({precision}): {floor:,.1f} steps/s (bare torch loop: forward + backward + Adam "
                 f"over the same samples and epochs, same network{share})"
             )
         names = {
+            "heldout_engine/sb3_ppo_vec": "engine heldout fp32 / stock SB3, same env",
+            "heldout_engine_bf16/sb3_ppo_vec": "engine heldout bf16 / stock SB3, same env",
+            "heldout_engine/heldout_ppo_vec": "engine heldout / engine sb3, fp32 (engine effect)",
+            "heldout_engine_bf16/heldout_ppo_vec_bf16": "engine heldout / engine sb3, bf16 (engine effect)",
             "heldout_ppo_vec_bf16/heldout_ppo_vec": "ours bf16 / ours fp32 (precision effect)",
             "heldout_ppo_vec_bf16/sb3_ppo_vec": "ours bf16 / stock SB3, same env",
             "heldout_ppo_vec/sb3_ppo_vec": "ours / stock SB3, same env (algorithm effect)",
@@ -622,6 +708,13 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
     parser.add_argument(
         "--skip-train", action="store_true", help="Only measure env stepping (seconds, not minutes)."
     )
+    parser.add_argument(
+        "--variants",
+        default=None,
+        metavar="A,B,...",
+        help="Training variants to time (comma-separated; default: all): " + ", ".join(TRAIN_VARIANTS) + ". "
+        "The learner floors are always timed with them.",
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="Also save all results as JSON to PATH.")
     return parser
 
@@ -640,6 +733,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.iterations is not None:
             check_positive("--iterations", args.iterations)
         check_seed("--seed", args.seed)
+        variants = list(TRAIN_VARIANTS)
+        if args.variants is not None:
+            variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+            unknown = [v for v in variants if v not in TRAIN_VARIANTS]
+            if unknown or not variants:
+                raise ValueError(
+                    f"--variants {args.variants!r}: unknown variant {unknown[0] if unknown else '(none)'!r}; "
+                    f"valid: {', '.join(TRAIN_VARIANTS)}"
+                )
         device = args.device
         if not args.skip_train:
             device, n_steps, iterations, _ = _train_config(
@@ -680,14 +782,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["other_load"]["env"] = load.value
     if not args.skip_train:
         print(
-            f"measuring PPO training ({len(TRAIN_VARIANTS)} variants, {iterations} iterations of "
+            f"measuring PPO training ({len(variants)} variants, {iterations} iterations of "
             f"{num_envs} x {n_steps} steps on {device}) ...",
             file=sys.stderr,
             flush=True,
         )
         with OtherLoad() as load:
             results["train"] = train_throughput(
-                game, num_envs, n_steps, iterations, device=device, seed=args.seed
+                game, num_envs, n_steps, iterations, device=device, seed=args.seed, variants=variants
             )
         results["other_load"]["train"] = load.value
     results["wall_seconds"] = time.perf_counter() - started

@@ -81,6 +81,13 @@ def add_parser(sub: Any) -> None:
         help="on-policy agents: the update's forward passes in fp32, or in bf16 autocast (CPUs with bf16 "
         "units, GPUs; weights, optimizer and losses stay fp32); sets the agent argument precision (default: fp32)",
     )
+    t.add_argument(
+        "--engine",
+        choices=["heldout", "sb3"],
+        help="on-policy agents: the rollout engine; sb3: SB3's collection, numpy buffer and GAE; heldout: the "
+        "same algorithm with storage, GAE and minibatches on the training device (proven equal: "
+        "tests/agents/test_engine.py); sets the agent argument engine (default: sb3)",
+    )
     t.add_argument("--num-envs", type=positive_int, help="parallel training envs" + d("num_envs"))
     t.add_argument(
         "--num-levels",
@@ -297,10 +304,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
         contexts["mode"] = args.context_mode
     if contexts != (config.contexts or {}):
         changes["contexts"] = contexts
-    if args.agent_arg or args.augmentation or args.precision:
+    if args.agent_arg or args.augmentation or args.precision or args.engine:
         extra = {"augmentation": args.augmentation} if args.augmentation else {}
         if args.precision:
             extra["precision"] = args.precision
+        if args.engine:
+            extra["engine"] = args.engine
         changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
     if args.sampler_arg:
         changes["sampler_kwargs"] = {**config.sampler_kwargs, **dict(args.sampler_arg)}
@@ -381,6 +390,7 @@ def _config_flags(args: argparse.Namespace) -> list[str]:
         "env_option",
         "augmentation",
         "precision",
+        "engine",
         "wrapper",
         "context_mode",
     )

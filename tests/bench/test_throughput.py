@@ -66,6 +66,8 @@ def test_format_throughput_names_every_variant(env_results: dict[str, float]) ->
         "steps_per_s": {
             "heldout_ppo_vec": 120.0,
             "heldout_ppo_vec_bf16": 200.0,
+            "heldout_engine": 135.0,
+            "heldout_engine_bf16": 225.0,
             "sb3_ppo_vec": 100.0,
             "sb3_ppo_dummy": 80.0,
         },
@@ -88,8 +90,18 @@ def test_format_throughput_names_every_variant(env_results: dict[str, float]) ->
         assert label.format(n=4, game="coinrun") in text
     assert "torch" in text and "python" in text and "CPUs" in text
     assert "1.50x" in text  # 120 / 80 vs SB3 + DummyVecEnv
-    assert "learner floor (fp32): 150.0 steps/s" in text and "reaches 80% of it" in text  # 120 / 150
+    assert "learner floor (fp32): 150.0 steps/s" in text
+    assert "reaches 80% with engine sb3, 90% with engine heldout" in text  # 120 / 150, 135 / 150
     assert "learner floor (bf16): 250.0 steps/s" in text
+    assert "reaches 80% with engine sb3, 90% with engine heldout" in text.split("learner floor (bf16)")[1]
+    engine_row = next(
+        line for line in text.splitlines() if line.startswith(bench.TRAIN_VARIANTS["heldout_engine"])
+    )
+    assert (
+        "1.35x" in engine_row and "1.69x" in engine_row and "90%" in engine_row
+    )  # vs stock, vs dummy, floor
+    floor_row = next(line for line in text.splitlines() if line.startswith("learner floor (bf16): bare"))
+    assert "250.0" in floor_row and "2.50x" in floor_row  # the floor as a row, vs stock SB3
 
 
 def test_format_throughput_without_train(env_results: dict[str, float]) -> None:
@@ -108,6 +120,7 @@ def test_format_throughput_without_train(env_results: dict[str, float]) -> None:
         ["--game", "coinrn"],
         ["--device", "tpu"],
         ["--no-such-option"],
+        ["--variants", "heldout_engine,warp_drive"],
     ],
 )
 def test_main_bad_values_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +130,7 @@ def test_main_bad_values_exit_2_with_one_line(argv: list[str], capsys: pytest.Ca
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("heldout bench: error: ")
-    assert argv[-1] in lines[0]
+    assert argv[-1].split(",")[-1] in lines[0]
 
 
 def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,6 +144,7 @@ def test_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         "--iterations",
         "--device",
         "--skip-train",
+        "--variants",
         "--json",
     ):
         assert option in out
@@ -154,6 +168,9 @@ def test_train_throughput_tiny() -> None:
     assert result["batch_size"] == 2
     assert result["timed_env_steps"] == 16
     assert set(result["steps_per_s"]) == set(bench.TRAIN_VARIANTS)
+    assert set(result["floor_steps_per_s"]) == {"fp32", "bf16"}
+    for precision, floor in result["floor_steps_per_s"].items():  # timed in the same rounds
+        assert floor == pytest.approx(result["timed_env_steps"] / result["floor_seconds"][precision])
     for key in bench.TRAIN_VARIANTS:
         assert result["steps_per_s"][key] > 0
         assert result["seconds"][key] == pytest.approx(

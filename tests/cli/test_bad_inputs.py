@@ -133,6 +133,8 @@ CASES: list[Case] = [
     _case("train-augmentation-for-ppo", ["train", *PROCGEN, "--augmentation", "crop"], "crop"),
     _case("train-precision-unknown", ["train", *CARTPOLE, "--precision", "fp16"], "fp16"),
     _case("train-precision-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "precision=half"], "half"),
+    _case("train-engine-unknown", ["train", *CARTPOLE, "--engine", "fast"], "fast"),
+    _case("train-engine-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "engine=cleanrl"], "cleanrl"),
     _case("train-visible-context-unknown", ["train", *CARTPOLE, "--visible-context", "shown"], "shown"),
     # -- heldout train: the device --------------------------------------------------------------------
     _case("train-device-unknown", ["train", *CARTPOLE, "--device", "gpu"], "gpu"),
@@ -320,6 +322,7 @@ CASES: list[Case] = [
     _case("bench-throughput-device-unknown", ["bench", "throughput", "--device", "gpu"], "gpu"),
     _case("bench-throughput-seed-negative", ["bench", "throughput", "--seed", "-1"], "-1"),
     _case("bench-throughput-n-steps-text", ["bench", "throughput", "--n-steps", "abc"], "abc"),
+    _case("bench-throughput-variant-unknown", ["bench", "throughput", "--variants", "heldout_engine,warp"], "warp"),
     _case("bench-throughput-json-folder-missing", ["bench", "throughput", "--json", "no-such-dir/out.json"], "no-such-dir/out.json"),
     _case("bench-eval-episodes-zero", ["bench", "eval", "--episodes", "0"], "--episodes"),
     _case("bench-eval-precision-unknown", ["bench", "eval", "--precision", "fp16"], "fp16"),

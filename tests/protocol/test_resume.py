@@ -118,6 +118,20 @@ def test_a_run_killed_during_an_update_resumes_exactly(tmp_path, reference):
     assert (run / "command.txt").read_text().count("--resume") == 1
 
 
+def test_an_engine_heldout_run_killed_during_an_update_resumes_to_the_sb3_engines_run(tmp_path, reference):
+    """``--engine heldout`` (tests/agents/test_engine.py): killed and resumed, it ends bit for bit
+    where the uninterrupted run on SB3's rollout path (the reference) ends: weights, evaluation
+    episodes, summary and progress.csv."""
+    args = [*ARGS, "--engine", "heldout"]
+    killed = _heldout([*args, "--out", str(tmp_path / "runs")], tmp_path, kill="update:6")
+    assert killed.returncode == -9, killed.stderr
+    run = _run_dir(tmp_path / "runs")
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not exactly" not in resumed.stderr
+    _assert_same_run(run, reference)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["rollout:200", "final-eval"])
 def test_a_run_killed_mid_rollout_or_in_the_final_evaluation_resumes_exactly(tmp_path, reference, where):
