@@ -109,7 +109,7 @@ def check_reachable(
         if found is None:
             raise ValueError(
                 f"--address auto found no Ray cluster on this machine (no RAY_ADDRESS, no "
-                f"{ray_temp_dir(env) / 'ray_current_cluster'}): start one with `ray start --head`, or give "
+                f"{ray_temp_dir(env) / 'ray_current_cluster'}): start one with 'ray start --head', or give "
                 f"{FORMS.split(', ', 1)[1]}"
             )
         try:
@@ -133,7 +133,7 @@ def check_reachable(
             why = f"no answer in {timeout:g} s"
         raise ValueError(
             f"--address {address.text!r}: no Ray cluster answers at {address.host}:{address.port} "
-            f"({why}); start one with `ray start --head` there, or leave --address out for a local "
+            f"({why}); start one with 'ray start --head' there, or leave --address out for a local "
             "Ray instance"
         ) from None
     return address

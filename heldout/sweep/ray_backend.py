@@ -116,7 +116,7 @@ class _Job:
     attempt: int
     ref: Any = None
     mark: int | None = None
-    started: float = 0.0
+    started: float = 0.0  # when its worker began (seen in its folder), 0 while queued
     done_steps: int = 0
 
 
@@ -237,7 +237,7 @@ def _loop(
     def submit(job: _Job) -> None:
         name = job.decision.run.name
         need = needs[name]
-        job.mark, job.started = _mark(job.decision.path), time.monotonic()
+        job.mark = _mark(job.decision.path)
         job.ref = remote.options(
             num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_retries=0, name=f"heldout-sweep:{name}"
         ).remote(
@@ -251,7 +251,14 @@ def _loop(
         )
         pending[job.ref] = job
         outcome.attempts[name] = job.attempt
-        display.event(f"{job.action} {name}" + (f" (attempt {job.attempt})" if job.attempt > 1 else ""))
+
+    def seen(job: _Job) -> bool:
+        """Whether the job's worker has begun (its folder's status.json changed), saying so once."""
+        if not job.started and _mark(job.decision.path) != job.mark:
+            job.started = time.monotonic()
+            name = job.decision.run.name
+            display.event(f"{job.action} {name}" + (f" (attempt {job.attempt})" if job.attempt > 1 else ""))
+        return bool(job.started)
 
     def on_interrupt(signum: int, frame: Any) -> None:
         nonlocal interrupts
@@ -274,16 +281,18 @@ def _loop(
     try:
         for d in todo:
             submit(_Job(d, d.action, 1))
+        display.event(f"queued {len(todo)} run(s); each starts when Ray has its CPUs free")
         while pending:
             done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll, fetch_local=False)
             for ref in done:
                 job = pending.pop(ref)
                 name = job.decision.run.name
                 code = _result(ref)
-                if code is None and outcome.stopped and _mark(job.decision.path) == job.mark:
+                if code is None and outcome.stopped and not seen(job):
                     outcome.not_started.append(name)  # cancelled in the queue: its folder is as it was
                     continue
-                seconds = time.monotonic() - job.started
+                seen(job)
+                seconds = time.monotonic() - (job.started or time.monotonic())
                 left = job.decision.steps_left
                 verdict, detail = judge(code, job.decision.path, job.attempt, max_retries, outcome.stopped)
                 log = log_path(plan.folder, name)
@@ -307,10 +316,9 @@ def _loop(
                     display.event(f"failed {name} (exit {shown}{detail}; log {log})")
             running = 0
             for job in pending.values():
-                step = step_of(job.decision.path)
-                if _mark(job.decision.path) != job.mark:
+                if seen(job):
                     running += 1
-                job.done_steps = max(0, step - base[job.decision.run.name])
+                    job.done_steps = max(0, step_of(job.decision.path) - base[job.decision.run.name])
             steps = finished_steps + sum(j.done_steps for j in pending.values())
             display.update(len(outcome.complete), running, len(outcome.failed), min(steps, total))
         display.update(len(outcome.complete), 0, len(outcome.failed), finished_steps, force=True)

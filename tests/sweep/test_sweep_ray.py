@@ -96,3 +96,48 @@ def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
     assert code == 0, out + err
     assert "0 run(s) trained, 4 skipped (complete)" in out
     assert summaries == {n: (folder / n / "summary.json").stat().st_mtime_ns for n in names}
+
+
+@pytest.mark.slow
+def test_ctrl_c_drops_the_queued_runs_leaves_the_running_ones_interrupted_and_the_rerun_resumes(
+    tmp_path: Path,
+) -> None:
+    """A real ``heldout sweep --backend ray`` process: 3 runs on the machine's Ray instance (2 at a
+    time on 2 cores), SIGINT once both running runs wrote a checkpoint, then the same command again."""
+    import signal
+    import subprocess
+    import time
+
+    spec = tmp_path / "stop.yaml"
+    spec.write_text(
+        f"name: stop\nfolder: {tmp_path / 'sw'}\n"
+        "base: {preset: cartpole-gravity-extrapolation, timesteps: 16384, num_envs: 2, eval_episodes: 2,\n"
+        "       eval_num_envs: 2, checkpoint_freq: 512, agent_kwargs: {n_steps: 64, batch_size: 64, n_epochs: 1}}\n"
+        "grid: {seed: [0, 1, 2]}\n"
+    )
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "heldout", "sweep", str(spec), "--backend", "ray", "--no-report"]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    runs = [tmp_path / "sw" / f"cartpole/ppo/seed{s}" for s in range(3)]
+    deadline = time.monotonic() + 300
+    while sum(bool(list(r.glob("checkpoints/step-*"))) for r in runs) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert "stopping: queued runs are dropped" in err and "stopped: run the same command again" in out
+    started = [r for r in runs if r.exists()]
+    assert len(started) == 2 and all(_state(r) == "interrupted" for r in started), out + err
+    assert "2 interrupted, 1 not started" in out
+
+    again = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "3 run(s) trained, 0 skipped" in again.stdout
+    assert all(_state(r) == "complete" for r in runs)
+    for run in started:  # resumed from its checkpoint, in the same folder
+        assert "resume" in (run / "command.txt").read_text().splitlines()[-1]
