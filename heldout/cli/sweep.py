@@ -40,7 +40,19 @@ def add_parser(sub: Any) -> None:
     )
     s.add_argument("spec", metavar="SPEC.yaml", help="the sweep's spec (docs/sweeps.md)")
     s.add_argument("--dry-run", action="store_true", help="print the plan and stop; writes nothing")
-    s.add_argument("--backend", default="local", help="where the runs train: local (worker processes here)")
+    s.add_argument(
+        "--backend",
+        default="local",
+        help="where the runs train: local (worker processes here) or ray (Ray tasks: a local Ray instance, "
+        "or the cluster of --address; needs pip install 'heldout[ray]')",
+    )
+    s.add_argument(
+        "--address",
+        help="--backend ray: the Ray cluster to join: auto (this machine's, from `ray start`), HOST:PORT (the "
+        "head's GCS) or ray://HOST:PORT (Ray Client); default: a local Ray instance for the sweep. On a "
+        "cluster of several machines the sweep folder must be on shared storage mounted at the same path "
+        "on every node (the workers write the run folders there)",
+    )
     s.add_argument(
         "--workers",
         type=positive_int,
@@ -82,17 +94,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise ValueError(
             f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
         )
-    if args.backend == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise ValueError(
-                "--backend ray needs Ray, which is not installed: pip install 'heldout[ray]' "
-                "(or use --backend local; docs/sweeps.md)"
-            )
-        raise ValueError(
-            "--backend ray is not available in this version; use --backend local (docs/sweeps.md)"
-        )
+    address = _ray_address(args)
     spec = load_spec(args.spec)
     if args.tune:
         return _run_tune(args, argv, spec)
@@ -106,20 +108,38 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print("dry run: nothing written")
         return 0
 
-    from heldout.sweep.local import run_local
     from heldout.sweep.summary import write_sweep_report
 
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
-    plan.folder.mkdir(parents=True, exist_ok=True)
-    record_sweep(plan, command)
-    outcome = run_local(
-        plan,
-        workers=args.workers,
-        max_retries=args.max_retries,
-        stream=sys.stderr,
-        progress=not args.no_progress,
-        command=command,
-    )
+
+    def prepare() -> None:
+        plan.folder.mkdir(parents=True, exist_ok=True)
+        record_sweep(plan, command)
+
+    if args.backend == "ray":
+        from heldout.sweep.ray_backend import run_ray
+
+        outcome = run_ray(
+            plan,
+            address=address,
+            max_retries=args.max_retries,
+            stream=sys.stderr,
+            progress=not args.no_progress,
+            command=command,
+            prepare=prepare,
+        )
+    else:
+        from heldout.sweep.local import run_local
+
+        prepare()
+        outcome = run_local(
+            plan,
+            workers=args.workers,
+            max_retries=args.max_retries,
+            stream=sys.stderr,
+            progress=not args.no_progress,
+            command=command,
+        )
     kept = [d.run.name for d in plan.decisions if d.action == "keep"]
     waiting = [d.run.name for d in plan.decisions if d.action == "wait"]
     skipped = sum(d.action == "skip" for d in plan.decisions)
@@ -166,3 +186,31 @@ def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any) -> int:
         out=sys.stdout,
         err=sys.stderr,
     )
+
+
+def _ray_address(args: argparse.Namespace) -> Any:
+    """The checked ``--address`` (None: a local Ray instance), and Ray checked to be installed, for
+    ``--backend ray``; bad input before anything is written or Ray is imported."""
+    from heldout.sweep.ray_address import check_reachable, parse_address
+
+    if args.backend != "ray":
+        if args.address is not None:
+            raise ValueError(
+                f"--address {args.address!r} is for --backend ray only (the local backend runs here): "
+                "add --backend ray, or leave --address out"
+            )
+        return None
+    if args.workers is not None:
+        raise ValueError(
+            f"--workers {args.workers} is for the local backend only: on --backend ray each run asks for "
+            "its torch threads' CPUs (and a GPU on CUDA) and Ray places as many as the nodes hold"
+        )
+    address = None if args.address is None else check_reachable(parse_address(args.address))
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError(
+            "--backend ray needs Ray, which is not installed: pip install 'heldout[ray]' "
+            "(or use --backend local; docs/sweeps.md)"
+        )
+    return address

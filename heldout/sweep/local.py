@@ -28,11 +28,12 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+from heldout.sweep.outcome import Outcome, judge, log_path
 from heldout.sweep.plan import Decision, Plan
+from heldout.sweep.progress import Display, step_of
 
 
 def machine_cores() -> int:
@@ -75,19 +76,6 @@ def pool_size(plan: Plan, workers: int | None, cores: int | None = None) -> tupl
 
 
 @dataclass
-class Outcome:
-    """What the local backend did: the runs by how they ended, and whether it was stopped."""
-
-    complete: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    interrupted: list[str] = field(default_factory=list)
-    not_started: list[str] = field(default_factory=list)
-    attempts: dict[str, int] = field(default_factory=dict)
-    stopped: bool = False
-    seconds: float = 0.0
-
-
-@dataclass
 class _Job:
     decision: Decision
     action: str
@@ -127,64 +115,6 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")  # pragma: no cover - not POSIX
 
 
-def _step_of(path: Path) -> int:
-    import json
-
-    try:
-        return int(json.loads((path / "status.json").read_text()).get("step") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 0
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class _Display:
-    """The sweep's one progress line: rewritten in place on a terminal, a line every
-    ``every`` seconds (and at each run's end, as its own line) elsewhere."""
-
-    def __init__(self, stream: Any, total_runs: int, total_steps: int, show: bool, every: float = 30.0):
-        self.stream, self.total_runs, self.total_steps, self.show = stream, total_runs, total_steps, show
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.every, self.last, self.start, self.width = every, time.monotonic(), time.monotonic(), 0
-
-    def line(self, done: int, running: int, failed: int, steps: int) -> str:
-        elapsed = time.monotonic() - self.start
-        eta = "-"
-        if steps > 0 and self.total_steps > steps:
-            eta = _clock(elapsed * (self.total_steps - steps) / steps)
-        elif self.total_steps and steps >= self.total_steps:
-            eta = "0:00:00"
-        pct = 100.0 * steps / self.total_steps if self.total_steps else 100.0
-        return (
-            f"sweep: {done}/{self.total_runs} done, {running} running, {failed} failed | "
-            f"{steps:,}/{self.total_steps:,} steps ({pct:.0f}%) | {_clock(elapsed)} elapsed, ETA {eta}"
-        )
-
-    def update(self, *counts: int, force: bool = False) -> None:
-        if not self.show:
-            return
-        now = time.monotonic()
-        if self.tty:
-            if force or now - self.last >= 0.5:
-                text = self.line(*counts)
-                self.stream.write("\r" + text.ljust(self.width))
-                self.stream.flush()
-                self.width, self.last = len(text), now
-        elif force or now - self.last >= self.every:
-            print(self.line(*counts), file=self.stream, flush=True)
-            self.last = now
-
-    def event(self, text: str) -> None:
-        """A line of its own (a run started, ended, failed), above the progress line."""
-        if self.tty and self.show:
-            self.stream.write("\r" + " " * self.width + "\r")
-        print(text, file=self.stream, flush=True)
-        self.width = 0
-
-
 def run_local(
     plan: Plan,
     workers: int | None = None,
@@ -205,8 +135,6 @@ def run_local(
         command: Recorded in each run's ``command.txt``.
         poll: Seconds between looks at the workers.
     """
-    from heldout.sweep.worker import FAILED, INTERRUPTED
-
     stream = stream or sys.stderr
     outcome = Outcome()
     todo = plan.to_run
@@ -217,14 +145,13 @@ def run_local(
         print(f"warning: {warning}", file=stream)
     print(f"running {len(todo)} run(s) on {workers} worker(s), {threads} torch thread(s) each", file=stream)
     ctx = _context()
-    logs = plan.folder / "logs"
     queue = deque(_Job(d, d.action, 1) for d in todo)
     running: dict[str, _Job] = {}
     # steps already trained by runs this call resumes count as done from the start
     base = {d.run.name: d.run.config.timesteps - d.steps_left for d in todo}
     total = sum(d.steps_left for d in todo)
     finished_steps = 0
-    display = _Display(stream, len(todo), total, progress)
+    display = Display(stream, len(todo), total, progress)
     interrupts = 0
 
     def on_interrupt(signum: int, frame: Any) -> None:
@@ -258,7 +185,7 @@ def run_local(
                         job.decision.run.config.to_dict(),
                         job.action,
                         threads,
-                        str(logs / (name.replace("/", "__") + ".log")),
+                        str(log_path(plan.folder, name)),
                         f"{command} (run {name}, {job.action}, attempt {job.attempt})".strip(),
                         os.getpid(),
                     ),
@@ -279,41 +206,36 @@ def run_local(
             wait([j.process.sentinel for j in running.values()], timeout=poll)
             for name, job in list(running.items()):
                 if job.process.is_alive():
-                    job.done_steps = max(0, _step_of(job.decision.path) - base[name])
+                    job.done_steps = max(0, step_of(job.decision.path) - base[name])
                     continue
                 job.process.join()
                 del running[name]
                 code = job.process.exitcode
                 seconds = time.monotonic() - job.started
                 left = job.decision.steps_left
-                if code == 0:
+                verdict, detail = judge(code, job.decision.path, job.attempt, max_retries, outcome.stopped)
+                log = log_path(plan.folder, name)
+                if verdict == "complete":
                     outcome.complete.append(name)
                     finished_steps += left
                     display.event(f"done {name} ({seconds:.1f} s)")
-                    continue
-                if code == INTERRUPTED or (outcome.stopped and code != FAILED):
+                elif verdict == "interrupted":
                     outcome.interrupted.append(name)
-                    finished_steps += max(0, _step_of(job.decision.path) - base[name])
+                    finished_steps += max(0, step_of(job.decision.path) - base[name])
                     display.event(f"interrupted {name}: resumable")
-                    continue
-                retry = _retry_action(job.decision.path)
-                log = logs / (name.replace("/", "__") + ".log")
-                if retry is not None and job.attempt <= max_retries and not outcome.stopped:
+                elif verdict == "retry":
                     display.event(f"failed {name} (exit {code}; log {log}): retrying")
-                    again = _Job(job.decision, retry, job.attempt + 1)
-                    base[name] = _step_of(job.decision.path) if retry == "resume" else 0
+                    base[name] = step_of(job.decision.path) if detail == "resume" else 0
                     base[name] = min(base[name], job.decision.run.config.timesteps - left)
-                    queue.append(again)
+                    queue.append(_Job(job.decision, detail, job.attempt + 1))
                 else:
-                    why = "" if retry is not None else ", diverged: not retried"
                     outcome.failed.append(name)
                     finished_steps += left
-                    display.event(f"failed {name} (exit {code}{why}; log {log})")
+                    display.event(f"failed {name} (exit {code}{detail}; log {log})")
             steps = finished_steps + sum(j.done_steps for j in running.values())
             display.update(len(outcome.complete), len(running), len(outcome.failed), min(steps, total))
         display.update(len(outcome.complete), 0, len(outcome.failed), finished_steps, force=True)
-        if progress and display.tty:
-            stream.write("\n")
+        display.close()
     finally:
         signal.signal(signal.SIGINT, previous)
         for job in running.values():  # only on an error of the sweep itself
@@ -322,23 +244,6 @@ def run_local(
                 job.process.join(30)
     outcome.seconds = time.monotonic() - t0
     return outcome
-
-
-def _retry_action(path: Path) -> str | None:
-    """How a run that just failed is tried again: ``resume`` from its checkpoint, ``restart`` without
-    one, None when it diverged (or its folder says it did not fail)."""
-    from heldout.protocol.checkpoint import latest_checkpoint
-    from heldout.protocol.status import read_status
-
-    try:
-        status = read_status(path)
-    except ValueError:
-        return "restart"
-    if str(status.get("error") or "").startswith("TrainingDiverged"):
-        return None
-    if (path / "config.yaml").is_file() and latest_checkpoint(path)[0] is not None:
-        return "resume"
-    return "restart"
 
 
 __all__ = ["Outcome", "machine_cores", "pool_size", "run_local", "run_threads"]

@@ -280,6 +280,10 @@ CASES: list[Case] = [
     _case("sweep-folder-of-no-sweep", ["sweep", "files/sweep-stray-folder.yaml"], "sweeps/stray"),
     _case("sweep-backend-unknown", ["sweep", "files/sweep-ok.yaml", "--backend", "slurm"], "slurm"),
     _case("sweep-ray-not-installed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray"], "ray", needs_no_ray=True),
+    _case("sweep-address-without-ray", ["sweep", "files/sweep-ok.yaml", "--address", "auto"], "'auto'"),
+    _case("sweep-address-malformed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--address", "head"], "'head'"),
+    _case("sweep-address-unreachable", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--address", "127.0.0.1:1"], "127.0.0.1:1"),
+    _case("sweep-workers-with-ray", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--workers", "2"], "--workers 2"),
     _case("sweep-workers-zero", ["sweep", "files/sweep-ok.yaml", "--workers", "0"], "'0'"),
     _case("sweep-max-retries-negative", ["sweep", "files/sweep-ok.yaml", "--max-retries", "-1"], "-1"),
     _case("sweep-unknown-flag", ["sweep", "files/sweep-ok.yaml", "--dryrun"], "--dryrun"),
@@ -585,6 +589,7 @@ TRIPWIRES: dict[tuple[str, str], str] = {
     ("heldout.bench.levels", "run_levels"): "the levels benchmark",
     ("heldout.bench.contexts", "run"): "the contexts benchmark",
     ("heldout.sweep.local", "run_local"): "the sweep's workers",
+    ("heldout.sweep.ray_backend", "run_ray"): "the sweep's Ray tasks",
     ("heldout.sweep.plan", "record_sweep"): "the sweep's folder",
     ("heldout.analysis.levels", "check_levels"): "the levels check (fingerprints)",
 }

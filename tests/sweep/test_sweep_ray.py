@@ -1,0 +1,143 @@
+"""``heldout sweep --backend ray`` end to end on a local Ray instance: the local test's tiny grid
+(contextual CartPole, PPO and a PPO that fails once per run x 2 seeds, 256 steps a run), run folders
+of the same kind as the local backend's, a retry, and a re-run that skips every complete run.
+
+Skipped where Ray is not installed (``pip install -e '.[dev,ray]'``); the address checks, which need
+no Ray, are in tests/sweep/test_ray_address.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+from tests.sweep.test_sweep_local import FLAKY, _spec, _state, _sweep  # noqa: E402
+
+
+@pytest.fixture()
+def root(tmp_path: Path):
+    """A folder with the flaky agent's plugin (unregistered again after the test)."""
+    (tmp_path / "sweep_flaky.py").write_text(FLAKY)
+    yield tmp_path
+    from heldout.agents import AGENTS
+
+    if "sweep-flaky-ppo" in AGENTS.names():
+        AGENTS.unregister("sweep-flaky-ppo")
+    sys.modules.pop("sweep_flaky", None)
+
+
+def _tree(folder: Path) -> dict[str, set[str]]:
+    """Each run folder's files by path (TensorBoard's event files, named by time, host and pid, by
+    kind): what a run folder holds, not its bytes."""
+    out = {}
+    for run in sorted(p.parent for p in folder.rglob("config.yaml")):
+        files = (p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
+        out[run.relative_to(folder).as_posix()] = {re.sub(r"tfevents\..*", "tfevents.*", f) for f in files}
+    return out
+
+
+def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import heldout.sweep.ray_backend as backend
+
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    # the workers import heldout from this tree, as the driver does
+    repo = str(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
+    connect = backend._connect
+    monkeypatch.setattr(backend, "_connect", lambda address, num_cpus: connect(address, 2))
+    spec = _spec(root)
+    folder = root / "sw"
+    names = [f"cartpole/{a}/seed{s}" for a in ("ppo", "sweep-flaky-ppo") for s in (0, 1)]
+
+    code, out, err = _sweep(str(spec), "--backend", "ray", "--max-retries", "1", "--no-plots", "--reps", "50")
+    assert code == 0, out + err
+    assert "as Ray tasks on a local Ray instance (2 CPU(s), 0 GPU(s)); each asks for 1 CPU(s)" in err
+    for name in names:
+        run = folder / name
+        assert _state(run) == "complete", name
+        summary = json.loads((run / "summary.json").read_text())
+        assert (summary["agent"], summary["timesteps"]) == (name.split("/")[1], 256)
+        assert (folder / "logs" / (name.replace("/", "__") + ".log")).is_file()
+    # the flaky runs failed once each and the sweep (not Ray) started them again, from the same folder
+    assert err.count("retrying") == 2 and "failed cartpole/sweep-flaky-ppo/seed0 (exit 1" in err
+    assert "attempt 2" in (folder / "cartpole/sweep-flaky-ppo/seed1/command.txt").read_text()
+    assert "4 run(s) trained, 0 skipped" in out
+    assert (folder / "report" / "report.md").is_file()
+    assert [line.split(":")[0].strip() for line in out.splitlines() if "run(s) on 1 game(s)" in line] == [
+        "ppo",
+        "sweep-flaky-ppo",
+    ]
+
+    # the same run folders as the local backend writes for the same spec (file names; the bytes differ
+    # only in timings and the command line)
+    ray_tree = _tree(folder)
+    local_spec = root / "tiny-local.yaml"
+    local_spec.write_text(spec.read_text().replace(f"folder: {folder}", f"folder: {root / 'sw-local'}"))
+    code, out, err = _sweep(str(local_spec), "--workers", "2", "--max-retries", "1", "--no-report")
+    assert code == 0, out + err
+    assert _tree(root / "sw-local") == ray_tree and len(ray_tree) == 4
+
+    # the same command again: every run complete, nothing trained or rewritten, Ray not even started
+    summaries = {n: (folder / n / "summary.json").stat().st_mtime_ns for n in names}
+    monkeypatch.setattr(
+        backend, "_connect", lambda *a: pytest.fail("Ray started for a sweep with nothing to run")
+    )
+    code, out, err = _sweep(str(spec), "--backend", "ray", "--no-report")
+    assert code == 0, out + err
+    assert "0 run(s) trained, 4 skipped (complete)" in out
+    assert summaries == {n: (folder / n / "summary.json").stat().st_mtime_ns for n in names}
+
+
+@pytest.mark.slow
+def test_ctrl_c_drops_the_queued_runs_leaves_the_running_ones_interrupted_and_the_rerun_resumes(
+    tmp_path: Path,
+) -> None:
+    """A real ``heldout sweep --backend ray`` process: 3 runs on the machine's Ray instance (2 at a
+    time on 2 cores), SIGINT once both running runs wrote a checkpoint, then the same command again."""
+    import signal
+    import subprocess
+    import time
+
+    spec = tmp_path / "stop.yaml"
+    spec.write_text(
+        f"name: stop\nfolder: {tmp_path / 'sw'}\n"
+        "base: {preset: cartpole-gravity-extrapolation, timesteps: 16384, num_envs: 2, eval_episodes: 2,\n"
+        "       eval_num_envs: 2, checkpoint_freq: 512, agent_kwargs: {n_steps: 64, batch_size: 64, n_epochs: 1}}\n"
+        "grid: {seed: [0, 1, 2]}\n"
+    )
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "heldout", "sweep", str(spec), "--backend", "ray", "--no-report"]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    runs = [tmp_path / "sw" / f"cartpole/ppo/seed{s}" for s in range(3)]
+    deadline = time.monotonic() + 300
+    while sum(bool(list(r.glob("checkpoints/step-*"))) for r in runs) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert "stopping: queued runs are dropped" in err and "stopped: run the same command again" in out
+    started = [r for r in runs if r.exists()]
+    assert len(started) == 2 and all(_state(r) == "interrupted" for r in started), out + err
+    assert "2 interrupted, 1 not started" in out
+
+    again = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "3 run(s) trained, 0 skipped" in again.stdout
+    assert all(_state(r) == "complete" for r in runs)
+    for run in started:  # resumed from its checkpoint, in the same folder
+        assert "resume" in (run / "command.txt").read_text().splitlines()[-1]
