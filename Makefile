@@ -5,6 +5,9 @@ VENV ?= .venv
 # On this project's CPU machines torch==2.13.0 comes from a local CPU wheel; on a CUDA machine the
 # same pin installs PyPI's CUDA build. Set TORCH= (empty) to keep whatever torch the venv already has.
 TORCH ?= torch==2.13.0
+# The extras installed with heldout: dev (tests, lint) and ray (the sweep's Ray backend, tested in the
+# default suite). EXTRAS=dev leaves Ray out.
+EXTRAS ?= dev,ray
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -14,11 +17,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml Makefile
 	@if [ -n "$(TORCH)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 		echo "installing $(TORCH) ..."; $(BIN)/python -m pip install -q "$(TORCH)"; fi
 	@# PYTHONWARNINGS: setuptools prints a boxed "Editable installation" notice (information, not a problem)
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e ".[dev]"
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 install: $(STAMP)

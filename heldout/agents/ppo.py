@@ -48,8 +48,22 @@ from heldout.agents.rollout import DeviceRolloutBuffer, collect_on_device, devic
 #: ``"CnnPolicy"``: the IMPALA-CNN trunk with linear heads on its 256-d embedding (ALGORITHMS.md 1.2).
 #: The update's precisions (:class:`PPO`'s ``precision``).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-#: The rollout engines (:class:`PPO`'s ``engine``): heldout's device storage, or SB3's numpy one.
-ENGINES: tuple[str, ...] = ("heldout", "sb3")
+#: The rollout engines (:class:`PPO`'s ``engine``): heldout's device storage, SB3's numpy one, or
+#: ``auto`` (:func:`default_engine`).
+ENGINES: tuple[str, ...] = ("auto", "heldout", "sb3")
+
+
+def default_engine(device: Any = "auto") -> str:
+    """The engine ``engine="auto"`` picks for a model on ``device`` (SB3's ``"auto"``: CUDA if present).
+
+    ``"heldout"`` on CUDA, where the rollout path decides the speed (host-side numpy storage and GAE
+    cannot feed a GPU); ``"sb3"`` elsewhere: on CPU the two are proven equal and equally fast (the
+    learner is ~90% of the time; benchmarks/README.md, "The engine"), so the long-tested path stays.
+    """
+    from stable_baselines3.common.utils import get_device
+
+    return "heldout" if get_device(device).type == "cuda" else "sb3"
+
 
 IMPALA_POLICY_KWARGS: dict[str, Any] = {
     "features_extractor_class": ImpalaCNN,
@@ -269,8 +283,8 @@ class PPO(stable_baselines3.PPO):
             every agent hook's) under ``torch.autocast(dtype=torch.bfloat16)``, on CPUs with bf16
             units and on GPUs; weights, Adam state, gradients' accumulation and the losses stay fp32
             (the forward outputs are cast to fp32 before the loss). Acting during rollouts stays fp32.
-        engine: ``"sb3"`` (default): SB3's rollout collection, numpy ``RolloutBuffer`` and GAE;
-            ``"heldout"``: the same algorithm on :mod:`heldout.agents.rollout` (storage, GAE and
+        engine: ``"auto"`` (default): ``"heldout"`` on CUDA, ``"sb3"`` on CPU (:func:`default_engine`);
+            ``"sb3"``: SB3's rollout collection, numpy ``RolloutBuffer`` and GAE; ``"heldout"``: the same algorithm on :mod:`heldout.agents.rollout` (storage, GAE and
             minibatches on the training device, one host-to-device copy of the observations and one
             device-to-host copy of the actions per step), proven equal to ``"sb3"`` (same
             advantages, returns and weights; ``tests/agents/test_engine.py``). A
@@ -302,13 +316,15 @@ class PPO(stable_baselines3.PPO):
         max_grad_norm: float = 0.5,
         policy_kwargs: dict[str, Any] | None = None,
         precision: str = "fp32",
-        engine: str = "sb3",
+        engine: str = "auto",
         **kwargs: Any,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+        if engine == "auto":
+            engine = default_engine(kwargs.get("device", "auto"))
         self.precision = precision
         self.engine = engine
         if engine == "heldout":
@@ -679,4 +695,4 @@ class PPO(stable_baselines3.PPO):
         self.after_update()
 
 
-__all__ = ["ENGINES", "IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "ppo_loss"]
+__all__ = ["ENGINES", "IMPALA_POLICY_KWARGS", "PPO", "PRECISIONS", "default_engine", "ppo_loss"]

@@ -68,6 +68,51 @@ def rollout_timer() -> Any:
     return RolloutTimer()
 
 
+def rollout_bytes(model: Any) -> int | None:
+    """Bytes of the model's rollout storage (None without one): every numpy array and torch tensor
+    its ``rollout_buffer`` holds, directly or in a dict, each underlying memory counted once. Both
+    engines keep observations in their own dtype (uint8 for Procgen): SB3's in host numpy,
+    ``(n_steps, n_envs, ...)``; heldout's on the training device with one more step (the bootstrap
+    observation), plus a few small host-staged fields."""
+    import numpy as np
+    import torch
+
+    buffer = getattr(model, "rollout_buffer", None)
+    if buffer is None:
+        return None
+    seen: set[int] = set()
+    total = 0
+
+    def add(value: Any) -> None:
+        nonlocal total
+        if isinstance(value, dict):
+            for item in value.values():
+                add(item)
+        elif isinstance(value, np.ndarray):
+            base = value if value.base is None else value.base
+            if isinstance(base, np.ndarray) and id(base) not in seen:
+                seen.add(id(base))
+                total += base.nbytes
+        elif isinstance(value, torch.Tensor):
+            storage = value.untyped_storage()
+            if storage.data_ptr() not in seen:
+                seen.add(storage.data_ptr())
+                total += storage.nbytes()
+
+    for value in vars(buffer).values():
+        add(value)
+    return total
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux ``/proc/self/statm``), None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -76,13 +121,24 @@ def sync(device: str) -> None:
 
 
 def time_interleaved(
-    builders: dict[str, Any], rollout: int, iterations: int, device: str
+    builders: dict[str, Any],
+    rollout: int,
+    iterations: int,
+    device: str,
+    memory: dict[str, dict[str, int | None]] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Times ``iterations`` learn() iterations of each model, interleaved in rounds.
 
     Each model is built (``builders[key]()``) and runs one untimed warm-up iteration of ``rollout``
     steps; then every round times one iteration per model in turn, so that a change in the machine's
     load during the run slows every model alike. Envs are closed at the end.
+
+    Args:
+        memory: Filled, when given, per key with ``rollout_bytes`` (:func:`rollout_bytes`),
+            ``held_bytes`` (resident memory the build and warm-up iteration added to this process:
+            the model, its envs and buffers, the update's workspace as far as the allocator keeps it)
+            and, on CUDA, ``peak_device_bytes`` (``torch.cuda.max_memory_allocated`` over the build
+            and warm-up, reset before each model).
 
     Returns:
         ``(seconds, rollout_seconds)``: per key, the timed wall seconds and the part of them spent
@@ -93,8 +149,23 @@ def time_interleaved(
     seconds = dict.fromkeys(builders, 0.0)
     try:
         for key, build in builders.items():
+            gc.collect()
+            before = resident_bytes()
+            if device.startswith("cuda"):
+                import torch
+
+                torch.cuda.reset_peak_memory_stats()
             models[key] = build()
             models[key].learn(total_timesteps=rollout)  # warm-up iteration, not timed
+            if memory is not None:
+                after = resident_bytes()
+                memory[key] = {
+                    "rollout_bytes": rollout_bytes(models[key]),
+                    "held_bytes": None if before is None or after is None else max(0, after - before),
+                }
+                if device.startswith("cuda"):
+                    sync(device)
+                    memory[key]["peak_device_bytes"] = int(torch.cuda.max_memory_allocated())
         for _ in range(iterations):
             for key, model in models.items():
                 sync(device)

@@ -427,7 +427,8 @@ def train_throughput(
         A dict with the settings (``device``, ``num_envs``, ``n_steps``, ``iterations``,
         ``batch_size``, ``n_epochs``, ``timed_env_steps``, ``warmup_iterations``), per variant
         ``steps_per_s``, ``seconds``, ``rollout_seconds`` and ``update_seconds`` (each a dict keyed
-        by variant), and ``ratios``: ``heldout_ppo_vec / sb3_ppo_vec`` (algorithm effect),
+        by variant), ``memory`` (per variant and floor: ``rollout_bytes``, ``held_bytes`` and on CUDA
+        ``peak_device_bytes``, :func:`~heldout.bench.common.time_interleaved`), and ``ratios``: ``heldout_ppo_vec / sb3_ppo_vec`` (algorithm effect),
         ``sb3_ppo_vec / sb3_ppo_dummy`` (env effect), ``heldout_ppo_vec / sb3_ppo_dummy`` (both),
         for the variants that ran.
 
@@ -465,7 +466,9 @@ def train_throughput(
         builders[key] = lambda p=precision: _LearnerFloorModel(
             _floor_update(num_envs, n_steps, batch_size, device, p, seed)
         )
-    seconds, rollout_seconds = time_interleaved(builders, rollout, iterations, device)
+    memory: dict[str, dict[str, int | None]] = {}
+    seconds, rollout_seconds = time_interleaved(builders, rollout, iterations, device, memory)
+    result["memory"] = memory
     for variant in variants:
         result["steps_per_s"][variant] = iterations * rollout / seconds[variant]
         result["seconds"][variant] = seconds[variant]
@@ -509,6 +512,35 @@ def _other_load_line(results: dict[str, Any], part: str) -> list[str]:
         if part == "train" and "OMP_WAIT_POLICY" not in (results.get("machine") or {}).get("thread_env", {}):
             line += " (on a shared CPU, OMP_WAIT_POLICY=PASSIVE avoids torch's spinning threads)"
     return [line]
+
+
+def _mb(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:,.1f}"
+
+
+def _memory_lines(train: dict[str, Any], n: int, game: str) -> list[str]:
+    """The memory table: per variant the rollout storage's bytes, the resident memory its build and
+    warm-up added, and on CUDA the peak device memory."""
+    memory = train.get("memory") or {}
+    if not memory:
+        return []
+    cuda = any("peak_device_bytes" in m for m in memory.values())
+    labels = {key: label.format(n=n, game=game) for key, label in TRAIN_VARIANTS.items()}
+    labels.update({key: f"learner floor ({p})" for p, key in FLOOR_KEYS.items()})
+    rows = []
+    for key, m in memory.items():
+        row = [labels.get(key, key), _mb(m.get("rollout_bytes")), _mb(m.get("held_bytes"))]
+        if cuda:
+            row.append(_mb(m.get("peak_device_bytes")))
+        rows.append(row)
+    header = ["variant", "rollout storage MB", "resident MB added"] + (["peak device MB"] if cuda else [])
+    return [
+        "",
+        "Memory: rollout storage (every array and tensor the rollout buffer holds); resident memory the "
+        "build and warm-up iteration added to the process (first variant includes one-off imports and "
+        "allocator pools)" + ("; peak CUDA memory over build and warm-up" if cuda else ""),
+        *table(header, rows),
+    ]
 
 
 def format_throughput(results: dict[str, Any]) -> str:
@@ -631,6 +663,7 @@ def format_throughput(results: dict[str, Any]) -> str:
             "sb3_ppo_vec/sb3_ppo_dummy": "ProcgenVecEnv / DummyVecEnv, stock SB3 (env effect)",
             "heldout_ppo_vec/sb3_ppo_dummy": "ours / what an SB3 user runs today (both)",
         }
+        lines += _memory_lines(train, n, game)
         if "sb3_ppo_dummy" in sps:
             lines.append("make_vec_env is given render_mode=None (its default would render 512x512 frames)")
         lines += _other_load_line(results, "train")

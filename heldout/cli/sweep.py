@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     address = _ray_address(args)
     spec = load_spec(args.spec)
     if args.tune:
-        return _run_tune(args, argv, spec)
+        return _run_tune(args, argv, spec, address)
     if spec.tune is not None:
         print("note: the spec has a tune section, which only --tune searches; these runs use base's values")
     runs = build_runs(spec)
@@ -166,12 +166,27 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if outcome.failed or kept else 0
 
 
-def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any) -> int:
-    """``--tune``: both stages of :func:`heldout.sweep.tune.run_tune` on the local backend."""
+def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any, address: Any) -> int:
+    """``--tune``: both stages of :func:`heldout.sweep.tune.run_tune`, each on the chosen backend
+    (on Ray: the trials, then the best config's runs, as Ray tasks)."""
     from heldout.sweep.tune import run_tune
 
-    if args.backend != "local":
-        raise ValueError(f"--tune runs on --backend local in this version, not {args.backend!r}")
+    runner = None
+    if args.backend == "ray":
+        from heldout.sweep.ray_backend import run_ray
+
+        def runner(
+            plan: Any, *, workers: Any, max_retries: int, stream: Any, progress: bool, command: str
+        ) -> Any:
+            return run_ray(
+                plan,
+                address=address,
+                max_retries=max_retries,
+                stream=stream,
+                progress=progress,
+                command=command,
+            )
+
     return run_tune(
         spec,
         dry_run=args.dry_run,
@@ -185,6 +200,7 @@ def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any) -> int:
         rerun=" ".join(map(shlex.quote, ["heldout", *argv])),
         out=sys.stdout,
         err=sys.stderr,
+        runner=runner,
     )
 
 

@@ -83,10 +83,11 @@ def add_parser(sub: Any) -> None:
     )
     t.add_argument(
         "--engine",
-        choices=["heldout", "sb3"],
+        choices=["auto", "heldout", "sb3"],
         help="on-policy agents: the rollout engine; sb3: SB3's collection, numpy buffer and GAE; heldout: the "
         "same algorithm with storage, GAE and minibatches on the training device (proven equal: "
-        "tests/agents/test_engine.py); sets the agent argument engine (default: sb3)",
+        "tests/agents/test_engine.py); auto: heldout on CUDA, sb3 on CPU; sets the agent argument engine "
+        "(default: auto)",
     )
     t.add_argument("--num-envs", type=positive_int, help="parallel training envs" + d("num_envs"))
     t.add_argument(

@@ -378,7 +378,7 @@ HYPERPARAMETER_CHECKS: dict[str, Any] = {
     "aug_coef": _number(0.0),
     "aux_learning_rate": _number(0.0, low_open=True),
     "precision": lambda name, value: _choice(name, value, ("fp32", "bf16")),
-    "engine": lambda name, value: _choice(name, value, ("heldout", "sb3")),
+    "engine": lambda name, value: _choice(name, value, ("auto", "heldout", "sb3")),
 }
 
 

@@ -31,9 +31,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from heldout.sweep.outcome import Outcome, judge, log_path
+from heldout.sweep.outcome import Ledger, Outcome, log_path
 from heldout.sweep.plan import Decision, Plan
-from heldout.sweep.progress import Display, step_of
+from heldout.sweep.progress import Display
 
 
 def machine_cores() -> int:
@@ -147,11 +147,8 @@ def run_local(
     ctx = _context()
     queue = deque(_Job(d, d.action, 1) for d in todo)
     running: dict[str, _Job] = {}
-    # steps already trained by runs this call resumes count as done from the start
-    base = {d.run.name: d.run.config.timesteps - d.steps_left for d in todo}
-    total = sum(d.steps_left for d in todo)
-    finished_steps = 0
-    display = Display(stream, len(todo), total, progress)
+    display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
+    ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
     interrupts = 0
 
     def on_interrupt(signum: int, frame: Any) -> None:
@@ -206,36 +203,17 @@ def run_local(
             wait([j.process.sentinel for j in running.values()], timeout=poll)
             for name, job in list(running.items()):
                 if job.process.is_alive():
-                    job.done_steps = max(0, step_of(job.decision.path) - base[name])
+                    job.done_steps = ledger.trained(job.decision)
                     continue
                 job.process.join()
                 del running[name]
-                code = job.process.exitcode
-                seconds = time.monotonic() - job.started
-                left = job.decision.steps_left
-                verdict, detail = judge(code, job.decision.path, job.attempt, max_retries, outcome.stopped)
-                log = log_path(plan.folder, name)
-                if verdict == "complete":
-                    outcome.complete.append(name)
-                    finished_steps += left
-                    display.event(f"done {name} ({seconds:.1f} s)")
-                elif verdict == "interrupted":
-                    outcome.interrupted.append(name)
-                    finished_steps += max(0, step_of(job.decision.path) - base[name])
-                    display.event(f"interrupted {name}: resumable")
-                elif verdict == "retry":
-                    display.event(f"failed {name} (exit {code}; log {log}): retrying")
-                    base[name] = step_of(job.decision.path) if detail == "resume" else 0
-                    base[name] = min(base[name], job.decision.run.config.timesteps - left)
-                    queue.append(_Job(job.decision, detail, job.attempt + 1))
-                else:
-                    outcome.failed.append(name)
-                    finished_steps += left
-                    display.event(f"failed {name} (exit {code}{detail}; log {log})")
-            steps = finished_steps + sum(j.done_steps for j in running.values())
-            display.update(len(outcome.complete), len(running), len(outcome.failed), min(steps, total))
-        display.update(len(outcome.complete), 0, len(outcome.failed), finished_steps, force=True)
-        display.close()
+                retry = ledger.settle(
+                    job.decision, job.attempt, job.process.exitcode, time.monotonic() - job.started
+                )
+                if retry is not None:
+                    queue.append(_Job(job.decision, retry, job.attempt + 1))
+            ledger.update(list(running.values()), len(running))
+        ledger.close()
     finally:
         signal.signal(signal.SIGINT, previous)
         for job in running.values():  # only on an error of the sweep itself

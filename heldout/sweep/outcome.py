@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -67,4 +68,75 @@ def judge(code: int | None, path: Path, attempt: int, max_retries: int, stopped:
     return "failed", "" if retry is not None else ", diverged: not retried"
 
 
-__all__ = ["Outcome", "judge", "log_path", "retry_action"]
+class Ledger:
+    """The steps a backend's runs have trained, for its progress line, and the settling of a run that
+    just ended: both backends count and retry runs through this one place.
+
+    Args:
+        todo: the plan's runs to run (:class:`heldout.sweep.plan.Decision`).
+        outcome: where settled runs are recorded.
+        display: the sweep's :class:`heldout.sweep.progress.Display`.
+        folder: the sweep's folder (for the workers' log paths in messages).
+        max_retries: how often a failed run is started again.
+    """
+
+    def __init__(self, todo: list[Any], outcome: Outcome, display: Any, folder: Path, max_retries: int):
+        self.outcome, self.display, self.folder, self.max_retries = outcome, display, folder, max_retries
+        # steps already trained by runs this call resumes count as done from the start
+        self.base = {d.run.name: d.run.config.timesteps - d.steps_left for d in todo}
+        self.total = sum(d.steps_left for d in todo)
+        self.finished = 0
+
+    def trained(self, decision: Any) -> int:
+        """Steps run ``decision`` trained in this sweep call so far (from its ``status.json``)."""
+        from heldout.sweep.progress import step_of
+
+        return max(0, step_of(decision.path) - self.base[decision.run.name])
+
+    def settle(self, decision: Any, attempt: int, code: int | None, seconds: float) -> str | None:
+        """Count run ``decision`` whose worker ended with ``code`` (None: lost) after ``seconds``.
+
+        Returns:
+            ``resume`` or ``restart`` when the run is to be started again (the caller queues it as
+            attempt ``attempt + 1``), else None.
+        """
+        name, left = decision.run.name, decision.steps_left
+        verdict, detail = judge(code, decision.path, attempt, self.max_retries, self.outcome.stopped)
+        log = log_path(self.folder, name)
+        shown = "lost" if code is None else code
+        if verdict == "complete":
+            self.outcome.complete.append(name)
+            self.finished += left
+            self.display.event(f"done {name} ({seconds:.1f} s)")
+        elif verdict == "interrupted":
+            self.outcome.interrupted.append(name)
+            self.finished += self.trained(decision)
+            self.display.event(f"interrupted {name}: resumable")
+        elif verdict == "retry":
+            self.display.event(f"failed {name} (exit {shown}; log {log}): retrying")
+            from heldout.sweep.progress import step_of
+
+            base = step_of(decision.path) if detail == "resume" else 0
+            self.base[name] = min(base, decision.run.config.timesteps - left)
+            return detail
+        else:
+            self.outcome.failed.append(name)
+            self.finished += left
+            self.display.event(f"failed {name} (exit {shown}{detail}; log {log})")
+        return None
+
+    def update(self, jobs: list[Any], running: int) -> None:
+        """Redraw the progress line: ``jobs`` not yet settled (each with ``done_steps``), ``running``
+        of them training now."""
+        steps = min(self.finished + sum(j.done_steps for j in jobs), self.total)
+        self.display.update(len(self.outcome.complete), running, len(self.outcome.failed), steps)
+
+    def close(self) -> None:
+        """The last progress line."""
+        self.display.update(
+            len(self.outcome.complete), 0, len(self.outcome.failed), self.finished, force=True
+        )
+        self.display.close()
+
+
+__all__ = ["Ledger", "Outcome", "judge", "log_path", "retry_action"]

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from heldout.sweep.local import machine_cores, run_threads
-from heldout.sweep.outcome import Outcome, judge, log_path
+from heldout.sweep.outcome import Ledger, Outcome, log_path
 from heldout.sweep.plan import Decision, Plan
-from heldout.sweep.progress import Display, step_of
+from heldout.sweep.progress import Display
 from heldout.sweep.ray_address import RayAddress
 
 
@@ -228,10 +228,8 @@ def _loop(
     remote = ray.remote(max_calls=1)(_task)  # a fresh process per run, as on the local backend
     cwd = os.getcwd()
     pending: dict[Any, _Job] = {}
-    base = {d.run.name: d.run.config.timesteps - d.steps_left for d in todo}
-    total = sum(d.steps_left for d in todo)
-    finished_steps = 0
-    display = Display(stream, len(todo), total, progress)
+    display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
+    ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
     interrupts = 0
 
     def submit(job: _Job) -> None:
@@ -292,37 +290,18 @@ def _loop(
                     outcome.not_started.append(name)  # cancelled in the queue: its folder is as it was
                     continue
                 seen(job)
-                seconds = time.monotonic() - (job.started or time.monotonic())
-                left = job.decision.steps_left
-                verdict, detail = judge(code, job.decision.path, job.attempt, max_retries, outcome.stopped)
-                log = log_path(plan.folder, name)
-                shown = "lost" if code is None else code
-                if verdict == "complete":
-                    outcome.complete.append(name)
-                    finished_steps += left
-                    display.event(f"done {name} ({seconds:.1f} s)")
-                elif verdict == "interrupted":
-                    outcome.interrupted.append(name)
-                    finished_steps += max(0, step_of(job.decision.path) - base[name])
-                    display.event(f"interrupted {name}: resumable")
-                elif verdict == "retry":
-                    display.event(f"failed {name} (exit {shown}; log {log}): retrying")
-                    base[name] = step_of(job.decision.path) if detail == "resume" else 0
-                    base[name] = min(base[name], job.decision.run.config.timesteps - left)
-                    submit(_Job(job.decision, detail, job.attempt + 1))
-                else:
-                    outcome.failed.append(name)
-                    finished_steps += left
-                    display.event(f"failed {name} (exit {shown}{detail}; log {log})")
+                retry = ledger.settle(
+                    job.decision, job.attempt, code, time.monotonic() - (job.started or time.monotonic())
+                )
+                if retry is not None:
+                    submit(_Job(job.decision, retry, job.attempt + 1))
             running = 0
             for job in pending.values():
                 if seen(job):
                     running += 1
-                    job.done_steps = max(0, step_of(job.decision.path) - base[job.decision.run.name])
-            steps = finished_steps + sum(j.done_steps for j in pending.values())
-            display.update(len(outcome.complete), running, len(outcome.failed), min(steps, total))
-        display.update(len(outcome.complete), 0, len(outcome.failed), finished_steps, force=True)
-        display.close()
+                    job.done_steps = ledger.trained(job.decision)
+            ledger.update(list(pending.values()), running)
+        ledger.close()
     finally:
         signal.signal(signal.SIGINT, previous)
         for ref in pending:  # only on an error of the sweep itself: stop the runs with a checkpoint

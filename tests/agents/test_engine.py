@@ -119,6 +119,22 @@ def assert_close_rel(actual: np.ndarray, expected: np.ndarray, rel: float = 1e-6
     assert worst <= rel, f"relative error {worst:.3g} > {rel:g}"
 
 
+def test_engine_auto_is_the_device_engine_on_cuda_and_sb3_on_cpu(monkeypatch) -> None:
+    """``engine="auto"`` (the default) resolves by the model's device: on CPU SB3's path, so a CPU
+    run is what it was; on CUDA the device engine (its storage, GAE and minibatches on the GPU)."""
+    import torch
+
+    from heldout.agents.ppo import default_engine
+
+    model = make(PPO, "auto")
+    assert model.engine == "sb3" and type(model.rollout_buffer) is RolloutBuffer
+    assert PPO("CnnPolicy", image_venv(), n_steps=8, batch_size=8, device="cpu").engine == "sb3"
+    assert default_engine("cpu") == "sb3"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # SB3's get_device then keeps cuda
+    assert default_engine("cuda") == "heldout" and default_engine("auto") == "heldout"
+    assert default_engine("cpu") == "sb3"
+
+
 # ------------------------------------------------------------------------------------------------
 # Storage, GAE and minibatches
 # ------------------------------------------------------------------------------------------------
@@ -225,9 +241,9 @@ def test_buffer_classes_and_bad_ones() -> None:
 
 
 def test_engine_is_validated_and_survives_save_and_load(tmp_path) -> None:
-    with pytest.raises(ValueError, match=r"unknown engine 'fast'; valid: heldout, sb3"):
+    with pytest.raises(ValueError, match=r"unknown engine 'fast'; valid: auto, heldout, sb3"):
         make(PPO, "fast")
-    assert ENGINES == ("heldout", "sb3")
+    assert ENGINES == ("auto", "heldout", "sb3")
     model = make(PPO, "heldout")
     assert isinstance(model.rollout_buffer, DeviceRolloutBuffer)
     assert type(make(PPO, "sb3").rollout_buffer) is RolloutBuffer

@@ -180,7 +180,19 @@ def test_train_throughput_tiny() -> None:
     assert result["ratios"]["heldout_ppo_vec/sb3_ppo_vec"] == pytest.approx(
         sps["heldout_ppo_vec"] / sps["sb3_ppo_vec"]
     )
-    assert "PPO training" in bench.format_throughput({"train": result})
+    text = bench.format_throughput({"train": result})
+    assert "PPO training" in text and "rollout storage MB" in text
+    # rollout bytes, worked by hand: 8 steps x 2 envs of 64x64x3 uint8 frames (the engine: 9 steps, the
+    # bootstrap frame too) plus small float32 fields of 16 or 18 entries each
+    frame = 64 * 64 * 3
+    memory = result["memory"]
+    assert set(memory) == set(bench.TRAIN_VARIANTS) | set(bench.FLOOR_KEYS.values())
+    for key in ("sb3_ppo_vec", "heldout_ppo_vec"):
+        assert 8 * 2 * frame < memory[key]["rollout_bytes"] < 8 * 2 * frame + 2048, key
+    for key in ("heldout_engine", "heldout_engine_bf16"):
+        assert 9 * 2 * frame < memory[key]["rollout_bytes"] < 9 * 2 * frame + 2048, key
+    assert all(memory[k]["rollout_bytes"] is None for k in bench.FLOOR_KEYS.values())
+    assert all(m["held_bytes"] is None or m["held_bytes"] >= 0 for m in memory.values())
 
 
 def test_train_throughput_rejects_tiny_rollout() -> None:

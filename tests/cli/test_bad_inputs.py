@@ -58,8 +58,8 @@ class Case:
     """One bad input: its id, the argv after ``heldout``, and the bad value the message must name.
 
     ``machine``: the message depends on the machine (its devices), so the catalogue's copy is not
-    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA; ``needs_no_ray``: only
-    where Ray is not installed.
+    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA; ``hide_ray``: run
+    as where Ray is not installed (``import ray`` fails and ``find_spec("ray")`` is None meanwhile).
     """
 
     id: str
@@ -67,7 +67,7 @@ class Case:
     bad: str
     machine: bool = False
     needs_no_cuda: bool = False
-    needs_no_ray: bool = False
+    hide_ray: bool = False
     group: str = field(default="")
 
     @property
@@ -279,7 +279,7 @@ CASES: list[Case] = [
     _case("sweep-folder-of-another-sweep", ["sweep", "files/sweep-other-folder.yaml"], "someone-else"),
     _case("sweep-folder-of-no-sweep", ["sweep", "files/sweep-stray-folder.yaml"], "sweeps/stray"),
     _case("sweep-backend-unknown", ["sweep", "files/sweep-ok.yaml", "--backend", "slurm"], "slurm"),
-    _case("sweep-ray-not-installed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray"], "ray", needs_no_ray=True),
+    _case("sweep-ray-not-installed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray"], "ray", hide_ray=True),
     _case("sweep-address-without-ray", ["sweep", "files/sweep-ok.yaml", "--address", "auto"], "'auto'"),
     _case("sweep-address-malformed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--address", "head"], "'head'"),
     _case("sweep-address-unreachable", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--address", "127.0.0.1:1"], "127.0.0.1:1"),
@@ -629,7 +629,8 @@ def run_case(case: Case, root: Path) -> Outcome:
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), tripwires():
+        hidden = _without_ray() if case.hide_ray else contextlib.nullcontext()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), tripwires(), hidden:
             try:
                 code: Any = main(list(case.argv))
             except SystemExit as exc:  # argparse's own exit: itself a misbehaviour here
@@ -646,10 +647,19 @@ def normalize(message: str, root: Path) -> str:
     return message
 
 
-def _ray() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("ray") is not None
+@contextlib.contextmanager
+def _without_ray() -> Any:
+    """As if Ray were not installed: ``sys.modules["ray"] = None`` (then ``import ray`` raises and
+    ``importlib.util.find_spec("ray")`` is None), restored after."""
+    saved = {name: mod for name, mod in sys.modules.items() if name == "ray" or name.startswith("ray.")}
+    for name in saved:
+        del sys.modules[name]
+    sys.modules["ray"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        del sys.modules["ray"]
+        sys.modules.update(saved)
 
 
 def _cuda() -> bool:
@@ -760,8 +770,6 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
 ) -> None:
     if case.needs_no_cuda and _cuda():
         pytest.skip("valid on a machine with CUDA")
-    if case.needs_no_ray and _ray():
-        pytest.skip("valid where Ray is installed")
     before = snapshot(workspace)
     try:
         outcome = run_case(case, workspace)

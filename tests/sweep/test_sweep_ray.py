@@ -141,3 +141,26 @@ def test_ctrl_c_drops_the_queued_runs_leaves_the_running_ones_interrupted_and_th
     assert all(_state(r) == "complete" for r in runs)
     for run in started:  # resumed from its checkpoint, in the same folder
         assert "resume" in (run / "command.txt").read_text().splitlines()[-1]
+
+
+def test_tuning_on_ray_scores_and_chooses_as_the_local_backend(tmp_path: Path) -> None:
+    """``--tune --backend ray``: both stages as Ray tasks; from the same seeds the trials' validation
+    scores, the choice and the stage-2 runs' test returns equal the local backend's."""
+    from tests.sweep.test_sweep_tune import tiny_tune_spec
+
+    results = {}
+    for backend in ("ray", "local"):
+        folder = tmp_path / backend
+        spec = tiny_tune_spec(tmp_path / f"{backend}.yaml", folder)
+        code, out, err = _sweep(str(spec), "--tune", "--backend", backend, "--no-report")
+        assert code == 0, out + err
+        if backend == "ray":
+            assert err.count("as Ray tasks on a local Ray instance") == 2  # stage 1, then stage 2
+        tuning = json.loads((folder / "tune" / "tuning.json").read_text())
+        group = tuning["groups"][0]
+        tests = [
+            json.loads((folder / f"cartpole/ppo/seed{s}/summary.json").read_text())["splits"]["test"]["mean"]
+            for s in (0, 1)
+        ]
+        results[backend] = ([(t["name"], t["score"]) for t in group["trials"]], group["best"]["name"], tests)
+    assert results["ray"] == results["local"]

@@ -178,11 +178,10 @@ def _sweep(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_a_tiny_tuning_sweep_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
-    """2 learning rates x 1 seed on contextual CartPole, then the best on 2 seeds (256 steps a run)."""
-    folder = tmp_path / "sw"
-    spec = tmp_path / "tune.yaml"
-    spec.write_text(
+def tiny_tune_spec(path: Path, folder: Path) -> Path:
+    """Writes the tiny tuning spec (2 learning rates x 1 seed, then the best on 2 seeds, 256 steps a
+    run on contextual CartPole) to ``path``."""
+    path.write_text(
         textwrap.dedent(
             f"""\
             name: tiny-tune
@@ -203,6 +202,13 @@ def test_a_tiny_tuning_sweep_runs_end_to_end_and_resumes(tmp_path: Path) -> None
             """
         )
     )
+    return path
+
+
+def test_a_tiny_tuning_sweep_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    """2 learning rates x 1 seed on contextual CartPole, then the best on 2 seeds (256 steps a run)."""
+    folder = tmp_path / "sw"
+    spec = tiny_tune_spec(tmp_path / "tune.yaml", folder)
     code, out, err = _sweep(str(spec), "--tune", "--dry-run")
     assert code == 0, err
     assert "stage 1, tuning on the validation split: 2 trial(s)" in out
