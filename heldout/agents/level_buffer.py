@@ -32,24 +32,33 @@ class LevelRolloutBufferSamples(NamedTuple):
     levels: torch.Tensor
 
 
-class LevelRolloutBuffer(RolloutBuffer):
+class _RecordsLevels:
+    """The level recording both level buffers share (a mixin before the SB3 or device buffer): a
+    ``levels`` array (buffer_size, n_envs) on the host, -1 where ``level_source`` is None, filled at
+    every ``add``."""
+
+    level_source: Callable[[], Any] | None = None
+    buffer_size: int
+    n_envs: int
+    pos: int
+
+    def reset(self) -> None:
+        self.levels = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
+        super().reset()  # type: ignore[misc]
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        if self.level_source is not None:
+            self.levels[self.pos] = np.asarray(self.level_source(), dtype=np.int64).reshape(self.n_envs)
+        super().add(*args, **kwargs)  # type: ignore[misc]
+
+
+class LevelRolloutBuffer(_RecordsLevels, RolloutBuffer):
     """``RolloutBuffer`` with a ``levels`` array (buffer_size, n_envs) filled at every ``add``.
 
     Attributes:
         level_source: Returns the level of each env for the transition being added (n_envs,);
             None records -1.
     """
-
-    level_source: Callable[[], Any] | None = None
-
-    def reset(self) -> None:
-        self.levels = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
-        super().reset()
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        if self.level_source is not None:
-            self.levels[self.pos] = np.asarray(self.level_source(), dtype=np.int64).reshape(self.n_envs)
-        super().add(*args, **kwargs)
 
     def get(self, batch_size: int | None = None) -> Generator[LevelRolloutBufferSamples, None, None]:  # type: ignore[override]
         if not self.generator_ready:
@@ -64,24 +73,13 @@ class LevelRolloutBuffer(RolloutBuffer):
         return LevelRolloutBufferSamples(*samples, levels=levels)
 
 
-class DeviceLevelRolloutBuffer(DeviceRolloutBuffer):
+class DeviceLevelRolloutBuffer(_RecordsLevels, DeviceRolloutBuffer):
     """:class:`LevelRolloutBuffer` on the training device (``engine="heldout"``): levels recorded on
     the host at every ``add``, moved to the device once per update, indexed like the other fields.
 
     Attributes:
         level_source: As :class:`LevelRolloutBuffer`'s.
     """
-
-    level_source: Callable[[], Any] | None = None
-
-    def reset(self) -> None:
-        self.levels = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
-        super().reset()
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        if self.level_source is not None:
-            self.levels[self.pos] = np.asarray(self.level_source(), dtype=np.int64).reshape(self.n_envs)
-        super().add(*args, **kwargs)
 
     def get(self, batch_size: int | None = None) -> Generator[LevelRolloutBufferSamples, None, None]:  # type: ignore[override]
         if not self.generator_ready:

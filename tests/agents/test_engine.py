@@ -35,33 +35,21 @@ from heldout.agents import AGENTS
 from heldout.agents.level_buffer import DeviceLevelRolloutBuffer, LevelRolloutBuffer
 from heldout.agents.ppo import ENGINES, PPO
 from heldout.agents.rollout import DeviceRolloutBuffer, device_buffer_class
+from tests.agents.tiny_env import TinyImageEnv
 
 #: A small IMPALA trunk so each learn() stays well under a second.
 SMALL_CNN = {"features_extractor_kwargs": {"features_dim": 16, "depths": (4, 4, 4)}}
 
 
-class StepImageEnv(gym.Env):
-    """64x64x3 uint8 frames, 15 actions; terminates when an action is a multiple of 4 after step 2,
-    reward ``action / 15`` (so episodes end both by termination and by the time limit)."""
-
-    observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
-    action_space = spaces.Discrete(15)
-
-    def __init__(self) -> None:
-        self._t = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._t = 0
-        return self._obs(), {}
+class StepImageEnv(TinyImageEnv):
+    """The tiny image env (64x64x3 uint8 frames, 15 actions), ending and rewarding differently:
+    terminates when an action is a multiple of 4 after step 2, reward ``action / 15`` (so episodes
+    end both by termination and by the time limit)."""
 
     def step(self, action):
         self._t += 1
         terminated = self._t > 2 and int(action) % 4 == 0
         return self._obs(), float(action) / 15.0, terminated, False, {"level_seed": 3 + self._t % 2}
-
-    def _obs(self):
-        return self.np_random.integers(0, 256, (64, 64, 3), dtype=np.uint8)
 
 
 class StepVectorEnv(gym.Env):

@@ -12,11 +12,8 @@ import io
 import json
 import os
 import re
-import sys
 import textwrap
 from pathlib import Path
-
-import pytest
 
 FLAKY = '''
 """PPO that fails the first time each of its runs trains (a marker file per seed says it did)."""
@@ -67,17 +64,6 @@ def _sweep(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["sweep", *argv])
     return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture()
-def root(tmp_path: Path):
-    (tmp_path / "sweep_flaky.py").write_text(FLAKY)
-    yield tmp_path
-    from heldout.agents import AGENTS
-
-    if "sweep-flaky-ppo" in AGENTS.names():
-        AGENTS.unregister("sweep-flaky-ppo")
-    sys.modules.pop("sweep_flaky", None)
 
 
 def _state(path: Path) -> str:

@@ -18,19 +18,22 @@ import pytest
 
 pytest.importorskip("ray")
 
-from tests.sweep.test_sweep_local import FLAKY, _spec, _state, _sweep  # noqa: E402
+from tests.sweep.test_sweep_local import _spec, _state, _sweep  # noqa: E402
 
 
 @pytest.fixture()
-def root(tmp_path: Path):
-    """A folder with the flaky agent's plugin (unregistered again after the test)."""
-    (tmp_path / "sweep_flaky.py").write_text(FLAKY)
-    yield tmp_path
-    from heldout.agents import AGENTS
+def local_ray(monkeypatch: pytest.MonkeyPatch):
+    """A local Ray instance of 2 CPUs, no usage stats or auth tokens, whose workers import heldout
+    from this tree as the driver does; yields :mod:`heldout.sweep.ray_backend`."""
+    import heldout.sweep.ray_backend as backend
 
-    if "sweep-flaky-ppo" in AGENTS.names():
-        AGENTS.unregister("sweep-flaky-ppo")
-    sys.modules.pop("sweep_flaky", None)
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    repo = str(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
+    connect = backend._connect
+    monkeypatch.setattr(backend, "_connect", lambda address, num_cpus: connect(address, 2))
+    return backend
 
 
 def _tree(folder: Path) -> dict[str, set[str]]:
@@ -44,17 +47,9 @@ def _tree(folder: Path) -> dict[str, set[str]]:
 
 
 def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, local_ray: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import heldout.sweep.ray_backend as backend
-
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    # the workers import heldout from this tree, as the driver does
-    repo = str(Path(__file__).resolve().parents[2])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
-    connect = backend._connect
-    monkeypatch.setattr(backend, "_connect", lambda address, num_cpus: connect(address, 2))
+    backend = local_ray
     spec = _spec(root)
     folder = root / "sw"
     names = [f"cartpole/{a}/seed{s}" for a in ("ppo", "sweep-flaky-ppo") for s in (0, 1)]
@@ -143,7 +138,7 @@ def test_ctrl_c_drops_the_queued_runs_leaves_the_running_ones_interrupted_and_th
         assert "resume" in (run / "command.txt").read_text().splitlines()[-1]
 
 
-def test_tuning_on_ray_scores_and_chooses_as_the_local_backend(tmp_path: Path) -> None:
+def test_tuning_on_ray_scores_and_chooses_as_the_local_backend(tmp_path: Path, local_ray: object) -> None:
     """``--tune --backend ray``: both stages as Ray tasks; from the same seeds the trials' validation
     scores, the choice and the stage-2 runs' test returns equal the local backend's."""
     from tests.sweep.test_sweep_tune import tiny_tune_spec
