@@ -99,15 +99,34 @@ def _key(point: dict[str, Any]) -> str:
     return json.dumps(point, sort_keys=True, default=str)
 
 
-def build_groups(spec: SweepSpec) -> list[Group]:
+def group_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The grid values that define each group (:class:`Group`'s ``point``), in grid order."""
+    from heldout.sweep.spec import expand
+
+    points: dict[str, dict[str, Any]] = {}
+    for point in expand(spec):
+        where = _group_point(spec, point)
+        points.setdefault(_key(where), where)
+    return list(points.values())
+
+
+def build_groups(
+    spec: SweepSpec, proposals: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
+) -> list[Group]:
     """The groups and their trials, every trial run's config built and checked by itself.
+
+    Args:
+        proposals: Each group's trials by its point's key (``_key(group.point)``), for a search
+            that proposes them (``method: optuna``); without, the space's trials
+            (:func:`heldout.sweep.tune_spec.trial_points`), or for ``optuna`` its two corner
+            configs (:func:`~heldout.sweep.tune_spec.corner_points`), checked but never run.
 
     Raises:
         ValueError / KeyError / TypeError: no tune section, or a trial's bad value (naming the trial run).
     """
     from heldout.sweep.keys import fragment
     from heldout.sweep.spec import build_run, expand, import_spec_plugins
-    from heldout.sweep.tune_spec import trial_points
+    from heldout.sweep.tune_spec import corner_points, trial_points
 
     if spec.tune is None:
         raise ValueError(
@@ -115,7 +134,8 @@ def build_groups(spec: SweepSpec) -> list[Group]:
             "{agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}} (docs/sweeps.md, 'Tuning on validation levels')"
         )
     import_spec_plugins(spec)
-    trials = trial_points(spec.tune)
+    optuna = spec.tune is not None and spec.tune.method == "optuna"
+    trials = (corner_points if optuna else trial_points)(spec.tune) if proposals is None else []
     seeds = tune_seeds(spec)
     groups: dict[str, Group] = {}
     for point in expand(spec):
@@ -125,7 +145,10 @@ def build_groups(spec: SweepSpec) -> list[Group]:
         if all(_key(m) != _key(rest) for m in group.members):
             group.members.append(rest)
     for group in groups.values():
-        for trial_name, values in trials:
+        listed = trials if proposals is None else proposals.get(_key(group.point), [])
+        if not listed:
+            raise ValueError(f"tuning: no trial proposed for group {group.point}")
+        for trial_name, values in listed:
             trial = Trial(group="", name=trial_name, values=values)
             for rest in group.members:
                 runs = []
@@ -136,7 +159,7 @@ def build_groups(spec: SweepSpec) -> list[Group]:
             group.trials.append(trial)
         if spec.tune.by is None:  # its runs' names without the trial prefix and the seed
             first = group.trials[0].runs[0].name
-            group.name = first[len(f"{TUNE_FOLDER}/{trials[0][0]}/") :].rpartition("/")[0]
+            group.name = first[len(f"{TUNE_FOLDER}/{listed[0][0]}/") :].rpartition("/")[0]
         else:
             parts = [f"{k.rpartition('.')[2]}={fragment(v)}" for k, v in group.point.items()]
             group.name = ",".join(parts) or "all"
@@ -385,19 +408,24 @@ def run_tune(
 
     out, err = out or sys.stdout, err or sys.stderr
     where = _where(spec)
-    groups = build_groups(spec)
+    optuna = spec.tune is not None and spec.tune.method == "optuna"
+    if optuna:
+        from heldout.sweep.tune_optuna import check_available
+
+        check_available()
+    groups = build_groups(spec)  # for optuna: the space's corner configs, checked, never run
     trials = trial_runs(groups)
-    plan1 = make_plan(spec, trials, max_retries)  # the folder's identity first
+    plan1 = make_plan(spec, [] if optuna else trials, max_retries)  # the folder's identity first
     check_validation_split(groups, where)
     check_pooling(groups, where)
     validate_runs(trials, where)
     results = score_groups(groups, plan1.folder, spec.tune.metric, final=_kept(plan1))
     plan2 = None
-    if all(r["pending"] == 0 for r in results):
+    if not optuna and all(r["pending"] == 0 for r in results):
         runs2 = best_runs(spec, results)
         plan2 = make_plan(spec, runs2, max_retries)
         validate_runs(runs2, where)
-    n_trials = len(groups[0].trials)
+    n_trials = spec.tune.samples if optuna else len(groups[0].trials)
     seeds = tune_seeds(spec)
     print(
         f"stage 1, tuning on the validation split: {n_trials} trial(s) ({spec.tune.method}) x "
@@ -405,7 +433,15 @@ def run_tune(
         "validation return",
         file=out,
     )
-    print(plan1.text(), file=out)
+    if optuna:
+        print(
+            f"  proposed by Optuna's TPE (Ray Tune OptunaSearch, seed {spec.tune.seed}) in rounds of "
+            f"{spec.tune.batch}, each round from the validation scores before it; the space's corner "
+            f"configs are checked: {', '.join(g.name or 'the grid' for g in groups)}",
+            file=out,
+        )
+    else:
+        print(plan1.text(), file=out)
     if plan2 is not None:
         if dry_run:
             print(tuning_table(results, spec.tune.metric), file=out)
@@ -430,7 +466,10 @@ def run_tune(
     plan1.folder.mkdir(parents=True, exist_ok=True)
     _record(plan1, plan2, command, record_sweep)
     kwargs = {"workers": workers, "max_retries": max_retries, "stream": err, "progress": progress}
-    outcome = runner(plan1, command=command, **kwargs)
+    if optuna:
+        groups, plan1, outcome = _optuna_rounds(spec, runner, kwargs, command, max_retries, out)
+    else:
+        outcome = runner(plan1, command=command, **kwargs)
     print(_ended("stage 1 (trials)", outcome, plan1), file=out)
     if outcome.stopped:
         print(f"stopped: run the same command again to resume ({rerun})", file=out)
@@ -484,6 +523,58 @@ def run_tune(
     return 1 if failed else 0
 
 
+def _optuna_rounds(
+    spec: SweepSpec, runner: Any, kwargs: dict[str, Any], command: str, max_retries: int, out: TextIO
+) -> tuple[list[Group], Plan, Any]:
+    """Stage 1 of ``method: optuna``: round by round, each group's searcher proposes ``batch``
+    trials, they are checked, planned and run, and their scores told (:mod:`heldout.sweep.tune_optuna`).
+
+    Returns:
+        The groups with every trial proposed, the rounds' plans as one (each run as its round
+        decided it) and the rounds' outcomes merged (stopped if a round was).
+    """
+    from heldout.sweep.outcome import Outcome
+    from heldout.sweep.plan import make_plan, record_sweep
+    from heldout.sweep.spec import validate_runs
+    from heldout.sweep.tune_optuna import Proposer
+
+    keys = [_key(point) for point in group_points(spec)]
+    proposer = Proposer(spec.tune, keys)
+    proposals: dict[str, list[tuple[str, dict[str, Any]]]] = {key: [] for key in keys}
+    merged = Outcome()
+    samples, batch = int(spec.tune.samples or 0), spec.tune.batch
+    done = 0
+    decisions: list[Decision] = []
+    while done < samples:
+        names = [f"trial-{i:03d}" for i in range(done, min(done + batch, samples))]
+        for key in keys:
+            proposals[key] += [(name, proposer.ask(key, name)) for name in names]
+        groups = build_groups(spec, proposals)
+        new = [run for g in groups for t in g.trials if t.name in names for run in t.runs]
+        validate_runs(new, _where(spec))
+        plan = make_plan(spec, new, max_retries)
+        whole = make_plan(spec, trial_runs(groups), max_retries)
+        _record(whole, None, command, record_sweep)
+        print(f"optuna round {done // batch + 1}: {', '.join(names)}", file=out)
+        outcome = runner(plan, command=command, **kwargs)
+        decisions += plan.decisions
+        for kind in ("complete", "failed", "interrupted", "not_started"):
+            getattr(merged, kind).extend(getattr(outcome, kind))
+        merged.attempts.update(outcome.attempts)
+        merged.seconds += outcome.seconds
+        if outcome.stopped:
+            merged.stopped = True
+            return groups, Plan(spec, plan.folder, decisions), merged
+        final = _kept(plan) | set(outcome.failed)
+        results = score_groups(groups, plan.folder, spec.tune.metric, final=final)
+        for key, result in zip(keys, results, strict=True):
+            for row in result["trials"]:
+                if row["name"] in names:
+                    proposer.tell(key, row["name"], row["score"] if row["state"] == "complete" else None)
+        done += len(names)
+    return groups, Plan(spec, plan.folder, decisions), merged
+
+
 def _log(plan: Plan, name: str) -> Path:
     return plan.folder / "logs" / (name.replace("/", "__") + ".log")
 
@@ -506,6 +597,7 @@ __all__ = [
     "best_runs",
     "build_groups",
     "check_validation_split",
+    "group_points",
     "run_tune",
     "score_groups",
     "trial_runs",

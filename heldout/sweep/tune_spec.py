@@ -18,6 +18,11 @@ Hyper-Parameter Optimization", JMLR), integers in ``[low, high]`` with ``int: tr
 from a :class:`numpy.random.Generator` seeded with ``tune.seed`` (default 0), one trial after the
 other, so a larger ``samples`` keeps the trials a smaller one drew.
 
+With ``method: optuna``, ``samples: N`` trials are proposed by Optuna's TPE sampler (Akiba et al.
+2019; Bergstra et al. 2011) through Ray Tune's ``OptunaSearch``, seeded with ``tune.seed``, in
+rounds of ``batch`` trials (default 1): each round is proposed from the validation scores of the
+rounds before (:mod:`heldout.sweep.tune_optuna`). It needs ``pip install 'heldout[ray]'``.
+
 A tuned key is one a grid may hold (:func:`heldout.sweep.keys.check_key`), except those that name
 the game, the seed or the split the search is scored on (:data:`NOT_TUNED`), and it may not also be
 in the grid or in ``base``. Bad input raises ValueError with one line naming it.
@@ -34,9 +39,11 @@ from typing import Any
 from heldout.sweep.keys import MAPPING_FIELDS, check_key, fragment
 
 #: The keys of a ``tune:`` section.
-TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed", "by")
+TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed", "by", "batch")
 #: The search methods.
-METHODS: tuple[str, ...] = ("grid", "random")
+METHODS: tuple[str, ...] = ("grid", "random", "optuna")
+#: The methods that draw ``samples`` trials from lists and ranges.
+SAMPLED: tuple[str, ...] = ("random", "optuna")
 #: How a trial's runs are scored on the validation split.
 METRICS: tuple[str, ...] = ("mean", "iqm")
 #: The keys of a range in a random search space.
@@ -84,8 +91,9 @@ class TuneSpec:
 
     Attributes:
         space: ``{key: [values] | Range}`` in the order written.
-        method: ``grid`` or ``random``.
-        samples: Trials a random search draws (None for a grid).
+        method: ``grid``, ``random`` or ``optuna``.
+        samples: Trials a random or Optuna search draws (None for a grid).
+        batch: Trials Optuna proposes per round (1 for the other methods).
         seeds: The seeds each trial trains; None: the grid's first seed.
         metric: ``mean`` or ``iqm`` of the validation returns.
         seed: Seeds the random search's generator.
@@ -99,6 +107,7 @@ class TuneSpec:
     seeds: list[int] | None = None
     metric: str = "mean"
     seed: int = 0
+    batch: int = 1
     by: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +119,7 @@ class TuneSpec:
             "seeds": self.seeds,
             "metric": self.metric,
             "seed": self.seed,
+            "batch": self.batch,
             "by": self.by,
         }
 
@@ -227,30 +237,35 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
                 raise ValueError(f"{where}.space.{key} lists {twice} twice: each value once")
             checked[key] = list(values)
         elif isinstance(values, dict):
-            if method != "random":
+            if method not in SAMPLED:
                 raise ValueError(
-                    f"{where}.space.{key}: a range ({{low, high}}) is drawn from by method: random; "
-                    "a grid needs a list of values"
+                    f"{where}.space.{key}: a range ({{low, high}}) is drawn from by method: random or "
+                    "optuna; a grid needs a list of values"
                 )
             checked[key] = _range(key, values, f"{where}.space")
         else:
             raise ValueError(
                 f"{where}.space.{key} must be a list of values"
-                + (" or a range {low, high, log, int}" if method == "random" else "")
+                + (" or a range {low, high, log, int}" if method in SAMPLED else "")
                 + f", got {values!r}"
             )
 
     samples = data.get("samples")
     if method == "grid" and samples is not None:
         raise ValueError(
-            f"{where}.samples applies to method: random; a grid tries every combination of the space"
+            f"{where}.samples applies to method: random or optuna; a grid tries every combination of the space"
         )
-    if method == "random" and samples is None:
-        raise ValueError(f"{where}: method random needs samples: N, the number of trials to draw")
-    if method == "random" and (not _is_int(samples) or samples <= 0):
+    if method in SAMPLED and samples is None:
+        raise ValueError(f"{where}: method {method} needs samples: N, the number of trials to draw")
+    if method in SAMPLED and (not _is_int(samples) or samples <= 0):
         raise ValueError(
-            f"{where}.samples: method random needs samples: N, a whole number > 0, got {samples!r}"
+            f"{where}.samples: method {method} needs samples: N, a whole number > 0, got {samples!r}"
         )
+    batch = data.get("batch")
+    if batch is not None and method != "optuna":
+        raise ValueError(f"{where}.batch applies to method: optuna (trials proposed per round)")
+    if batch is not None and (not _is_int(batch) or batch <= 0):
+        raise ValueError(f"{where}.batch: trials per round, a whole number > 0, got {batch!r}")
 
     seeds = data.get("seeds")
     if seeds is not None:
@@ -275,7 +290,14 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         if twice is not None:
             raise ValueError(f"{where}.by lists {twice!r} twice")
     return TuneSpec(
-        space=checked, method=method, samples=samples, seeds=seeds, metric=metric, seed=seed, by=by
+        space=checked,
+        method=method,
+        samples=samples,
+        seeds=seeds,
+        metric=metric,
+        seed=seed,
+        by=by,
+        batch=int(batch or 1),
     )
 
 
@@ -296,6 +318,8 @@ def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
 
     keys = list(tune.space)
     out: list[tuple[str, dict[str, Any]]] = []
+    if tune.method == "optuna":
+        raise ValueError("method optuna proposes its trials round by round (heldout.sweep.tune_optuna)")
     if tune.method == "grid":
         names: dict[str, dict[str, Any]] = {}
         for combo in itertools.product(*(tune.space[k] for k in keys)):
@@ -328,4 +352,27 @@ def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-__all__ = ["METHODS", "METRICS", "NOT_TUNED", "TUNE_KEYS", "Range", "TuneSpec", "parse_tune", "trial_points"]
+def corner_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
+    """Two configs at the space's ends (each range's low, then high; each list's first, then last):
+    what ``method: optuna`` checks before any compute, as its trials are proposed later."""
+    low = {k: (v.low if isinstance(v, Range) else v[0]) for k, v in tune.space.items()}
+    high = {k: (v.high if isinstance(v, Range) else v[-1]) for k, v in tune.space.items()}
+    for values in (low, high):
+        for key, space in tune.space.items():
+            if isinstance(space, Range) and space.int:
+                values[key] = int(values[key])
+    return [("corner-low", low), ("corner-high", high)]
+
+
+__all__ = [
+    "METHODS",
+    "METRICS",
+    "NOT_TUNED",
+    "SAMPLED",
+    "TUNE_KEYS",
+    "Range",
+    "TuneSpec",
+    "corner_points",
+    "parse_tune",
+    "trial_points",
+]

@@ -402,3 +402,90 @@ def test_tune_by_agent_and_games_without_a_common_scale(tmp_path: Path) -> None:
         ValueError, match=r"tune.by: group all pools the envs cartpole, pendulum, but 'cartpole'"
     ):
         check_pooling(build_groups(spec))
+
+
+def test_optuna_is_told_validation_scores_only_and_the_best_follows_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``method: optuna`` with the backend that writes opposite-ranked folders: every score told to
+    Optuna is a validation score, the choice follows validation, and the same command again proposes
+    the same trials (replayed from the folders' scores) and trains nothing."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("ray")
+    from heldout.sweep.local import Outcome
+    from heldout.sweep.tune_optuna import Proposer
+
+    told: list[tuple[str, float | None]] = []
+    tell = Proposer.tell
+    monkeypatch.setattr(Proposer, "tell", lambda self, g, n, s: (told.append((n, s)), tell(self, g, n, s))[1])
+    data = {
+        "name": "t",
+        "folder": str(tmp_path / "sw"),
+        "base": {
+            "preset": "cartpole-gravity-extrapolation",
+            "contexts.validation": {"gravity": "2.45:4.9"},
+            "timesteps": 64,
+            "num_envs": 2,
+        },
+        "grid": {"seed": [0, 1]},
+        "tune": {"method": "optuna", "samples": 6, "batch": 2, "space": {"agent_kwargs.learning_rate": LRS}},
+    }
+    spec = parse_spec(data)
+    rounds: list[list[str]] = []
+
+    def backend(plan, **kwargs):
+        outcome = Outcome()
+        for d in plan.to_run:
+            _fake_run(d.path, d.run.config)
+            outcome.complete.append(d.run.name)
+        rounds.append([d.run.name for d in plan.to_run])
+        return outcome
+
+    out = io.StringIO()
+    assert run_tune(spec, report=False, out=out, err=io.StringIO(), runner=backend) == 0, out.getvalue()
+    assert [len(r) for r in rounds] == [2, 2, 2, 2]  # three rounds of 2 trials x 1 seed, then stage 2
+    tuning = json.loads((spec.folder / "tune" / "tuning.json").read_text())
+    trials = tuning["groups"][0]["trials"]
+    assert [t["name"] for t in trials] == [f"trial-{i:03d}" for i in range(6)]
+    # what Optuna was told: each trial's validation mean (v-2, v, v+2), never its test return
+    lrs = {t["name"]: t["values"]["agent_kwargs.learning_rate"] for t in trials}
+    assert told == [(name, VALIDATION[lrs[name]]) for name in sorted(lrs)]
+    best = max(trials, key=lambda t: t["score"])
+    assert tuning["groups"][0]["best"]["name"] == best["name"]
+    assert best["values"]["agent_kwargs.learning_rate"] == 3.0e-4  # validation's best, test's worst
+    from heldout.protocol.run_folder import read_config
+
+    for seed in (0, 1):
+        config = read_config(spec.folder / f"cartpole/ppo/seed{seed}" / "config.yaml")
+        assert config.agent_kwargs["learning_rate"] == 3.0e-4
+
+    rounds.clear()
+    told.clear()
+    out = io.StringIO()
+    assert run_tune(parse_spec(data), report=False, out=out, err=io.StringIO(), runner=backend) == 0
+    assert rounds == [[], [], [], []]
+    assert [n for n, _ in told] == sorted(lrs)  # the same trials proposed again, in order
+    assert json.loads((spec.folder / "tune" / "tuning.json").read_text())["groups"][0]["trials"] == trials
+
+
+def test_optuna_without_ray_or_optuna_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a)
+    )
+    data = {
+        "name": "t",
+        "folder": str(tmp_path / "sw"),
+        "base": {"preset": "cartpole-gravity-extrapolation", "contexts.validation": {"gravity": "2.45:4.9"}},
+        "grid": {"seed": [0]},
+        "tune": {"method": "optuna", "samples": 2, "space": {"agent_kwargs.learning_rate": LRS}},
+    }
+    with pytest.raises(
+        ValueError, match=r"method optuna needs optuna, not installed: pip install 'heldout\[ray\]'"
+    ):
+        run_tune(parse_spec(data), out=io.StringIO(), err=io.StringIO())
+    assert not (tmp_path / "sw").exists()
