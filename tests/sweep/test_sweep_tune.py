@@ -489,3 +489,39 @@ def test_optuna_without_ray_or_optuna_is_refused_before_anything_is_written(
     ):
         run_tune(parse_spec(data), out=io.StringIO(), err=io.StringIO())
     assert not (tmp_path / "sw").exists()
+
+
+def test_a_tiny_optuna_search_trains_end_to_end(tmp_path: Path) -> None:
+    """``method: optuna`` for real on the local backend: 3 trials (a log-range and an int range) in
+    rounds of 2 and 1, each trained, scored on validation and told; then the best on 2 seeds."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("ray")
+    folder = tmp_path / "sw"
+    spec = tiny_tune_spec(tmp_path / "tune.yaml", folder)
+    spec.write_text(
+        spec.read_text().replace(
+            "  space:\n    agent_kwargs.learning_rate: [1.0e-5, 3.0e-3]\n",
+            "  method: optuna\n  samples: 3\n  batch: 2\n  space:\n"
+            "    agent_kwargs.learning_rate: {low: 1.0e-5, high: 1.0e-2, log: true}\n"
+            "    agent_kwargs.n_epochs: {low: 1, high: 2, int: true}\n",
+        )
+    )
+    code, out, err = _sweep(str(spec), "--tune", "--workers", "2", "--no-report")
+    assert code == 0, out + err
+    assert "optuna round 1: trial-000, trial-001" in out and "optuna round 2: trial-002" in out
+    tuning = json.loads((folder / "tune" / "tuning.json").read_text())
+    trials = tuning["groups"][0]["trials"]
+    assert [t["state"] for t in trials] == ["complete"] * 3
+    from heldout.protocol.run_folder import read_config
+
+    for trial in trials:
+        lr, epochs = (trial["values"][f"agent_kwargs.{k}"] for k in ("learning_rate", "n_epochs"))
+        assert 1.0e-5 <= lr <= 1.0e-2 and epochs in (1, 2)
+        trained = read_config(folder / trial["runs"][0] / "config.yaml").agent_kwargs
+        assert (trained["learning_rate"], trained["n_epochs"]) == (lr, epochs)
+        returns = validation_returns(folder / trial["runs"][0])
+        assert trial["score"] == pytest.approx(sum(returns) / len(returns))
+    best = tuning["groups"][0]["best"]
+    for seed in (0, 1):
+        config = read_config(folder / f"cartpole/ppo/seed{seed}" / "config.yaml")
+        assert config.agent_kwargs["learning_rate"] == best["values"]["agent_kwargs.learning_rate"]
