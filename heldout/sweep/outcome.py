@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heldout.sweep.progress import step_of
+
 
 @dataclass
 class Outcome:
@@ -89,8 +91,6 @@ class Ledger:
 
     def trained(self, decision: Any) -> int:
         """Steps run ``decision`` trained in this sweep call so far (from its ``status.json``)."""
-        from heldout.sweep.progress import step_of
-
         return max(0, step_of(decision.path) - self.base[decision.run.name])
 
     def settle(self, decision: Any, attempt: int, code: int | None, seconds: float) -> str | None:
@@ -114,8 +114,6 @@ class Ledger:
             self.display.event(f"interrupted {name}: resumable")
         elif verdict == "retry":
             self.display.event(f"failed {name} (exit {shown}; log {log}): retrying")
-            from heldout.sweep.progress import step_of
-
             base = step_of(decision.path) if detail == "resume" else 0
             self.base[name] = min(base, decision.run.config.timesteps - left)
             return detail

@@ -99,17 +99,6 @@ def _key(point: dict[str, Any]) -> str:
     return json.dumps(point, sort_keys=True, default=str)
 
 
-def group_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The grid values that define each group (:class:`Group`'s ``point``), in grid order."""
-    from heldout.sweep.spec import expand
-
-    points: dict[str, dict[str, Any]] = {}
-    for point in expand(spec):
-        where = _group_point(spec, point)
-        points.setdefault(_key(where), where)
-    return list(points.values())
-
-
 def build_groups(
     spec: SweepSpec, proposals: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
 ) -> list[Group]:
@@ -467,7 +456,8 @@ def run_tune(
     _record(plan1, plan2, command, record_sweep)
     kwargs = {"workers": workers, "max_retries": max_retries, "stream": err, "progress": progress}
     if optuna:
-        groups, plan1, outcome = _optuna_rounds(spec, runner, kwargs, command, max_retries, out)
+        keys = [_key(g.point) for g in groups]  # the corner groups: one searcher each
+        groups, plan1, outcome = _optuna_rounds(spec, keys, runner, kwargs, command, max_retries, out)
     else:
         outcome = runner(plan1, command=command, **kwargs)
     print(_ended("stage 1 (trials)", outcome, plan1), file=out)
@@ -524,7 +514,13 @@ def run_tune(
 
 
 def _optuna_rounds(
-    spec: SweepSpec, runner: Any, kwargs: dict[str, Any], command: str, max_retries: int, out: TextIO
+    spec: SweepSpec,
+    keys: list[str],
+    runner: Any,
+    kwargs: dict[str, Any],
+    command: str,
+    max_retries: int,
+    out: TextIO,
 ) -> tuple[list[Group], Plan, Any]:
     """Stage 1 of ``method: optuna``: round by round, each group's searcher proposes ``batch``
     trials, they are checked, planned and run, and their scores told (:mod:`heldout.sweep.tune_optuna`).
@@ -538,7 +534,6 @@ def _optuna_rounds(
     from heldout.sweep.spec import validate_runs
     from heldout.sweep.tune_optuna import Proposer
 
-    keys = [_key(point) for point in group_points(spec)]
     proposer = Proposer(spec.tune, keys)
     proposals: dict[str, list[tuple[str, dict[str, Any]]]] = {key: [] for key in keys}
     merged = Outcome()
@@ -553,8 +548,7 @@ def _optuna_rounds(
         new = [run for g in groups for t in g.trials if t.name in names for run in t.runs]
         validate_runs(new, _where(spec))
         plan = make_plan(spec, new, max_retries)
-        whole = make_plan(spec, trial_runs(groups), max_retries)
-        _record(whole, None, command, record_sweep)
+        _record(Plan(spec, plan.folder, decisions + plan.decisions), None, command, record_sweep)
         print(f"optuna round {done // batch + 1}: {', '.join(names)}", file=out)
         outcome = runner(plan, command=command, **kwargs)
         decisions += plan.decisions
@@ -597,7 +591,6 @@ __all__ = [
     "best_runs",
     "build_groups",
     "check_validation_split",
-    "group_points",
     "run_tune",
     "score_groups",
     "trial_runs",
