@@ -5,9 +5,9 @@ VENV ?= .venv
 # On this project's CPU machines torch==2.13.0 comes from a local CPU wheel; on a CUDA machine the
 # same pin installs PyPI's CUDA build. Set TORCH= (empty) to keep whatever torch the venv already has.
 TORCH ?= torch==2.13.0
-# The extras installed with heldout: dev (tests, lint) and ray (the sweep's Ray backend, tested in the
-# default suite). EXTRAS=dev leaves Ray out.
-EXTRAS ?= dev,ray
+# The extras installed with heldout: dev (tests, lint), ray (the sweep's Ray backend) and tune (Optuna,
+# for sweep --tune's method optuna), both tested in the default suite. EXTRAS=dev leaves them out.
+EXTRAS ?= dev,ray,tune
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +52,14 @@ def run_threads(config: Any) -> int:
     return int(config.torch_threads or family_for(config.env).default_torch_threads)
 
 
-def pool_size(plan: Plan, workers: int | None, cores: int | None = None) -> tuple[int, int, str | None]:
+def pool_size(
+    plan: Plan, workers: int | None, cores: int | None = None, open_ended: bool = False
+) -> tuple[int, int, str | None]:
     """``(workers, threads per run, warning)`` for ``plan`` on ``cores`` cores.
 
     Threads per run: the most any run asks for (:func:`run_threads`); runs that leave it to torch
     (Procgen's CNN) get ``cores // workers``. Workers: ``--workers``, else ``cores // threads``, never
-    more than the runs to run. A ``--workers`` that puts more threads than cores to work is kept, with
+    more than the runs to run (unless ``open_ended``: more runs come). A ``--workers`` that puts more threads than cores to work is kept, with
     a warning.
     """
     cores = cores or machine_cores()
@@ -64,7 +67,8 @@ def pool_size(plan: Plan, workers: int | None, cores: int | None = None) -> tupl
     asked = max((run_threads(d.run.config) for d in todo), default=1)
     if workers is None:
         workers = max(1, cores // max(asked, 1))
-    workers = max(1, min(workers, len(todo) or 1))
+    if not open_ended:
+        workers = max(1, min(workers, len(todo) or 1))
     threads = asked or max(1, cores // workers)
     warning = None
     if workers * threads > cores:
@@ -123,6 +127,7 @@ def run_local(
     progress: bool = True,
     command: str = "",
     poll: float = 0.25,
+    more: Callable[[Outcome, int], list[Decision]] | None = None,
 ) -> Outcome:
     """Runs ``plan``'s runs on a pool of local worker processes; returns how each ended.
 
@@ -134,13 +139,16 @@ def run_local(
         progress: Show the progress line (the events are printed either way).
         command: Recorded in each run's ``command.txt``.
         poll: Seconds between looks at the workers.
+        more: ``more(outcome, free)``: runs to add (decided) when no run waits and ``free`` workers
+            are idle, asked again after each run ends, until it returns none and every run ended
+            (an open-ended search: :class:`heldout.sweep.tune.Search`).
     """
     stream = stream or sys.stderr
     outcome = Outcome()
     todo = plan.to_run
-    if not todo:
+    if not todo and more is None:
         return outcome
-    workers, threads, warning = pool_size(plan, workers)
+    workers, threads, warning = pool_size(plan, workers, open_ended=more is not None)
     if warning:
         print(f"warning: {warning}", file=stream)
     print(f"running {len(todo)} run(s) on {workers} worker(s), {threads} torch thread(s) each", file=stream)
@@ -171,7 +179,13 @@ def run_local(
     previous = signal.signal(signal.SIGINT, on_interrupt)
     t0 = time.monotonic()
     try:
-        while queue or running:
+        while True:
+            if more is not None and not queue and len(running) < workers and not outcome.stopped:
+                for decision in more(outcome, workers - len(running)):
+                    ledger.add(decision)
+                    queue.append(_Job(decision, decision.action, 1))
+            if not (queue or running):
+                break
             while queue and len(running) < workers and not outcome.stopped:
                 job = queue.popleft()
                 name = job.decision.run.name

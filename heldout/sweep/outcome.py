@@ -89,6 +89,13 @@ class Ledger:
         self.total = sum(d.steps_left for d in todo)
         self.finished = 0
 
+    def add(self, decision: Any) -> None:
+        """Counts run ``decision``, added while the backend runs (a trial just proposed)."""
+        self.base[decision.run.name] = decision.run.config.timesteps - decision.steps_left
+        self.total += decision.steps_left
+        self.display.total_runs += 1
+        self.display.total_steps += decision.steps_left
+
     def trained(self, decision: Any) -> int:
         """Steps run ``decision`` trained in this sweep call so far (from its ``status.json``)."""
         return max(0, step_of(decision.path) - self.base[decision.run.name])

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heldout.sweep.keys import MAPPING_FIELDS, check_key, grid_keys
-from heldout.sweep.keys import did_you_mean as _did_you_mean
-from heldout.sweep.keys import fragment as _fragment
+from heldout.sweep.tune_spec import MAPPING_FIELDS, check_key, grid_keys
+from heldout.sweep.tune_spec import did_you_mean as _did_you_mean
+from heldout.sweep.tune_spec import fragment as _fragment
 
 #: The keys a spec may have.
 SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune")

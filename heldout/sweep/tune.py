@@ -2,49 +2,66 @@
 
 Two stages, both planned and run like any sweep (:mod:`heldout.sweep.plan`, the local backend):
 
-1. **Trials.** The grid's points are grouped by everything but their seed (one group per agent,
-   env and other grid value: each is tuned on its own), or by the keys of ``tune.by`` (a group's
-   score is then the mean over its members, min-max normalised where they span several games,
-   :func:`check_pooling`). Each group tries every trial of the space
-   (:func:`heldout.sweep.tune_spec.trial_points`) on ``tune.seeds``; a trial's runs are ordinary
-   run folders, ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``. A trial is scored from its runs'
-   validation results only (:mod:`heldout.sweep.tune_score`); ``<folder>/tune/tuning.json`` records
-   every trial (values, runs, validation score) and each group's best, the highest score (the first
-   trial of equal ones). A trial that failed (after its retries) has no score and is not chosen.
+1. **Trials.** The grid's points are grouped by everything but their seed (each agent, env and other
+   grid value is tuned on its own), or by the keys of ``tune.by`` (a group's score is then the mean
+   over its members, min-max normalised where they span several games, :func:`check_pooling`).
+   Each group tries every trial of the space (:func:`heldout.sweep.tune_spec.trial_points`, or as
+   Optuna proposes them, :class:`Search`) on the tuning seeds (:func:`tune_seeds`: by default one
+   that no grid run trains, so no test score reported comes from a run the choice was made on;
+   Eimer et al. 2023, "Hyperparameters in Reinforcement Learning and How To Tune Them", ICML). A
+   trial's runs are ordinary run folders, ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``.
 2. **The best config on the grid.** Each grid point runs with its group's best values, as an
-   ordinary sweep run (``<folder>/<env>/<agent>/seed<k>``), and the sweep's report covers these
-   runs: train and test, as the grid asked.
+   ordinary sweep run (``<folder>/<env>/<agent>/seed<k>``), and the sweep's report covers them.
 
-Everything is checked before any compute: the tune section, each trial's whole config (as the
-grid's runs are), and that each trial has a validation split to be scored on. Running the same
-command again skips complete trials and runs, resumes the rest, and derives the best from the run
-folders again (``tuning.json`` is written from them, never read back).
+**Scored on validation only.** Hyper-parameters chosen on the test levels make the test an
+optimistic estimate of generalization (Cobbe et al. 2020; Kirk et al. 2023, JAIR, section 4), so a
+trial's score is read from one file per run, ``eval/validation.csv``, and from nothing else of the
+run folder (not ``summary.json``, not ``eval/test.csv``); a run without it makes the scorer raise.
+``mean``: the mean over runs of each run's mean validation return; ``iqm``: the interquartile mean
+of all the runs' validation episodes pooled (Agarwal et al. 2021). ``<folder>/tune/tuning.json``
+records every trial and each group's best (the highest score, the first of equal ones; a failed
+trial is never chosen).
+
+Everything is checked before any compute: the tune section, each trial's whole config (for Optuna,
+the space's two corner configs), the tuning seeds, and that each trial has a validation split.
+Running the same command again skips complete trials and runs and resumes the rest; grid and random
+trials are derived from the spec again, Optuna's from its journal (:class:`Search`).
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from heldout.sweep.plan import Decision, Plan
 from heldout.sweep.spec import RunPoint, SweepSpec
+from heldout.sweep.tune_spec import DIGITS
 
-#: The tuning stage's folder within the sweep's folder, and its record.
-TUNE_FOLDER = "tune"
-TUNING_FILE = "tuning.json"
+#: The tuning stage's folder within the sweep's folder, its record, and Optuna's journal.
+TUNE_FOLDER, TUNING_FILE, JOURNAL = "tune", "tuning.json", "optuna.journal"
+#: The one file per run a trial is scored from.
+SCORED_FILE = Path("eval") / "validation.csv"
+#: The default tuning seed (the first above it that no grid run trains, if one does).
+DEFAULT_SEED = 1000
+INSTALL = "pip install 'heldout[tune]'"
 
 
 @dataclass
 class Trial:
     """One trial of one group: its tuned values and its runs, one per member of the group and
-    tuning seed (``members[i]``: the runs of the group's member ``i``)."""
+    tuning seed (``members[i]``: the runs of the group's member ``i``). ``failed``: Optuna's record
+    says so (its runs are not run again); ``number``: Optuna's trial number."""
 
     group: str
     name: str
     values: dict[str, Any]
     members: list[list[RunPoint]] = field(default_factory=list)
+    failed: bool = False
+    number: int = -1
 
     @property
     def runs(self) -> list[RunPoint]:
@@ -53,15 +70,13 @@ class Trial:
 
 @dataclass
 class Group:
-    """Grid points tuned together: one best for all of them.
-
-    By default these are the points that differ in their seed alone; with ``tune.by``, the points
-    that share their values of those keys (``by: [agent]``: every env of one agent).
+    """Grid points tuned together, one best for all: those that differ in their seed alone, or with
+    ``tune.by`` those that share their values of its keys.
 
     Attributes:
-        name: Their run name without the seed (``cartpole/ppo``), or with ``tune.by`` their
-            values of it (``agent=ppo``; ``all`` for ``by: []``).
-        point: The grid values that define the group (all but the seed, or those of ``tune.by``).
+        name: Their run name without the seed (``cartpole/ppo``), or with ``tune.by`` their values
+            of it (``agent=ppo``; ``all`` for ``by: []``).
+        point: The grid values that define the group.
         members: The distinct grid points (but the seed) of the group.
         trials: The trials tried for them.
     """
@@ -76,46 +91,59 @@ def _where(spec: SweepSpec) -> str:
     return f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
 
 
-def tune_seeds(spec: SweepSpec) -> list[int] | None:
-    """The seeds each trial trains: ``tune.seeds``, else the grid's first seed, else None (the
-    config's own seed, from ``base`` or the preset)."""
-    if spec.tune.seeds is not None:
-        return list(spec.tune.seeds)
-    if "seed" in spec.grid:
-        return [spec.grid["seed"][0]]
-    return None
+def _key(point: dict[str, Any]) -> str:
+    return json.dumps(point, sort_keys=True, default=str)
+
+
+def tune_seeds(spec: SweepSpec) -> list[int]:
+    """The seeds each trial trains: ``tune.seeds``, else :data:`DEFAULT_SEED` (or the first seed
+    above it that no grid run trains).
+
+    Raises:
+        ValueError: ``tune.seeds`` that a grid run trains too (its test score would come from a run
+            the choice was made on).
+    """
+    from heldout.sweep.spec import build_run, expand
+
+    used = spec.grid.get("seed") or sorted({build_run(spec, p).config.seed for p in expand(spec)})
+    if spec.tune.seeds is None:
+        return [next(s for s in range(DEFAULT_SEED, DEFAULT_SEED + len(used) + 1) if s not in used)]
+    both = [s for s in spec.tune.seeds if s in used]
+    if both:
+        raise ValueError(
+            f"{_where(spec)}, tune.seeds: {', '.join(map(str, both))} also seed(s) the grid's runs, whose "
+            "test scores would then come from the very run the choice was made on (tuning and evaluation "
+            f"seeds are kept apart): give seeds other than {', '.join(map(str, used))}, or leave "
+            f"tune.seeds out (default {DEFAULT_SEED})"
+        )
+    return list(spec.tune.seeds)
 
 
 def _group_point(spec: SweepSpec, point: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in point.items() if k != "seed"}
-    if spec.tune.by is None:
-        return rest
-    return {k: rest[k] for k in spec.tune.by}
+    return rest if spec.tune.by is None else {k: rest[k] for k in spec.tune.by}
 
 
-def _key(point: dict[str, Any]) -> str:
-    import json
+def make_trial(spec: SweepSpec, group: Group, name: str, values: dict[str, Any], seeds: list[int]) -> Trial:
+    """The trial ``name`` of ``group``: a run per member and seed, each config built and checked by itself."""
+    from heldout.sweep.spec import build_run
 
-    return json.dumps(point, sort_keys=True, default=str)
+    members = [
+        [build_run(spec, {**rest, **values, "seed": seed}, prefix=f"{TUNE_FOLDER}/{name}") for seed in seeds]
+        for rest in group.members
+    ]
+    return Trial(group=group.name, name=name, values=values, members=members)
 
 
-def build_groups(
-    spec: SweepSpec, proposals: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
-) -> list[Group]:
-    """The groups and their trials, every trial run's config built and checked by itself.
-
-    Args:
-        proposals: Each group's trials by its point's key (``_key(group.point)``), for a search
-            that proposes them (``method: optuna``); without, the space's trials
-            (:func:`heldout.sweep.tune_spec.trial_points`), or for ``optuna`` its two corner
-            configs (:func:`~heldout.sweep.tune_spec.corner_points`), checked but never run.
+def build_groups(spec: SweepSpec) -> list[Group]:
+    """The groups and their trials (for ``method: optuna`` the space's two corner configs,
+    :func:`~heldout.sweep.tune_spec.corner_points`, checked but never run).
 
     Raises:
         ValueError / KeyError / TypeError: no tune section, or a trial's bad value (naming the trial run).
     """
-    from heldout.sweep.keys import fragment
-    from heldout.sweep.spec import build_run, expand, import_spec_plugins
-    from heldout.sweep.tune_spec import corner_points, trial_points
+    from heldout.sweep.spec import expand, import_spec_plugins
+    from heldout.sweep.tune_spec import corner_points, fragment, trial_points
 
     if spec.tune is None:
         raise ValueError(
@@ -123,8 +151,7 @@ def build_groups(
             "{agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}} (docs/sweeps.md, 'Tuning on validation levels')"
         )
     import_spec_plugins(spec)
-    optuna = spec.tune is not None and spec.tune.method == "optuna"
-    trials = (corner_points if optuna else trial_points)(spec.tune) if proposals is None else []
+    listed = (corner_points if spec.tune.method == "optuna" else trial_points)(spec.tune)
     seeds = tune_seeds(spec)
     groups: dict[str, Group] = {}
     for point in expand(spec):
@@ -134,18 +161,7 @@ def build_groups(
         if all(_key(m) != _key(rest) for m in group.members):
             group.members.append(rest)
     for group in groups.values():
-        listed = trials if proposals is None else proposals.get(_key(group.point), [])
-        if not listed:
-            raise ValueError(f"tuning: no trial proposed for group {group.point}")
-        for trial_name, values in listed:
-            trial = Trial(group="", name=trial_name, values=values)
-            for rest in group.members:
-                runs = []
-                for seed in seeds if seeds is not None else [None]:
-                    run_point = {**rest, **values} if seed is None else {**rest, **values, "seed": seed}
-                    runs.append(build_run(spec, run_point, prefix=f"{TUNE_FOLDER}/{trial_name}"))
-                trial.members.append(runs)
-            group.trials.append(trial)
+        group.trials = [make_trial(spec, group, name, values, seeds) for name, values in listed]
         if spec.tune.by is None:  # its runs' names without the trial prefix and the seed
             first = group.trials[0].runs[0].name
             group.name = first[len(f"{TUNE_FOLDER}/{listed[0][0]}/") :].rpartition("/")[0]
@@ -159,7 +175,7 @@ def build_groups(
 
 def _pooled_envs(group: Group) -> list[str]:
     """The envs a group's members span, where they span more than one (else [])."""
-    envs = {m[0].config.env for m in group.trials[0].members}
+    envs = {m[0].config.env for m in group.trials[0].members} if group.trials else set()
     return sorted(envs) if len(envs) > 1 else []
 
 
@@ -206,6 +222,49 @@ def check_validation_split(groups: list[Group], where: str = "sweep spec") -> No
             )
 
 
+def validation_returns(run_dir: str | Path) -> list[float]:
+    """The validation episode returns of the run folder ``run_dir`` (``eval/validation.csv``).
+
+    Raises:
+        ValueError: no such file, or no episode in it (tuning reads no other split).
+    """
+    from heldout.protocol.evaluate import EvalResult
+
+    path = Path(run_dir) / SCORED_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"run {str(run_dir)!r} has no validation results ({SCORED_FILE}): a trial is scored on the "
+            "validation split only, never on train or test; give its config validation levels "
+            "(num_validation_levels) or contexts (contexts.validation)"
+        )
+    try:
+        returns = [float(r) for r in EvalResult.from_csv(path.read_text(), "validation").returns]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"run {str(run_dir)!r}: cannot read {SCORED_FILE}: {exc}") from None
+    if not returns:
+        raise ValueError(f"run {str(run_dir)!r}: {SCORED_FILE} holds no episode")
+    return returns
+
+
+def score_trial(run_dirs: Sequence[str | Path], metric: str = "mean") -> tuple[float, list[float], int]:
+    """``(score, each run's mean validation return, episodes)`` of a trial whose runs are ``run_dirs``.
+
+    Raises:
+        ValueError: a run without validation results (:func:`validation_returns`), or no run.
+    """
+    import numpy as np
+
+    from heldout.analysis.stats import aggregate_iqm
+
+    if not run_dirs:
+        raise ValueError("a trial with no run has no score")
+    returns = [validation_returns(d) for d in run_dirs]
+    per_run = [float(np.mean(r)) for r in returns]
+    pooled = np.asarray([x for r in returns for x in r], dtype=float).reshape(-1, 1)
+    score = float(np.mean(per_run)) if metric == "mean" else float(aggregate_iqm(pooled))
+    return score, per_run, len(pooled)
+
+
 def _run_state(path: Path) -> str:
     from heldout.protocol.status import read_status
 
@@ -217,46 +276,54 @@ def _run_state(path: Path) -> str:
         return "unknown"
 
 
-def score_groups(groups: list[Group], folder: Path, metric: str, final: set[str] | None = None) -> list[dict]:
-    """Each group's trials scored from their run folders (validation only), and its best.
+def trial_row(group: Group, trial: Trial, folder: Path, metric: str, final: set[str] | None = None) -> dict:
+    """A trial as ``tuning.json`` records it, scored from its run folders (validation only).
 
-    A trial is ``complete`` (every run complete: scored), ``failed`` (a run failed and is not tried
-    again: ``final`` names such runs; without it every failed run counts as final) or ``pending``.
+    Its state: ``complete`` (every run complete: scored), ``failed`` (Optuna's record says so, or a
+    run failed and is not tried again: ``final`` names such runs, without it every failed run is
+    final) or ``pending``.
     """
-    from heldout.sweep.tune_score import best_of, score_trial
+    from heldout.protocol.scores import normalized_score
 
+    row: dict[str, Any] = {"name": trial.name, "values": trial.values, "runs": [r.name for r in trial.runs]}
+    row.update(state="pending", score=None, validation=None, episodes=0)
+    states = [_run_state(folder / run.name) for run in trial.runs]
+    if trial.failed or any(
+        s == "failed" and (final is None or run.name in final)
+        for s, run in zip(states, trial.runs, strict=True)
+    ):
+        row["state"] = "failed"
+    elif states and all(s == "complete" for s in states):
+        scored = [score_trial([folder / r.name for r in runs], metric) for runs in trial.members]
+        row.update(state="complete", validation=[x for s in scored for x in s[1]])
+        row.update(episodes=sum(s[2] for s in scored), score=scored[0][0])
+        if len(trial.members) > 1:  # the mean over the members, normalised where they span envs
+            pooled = bool(_pooled_envs(group))
+            members = []
+            for runs, (score, _, _) in zip(trial.members, scored, strict=True):
+                config = runs[0].config
+                value = normalized_score(config.env, config.distribution_mode, score) if pooled else score
+                members.append({"member": runs[0].name.rpartition("/")[0], "score": score, "scored": value})
+            row.update(
+                members=members, normalized=pooled, score=sum(m["scored"] for m in members) / len(members)
+            )
+    return row
+
+
+def best_of(scores: Sequence[float | None]) -> int | None:
+    """The index of the highest score (the first of equal ones; None scores are out), or None."""
+    best = None
+    for i, s in enumerate(scores):
+        if s is not None and (best is None or s > scores[best]):  # type: ignore[operator]
+            best = i
+    return best
+
+
+def score_groups(groups: list[Group], folder: Path, metric: str, final: set[str] | None = None) -> list[dict]:
+    """Each group's trials scored from their run folders (:func:`trial_row`), and its best."""
     out = []
     for group in groups:
-        rows = []
-        for trial in group.trials:
-            paths = [folder / run.name for run in trial.runs]
-            states = [_run_state(p) for p in paths]
-            row: dict[str, Any] = {
-                "name": trial.name,
-                "values": trial.values,
-                "runs": [run.name for run in trial.runs],
-                "state": "pending",
-                "score": None,
-                "validation": None,
-                "episodes": 0,
-            }
-            if all(s == "complete" for s in states):
-                scored = [score_trial([folder / r.name for r in runs], metric) for runs in trial.members]
-                row.update(
-                    state="complete",
-                    validation=[x for sc in scored for x in sc.per_run],
-                    episodes=sum(sc.episodes for sc in scored),
-                )
-                if len(trial.members) == 1:
-                    row["score"] = scored[0].score
-                else:  # the mean over the group's members, normalised where they span envs
-                    row.update(_pool(group, trial, scored))
-            elif any(
-                s == "failed" and (final is None or run.name in final)
-                for s, run in zip(states, trial.runs, strict=True)
-            ):
-                row["state"] = "failed"
-            rows.append(row)
+        rows = [trial_row(group, trial, folder, metric, final) for trial in group.trials]
         best = best_of([r["score"] for r in rows])
         out.append(
             {
@@ -268,24 +335,6 @@ def score_groups(groups: list[Group], folder: Path, metric: str, final: set[str]
             }
         )
     return out
-
-
-def _pool(group: Group, trial: Trial, scored: list[Any]) -> dict[str, Any]:
-    """A trial's score over its group's members: the mean of each member's score, each min-max
-    normalised when the members span several envs (Agarwal et al. 2021 aggregate normalised scores)."""
-    from heldout.protocol.scores import normalized_score
-
-    pooled = bool(_pooled_envs(group))
-    members = []
-    for runs, sc in zip(trial.members, scored, strict=True):
-        config = runs[0].config
-        value = normalized_score(config.env, config.distribution_mode, sc.score) if pooled else sc.score
-        members.append({"member": runs[0].name.rpartition("/")[0], "score": sc.score, "scored": value})
-    return {
-        "members": members,
-        "normalized": pooled,
-        "score": sum(m["scored"] for m in members) / len(members),
-    }
 
 
 def write_tuning(spec: SweepSpec, folder: Path, results: list[dict]) -> Path:
@@ -302,10 +351,12 @@ def write_tuning(spec: SweepSpec, folder: Path, results: list[dict]) -> Path:
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "groups": results,
     }
+    if spec.tune.method == "optuna":
+        data["journal"] = JOURNAL
     return write_json(folder / TUNE_FOLDER / TUNING_FILE, data)
 
 
-def _value(value: Any) -> str:
+def _show(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -317,20 +368,19 @@ def tuning_table(results: list[dict], metric: str) -> str:
         lines.append(f"tuning{title} (validation {metric}; test returns are not read):")
         rows = []
         for row in result["trials"]:
-            values = "  ".join(f"{k.rpartition('.')[2]}={_value(v)}" for k, v in row["values"].items())
+            values = "  ".join(f"{k.rpartition('.')[2]}={_show(v)}" for k, v in row["values"].items())
             if values.replace("  ", ",") == row["name"]:  # a grid trial is named by its values
                 values = ""
             if row["state"] == "complete" and row.get("normalized"):
                 per_member = ", ".join(f"{m['member']} {m['score']:.2f}" for m in row["members"])
                 score = f"{row['score']:.3f} normalised ({per_member})"
             elif row["state"] == "complete":
-                per_run = ", ".join(f"{x:.2f}" for x in row["validation"])
-                score = f"{row['score']:.2f} ({per_run})"
+                score = f"{row['score']:.2f} ({', '.join(f'{x:.2f}' for x in row['validation'])})"
             else:
                 score = row["state"]
             best = result["best"] is not None and result["best"]["name"] == row["name"]
             rows.append((row["name"], values, score, "  <- best" if best else ""))
-        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        widths = [max((len(r[i]) for r in rows), default=0) for i in range(2)]
         for name, values, score, mark in rows:
             values = f"{values:<{widths[1]}}  " if widths[1] else ""
             lines.append(f"  {name:<{widths[0]}}  {values}{score}{mark}")
@@ -355,6 +405,212 @@ def best_runs(spec: SweepSpec, results: list[dict]) -> list[RunPoint]:
     return [build_run(spec, {**point, **best[_key(_group_point(spec, point))]}) for point in expand(spec)]
 
 
+class Search:
+    """``method: optuna``: Optuna's seeded TPE (Akiba et al. 2019; Bergstra et al. 2011), one study
+    per group, kept in the journal ``<folder>/tune/optuna.journal`` (Optuna's
+    ``JournalFileBackend``: every ask and tell appended as it happens).
+
+    A trial is asked whenever a worker frees (the local backend calls :meth:`more`), at most
+    ``tune.batch`` of a group in flight, and told its validation score (a failed trial: ``FAIL``)
+    as soon as its last run ends. Trial ``n`` of a study is ``trial-<n>``, and its sampler is seeded
+    with ``tune.seed + n``, so a search run one trial at a time (``batch: 1``, or one worker)
+    proposes the same trials on every machine, interrupted or not. Resume: the journal's finished
+    trials are kept (a failed one stays failed, its runs are not run again), those asked but not
+    told are run (resumed from their folders) and told, and the search goes on to ``samples``.
+
+    Args:
+        spec: The sweep's spec.
+        groups: Its groups (:func:`build_groups`); their trials are replaced by the journal's.
+        folder: The sweep's folder.
+        create: Create the journal and the studies (else only read those there are: plan time).
+    """
+
+    def __init__(self, spec: SweepSpec, groups: list[Group], folder: Path, create: bool = False) -> None:
+        import optuna
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        from heldout.sweep.tune_spec import Range
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.spec, self.tune, self.groups, self.folder = spec, spec.tune, groups, folder
+        self.seeds = tune_seeds(spec)
+        self.pending: dict[str, tuple[Group, Trial, set[str]]] = {}  # runs not ended, by trial run
+        self.decisions: list[Decision] = []
+        self.distributions = {}
+        for key, space in self.tune.space.items():
+            if isinstance(space, Range):
+                kind = IntDistribution if space.int else FloatDistribution
+                self.distributions[key] = kind(space.low, space.high, log=space.log)
+            else:  # values Optuna cannot store are proposed by their index
+                choices = space if _plain(space) else list(range(len(space)))
+                self.distributions[key] = CategoricalDistribution(choices)
+        self.studies: dict[str, Any] = {}
+        self.untold: list[tuple[Group, Trial]] = []  # asked, not told
+        self.create, self.refused = create, ""
+        path = folder / TUNE_FOLDER / JOURNAL
+        if not (create or path.is_file()):
+            for group in groups:
+                group.trials = []
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        space = json.loads(json.dumps(self.tune.to_dict()["space"]))
+        names = set(optuna.get_all_study_names(storage))
+        for group in groups:
+            group.trials = []
+            name = group.name or "all"
+            if name not in names and not create:
+                continue
+            study = optuna.create_study(
+                storage=storage, study_name=name, direction="maximize", load_if_exists=True
+            )
+            if "space" not in study.user_attrs:
+                study.set_user_attr("space", space)
+            elif study.user_attrs["space"] != space:
+                raise ValueError(
+                    f"{_where(spec)}, tune.space: the Optuna journal {str(path)!r} searched another space for "
+                    f"{name} ({json.dumps(study.user_attrs['space'])}): give the sweep a new folder, or "
+                    "remove that journal and the tune folder's trials"
+                )
+            self.studies[group.name] = study
+            for frozen in study.get_trials(deepcopy=False):
+                self._load(group, frozen)
+
+    def _load(self, group: Group, frozen: Any) -> Trial | None:
+        """The journal's trial ``frozen`` as a :class:`Trial` of ``group`` (None: it has no values)."""
+        from optuna.trial import TrialState
+
+        running = frozen.state == TrialState.RUNNING
+        if set(frozen.params) != set(self.tune.space):  # stopped between its ask and its values
+            if running and self.create:
+                self.studies[group.name].tell(frozen.number, state=TrialState.FAIL)
+            return None
+        values = {}
+        for key, space in self.tune.space.items():
+            value = frozen.params[key]
+            if isinstance(space, list):
+                values[key] = value if _plain(space) else space[value]
+            else:
+                values[key] = int(value) if space.int else float(f"{float(value):.{DIGITS}g}")
+        name = f"trial-{frozen.number:03d}"
+        try:
+            trial = make_trial(self.spec, group, name, values, self.seeds)
+        except (ValueError, KeyError, TypeError) as exc:  # a value the config refuses: a failed trial
+            trial, running = Trial(group.name, name, values, failed=True), False
+            if frozen.state == TrialState.RUNNING and self.create:
+                self.studies[group.name].tell(frozen.number, state=TrialState.FAIL)
+                self.refused = str(exc)
+        trial.number = frozen.number
+        trial.failed = trial.failed or frozen.state == TrialState.FAIL
+        group.trials.append(trial)
+        if running:
+            self.untold.append((group, trial))
+        return trial
+
+    def _open(self, group: Group, trial: Trial, max_retries: int) -> list[Decision]:
+        """Decides the runs of a trial not yet told, and tells it at once where they already ended."""
+        from heldout.sweep.plan import RUNS, decide
+
+        decisions = [decide(run, self.folder, max_retries) for run in trial.runs]
+        self.decisions += decisions
+        if any(d.action == "wait" for d in decisions):
+            return []  # running elsewhere: told by the sweep that runs it
+        todo = {d.run.name for d in decisions if d.action in RUNS}
+        self.pending.update({name: (group, trial, todo) for name in todo})
+        if not todo or any(d.action == "keep" for d in decisions):
+            self._tell(group, trial, {d.run.name for d in decisions if d.action == "keep"})
+            return []
+        return [d for d in decisions if d.action in RUNS]
+
+    def start(self, max_retries: int) -> list[Decision]:
+        """The runs of the journal's trials asked but not told (told at once if they ended)."""
+        untold, self.untold = self.untold, []
+        return [d for group, trial in untold for d in self._open(group, trial, max_retries)]
+
+    def _tell(self, group: Group, trial: Trial, failed: set[str]) -> None:
+        from optuna.trial import TrialState
+
+        for name in [n for n, (_, t, _) in self.pending.items() if t is trial]:
+            del self.pending[name]
+        row = trial_row(group, trial, self.folder, self.tune.metric, failed)
+        study = self.studies[group.name]
+        if row["state"] == "complete":
+            study.tell(trial.number, row["score"])
+        else:
+            study.tell(trial.number, state=TrialState.FAIL)
+            trial.failed = True
+
+    def settle(self, outcome: Any) -> None:
+        """Tells each trial whose runs all ended in ``outcome`` (a failed one as soon as a run failed)."""
+        failed = set(outcome.failed)
+        for name in set(outcome.complete) | failed:
+            if name not in self.pending:
+                continue
+            group, trial, todo = self.pending[name]
+            todo.discard(name)
+            if name in failed or not todo:
+                self._tell(group, trial, failed)
+
+    def _ask(self, group: Group, max_retries: int, out: TextIO) -> list[Decision]:
+        import warnings
+
+        import optuna
+
+        from heldout.sweep.spec import validate_runs
+
+        study = self.studies[group.name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.TPESampler(
+                seed=self.tune.seed + len(study.get_trials(deepcopy=False)), constant_liar=True
+            )
+            asked = study.ask(self.distributions)
+        self.refused = ""
+        trial = self._load(group, study.get_trials(deepcopy=False)[asked.number])
+        self.untold.clear()
+        if trial is None or trial.failed:
+            print(
+                f"optuna: trial-{asked.number:03d} of {group.name} refused, told failed: {self.refused}",
+                file=out,
+            )
+            return []
+        try:
+            validate_runs(trial.runs, _where(self.spec))
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"optuna: {trial.name} of {group.name} refused, told failed: {exc}", file=out)
+            self._tell(group, trial, {r.name for r in trial.runs})
+            return []
+        print(f"optuna: {trial.name} of {group.name}: {trial.values}", file=out)
+        return self._open(group, trial, max_retries)
+
+    def more(self, outcome: Any, free: int, max_retries: int, out: TextIO) -> list[Decision]:
+        """Tells the trials that ended, then asks trials until ``free`` runs are to start, each of
+        the group with the fewest trials that has fewer than ``samples`` and fewer than ``batch`` in
+        flight; none when every group has its ``samples``."""
+        self.settle(outcome)
+        new: list[Decision] = []
+        while len(new) < free:
+            flying = {
+                id(g): len({id(t) for gg, t, _ in self.pending.values() if gg is g}) for g in self.groups
+            }
+            open_ = [
+                g
+                for g in self.groups
+                if len(g.trials) < int(self.tune.samples)
+                and flying[id(g)] < (self.tune.batch or float("inf"))
+            ]
+            if not open_:
+                break
+            new += self._ask(min(open_, key=lambda g: len(g.trials)), max_retries, out)
+        return new
+
+
+def _plain(values: list[Any]) -> bool:
+    return all(v is None or isinstance(v, (bool, int, float, str)) for v in values)
+
+
 def _ended(label: str, outcome: Any, plan: Plan) -> str:
     kept = sum(d.action == "keep" for d in plan.decisions)
     skipped = sum(d.action == "skip" for d in plan.decisions)
@@ -364,6 +620,17 @@ def _ended(label: str, outcome: Any, plan: Plan) -> str:
         + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
         + f" ({outcome.seconds:.1f} s)"
     )
+
+
+def check_available() -> None:
+    """Raises ValueError (one line) unless Optuna is importable (checked without importing it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise ValueError(
+            f"tune.method optuna needs optuna, not installed: {INSTALL} (or method: grid / random, "
+            "which need nothing more)"
+        )
 
 
 def run_tune(
@@ -388,8 +655,9 @@ def run_tune(
     trial running elsewhere), 130 stopped by Ctrl-C. Bad input raises before anything is written.
 
     Args:
-        runner: ``runner(plan, workers=, max_retries=, stream=, progress=, command=) -> Outcome``
-            (default: the local backend, :func:`heldout.sweep.local.run_local`).
+        runner: ``runner(plan, workers=, max_retries=, stream=, progress=, command=[, more=]) ->
+            Outcome`` (default: the local backend, :func:`heldout.sweep.local.run_local`; ``more``
+            for ``method: optuna`` only).
         rerun: The command to print for resuming after Ctrl-C.
     """
     from heldout.sweep.plan import make_plan, record_sweep
@@ -399,8 +667,6 @@ def run_tune(
     where = _where(spec)
     optuna = spec.tune is not None and spec.tune.method == "optuna"
     if optuna:
-        from heldout.sweep.tune_optuna import check_available
-
         check_available()
     groups = build_groups(spec)  # for optuna: the space's corner configs, checked, never run
     trials = trial_runs(groups)
@@ -408,6 +674,8 @@ def run_tune(
     check_validation_split(groups, where)
     check_pooling(groups, where)
     validate_runs(trials, where)
+    if optuna:  # the journal's trials (and its space checked), if there is one
+        Search(spec, groups, plan1.folder)
     results = score_groups(groups, plan1.folder, spec.tune.metric, final=_kept(plan1))
     plan2 = None
     if not optuna and all(r["pending"] == 0 for r in results):
@@ -418,15 +686,17 @@ def run_tune(
     seeds = tune_seeds(spec)
     print(
         f"stage 1, tuning on the validation split: {n_trials} trial(s) ({spec.tune.method}) x "
-        f"{len(seeds) if seeds else 1} seed(s) x {len(groups)} group(s), scored by the {spec.tune.metric} "
-        "validation return",
+        f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}) x {len(groups)} group(s), scored by the "
+        f"{spec.tune.metric} validation return",
         file=out,
     )
     if optuna:
+        done = sum(len(g.trials) for g in groups)
         print(
-            f"  proposed by Optuna's TPE (Ray Tune OptunaSearch, seed {spec.tune.seed}) in rounds of "
-            f"{spec.tune.batch}, each round from the validation scores before it; the space's corner "
-            f"configs are checked: {', '.join(g.name or 'the grid' for g in groups)}",
+            f"  proposed by Optuna's TPE (seed {spec.tune.seed}), each as a worker frees"
+            + (f", at most {spec.tune.batch} in flight" if spec.tune.batch else "")
+            + f"; journal {plan1.folder / TUNE_FOLDER / JOURNAL} ({done} trial(s) in it); the space's "
+            f"corner configs are checked: {', '.join(g.name or 'the grid' for g in groups)}",
             file=out,
         )
     else:
@@ -456,8 +726,18 @@ def run_tune(
     _record(plan1, plan2, command, record_sweep)
     kwargs = {"workers": workers, "max_retries": max_retries, "stream": err, "progress": progress}
     if optuna:
-        keys = [_key(g.point) for g in groups]  # the corner groups: one searcher each
-        groups, plan1, outcome = _optuna_rounds(spec, keys, runner, kwargs, command, max_retries, out)
+        search = Search(spec, groups, plan1.folder, create=True)
+        plan1 = Plan(spec, plan1.folder, search.decisions)
+        first = Plan(spec, plan1.folder, search.start(max_retries))
+
+        def more(outcome: Any, free: int) -> list[Decision]:
+            new = search.more(outcome, free, max_retries, out)
+            if new:
+                _record(plan1, None, command, record_sweep)
+            return new
+
+        outcome = runner(first, command=command, more=more, **kwargs)
+        search.settle(outcome)
     else:
         outcome = runner(plan1, command=command, **kwargs)
     print(_ended("stage 1 (trials)", outcome, plan1), file=out)
@@ -477,16 +757,15 @@ def run_tune(
         return 1
     lost = [r["group"] or "the grid" for r in results if r["best"] is None]
     if lost:
-        for name in sorted(_kept(plan1) | set(outcome.failed)):
+        for name in sorted(final):
             print(f"  failed: {name} (log: {_log(plan1, name)})", file=out)
         print(f"tuning for {', '.join(lost)}: no trial completed, so there is no best to run", file=out)
         return 1
     for result in results:
         best = result["best"]
-        if best is not None:
-            title = f" for {result['group']}" if result["group"] else ""
-            values = ", ".join(f"{k}={_value(v)}" for k, v in best["values"].items())
-            print(f"best{title}: {best['name']} ({values}), validation {best['score']:.2f}", file=out)
+        title = f" for {result['group']}" if result["group"] else ""
+        values = ", ".join(f"{k}={_show(v)}" for k, v in best["values"].items())
+        print(f"best{title}: {best['name']} ({values}), validation {best['score']:.2f}", file=out)
     if plan2 is None:
         runs2 = best_runs(spec, results)
         plan2 = make_plan(spec, runs2, max_retries)
@@ -496,7 +775,7 @@ def run_tune(
     _record(plan1, plan2, command, record_sweep)
     outcome2 = runner(plan2, command=command, **kwargs)
     print(_ended(f"sweep {spec.name!r}", outcome2, plan2), file=out)
-    failed = sorted(_kept(plan1) | set(outcome.failed)) + outcome2.failed + sorted(_kept(plan2))
+    failed = sorted(final) + outcome2.failed + sorted(_kept(plan2))
     for name in failed:
         print(f"  failed: {name} (log: {_log(plan1, name)})", file=out)
     if outcome2.stopped:
@@ -513,64 +792,10 @@ def run_tune(
     return 1 if failed else 0
 
 
-def _optuna_rounds(
-    spec: SweepSpec,
-    keys: list[str],
-    runner: Any,
-    kwargs: dict[str, Any],
-    command: str,
-    max_retries: int,
-    out: TextIO,
-) -> tuple[list[Group], Plan, Any]:
-    """Stage 1 of ``method: optuna``: round by round, each group's searcher proposes ``batch``
-    trials, they are checked, planned and run, and their scores told (:mod:`heldout.sweep.tune_optuna`).
-
-    Returns:
-        The groups with every trial proposed, the rounds' plans as one (each run as its round
-        decided it) and the rounds' outcomes merged (stopped if a round was).
-    """
-    from heldout.sweep.outcome import Outcome
-    from heldout.sweep.plan import make_plan, record_sweep
-    from heldout.sweep.spec import validate_runs
-    from heldout.sweep.tune_optuna import Proposer
-
-    proposer = Proposer(spec.tune, keys)
-    proposals: dict[str, list[tuple[str, dict[str, Any]]]] = {key: [] for key in keys}
-    merged = Outcome()
-    samples, batch = int(spec.tune.samples or 0), spec.tune.batch
-    done = 0
-    decisions: list[Decision] = []
-    while done < samples:
-        names = [f"trial-{i:03d}" for i in range(done, min(done + batch, samples))]
-        for key in keys:
-            proposals[key] += [(name, proposer.ask(key, name)) for name in names]
-        groups = build_groups(spec, proposals)
-        new = [run for g in groups for t in g.trials if t.name in names for run in t.runs]
-        validate_runs(new, _where(spec))
-        plan = make_plan(spec, new, max_retries)
-        _record(Plan(spec, plan.folder, decisions + plan.decisions), None, command, record_sweep)
-        print(f"optuna round {done // batch + 1}: {', '.join(names)}", file=out)
-        outcome = runner(plan, command=command, **kwargs)
-        decisions += plan.decisions
-        for kind in ("complete", "failed", "interrupted", "not_started"):
-            getattr(merged, kind).extend(getattr(outcome, kind))
-        merged.attempts.update(outcome.attempts)
-        merged.seconds += outcome.seconds
-        if outcome.stopped:
-            merged.stopped = True
-            return groups, Plan(spec, plan.folder, decisions), merged
-        final = _kept(plan) | set(outcome.failed)
-        results = score_groups(groups, plan.folder, spec.tune.metric, final=final)
-        for key, result in zip(keys, results, strict=True):
-            for row in result["trials"]:
-                if row["name"] in names:
-                    proposer.tell(key, row["name"], row["score"] if row["state"] == "complete" else None)
-        done += len(names)
-    return groups, Plan(spec, plan.folder, decisions), merged
-
-
 def _log(plan: Plan, name: str) -> Path:
-    return plan.folder / "logs" / (name.replace("/", "__") + ".log")
+    from heldout.sweep.outcome import log_path
+
+    return log_path(plan.folder, name)
 
 
 def _kept(plan: Plan) -> set[str]:
@@ -584,16 +809,21 @@ def _record(plan1: Plan, plan2: Plan | None, command: str, record: Any) -> None:
 
 
 __all__ = [
+    "JOURNAL",
     "TUNE_FOLDER",
     "TUNING_FILE",
     "Group",
+    "Search",
     "Trial",
     "best_runs",
     "build_groups",
     "check_validation_split",
     "run_tune",
     "score_groups",
+    "score_trial",
     "trial_runs",
+    "tune_seeds",
     "tuning_table",
+    "validation_returns",
     "write_tuning",
 ]

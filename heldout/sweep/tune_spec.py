@@ -1,4 +1,8 @@
-"""A sweep spec's ``tune:`` section: the search space ``heldout sweep --tune`` tries on validation levels.
+"""The keys of a sweep spec (grid, ``base``, ``tune.space``) and its ``tune:`` section: the search
+space ``heldout sweep --tune`` tries on validation levels.
+
+A key is a config field, ``preset``, or ``FIELD.KEY`` for one key of a mapping field
+(:func:`check_key`); :func:`fragment` is how a value reads in a folder name.
 
 ::
 
@@ -7,7 +11,7 @@
       space:                       # config keys (as in the grid) and the values to try
         agent_kwargs.learning_rate: [1.0e-4, 3.0e-4, 1.0e-3]
         agent_kwargs.ent_coef: [0.0, 0.01]
-      seeds: [0]                   # the seeds each trial trains (default: the grid's first seed)
+      seeds: [1000]                # the seeds each trial trains (default: one no grid run uses)
       metric: mean                 # the validation return's mean over the trial's runs, or iqm
       by: [agent]                  # grid keys each value of which is tuned apart (default: all but seed)
 
@@ -19,11 +23,14 @@ from a :class:`numpy.random.Generator` seeded with ``tune.seed`` (default 0), on
 other, so a larger ``samples`` keeps the trials a smaller one drew.
 
 With ``method: optuna``, ``samples: N`` trials are proposed by Optuna's TPE sampler (Akiba et al.
-2019; Bergstra et al. 2011) through Ray Tune's ``OptunaSearch``, seeded with ``tune.seed``, in
-rounds of ``batch`` trials (default 1): each round is proposed from the validation scores of the
-rounds before (:mod:`heldout.sweep.tune_optuna`). It needs ``pip install 'heldout[ray]'``.
+2019; Bergstra et al. 2011), seeded with ``tune.seed``, each from the validation scores of the
+trials finished before it, with at most ``batch`` in flight (default: as many as the workers run;
+:class:`heldout.sweep.tune.Search`). It needs ``pip install 'heldout[tune]'``.
 
-A tuned key is one a grid may hold (:func:`heldout.sweep.keys.check_key`), except those that name
+A search never asks for more trials than its space holds: ``samples`` above the number of distinct
+trials of a space of lists and integer ranges is refused (:func:`space_size`).
+
+A tuned key is one a grid may hold (:func:`check_key`), except those that name
 the game, the seed or the split the search is scored on (:data:`NOT_TUNED`), and it may not also be
 in the grid or in ``base``. Bad input raises ValueError with one line naming it.
 """
@@ -33,10 +40,14 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from heldout.sweep.keys import MAPPING_FIELDS, check_key, fragment
+#: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
+MAPPING_FIELDS: tuple[str, ...] = ("agent_kwargs", "env_options", "contexts")
+#: Fields the sweep sets itself.
+SWEEP_OWNED: dict[str, str] = {"out": "the sweep's folder holds its runs (set 'folder' instead)"}
 
 #: The keys of a ``tune:`` section.
 TUNE_KEYS: tuple[str, ...] = ("method", "space", "samples", "seeds", "metric", "seed", "by", "batch")
@@ -93,8 +104,9 @@ class TuneSpec:
         space: ``{key: [values] | Range}`` in the order written.
         method: ``grid``, ``random`` or ``optuna``.
         samples: Trials a random or Optuna search draws (None for a grid).
-        batch: Trials Optuna proposes per round (1 for the other methods).
-        seeds: The seeds each trial trains; None: the grid's first seed.
+        batch: The most trials Optuna has in flight (None: as many as the workers run).
+        seeds: The seeds each trial trains; None: one that no grid run uses
+            (:func:`heldout.sweep.tune.tune_seeds`).
         metric: ``mean`` or ``iqm`` of the validation returns.
         seed: Seeds the random search's generator.
         by: The grid keys each value (combination) of which gets its own best; None: every grid key
@@ -107,7 +119,7 @@ class TuneSpec:
     seeds: list[int] | None = None
     metric: str = "mean"
     seed: int = 0
-    batch: int = 1
+    batch: int | None = None
     by: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,9 +136,53 @@ class TuneSpec:
         }
 
 
-def _hint(value: Any, valid: tuple[str, ...] | list[str]) -> str:
+def did_you_mean(value: Any, valid: tuple[str, ...] | list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``valid``, or ''."""
     close = difflib.get_close_matches(str(value), list(valid), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def grid_keys() -> list[str]:
+    """The plain keys a grid or ``base`` may hold: ``preset`` and the config's fields."""
+    from heldout.protocol.config import field_names
+
+    return ["preset", *(n for n in field_names() if n not in SWEEP_OWNED)]
+
+
+def check_key(key: Any, where: str) -> str:
+    """``key`` checked to be a grid key (``preset``, a config field, or ``FIELD.KEY`` of a mapping field).
+
+    Raises:
+        ValueError: naming the key, the closest valid one and the valid ones.
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{where}: a key must be a config field name, got {key!r}")
+    if key in SWEEP_OWNED:
+        raise ValueError(f"{where}: {key!r} cannot be set in a sweep: {SWEEP_OWNED[key]}")
+    head, dot, tail = key.partition(".")
+    if dot:
+        if head not in MAPPING_FIELDS:
+            raise ValueError(
+                f"{where}: {key!r} is no FIELD.KEY of a mapping field{did_you_mean(head, MAPPING_FIELDS)}; "
+                f"mapping fields: {', '.join(MAPPING_FIELDS)}"
+            )
+        if not tail or "." in tail:
+            raise ValueError(f"{where}: {key!r} must be FIELD.KEY with one key, e.g. agent_kwargs.ent_coef")
+        return key
+    valid = grid_keys()
+    if key not in valid:
+        hint = did_you_mean(key, valid) or f" (an agent's keyword argument is agent_kwargs.{key})"
+        raise ValueError(
+            f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(valid)}, or FIELD.KEY of "
+            f"{', '.join(MAPPING_FIELDS)}"
+        )
+    return key
+
+
+def fragment(value: Any) -> str:
+    """A value as a piece of a folder name (``0.01``, ``crop``, ``{"gravity": ...}`` made safe)."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text).strip("_") or "_"
 
 
 def _is_int(value: Any) -> bool:
@@ -151,7 +207,7 @@ def _range(key: str, data: dict[str, Any], where: str) -> Range:
     unknown = [k for k in data if k not in RANGE_KEYS]
     if unknown:
         raise ValueError(
-            f"{where}: unknown range key {unknown[0]!r}{_hint(unknown[0], RANGE_KEYS)}; valid keys: "
+            f"{where}: unknown range key {unknown[0]!r}{did_you_mean(unknown[0], RANGE_KEYS)}; valid keys: "
             f"{', '.join(RANGE_KEYS)}"
         )
     for need in ("low", "high"):
@@ -192,17 +248,17 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
     unknown = [k for k in data if k not in TUNE_KEYS]
     if unknown:
         raise ValueError(
-            f"{where}: unknown key {unknown[0]!r}{_hint(unknown[0], TUNE_KEYS)}; valid keys: {', '.join(TUNE_KEYS)}"
+            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], TUNE_KEYS)}; valid keys: {', '.join(TUNE_KEYS)}"
         )
     method = data.get("method", "grid")
     if method not in METHODS:
         raise ValueError(
-            f"{where}.method: unknown method {method!r}{_hint(method, METHODS)}; valid: {', '.join(METHODS)}"
+            f"{where}.method: unknown method {method!r}{did_you_mean(method, METHODS)}; valid: {', '.join(METHODS)}"
         )
     metric = data.get("metric", "mean")
     if metric not in METRICS:
         raise ValueError(
-            f"{where}.metric: unknown metric {metric!r}{_hint(metric, METRICS)}; valid: {', '.join(METRICS)} "
+            f"{where}.metric: unknown metric {metric!r}{did_you_mean(metric, METRICS)}; valid: {', '.join(METRICS)} "
             "(of the validation returns)"
         )
     seed = data.get("seed", 0)
@@ -261,11 +317,17 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         raise ValueError(
             f"{where}.samples: method {method} needs samples: N, a whole number > 0, got {samples!r}"
         )
+    size = space_size(checked)
+    if method in SAMPLED and size is not None and samples > size:
+        raise ValueError(
+            f"{where}.samples: {samples} trials asked of a space that holds {size} distinct one(s): "
+            f"give samples <= {size}" + (", or method: grid to try each once" if method == "random" else "")
+        )
     batch = data.get("batch")
     if batch is not None and method != "optuna":
-        raise ValueError(f"{where}.batch applies to method: optuna (trials proposed per round)")
+        raise ValueError(f"{where}.batch applies to method: optuna (the most trials in flight at once)")
     if batch is not None and (not _is_int(batch) or batch <= 0):
-        raise ValueError(f"{where}.batch: trials per round, a whole number > 0, got {batch!r}")
+        raise ValueError(f"{where}.batch: the most trials in flight, a whole number > 0, got {batch!r}")
 
     seeds = data.get("seeds")
     if seeds is not None:
@@ -283,7 +345,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
                 raise ValueError(f"{where}.by: 'seed' cannot be tuned apart: a trial's seeds are tune.seeds")
             if key not in grid:
                 raise ValueError(
-                    f"{where}.by names {key!r}, which is not a grid key{_hint(key, [k for k in grid if k != 'seed'])}; "
+                    f"{where}.by names {key!r}, which is not a grid key{did_you_mean(key, [k for k in grid if k != 'seed'])}; "
                     f"grid keys: {', '.join(k for k in grid if k != 'seed') or '(none but seed)'}"
                 )
         twice = next((k for i, k in enumerate(by) if k in by[:i]), None)
@@ -297,8 +359,19 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         metric=metric,
         seed=seed,
         by=by,
-        batch=int(batch or 1),
+        batch=batch,
     )
+
+
+def space_size(space: dict[str, Any]) -> int | None:
+    """The number of distinct trials a space holds: the product of its lists' lengths and its integer
+    ranges' widths; None (unbounded) with a float range."""
+    size = 1
+    for values in space.values():
+        if isinstance(values, Range) and not values.int:
+            return None
+        size *= int(values.high - values.low + 1) if isinstance(values, Range) else len(values)
+    return size
 
 
 def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -306,8 +379,8 @@ def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
 
     A grid's trials are the product of the space's lists (the last key fastest), named by their
     values (``learning_rate=0.0003,ent_coef=0.01``); a random search's are ``trial-000``, ... in the
-    order drawn. A draw equal to an earlier one is drawn again (at most ``100 x samples`` draws in
-    all), so a small discrete space may give fewer trials than ``samples``.
+    order drawn. A draw equal to an earlier one is drawn again (``samples`` is at most the space's
+    size, :func:`space_size`, so the draws end).
 
     Raises:
         ValueError: two grid trials whose names coincide (values that read alike in a folder name).
@@ -319,7 +392,7 @@ def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
     keys = list(tune.space)
     out: list[tuple[str, dict[str, Any]]] = []
     if tune.method == "optuna":
-        raise ValueError("method optuna proposes its trials round by round (heldout.sweep.tune_optuna)")
+        raise ValueError("method optuna proposes its trials as the search goes (heldout.sweep.tune.Search)")
     if tune.method == "grid":
         names: dict[str, dict[str, Any]] = {}
         for combo in itertools.product(*(tune.space[k] for k in keys)):
@@ -335,9 +408,7 @@ def trial_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
         return out
     rng = np.random.default_rng(tune.seed)
     seen: set[str] = set()
-    for _ in range(100 * int(tune.samples or 0)):
-        if len(out) == tune.samples:
-            break
+    while len(out) < int(tune.samples or 0):
         values = {}
         for key in keys:
             space = tune.space[key]
@@ -365,6 +436,8 @@ def corner_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
 
 
 __all__ = [
+    "MAPPING_FIELDS",
+    "SWEEP_OWNED",
     "METHODS",
     "METRICS",
     "NOT_TUNED",
@@ -372,7 +445,12 @@ __all__ = [
     "TUNE_KEYS",
     "Range",
     "TuneSpec",
+    "check_key",
     "corner_points",
+    "did_you_mean",
+    "fragment",
+    "grid_keys",
     "parse_tune",
+    "space_size",
     "trial_points",
 ]

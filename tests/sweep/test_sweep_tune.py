@@ -19,8 +19,14 @@ from pathlib import Path
 import pytest
 
 from heldout.sweep.spec import parse_spec
-from heldout.sweep.tune import build_groups, check_validation_split, run_tune, score_groups
-from heldout.sweep.tune_score import score_trial, validation_returns
+from heldout.sweep.tune import (
+    build_groups,
+    check_validation_split,
+    run_tune,
+    score_groups,
+    score_trial,
+    validation_returns,
+)
 
 LRS = [1.0e-4, 3.0e-4, 1.0e-3]
 #: The returns each trial's runs get: validation ranks 3e-4 first, test ranks it last.
@@ -40,7 +46,7 @@ def _spec(folder: Path, **tune) -> object:
                 "num_envs": 2,
             },
             "grid": {"agent": ["ppo", "sgfd"], "seed": [0, 1]},
-            "tune": {"space": {"agent_kwargs.learning_rate": LRS}, "seeds": [0, 1], **tune},
+            "tune": {"space": {"agent_kwargs.learning_rate": LRS}, "seeds": [10, 11], **tune},
         }
     )
 
@@ -94,7 +100,7 @@ def test_the_scorer_reads_validation_and_refuses_a_run_without_it(tmp_path: Path
         assert result["best"]["values"] == {"agent_kwargs.learning_rate": 3.0e-4}  # validation's best
         scores = {r["values"]["agent_kwargs.learning_rate"]: r["score"] for r in result["trials"]}
         assert scores == {lr: pytest.approx(VALIDATION[lr] + 0.5) for lr in LRS}  # seeds shift by 0 and 1
-    assert score_trial([spec.folder / groups[0].trials[0].runs[0].name], "iqm").score == pytest.approx(20.0)
+    assert score_trial([spec.folder / groups[0].trials[0].runs[0].name], "iqm")[0] == pytest.approx(20.0)
 
     # a trial run without validation results: the scorer raises, though test.csv and summary.json are there
     victim = spec.folder / groups[1].trials[2].runs[1].name
@@ -119,7 +125,7 @@ def test_the_whole_tuning_follows_validation_when_test_ranks_the_other_way(tmp_p
     def backend(plan, **kwargs):
         outcome = Outcome()
         for d in plan.to_run:
-            _fake_run(d.path, d.run.config, seed_shift=d.run.config.seed)
+            _fake_run(d.path, d.run.config, seed_shift=d.run.config.seed % 10)
             outcome.complete.append(d.run.name)
         trained.append([d.run.name for d in plan.to_run])
         return outcome
@@ -139,7 +145,7 @@ def test_the_whole_tuning_follows_validation_when_test_ranks_the_other_way(tmp_p
     assert tuning["split"] == "validation" and tuning["tune"]["metric"] == "iqm"
     for group in tuning["groups"]:
         assert group["best"]["name"] == "learning_rate=0.0003"
-        # the IQM of the runs' pooled validation episodes: (v-2, v, v+2) and (v-1, v+1, v+3)
+        # the IQM of the runs' pooled validation episodes (seeds 10, 11): (v-2, v, v+2) and (v-1, v+1, v+3)
         assert {t["name"]: t["score"] for t in group["trials"]}["learning_rate=0.0003"] == pytest.approx(90.5)
     assert "<- best" in out.getvalue()
 
@@ -213,7 +219,7 @@ def test_a_tiny_tuning_sweep_runs_end_to_end_and_resumes(tmp_path: Path) -> None
     assert code == 0, err
     assert "stage 1, tuning on the validation split: 2 trial(s)" in out
     assert (
-        "tune/learning_rate=1e-05/cartpole/ppo/seed0" in out
+        "tune/learning_rate=1e-05/cartpole/ppo/seed1000" in out
         and "stage 2" in out
         and "cartpole/ppo/seed1" in out
     )
@@ -273,16 +279,16 @@ def test_a_failed_trial_is_not_chosen_and_an_interrupted_one_is_resumed(tmp_path
     assert {t["name"]: t["state"] for t in ppo["trials"]}["learning_rate=0.0003"] == "failed"
     assert ppo["best"]["name"] == "learning_rate=0.001"  # the next best on validation, not test's 1e-4
     assert sgfd["best"]["name"] == "learning_rate=0.0003"
-    assert "failed: tune/learning_rate=0.0003/cartpole/ppo/seed0" in out.getvalue()
+    assert "failed: tune/learning_rate=0.0003/cartpole/ppo/seed10" in out.getvalue()
 
     # a trial run found interrupted is resumed; the failed ones are left (--max-retries 0)
-    run = spec.folder / "tune/learning_rate=0.001/cartpole/sgfd/seed1"
+    run = spec.folder / "tune/learning_rate=0.001/cartpole/sgfd/seed11"
     write_status(run, "interrupted", 32, 64)
     seen.clear()
     assert (
         run_tune(spec, report=False, max_retries=0, out=io.StringIO(), err=io.StringIO(), runner=backend) == 1
     )
-    assert seen[0] == [("tune/learning_rate=0.001/cartpole/sgfd/seed1", "restart")]  # no checkpoint: anew
+    assert seen[0] == [("tune/learning_rate=0.001/cartpole/sgfd/seed11", "restart")]  # no checkpoint: anew
     assert seen[1] == []
 
 

@@ -67,8 +67,25 @@ def test_a_random_search_is_seeded_in_its_bounds_and_grows_by_appending() -> Non
 
 
 def test_a_small_discrete_random_space_gives_each_trial_once() -> None:
-    trials = trial_points(spec({"method": "random", "samples": 10, "space": {"agent": ["ppo", "sgfd"]}}).tune)
+    trials = trial_points(spec({"method": "random", "samples": 2, "space": {"agent": ["ppo", "sgfd"]}}).tune)
     assert sorted(v["agent"] for _, v in trials) == ["ppo", "sgfd"]
+
+
+@pytest.mark.parametrize("method", ["random", "optuna"])
+def test_more_samples_than_the_space_holds_is_refused(method: str) -> None:
+    """2 agents x the 2 whole numbers of [1, 2] = 4 distinct trials: samples 4 is every one of them
+    (drawn without repeating), 5 is refused in one line; a float range has no such bound."""
+    space = {"agent": ["ppo", "sgfd"], "agent_kwargs.n_epochs": {"low": 1, "high": 2, "int": True}}
+    trials = {"method": method, "samples": 4, "space": space}
+    if method == "random":
+        drawn = trial_points(spec(trials).tune)
+        assert sorted((v["agent"], v["agent_kwargs.n_epochs"]) for _, v in drawn) == [
+            (a, n) for a in ("ppo", "sgfd") for n in (1, 2)
+        ]
+    with pytest.raises(ValueError, match=r"tune.samples: 5 trials asked of a space that holds 4 distinct") as info:
+        spec({**trials, "samples": 5})
+    assert "\n" not in str(info.value)
+    spec({**trials, "samples": 50, "space": {**space, "agent_kwargs.ent_coef": {"low": 0.0, "high": 0.1}}})
 
 
 def test_a_range_draws_log_uniformly() -> None:
@@ -194,7 +211,7 @@ def test_the_docs_example_plans_three_trials_each_with_a_validation_split() -> N
         "learning_rate=0.0003",
         "learning_rate=0.001",
     ]
-    assert [r.config.seed for t in groups[0].trials for r in t.runs] == [0, 0, 0]
+    assert [r.config.seed for t in groups[0].trials for r in t.runs] == [1000, 1000, 1000]
     check_validation_split(groups)
 
 
@@ -217,11 +234,35 @@ def test_level_envs_are_tuned_per_game_on_levels_after_the_test_range(validation
     groups = build_groups(s)
     assert [g.name for g in groups] == ["coinrun/ppo", "starpilot/ppo"]
     assert [r.name for t in groups[1].trials for r in t.runs] == [
-        "tune/ent_coef=0.0/starpilot/ppo/seed3",  # the grid's first seed
-        "tune/ent_coef=0.01/starpilot/ppo/seed3",
+        "tune/ent_coef=0.0/starpilot/ppo/seed1000",  # a seed no grid run trains
+        "tune/ent_coef=0.01/starpilot/ppo/seed1000",
     ]
     if validation_levels:
         check_validation_split(groups)
     else:
         with pytest.raises(ValueError, match=r"no validation split .*num_validation_levels > 0"):
             check_validation_split(groups)
+
+
+def test_tuning_seeds_are_apart_from_the_evaluation_seeds() -> None:
+    """By default a trial trains a seed no grid run trains (1000, or the first free one above it);
+    tune.seeds that a grid run also trains are refused in one line naming them."""
+    from heldout.sweep.tune import build_groups, tune_seeds
+
+    def seeds_of(tune, grid=None, base=None):
+        return [r.config.seed for r in build_groups(spec(tune, grid, base))[0].trials[0].runs]
+
+    space = {"agent_kwargs.ent_coef": [0.0, 0.01]}
+    assert seeds_of({"space": space}) == [1000]
+    assert seeds_of({"space": space}, grid={"seed": [1000, 0, 1001]}) == [1002]
+    assert seeds_of({"space": space, "seeds": [5, 6]}) == [5, 6]
+    # no seed in the grid: the evaluation runs' seed is base's (or the preset's)
+    assert seeds_of({"space": space}, grid={"agent": ["ppo"]}, base={**CARTPOLE, "seed": 1000}) == [1001]
+    for tune, grid, base, shared in [
+        ({"space": space, "seeds": [1, 7]}, None, None, "1"),
+        ({"space": space, "seeds": [4]}, {"agent": ["ppo"]}, {**CARTPOLE, "seed": 4}, "4"),
+        ({"space": space, "seeds": [0]}, {"agent": ["ppo"]}, None, "0"),  # the preset's seed 0
+    ]:
+        with pytest.raises(ValueError, match=rf"tune.seeds: {shared} also seed\(s\) the grid's runs") as info:
+            tune_seeds(spec(tune, grid, base))
+        assert "\n" not in str(info.value) and "leave tune.seeds out" in str(info.value)
