@@ -410,23 +410,18 @@ def test_tune_by_agent_and_games_without_a_common_scale(tmp_path: Path) -> None:
         check_pooling(build_groups(spec))
 
 
-def test_optuna_is_told_validation_scores_only_and_the_best_follows_validation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``method: optuna`` with the backend that writes opposite-ranked folders: every score told to
-    Optuna is a validation score, the choice follows validation, and the same command again proposes
-    the same trials (replayed from the folders' scores) and trains nothing."""
-    pytest.importorskip("optuna")
-    pytest.importorskip("ray")
-    from heldout.sweep.local import Outcome
-    from heldout.sweep.tune_optuna import Proposer
+#: Optuna's space in these tests; a trial's validation mean is ``1e5 x lr``, its test mean ``100 - that``.
+LR_RANGE = {"low": 1.0e-4, "high": 1.0e-3, "log": True}
 
-    told: list[tuple[str, float | None]] = []
-    tell = Proposer.tell
-    monkeypatch.setattr(Proposer, "tell", lambda self, g, n, s: (told.append((n, s)), tell(self, g, n, s))[1])
-    data = {
+
+def _opposite(lr: float) -> tuple[float, float]:
+    return 1.0e5 * lr, 100.0 - 1.0e5 * lr
+
+
+def _optuna_data(folder: Path, **tune) -> dict:
+    return {
         "name": "t",
-        "folder": str(tmp_path / "sw"),
+        "folder": str(folder),
         "base": {
             "preset": "cartpole-gravity-extrapolation",
             "contexts.validation": {"gravity": "2.45:4.9"},
@@ -434,47 +429,152 @@ def test_optuna_is_told_validation_scores_only_and_the_best_follows_validation(
             "num_envs": 2,
         },
         "grid": {"seed": [0, 1]},
-        "tune": {"method": "optuna", "samples": 6, "batch": 2, "space": {"agent_kwargs.learning_rate": LRS}},
+        "tune": {"method": "optuna", "samples": 6, "space": {"agent_kwargs.learning_rate": LR_RANGE}, **tune},
     }
-    spec = parse_spec(data)
-    rounds: list[list[str]] = []
 
-    def backend(plan, **kwargs):
-        outcome = Outcome()
-        for d in plan.to_run:
-            _fake_run(d.path, d.run.config)
-            outcome.complete.append(d.run.name)
-        rounds.append([d.run.name for d in plan.to_run])
-        return outcome
 
+def _journal(folder: Path) -> list:
+    """The study's trials as the journal holds them, read by Optuna itself."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / "tune" / "optuna.journal")))
+    (name,) = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage).get_trials()
+
+
+class _Pool:
+    """A fake local backend with ``workers`` slots: runs end in the order ``finish`` picks (it gets
+    the runs in flight and returns the one to end), each written as an opposite-ranked folder (or a
+    failed one where ``fail`` says so); new runs come from ``more`` as slots free, as run_local's."""
+
+    def __init__(self, workers: int = 1, finish=None, fail=None) -> None:
+        self.workers, self.finish, self.fail = workers, finish or (lambda flying: flying[0]), fail
+        self.started: list[str] = []
+
+    def __call__(self, plan, more=None, **kwargs):
+        from heldout.protocol.status import write_status
+        from heldout.sweep.local import Outcome
+
+        outcome, queue, flying = Outcome(), list(plan.to_run), []
+        while True:
+            if more is not None and not queue and len(flying) < self.workers:
+                queue += more(outcome, self.workers - len(flying))
+            while queue and len(flying) < self.workers:
+                flying.append(queue.pop(0))
+                self.started.append(flying[-1].run.name)
+            if not flying:
+                return outcome
+            d = self.finish(flying)
+            flying.remove(d)
+            _fake_run(d.path, d.run.config, returns=_opposite(d.run.config.agent_kwargs["learning_rate"]))
+            if self.fail and self.fail(d):
+                write_status(d.path, "failed", 0, 64, error="OSError: disk full")
+                outcome.failed.append(d.run.name)
+            else:
+                outcome.complete.append(d.run.name)
+
+
+def test_optuna_is_told_validation_scores_only_and_its_journal_resumes(tmp_path: Path) -> None:
+    """``method: optuna`` with the backend that writes opposite-ranked folders: every value in
+    Optuna's journal is a trial's validation score, the choice follows validation, and the same
+    command again reads the journal (no trial asked again, nothing trained)."""
+    pytest.importorskip("optuna")
+    spec = parse_spec(_optuna_data(tmp_path / "sw"))
+    pool = _Pool()
     out = io.StringIO()
-    assert run_tune(spec, report=False, out=out, err=io.StringIO(), runner=backend) == 0, out.getvalue()
-    assert [len(r) for r in rounds] == [2, 2, 2, 2]  # three rounds of 2 trials x 1 seed, then stage 2
+    assert run_tune(spec, report=False, out=out, err=io.StringIO(), runner=pool) == 0, out.getvalue()
+    assert len(pool.started) == 6 + 2  # six trials x seed 1000, then the best on seeds 0 and 1
     tuning = json.loads((spec.folder / "tune" / "tuning.json").read_text())
     trials = tuning["groups"][0]["trials"]
     assert [t["name"] for t in trials] == [f"trial-{i:03d}" for i in range(6)]
-    # what Optuna was told: each trial's validation mean (v-2, v, v+2), never its test return
-    lrs = {t["name"]: t["values"]["agent_kwargs.learning_rate"] for t in trials}
-    assert told == [(name, VALIDATION[lrs[name]]) for name in sorted(lrs)]
-    best = max(trials, key=lambda t: t["score"])
-    assert tuning["groups"][0]["best"]["name"] == best["name"]
-    assert best["values"]["agent_kwargs.learning_rate"] == 3.0e-4  # validation's best, test's worst
+    assert all(t["runs"] == [f"tune/{t['name']}/cartpole/ppo/seed1000"] for t in trials)
+    journal = _journal(spec.folder)
+    assert [t.state.name for t in journal] == ["COMPLETE"] * 6
+    lrs = [t["values"]["agent_kwargs.learning_rate"] for t in trials]
+    assert all(1.0e-4 <= lr <= 1.0e-3 for lr in lrs) and len(set(lrs)) == 6
+    for frozen, lr in zip(journal, lrs, strict=True):  # told the validation mean, never the test one
+        assert frozen.params["agent_kwargs.learning_rate"] == pytest.approx(lr, rel=1e-5)
+        assert frozen.value == pytest.approx(_opposite(lr)[0], rel=1e-5)
+    best = tuning["groups"][0]["best"]
+    assert best["values"]["agent_kwargs.learning_rate"] == max(lrs)  # validation's best, test's worst
     from heldout.protocol.run_folder import read_config
 
     for seed in (0, 1):
         config = read_config(spec.folder / f"cartpole/ppo/seed{seed}" / "config.yaml")
-        assert config.agent_kwargs["learning_rate"] == 3.0e-4
+        assert config.agent_kwargs["learning_rate"] == max(lrs)
 
-    rounds.clear()
-    told.clear()
-    out = io.StringIO()
-    assert run_tune(parse_spec(data), report=False, out=out, err=io.StringIO(), runner=backend) == 0
-    assert rounds == [[], [], [], []]
-    assert [n for n, _ in told] == sorted(lrs)  # the same trials proposed again, in order
+    again = _Pool()
+    assert (
+        run_tune(parse_spec(_optuna_data(tmp_path / "sw")), report=False, out=out, err=out, runner=again) == 0
+    )
+    assert again.started == [] and len(_journal(spec.folder)) == 6
     assert json.loads((spec.folder / "tune" / "tuning.json").read_text())["groups"][0]["trials"] == trials
+    # more samples: the search goes on from the journal, the six trials kept
+    assert (
+        run_tune(
+            parse_spec(_optuna_data(tmp_path / "sw", samples=8)), report=False, out=out, err=out, runner=again
+        )
+        == 0
+    )
+    assert again.started == ["tune/trial-006/cartpole/ppo/seed1000", "tune/trial-007/cartpole/ppo/seed1000"]
+    # another space on the same journal: refused, one line, before anything is written
+    other = _optuna_data(tmp_path / "sw", space={"agent_kwargs.learning_rate": LRS}, samples=2)
+    with pytest.raises(ValueError, match=r"tune.space: the Optuna journal .* searched another space") as info:
+        run_tune(parse_spec(other), report=False, out=out, err=out, runner=again)
+    assert "\n" not in str(info.value) and len(_journal(spec.folder)) == 8
 
 
-def test_optuna_without_ray_or_optuna_is_refused_before_anything_is_written(
+def test_optuna_asks_a_trial_as_soon_as_a_worker_frees(tmp_path: Path) -> None:
+    """Two workers; the first trial's run is the slowest: later trials are asked and told while it
+    still trains (no round waits for it), and it is told last."""
+    pytest.importorskip("optuna")
+    spec = parse_spec(_optuna_data(tmp_path / "sw", samples=5))
+    told_while_first_ran: list[int] = []
+
+    def finish(flying):  # the first trial's run ends only when no other trial is in flight
+        if not flying[0].run.name.startswith("tune/"):
+            return flying[0]  # stage 2
+        rest = [d for d in flying if "trial-000" not in d.run.name]
+        if rest:
+            states = {t.number: t.state.name for t in _journal(spec.folder)}
+            told_while_first_ran.append(sum(s == "COMPLETE" for s in states.values()))
+            assert states[0] == "RUNNING"
+        return rest[0] if rest else flying[0]
+
+    pool = _Pool(workers=2, finish=finish)
+    assert run_tune(spec, report=False, out=io.StringIO(), err=io.StringIO(), runner=pool) == 0
+    assert pool.started[:5] == [f"tune/trial-{i:03d}/cartpole/ppo/seed1000" for i in range(5)]
+    assert told_while_first_ran == [0, 1, 2, 3]  # trials 1-4 asked, run and told beside trial 0
+    assert [t.state.name for t in _journal(spec.folder)] == ["COMPLETE"] * 5
+
+
+def test_a_failed_optuna_trial_stays_failed_and_the_search_goes_on(tmp_path: Path) -> None:
+    """A trial whose run failed (retries spent) is told FAIL; the same command again, retries
+    allowed, neither re-runs it nor replays anything: the journal keeps its record, and the
+    search ends with ``samples`` trials."""
+    pytest.importorskip("optuna")
+    spec = parse_spec(_optuna_data(tmp_path / "sw", samples=4))
+    pool = _Pool(fail=lambda d: "trial-001" in d.run.name)
+    assert run_tune(spec, report=False, max_retries=0, out=io.StringIO(), err=io.StringIO(), runner=pool) == 1
+    assert [t.state.name for t in _journal(spec.folder)] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    tuning = json.loads((spec.folder / "tune" / "tuning.json").read_text())
+    assert [t["state"] for t in tuning["groups"][0]["trials"]] == [
+        "complete",
+        "failed",
+        "complete",
+        "complete",
+    ]
+    again = _Pool()
+    out = io.StringIO()
+    spec = parse_spec(_optuna_data(tmp_path / "sw", samples=4))
+    assert run_tune(spec, report=False, out=out, err=out, runner=again) == 0, out.getvalue()
+    assert again.started == []  # failed stays failed (retries allowed or not); the search is complete
+    assert [t.state.name for t in _journal(spec.folder)] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+
+
+def test_optuna_without_optuna_is_refused_before_anything_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import importlib.util
@@ -483,50 +583,43 @@ def test_optuna_without_ray_or_optuna_is_refused_before_anything_is_written(
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a)
     )
-    data = {
-        "name": "t",
-        "folder": str(tmp_path / "sw"),
-        "base": {"preset": "cartpole-gravity-extrapolation", "contexts.validation": {"gravity": "2.45:4.9"}},
-        "grid": {"seed": [0]},
-        "tune": {"method": "optuna", "samples": 2, "space": {"agent_kwargs.learning_rate": LRS}},
-    }
+    data = _optuna_data(tmp_path / "sw", samples=2)
     with pytest.raises(
-        ValueError, match=r"method optuna needs optuna, not installed: pip install 'heldout\[ray\]'"
+        ValueError, match=r"method optuna needs optuna, not installed: pip install 'heldout\[tune\]'"
     ):
         run_tune(parse_spec(data), out=io.StringIO(), err=io.StringIO())
     assert not (tmp_path / "sw").exists()
 
 
 def test_a_tiny_optuna_search_trains_end_to_end(tmp_path: Path) -> None:
-    """``method: optuna`` for real on the local backend: 3 trials (a log-range and an int range) in
-    rounds of 2 and 1, each trained, scored on validation and told; then the best on 2 seeds."""
+    """``method: optuna`` for real on the local backend: 3 trials (a log-range and an int range),
+    each trained, scored on validation and told; then the best on 2 seeds."""
     pytest.importorskip("optuna")
-    pytest.importorskip("ray")
     folder = tmp_path / "sw"
     spec = tiny_tune_spec(tmp_path / "tune.yaml", folder)
     spec.write_text(
         spec.read_text().replace(
             "  space:\n    agent_kwargs.learning_rate: [1.0e-5, 3.0e-3]\n",
-            "  method: optuna\n  samples: 3\n  batch: 2\n  space:\n"
+            "  method: optuna\n  samples: 3\n  space:\n"
             "    agent_kwargs.learning_rate: {low: 1.0e-5, high: 1.0e-2, log: true}\n"
             "    agent_kwargs.n_epochs: {low: 1, high: 2, int: true}\n",
         )
     )
     code, out, err = _sweep(str(spec), "--tune", "--workers", "2", "--no-report")
     assert code == 0, out + err
-    assert "optuna round 1: trial-000, trial-001" in out and "optuna round 2: trial-002" in out
+    assert "optuna: trial-000 of cartpole/ppo" in out and "optuna: trial-002 of cartpole/ppo" in out
     tuning = json.loads((folder / "tune" / "tuning.json").read_text())
     trials = tuning["groups"][0]["trials"]
     assert [t["state"] for t in trials] == ["complete"] * 3
     from heldout.protocol.run_folder import read_config
 
-    for trial in trials:
+    for trial, frozen in zip(trials, _journal(folder), strict=True):
         lr, epochs = (trial["values"][f"agent_kwargs.{k}"] for k in ("learning_rate", "n_epochs"))
         assert 1.0e-5 <= lr <= 1.0e-2 and epochs in (1, 2)
         trained = read_config(folder / trial["runs"][0] / "config.yaml").agent_kwargs
         assert (trained["learning_rate"], trained["n_epochs"]) == (lr, epochs)
         returns = validation_returns(folder / trial["runs"][0])
-        assert trial["score"] == pytest.approx(sum(returns) / len(returns))
+        assert trial["score"] == pytest.approx(sum(returns) / len(returns)) == frozen.value
     best = tuning["groups"][0]["best"]
     for seed in (0, 1):
         config = read_config(folder / f"cartpole/ppo/seed{seed}" / "config.yaml")

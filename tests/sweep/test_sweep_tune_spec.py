@@ -82,7 +82,9 @@ def test_more_samples_than_the_space_holds_is_refused(method: str) -> None:
         assert sorted((v["agent"], v["agent_kwargs.n_epochs"]) for _, v in drawn) == [
             (a, n) for a in ("ppo", "sgfd") for n in (1, 2)
         ]
-    with pytest.raises(ValueError, match=r"tune.samples: 5 trials asked of a space that holds 4 distinct") as info:
+    with pytest.raises(
+        ValueError, match=r"tune.samples: 5 trials asked of a space that holds 4 distinct"
+    ) as info:
         spec({**trials, "samples": 5})
     assert "\n" not in str(info.value)
     spec({**trials, "samples": 50, "space": {**space, "agent_kwargs.ent_coef": {"low": 0.0, "high": 0.1}}})
