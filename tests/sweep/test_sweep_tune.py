@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -624,3 +626,92 @@ def test_a_tiny_optuna_search_trains_end_to_end(tmp_path: Path) -> None:
     for seed in (0, 1):
         config = read_config(folder / f"cartpole/ppo/seed{seed}" / "config.yaml")
         assert config.agent_kwargs["learning_rate"] == best["values"]["agent_kwargs.learning_rate"]
+
+
+def _optuna_spec(path: Path, folder: Path) -> Path:
+    """The tiny tuning spec with ``method: optuna``: 3 trials of 4096 steps (checkpoints every 256)."""
+    spec = tiny_tune_spec(path, folder)
+    spec.write_text(
+        spec.read_text()
+        .replace("timesteps: 256", "timesteps: 4096\n  checkpoint_freq: 256")
+        .replace(
+            "  space:\n    agent_kwargs.learning_rate: [1.0e-5, 3.0e-3]\n",
+            "  method: optuna\n  samples: 3\n  space:\n"
+            "    agent_kwargs.learning_rate: {low: 1.0e-5, high: 1.0e-2, log: true}\n",
+        )
+    )
+    return spec
+
+
+@pytest.mark.slow
+def test_a_tuning_sweep_killed_mid_trial_resumes_from_its_journal(tmp_path: Path) -> None:
+    """A real ``heldout sweep --tune`` (Optuna, one worker) SIGKILLed while its second trial trains,
+    then the same command again: 3 trials in the journal, all told, none trained twice (the killed
+    one resumed from its checkpoint), and the journal, the trials and the chosen config equal an
+    uninterrupted sweep's (the sampler is seeded per trial)."""
+    import signal
+    import subprocess
+    import time
+
+    from heldout.protocol.status import read_status
+
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+
+    def argv(spec: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "heldout",
+            "sweep",
+            str(spec),
+            "--tune",
+            "--workers",
+            "1",
+            "--no-report",
+        ]
+
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    spec = _optuna_spec(tmp_path / "killed.yaml", killed)
+    log = open(tmp_path / "killed.log", "w")  # not a pipe: the fork server would hold it open
+    proc = subprocess.Popen(argv(spec), cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    second = killed / "tune/trial-001/cartpole/ppo/seed1000"
+    deadline = time.monotonic() + 300
+    while not list(second.glob("checkpoints/step-*")):
+        assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "killed.log").read_text()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()  # reaped, as a shell would: its workers see it gone
+    log.close()
+    states = {t.number: t.state.name for t in _journal(killed)}
+    assert states == {0: "COMPLETE", 1: "RUNNING"}
+    while read_status(second)["state"] == "running":  # its worker sees the sweep gone and stops
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert read_status(second)["state"] == "interrupted"
+
+    again = subprocess.run(argv(spec), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    journal = _journal(killed)
+    assert [t.state.name for t in journal] == ["COMPLETE"] * 3
+    trials = sorted(p.name for p in (killed / "tune").iterdir() if p.is_dir())
+    assert trials == ["trial-000", "trial-001", "trial-002"]
+    for trial in trials:  # started once each; the killed one resumed, never started again
+        lines = (killed / "tune" / trial / "cartpole/ppo/seed1000/command.txt").read_text().splitlines()
+        actions = [re.search(r"\(run \S+, (\w+), attempt", line).group(1) for line in lines]
+        assert actions == (["start", "resume"] if trial == "trial-001" else ["start"]), lines
+
+    uninterrupted = subprocess.run(
+        argv(_optuna_spec(tmp_path / "whole.yaml", whole)),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
+    assert uninterrupted.returncode == 0, uninterrupted.stdout + uninterrupted.stderr
+    assert [(t.params, t.value) for t in _journal(whole)] == [(t.params, t.value) for t in journal]
+    best = [
+        json.loads((f / "tune" / "tuning.json").read_text())["groups"][0]["best"] for f in (killed, whole)
+    ]
+    assert best[0] == best[1]
