@@ -94,8 +94,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise ValueError(
             f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
         )
-    address = _ray_address(args)
     spec = load_spec(args.spec)
+    if args.tune and args.backend == "ray" and spec.tune is not None and spec.tune.method == "optuna":
+        raise ValueError(
+            "--backend ray runs tune.method grid or random; method optuna runs on the local backend "
+            "(a trial asked as each worker frees, told as it ends): leave --backend ray out"
+        )
+    address = _ray_address(args)
     if args.tune:
         return _run_tune(args, argv, spec, address)
     if spec.tune is not None:
@@ -172,11 +177,6 @@ def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any, address: Any
     from heldout.sweep.tune import run_tune
 
     runner = None
-    if args.backend == "ray" and spec.tune is not None and spec.tune.method == "optuna":
-        raise ValueError(
-            "--backend ray runs tune.method grid or random; method optuna runs on the local backend "
-            "(a trial asked as each worker frees, told as it ends): leave --backend ray out"
-        )
     if args.backend == "ray":
         from heldout.sweep.ray_backend import run_ray
 

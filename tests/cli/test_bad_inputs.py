@@ -58,8 +58,8 @@ class Case:
     """One bad input: its id, the argv after ``heldout``, and the bad value the message must name.
 
     ``machine``: the message depends on the machine (its devices), so the catalogue's copy is not
-    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA; ``hide_ray``: run
-    as where Ray is not installed (``import ray`` fails and ``find_spec("ray")`` is None meanwhile).
+    compared; ``needs_no_cuda``: the input is bad only on a machine without CUDA; ``hide``: run as
+    where that package (ray, optuna) is not installed (``import`` fails and ``find_spec`` is None meanwhile).
     """
 
     id: str
@@ -67,7 +67,7 @@ class Case:
     bad: str
     machine: bool = False
     needs_no_cuda: bool = False
-    hide_ray: bool = False
+    hide: str = ""
     group: str = field(default="")
 
     @property
@@ -279,7 +279,7 @@ CASES: list[Case] = [
     _case("sweep-folder-of-another-sweep", ["sweep", "files/sweep-other-folder.yaml"], "someone-else"),
     _case("sweep-folder-of-no-sweep", ["sweep", "files/sweep-stray-folder.yaml"], "sweeps/stray"),
     _case("sweep-backend-unknown", ["sweep", "files/sweep-ok.yaml", "--backend", "slurm"], "slurm"),
-    _case("sweep-ray-not-installed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray"], "ray", hide_ray=True),
+    _case("sweep-ray-not-installed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray"], "ray", hide="ray"),
     _case("sweep-address-without-ray", ["sweep", "files/sweep-ok.yaml", "--address", "auto"], "'auto'"),
     _case("sweep-address-malformed", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--address", "head"], "'head'"),
     _case("sweep-address-unreachable", ["sweep", "files/sweep-ok.yaml", "--backend", "ray", "--address", "127.0.0.1:1"], "127.0.0.1:1"),
@@ -294,7 +294,10 @@ CASES: list[Case] = [
     _case("sweep-tune-random-no-samples", ["sweep", "files/sweep-tune-no-samples.yaml", "--tune"], "samples"),
     _case("sweep-tune-batch-not-optuna", ["sweep", "files/sweep-tune-batch.yaml", "--tune"], "batch"),
     _case("sweep-tune-optuna-batch-zero", ["sweep", "files/sweep-tune-optuna-batch.yaml", "--tune"], "0"),
-    _case("sweep-tune-optuna-not-installed", ["sweep", "files/sweep-tune-optuna.yaml", "--tune"], "optuna", hide_ray=True),
+    _case("sweep-tune-optuna-not-installed", ["sweep", "files/sweep-tune-optuna.yaml", "--tune"], "optuna", hide="optuna"),
+    _case("sweep-tune-optuna-on-ray", ["sweep", "files/sweep-tune-optuna.yaml", "--tune", "--backend", "ray"], "method optuna"),
+    _case("sweep-tune-samples-over-space", ["sweep", "files/sweep-tune-samples.yaml", "--tune"], "holds 2"),
+    _case("sweep-tune-seeds-overlap", ["sweep", "files/sweep-tune-seeds.yaml", "--tune"], "tune.seeds: 0"),
     _case("sweep-tune-seed-tuned", ["sweep", "files/sweep-tune-seed.yaml", "--tune"], "'seed'"),
     _case("sweep-tune-key-in-grid", ["sweep", "files/sweep-tune-in-grid.yaml", "--tune"], "'agent'"),
     _case("sweep-tune-agent-arg-unknown", ["sweep", "files/sweep-tune-agent-arg.yaml", "--tune"], "gama"),
@@ -513,13 +516,15 @@ def build_workspace(root: Path) -> Path:
         "sweep-tune-method": "tune: {method: grdi, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
         "sweep-tune-range-grid": "tune: {space: {agent_kwargs.ent_coef: {low: 0.0, high: 0.02}}}\n",
         "sweep-tune-no-samples": "tune: {method: random, space: {agent_kwargs.ent_coef: {low: 0.0, high: 0.02}}}\n",
-        "sweep-tune-batch": "tune: {method: random, samples: 4, batch: 2, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
-        "sweep-tune-optuna-batch": "tune: {method: optuna, samples: 4, batch: 0, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
+        "sweep-tune-batch": "tune: {method: random, samples: 2, batch: 2, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
+        "sweep-tune-optuna-batch": "tune: {method: optuna, samples: 2, batch: 0, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
         "sweep-tune-optuna": "tune: {method: optuna, samples: 4, space: {agent_kwargs.ent_coef: {low: 0.0, high: 0.02}}}\n",
         "sweep-tune-seed": "tune: {space: {seed: [1, 2]}}\n",
         "sweep-tune-agent-arg": "tune: {space: {agent_kwargs.gama: [0.9, 0.99]}}\n",
         "sweep-tune-bad-value": "tune: {space: {eval_episodes: [10, -5]}}\n",
         "sweep-tune-by": "tune: {space: {agent_kwargs.ent_coef: [0.0, 0.01]}, by: [agnet]}\n",
+        "sweep-tune-samples": "tune: {method: random, samples: 3, space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
+        "sweep-tune-seeds": "tune: {seeds: [0], space: {agent_kwargs.ent_coef: [0.0, 0.01]}}\n",
     }
     for name, body in tunes.items():
         _write(files / f"{name}.yaml", f"name: {name}\nfolder: sweeps/{name}\n{val}{body}")
@@ -635,7 +640,7 @@ def run_case(case: Case, root: Path) -> Outcome:
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        hidden = _without_ray() if case.hide_ray else contextlib.nullcontext()
+        hidden = _without(case.hide) if case.hide else contextlib.nullcontext()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), tripwires(), hidden:
             try:
                 code: Any = main(list(case.argv))
@@ -654,17 +659,17 @@ def normalize(message: str, root: Path) -> str:
 
 
 @contextlib.contextmanager
-def _without_ray() -> Any:
-    """As if Ray were not installed: ``sys.modules["ray"] = None`` (then ``import ray`` raises and
-    ``importlib.util.find_spec("ray")`` is None), restored after."""
-    saved = {name: mod for name, mod in sys.modules.items() if name == "ray" or name.startswith("ray.")}
+def _without(package: str) -> Any:
+    """As if ``package`` were not installed: ``sys.modules[package] = None`` (then ``import`` raises
+    and ``importlib.util.find_spec`` is None), restored after."""
+    saved = {n: mod for n, mod in sys.modules.items() if n == package or n.startswith(package + ".")}
     for name in saved:
         del sys.modules[name]
-    sys.modules["ray"] = None  # type: ignore[assignment]
+    sys.modules[package] = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        del sys.modules["ray"]
+        del sys.modules[package]
         sys.modules.update(saved)
 
 
