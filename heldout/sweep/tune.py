@@ -1,31 +1,21 @@
 """``heldout sweep --tune``: search the spec's ``tune:`` space on validation levels, then run the best.
 
-Two stages, both planned and run like any sweep (:mod:`heldout.sweep.plan`, the local backend):
-
-1. **Trials.** The grid's points are grouped by everything but their seed (each agent, env and other
-   grid value is tuned on its own), or by the keys of ``tune.by`` (a group's score is then the mean
-   over its members, min-max normalised where they span several games, :func:`check_pooling`).
-   Each group tries every trial of the space (:func:`heldout.sweep.tune_spec.trial_points`, or as
-   Optuna proposes them, :class:`Search`) on the tuning seeds (:func:`tune_seeds`: by default one
-   that no grid run trains, so no test score reported comes from a run the choice was made on;
-   Eimer et al. 2023, "Hyperparameters in Reinforcement Learning and How To Tune Them", ICML). A
-   trial's runs are ordinary run folders, ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``.
+1. **Trials.** The grid's points are grouped by everything but their seed, or by the keys of
+   ``tune.by`` (a trial's score is then the mean over the group's members, min-max normalised where
+   they span games, :func:`check_pooling`). Each group tries every trial of the space
+   (:func:`heldout.sweep.tune_spec.trial_points`, or as Optuna proposes them, :class:`Search`) on
+   the tuning seeds, by default one that no grid run trains (:func:`tune_seeds`; Eimer et al. 2023,
+   ICML, keep tuning and evaluation seeds apart). A trial's runs are ordinary run folders,
+   ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``.
 2. **The best config on the grid.** Each grid point runs with its group's best values, as an
-   ordinary sweep run (``<folder>/<env>/<agent>/seed<k>``), and the sweep's report covers them.
+   ordinary sweep run, and the sweep's report covers these runs.
 
-**Scored on validation only.** Hyper-parameters chosen on the test levels make the test an
-optimistic estimate of generalization (Cobbe et al. 2020; Kirk et al. 2023, JAIR, section 4), so a
-trial's score is read from one file per run, ``eval/validation.csv``, and from nothing else of the
-run folder (not ``summary.json``, not ``eval/test.csv``); a run without it makes the scorer raise.
-``mean``: the mean over runs of each run's mean validation return; ``iqm``: the interquartile mean
-of all the runs' validation episodes pooled (Agarwal et al. 2021). ``<folder>/tune/tuning.json``
-records every trial and each group's best (the highest score, the first of equal ones; a failed
-trial is never chosen).
-
-Everything is checked before any compute: the tune section, each trial's whole config (for Optuna,
-the space's two corner configs), the tuning seeds, and that each trial has a validation split.
-Running the same command again skips complete trials and runs and resumes the rest; grid and random
-trials are derived from the spec again, Optuna's from its journal (:class:`Search`).
+A trial is scored from one file per run, ``eval/validation.csv``, never from the test split (Cobbe
+et al. 2020; Kirk et al. 2023, JAIR, section 4): ``mean`` of the runs' means, or ``iqm`` of their
+episodes pooled (Agarwal et al. 2021). ``<folder>/tune/tuning.json`` records every trial and each
+group's best (the highest score, the first of equal ones; a failed trial is never chosen).
+Everything is checked before any compute; the same command again skips complete trials and runs and
+resumes the rest (grid and random trials derived from the spec again, Optuna's from its journal).
 """
 
 from __future__ import annotations
@@ -71,15 +61,9 @@ class Trial:
 @dataclass
 class Group:
     """Grid points tuned together, one best for all: those that differ in their seed alone, or with
-    ``tune.by`` those that share their values of its keys.
-
-    Attributes:
-        name: Their run name without the seed (``cartpole/ppo``), or with ``tune.by`` their values
-            of it (``agent=ppo``; ``all`` for ``by: []``).
-        point: The grid values that define the group.
-        members: The distinct grid points (but the seed) of the group.
-        trials: The trials tried for them.
-    """
+    ``tune.by`` those that share their values of its keys (``point``). ``name``: their run name
+    without the seed (``cartpole/ppo``), or their values of ``tune.by`` (``agent=ppo``; ``all`` for
+    ``by: []``); ``members``: their distinct grid points but the seed."""
 
     name: str
     point: dict[str, Any]
@@ -250,14 +234,12 @@ def score_trial(run_dirs: Sequence[str | Path], metric: str = "mean") -> tuple[f
     """``(score, each run's mean validation return, episodes)`` of a trial whose runs are ``run_dirs``.
 
     Raises:
-        ValueError: a run without validation results (:func:`validation_returns`), or no run.
+        ValueError: a run without validation results (:func:`validation_returns`).
     """
     import numpy as np
 
     from heldout.analysis.stats import aggregate_iqm
 
-    if not run_dirs:
-        raise ValueError("a trial with no run has no score")
     returns = [validation_returns(d) for d in run_dirs]
     per_run = [float(np.mean(r)) for r in returns]
     pooled = np.asarray([x for r in returns for x in r], dtype=float).reshape(-1, 1)
@@ -310,21 +292,13 @@ def trial_row(group: Group, trial: Trial, folder: Path, metric: str, final: set[
     return row
 
 
-def best_of(scores: Sequence[float | None]) -> int | None:
-    """The index of the highest score (the first of equal ones; None scores are out), or None."""
-    best = None
-    for i, s in enumerate(scores):
-        if s is not None and (best is None or s > scores[best]):  # type: ignore[operator]
-            best = i
-    return best
-
-
 def score_groups(groups: list[Group], folder: Path, metric: str, final: set[str] | None = None) -> list[dict]:
     """Each group's trials scored from their run folders (:func:`trial_row`), and its best."""
     out = []
     for group in groups:
         rows = [trial_row(group, trial, folder, metric, final) for trial in group.trials]
-        best = best_of([r["score"] for r in rows])
+        scored = [i for i, r in enumerate(rows) if r["score"] is not None]
+        best = max(scored, key=lambda i: rows[i]["score"], default=None)  # the first of equal ones
         out.append(
             {
                 "group": group.name,
@@ -364,8 +338,7 @@ def tuning_table(results: list[dict], metric: str) -> str:
     """The trials of each group as printed: values, each run's validation mean, score, the best marked."""
     lines = []
     for result in results:
-        title = f" for {result['group']}" if result["group"] else ""
-        lines.append(f"tuning{title} (validation {metric}; test returns are not read):")
+        lines.append(f"tuning for {result['group']} (validation {metric}; test returns are not read):")
         rows = []
         for row in result["trials"]:
             values = "  ".join(f"{k.rpartition('.')[2]}={_show(v)}" for k, v in row["values"].items())
@@ -388,44 +361,36 @@ def tuning_table(results: list[dict], metric: str) -> str:
 
 
 def best_runs(spec: SweepSpec, results: list[dict]) -> list[RunPoint]:
-    """Stage 2's runs: each grid point with its group's best values, named as the grid's runs.
-
-    Raises:
-        ValueError: a group with no best trial (every trial failed).
-    """
+    """Stage 2's runs: each grid point with its group's best values (each group has one), named as
+    the grid's runs."""
     from heldout.sweep.spec import build_run, expand
 
-    best = {}
-    for result in results:
-        if result["best"] is None:
-            raise ValueError(
-                f"tuning for {result['group'] or 'the grid'}: no trial completed, so none is best"
-            )
-        best[_key(result["point"])] = result["best"]["values"]
+    best = {_key(result["point"]): result["best"]["values"] for result in results}
     return [build_run(spec, {**point, **best[_key(_group_point(spec, point))]}) for point in expand(spec)]
 
 
 class Search:
     """``method: optuna``: Optuna's seeded TPE (Akiba et al. 2019; Bergstra et al. 2011), one study
-    per group, kept in the journal ``<folder>/tune/optuna.journal`` (Optuna's
-    ``JournalFileBackend``: every ask and tell appended as it happens).
+    per group, kept in the journal ``<folder>/tune/optuna.journal`` (Optuna's ``JournalFileBackend``:
+    each ask and tell appended as it happens).
 
     A trial is asked whenever a worker frees (the local backend calls :meth:`more`), at most
     ``tune.batch`` of a group in flight, and told its validation score (a failed trial: ``FAIL``)
-    as soon as its last run ends. Trial ``n`` of a study is ``trial-<n>``, and its sampler is seeded
-    with ``tune.seed + n``, so a search run one trial at a time (``batch: 1``, or one worker)
-    proposes the same trials on every machine, interrupted or not. Resume: the journal's finished
-    trials are kept (a failed one stays failed, its runs are not run again), those asked but not
-    told are run (resumed from their folders) and told, and the search goes on to ``samples``.
-
-    Args:
-        spec: The sweep's spec.
-        groups: Its groups (:func:`build_groups`); their trials are replaced by the journal's.
-        folder: The sweep's folder.
-        create: Create the journal and the studies (else only read those there are: plan time).
+    as soon as its last run ends. Trial ``n`` of a study is ``trial-<n>``, its sampler seeded with
+    ``tune.seed + n``: one trial at a time, a search proposes the same trials on every machine,
+    interrupted or not. Resume: the journal's told trials are kept (a failed one stays failed),
+    those asked but not told have their runs resumed and are told, and the search goes on to
+    ``samples``. ``create``: create the journal and studies (else read those there are: plan time).
     """
 
-    def __init__(self, spec: SweepSpec, groups: list[Group], folder: Path, create: bool = False) -> None:
+    def __init__(
+        self,
+        spec: SweepSpec,
+        groups: list[Group],
+        folder: Path,
+        create: bool = False,
+        out: TextIO = sys.stdout,
+    ) -> None:
         import optuna
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
         from optuna.storages import JournalStorage
@@ -434,53 +399,57 @@ class Search:
         from heldout.sweep.tune_spec import Range
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.spec, self.tune, self.groups, self.folder = spec, spec.tune, groups, folder
-        self.seeds = tune_seeds(spec)
-        self.pending: dict[str, tuple[Group, Trial, set[str]]] = {}  # runs not ended, by trial run
-        self.decisions: list[Decision] = []
+        self.spec, self.tune, self.groups, self.folder, self.create, self.out = (
+            spec,
+            spec.tune,
+            groups,
+            folder,
+            create,
+            out,
+        )
+        self.seeds, self.studies, self.decisions = tune_seeds(spec), {}, []
+        self.pending: dict[str, tuple[Group, Trial, set[str]]] = {}  # by run: its trial's runs not ended
+        self.flying: dict[str, set[str]] = {g.name: set() for g in groups}  # trials asked, not told
+        self.untold: list[tuple[Group, Trial]] = []
         self.distributions = {}
         for key, space in self.tune.space.items():
             if isinstance(space, Range):
                 kind = IntDistribution if space.int else FloatDistribution
                 self.distributions[key] = kind(space.low, space.high, log=space.log)
             else:  # values Optuna cannot store are proposed by their index
-                choices = space if _plain(space) else list(range(len(space)))
-                self.distributions[key] = CategoricalDistribution(choices)
-        self.studies: dict[str, Any] = {}
-        self.untold: list[tuple[Group, Trial]] = []  # asked, not told
-        self.create, self.refused = create, ""
+                self.distributions[key] = CategoricalDistribution(
+                    space if _plain(space) else list(range(len(space)))
+                )
         path = folder / TUNE_FOLDER / JOURNAL
+        for group in groups:
+            group.trials = []
         if not (create or path.is_file()):
-            for group in groups:
-                group.trials = []
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         storage = JournalStorage(JournalFileBackend(str(path)))
         space = json.loads(json.dumps(self.tune.to_dict()["space"]))
         names = set(optuna.get_all_study_names(storage))
-        for group in groups:
-            group.trials = []
-            name = group.name or "all"
-            if name not in names and not create:
-                continue
+        for group in [g for g in groups if create or g.name in names]:
             study = optuna.create_study(
-                storage=storage, study_name=name, direction="maximize", load_if_exists=True
+                storage=storage, study_name=group.name, direction="maximize", load_if_exists=True
             )
             if "space" not in study.user_attrs:
                 study.set_user_attr("space", space)
             elif study.user_attrs["space"] != space:
                 raise ValueError(
                     f"{_where(spec)}, tune.space: the Optuna journal {str(path)!r} searched another space for "
-                    f"{name} ({json.dumps(study.user_attrs['space'])}): give the sweep a new folder, or "
-                    "remove that journal and the tune folder's trials"
+                    f"{group.name} ({json.dumps(study.user_attrs['space'])}): give the sweep a new folder"
                 )
             self.studies[group.name] = study
             for frozen in study.get_trials(deepcopy=False):
                 self._load(group, frozen)
 
     def _load(self, group: Group, frozen: Any) -> Trial | None:
-        """The journal's trial ``frozen`` as a :class:`Trial` of ``group`` (None: it has no values)."""
+        """The journal's trial ``frozen`` as a :class:`Trial` of ``group``; one not told is checked
+        (a value its config refuses: told failed) and kept for :meth:`start`."""
         from optuna.trial import TrialState
+
+        from heldout.sweep.spec import validate_runs
 
         running = frozen.state == TrialState.RUNNING
         if set(frozen.params) != set(self.tune.space):  # stopped between its ask and its values
@@ -494,116 +463,93 @@ class Search:
                 values[key] = value if _plain(space) else space[value]
             else:
                 values[key] = int(value) if space.int else float(f"{float(value):.{DIGITS}g}")
-        name = f"trial-{frozen.number:03d}"
+        trial = Trial(group.name, f"trial-{frozen.number:03d}", values, number=frozen.number)
+        trial.failed = frozen.state == TrialState.FAIL
         try:
-            trial = make_trial(self.spec, group, name, values, self.seeds)
-        except (ValueError, KeyError, TypeError) as exc:  # a value the config refuses: a failed trial
-            trial, running = Trial(group.name, name, values, failed=True), False
-            if frozen.state == TrialState.RUNNING and self.create:
+            trial.members = make_trial(self.spec, group, trial.name, values, self.seeds).members
+            if running and self.create:
+                validate_runs(trial.runs, _where(self.spec))
+        except (ValueError, KeyError, TypeError) as exc:
+            trial.failed, trial.members = True, []
+            if running and self.create:
                 self.studies[group.name].tell(frozen.number, state=TrialState.FAIL)
-                self.refused = str(exc)
-        trial.number = frozen.number
-        trial.failed = trial.failed or frozen.state == TrialState.FAIL
+                print(f"optuna: {trial.name} of {group.name} refused, told failed: {exc}", file=self.out)
         group.trials.append(trial)
-        if running:
+        if running and not trial.failed:
             self.untold.append((group, trial))
         return trial
 
-    def _open(self, group: Group, trial: Trial, max_retries: int) -> list[Decision]:
-        """Decides the runs of a trial not yet told, and tells it at once where they already ended."""
+    def start(self, max_retries: int) -> list[Decision]:
+        """The runs to start or resume of the trials asked but not told (told at once if they ended)."""
         from heldout.sweep.plan import RUNS, decide
 
-        decisions = [decide(run, self.folder, max_retries) for run in trial.runs]
-        self.decisions += decisions
-        if any(d.action == "wait" for d in decisions):
-            return []  # running elsewhere: told by the sweep that runs it
-        todo = {d.run.name for d in decisions if d.action in RUNS}
-        self.pending.update({name: (group, trial, todo) for name in todo})
-        if not todo or any(d.action == "keep" for d in decisions):
-            self._tell(group, trial, {d.run.name for d in decisions if d.action == "keep"})
-            return []
-        return [d for d in decisions if d.action in RUNS]
-
-    def start(self, max_retries: int) -> list[Decision]:
-        """The runs of the journal's trials asked but not told (told at once if they ended)."""
-        untold, self.untold = self.untold, []
-        return [d for group, trial in untold for d in self._open(group, trial, max_retries)]
+        out = []
+        for group, trial in self.untold:
+            decisions = [decide(run, self.folder, max_retries) for run in trial.runs]
+            self.decisions += decisions
+            if any(d.action == "wait" for d in decisions):
+                continue  # running elsewhere: told by the sweep that runs it
+            todo = {d.run.name for d in decisions if d.action in RUNS}
+            self.pending.update({name: (group, trial, todo) for name in todo})
+            self.flying[group.name].add(trial.name)
+            if not todo or any(d.action == "keep" for d in decisions):
+                self._tell(group, trial, {d.run.name for d in decisions if d.action == "keep"})
+            else:
+                out += [d for d in decisions if d.action in RUNS]
+        self.untold = []
+        return out
 
     def _tell(self, group: Group, trial: Trial, failed: set[str]) -> None:
         from optuna.trial import TrialState
 
-        for name in [n for n, (_, t, _) in self.pending.items() if t is trial]:
-            del self.pending[name]
+        for name in [r.name for r in trial.runs]:
+            self.pending.pop(name, None)
+        self.flying[group.name].discard(trial.name)
         row = trial_row(group, trial, self.folder, self.tune.metric, failed)
-        study = self.studies[group.name]
         if row["state"] == "complete":
-            study.tell(trial.number, row["score"])
+            self.studies[group.name].tell(trial.number, row["score"])
         else:
-            study.tell(trial.number, state=TrialState.FAIL)
+            self.studies[group.name].tell(trial.number, state=TrialState.FAIL)
             trial.failed = True
 
     def settle(self, outcome: Any) -> None:
         """Tells each trial whose runs all ended in ``outcome`` (a failed one as soon as a run failed)."""
         failed = set(outcome.failed)
-        for name in set(outcome.complete) | failed:
-            if name not in self.pending:
-                continue
+        for name in [n for n in [*outcome.complete, *failed] if n in self.pending]:
             group, trial, todo = self.pending[name]
             todo.discard(name)
             if name in failed or not todo:
                 self._tell(group, trial, failed)
 
-    def _ask(self, group: Group, max_retries: int, out: TextIO) -> list[Decision]:
+    def more(self, outcome: Any, free: int, max_retries: int) -> list[Decision]:
+        """Tells the trials that ended, then asks trials until ``free`` runs are to start, each of the
+        group with the fewest trials of those under ``samples`` and under ``batch`` in flight."""
         import warnings
 
         import optuna
 
-        from heldout.sweep.spec import validate_runs
-
-        study = self.studies[group.name]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.sampler = optuna.samplers.TPESampler(
-                seed=self.tune.seed + len(study.get_trials(deepcopy=False)), constant_liar=True
-            )
-            asked = study.ask(self.distributions)
-        self.refused = ""
-        trial = self._load(group, study.get_trials(deepcopy=False)[asked.number])
-        self.untold.clear()
-        if trial is None or trial.failed:
-            print(
-                f"optuna: trial-{asked.number:03d} of {group.name} refused, told failed: {self.refused}",
-                file=out,
-            )
-            return []
-        try:
-            validate_runs(trial.runs, _where(self.spec))
-        except (ValueError, KeyError, TypeError) as exc:
-            print(f"optuna: {trial.name} of {group.name} refused, told failed: {exc}", file=out)
-            self._tell(group, trial, {r.name for r in trial.runs})
-            return []
-        print(f"optuna: {trial.name} of {group.name}: {trial.values}", file=out)
-        return self._open(group, trial, max_retries)
-
-    def more(self, outcome: Any, free: int, max_retries: int, out: TextIO) -> list[Decision]:
-        """Tells the trials that ended, then asks trials until ``free`` runs are to start, each of
-        the group with the fewest trials that has fewer than ``samples`` and fewer than ``batch`` in
-        flight; none when every group has its ``samples``."""
         self.settle(outcome)
         new: list[Decision] = []
         while len(new) < free:
-            flying = {
-                id(g): len({id(t) for gg, t, _ in self.pending.values() if gg is g}) for g in self.groups
-            }
-            open_ = [
+            groups = [
                 g
                 for g in self.groups
                 if len(g.trials) < int(self.tune.samples)
-                and flying[id(g)] < (self.tune.batch or float("inf"))
+                and len(self.flying[g.name]) < (self.tune.batch or float("inf"))
             ]
-            if not open_:
+            if not groups:
                 break
-            new += self._ask(min(open_, key=lambda g: len(g.trials)), max_retries, out)
+            group = min(groups, key=lambda g: len(g.trials))
+            study = self.studies[group.name]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                seed = self.tune.seed + len(study.get_trials(deepcopy=False))
+                study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+                asked = study.ask(self.distributions)
+            trial = self._load(group, study.get_trials(deepcopy=False)[asked.number])
+            if trial is not None and not trial.failed:
+                print(f"optuna: {trial.name} of {group.name}: {trial.values}", file=self.out)
+            new += self.start(max_retries)
         return new
 
 
@@ -612,8 +558,7 @@ def _plain(values: list[Any]) -> bool:
 
 
 def _ended(label: str, outcome: Any, plan: Plan) -> str:
-    kept = sum(d.action == "keep" for d in plan.decisions)
-    skipped = sum(d.action == "skip" for d in plan.decisions)
+    kept, skipped = len(_kept(plan)), sum(d.action == "skip" for d in plan.decisions)
     return (
         f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
         f"{len(outcome.failed) + kept} failed, {len(outcome.interrupted)} interrupted"
@@ -622,15 +567,17 @@ def _ended(label: str, outcome: Any, plan: Plan) -> str:
     )
 
 
-def check_available() -> None:
-    """Raises ValueError (one line) unless Optuna is importable (checked without importing it)."""
-    import importlib.util
+def _kept(plan: Plan) -> set[str]:
+    """The runs a plan leaves failed (not tried again)."""
+    return {d.run.name for d in plan.decisions if d.action == "keep"}
 
-    if importlib.util.find_spec("optuna") is None:
-        raise ValueError(
-            f"tune.method optuna needs optuna, not installed: {INSTALL} (or method: grid / random, "
-            "which need nothing more)"
-        )
+
+def _record(plan1: Plan, plan2: Plan | None, command: str) -> None:
+    from heldout.sweep.plan import record_sweep
+
+    record_sweep(
+        Plan(plan1.spec, plan1.folder, plan1.decisions + (plan2.decisions if plan2 else [])), command
+    )
 
 
 def run_tune(
@@ -660,62 +607,53 @@ def run_tune(
             for ``method: optuna`` only).
         rerun: The command to print for resuming after Ctrl-C.
     """
-    from heldout.sweep.plan import make_plan, record_sweep
+    import importlib.util
+
+    from heldout.sweep.outcome import log_path
+    from heldout.sweep.plan import make_plan
     from heldout.sweep.spec import build_runs, validate_runs
 
     out, err = out or sys.stdout, err or sys.stderr
     where = _where(spec)
     optuna = spec.tune is not None and spec.tune.method == "optuna"
-    if optuna:
-        check_available()
+    if optuna and importlib.util.find_spec("optuna") is None:
+        raise ValueError(
+            f"tune.method optuna needs optuna, not installed: {INSTALL} (or method: grid / random)"
+        )
     groups = build_groups(spec)  # for optuna: the space's corner configs, checked, never run
-    trials = trial_runs(groups)
+    trials, n_trials = trial_runs(groups), spec.tune.samples if optuna else len(groups[0].trials)
     plan1 = make_plan(spec, [] if optuna else trials, max_retries)  # the folder's identity first
     check_validation_split(groups, where)
     check_pooling(groups, where)
     validate_runs(trials, where)
-    if optuna:  # the journal's trials (and its space checked), if there is one
+    grid = build_runs(spec)
+    if optuna:  # the journal's trials (its space checked), if there is one
         Search(spec, groups, plan1.folder)
-    results = score_groups(groups, plan1.folder, spec.tune.metric, final=_kept(plan1))
-    plan2 = None
-    if not optuna and all(r["pending"] == 0 for r in results):
-        runs2 = best_runs(spec, results)
-        plan2 = make_plan(spec, runs2, max_retries)
-        validate_runs(runs2, where)
-    n_trials = spec.tune.samples if optuna else len(groups[0].trials)
     seeds = tune_seeds(spec)
     print(
-        f"stage 1, tuning on the validation split: {n_trials} trial(s) ({spec.tune.method}) x "
-        f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}) x {len(groups)} group(s), scored by the "
-        f"{spec.tune.metric} validation return",
+        f"stage 1, tuning on the validation split: {n_trials} trial(s) "
+        f"({spec.tune.method}) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) x {len(groups)} group(s), "
+        f"scored by the {spec.tune.metric} validation return",
         file=out,
     )
     if optuna:
-        done = sum(len(g.trials) for g in groups)
         print(
             f"  proposed by Optuna's TPE (seed {spec.tune.seed}), each as a worker frees"
             + (f", at most {spec.tune.batch} in flight" if spec.tune.batch else "")
-            + f"; journal {plan1.folder / TUNE_FOLDER / JOURNAL} ({done} trial(s) in it); the space's "
-            f"corner configs are checked: {', '.join(g.name or 'the grid' for g in groups)}",
+            + f"; journal {plan1.folder / TUNE_FOLDER / JOURNAL} ({sum(len(g.trials) for g in groups)} "
+            f"trial(s) in it); the space's corner configs are checked: {', '.join(g.name for g in groups)}",
             file=out,
         )
     else:
         print(plan1.text(), file=out)
-    if plan2 is not None:
-        if dry_run:
-            print(tuning_table(results, spec.tune.metric), file=out)
-        print("stage 2, the best config on the grid (every trial is complete):", file=out)
-        print(plan2.text(), file=out)
-    else:
-        grid = build_runs(spec)
-        steps = sum(r.config.timesteps for r in grid)
-        print(
-            f"stage 2, the best config on the grid: {len(grid)} run(s), about {steps:,} environment steps, "
-            "each grid point with its group's best trial's values, once every trial is complete:",
-            file=out,
-        )
-        for run in grid[:200]:
-            print(f"  {run.name}", file=out)
+    print(
+        f"stage 2, the best config on the grid: {len(grid)} run(s), about "
+        f"{sum(r.config.timesteps for r in grid):,} environment steps, each grid point with its group's "
+        "best trial's values, once every trial is complete:",
+        file=out,
+    )
+    for run in grid[:200]:
+        print(f"  {run.name}", file=out)
     if dry_run:
         print("dry run: nothing written", file=out)
         return 0
@@ -723,17 +661,17 @@ def run_tune(
     if runner is None:
         from heldout.sweep.local import run_local as runner
     plan1.folder.mkdir(parents=True, exist_ok=True)
-    _record(plan1, plan2, command, record_sweep)
+    _record(plan1, None, command)
     kwargs = {"workers": workers, "max_retries": max_retries, "stream": err, "progress": progress}
     if optuna:
-        search = Search(spec, groups, plan1.folder, create=True)
-        plan1 = Plan(spec, plan1.folder, search.decisions)
+        search = Search(spec, groups, plan1.folder, create=True, out=out)
+        plan1 = Plan(spec, plan1.folder, search.decisions)  # grows as trials are asked
         first = Plan(spec, plan1.folder, search.start(max_retries))
 
         def more(outcome: Any, free: int) -> list[Decision]:
-            new = search.more(outcome, free, max_retries, out)
+            new = search.more(outcome, free, max_retries)
             if new:
-                _record(plan1, None, command, record_sweep)
+                _record(plan1, None, command)
             return new
 
         outcome = runner(first, command=command, more=more, **kwargs)
@@ -744,43 +682,41 @@ def run_tune(
     if outcome.stopped:
         print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130
-    final = _kept(plan1) | set(outcome.failed)
-    results = score_groups(groups, plan1.folder, spec.tune.metric, final=final)
-    path = write_tuning(spec, plan1.folder, results)
+    failed = sorted(_kept(plan1) | set(outcome.failed))
+    results = score_groups(groups, plan1.folder, spec.tune.metric, final=set(failed))
     print(tuning_table(results, spec.tune.metric), file=out)
-    print(f"tuning: {path}", file=out)
+    print(f"tuning: {write_tuning(spec, plan1.folder, results)}", file=out)
     pending = sum(r["pending"] for r in results)
+    lost = [r["group"] for r in results if r["best"] is None]
     if pending:
         print(
             f"stage 2 waits: {pending} trial(s) not complete (running elsewhere?); run again later", file=out
         )
-        return 1
-    lost = [r["group"] or "the grid" for r in results if r["best"] is None]
-    if lost:
-        for name in sorted(final):
-            print(f"  failed: {name} (log: {_log(plan1, name)})", file=out)
+    elif lost:
         print(f"tuning for {', '.join(lost)}: no trial completed, so there is no best to run", file=out)
-        return 1
-    for result in results:
-        best = result["best"]
-        title = f" for {result['group']}" if result["group"] else ""
-        values = ", ".join(f"{k}={_show(v)}" for k, v in best["values"].items())
-        print(f"best{title}: {best['name']} ({values}), validation {best['score']:.2f}", file=out)
-    if plan2 is None:
+    else:
+        for result in results:
+            values = ", ".join(f"{k}={_show(v)}" for k, v in result["best"]["values"].items())
+            print(
+                f"best for {result['group']}: {result['best']['name']} ({values}), validation "
+                f"{result['best']['score']:.2f}",
+                file=out,
+            )
         runs2 = best_runs(spec, results)
         plan2 = make_plan(spec, runs2, max_retries)
         validate_runs(runs2, where)
         print("stage 2, the best config on the grid:", file=out)
         print(plan2.text(), file=out)
-    _record(plan1, plan2, command, record_sweep)
-    outcome2 = runner(plan2, command=command, **kwargs)
-    print(_ended(f"sweep {spec.name!r}", outcome2, plan2), file=out)
-    failed = sorted(final) + outcome2.failed + sorted(_kept(plan2))
+        _record(plan1, plan2, command)
+        outcome = runner(plan2, command=command, **kwargs)
+        print(_ended(f"sweep {spec.name!r}", outcome, plan2), file=out)
+        failed += outcome.failed + sorted(_kept(plan2))
     for name in failed:
-        print(f"  failed: {name} (log: {_log(plan1, name)})", file=out)
-    if outcome2.stopped:
-        print(f"stopped: run the same command again to resume ({rerun})", file=out)
-        return 130
+        print(f"  failed: {name} (log: {log_path(plan1.folder, name)})", file=out)
+    if pending or lost or outcome.stopped:
+        if outcome.stopped:
+            print(f"stopped: run the same command again to resume ({rerun})", file=out)
+        return 130 if outcome.stopped else 1
     if report:
         from heldout.sweep.summary import write_sweep_report
 
@@ -792,38 +728,4 @@ def run_tune(
     return 1 if failed else 0
 
 
-def _log(plan: Plan, name: str) -> Path:
-    from heldout.sweep.outcome import log_path
-
-    return log_path(plan.folder, name)
-
-
-def _kept(plan: Plan) -> set[str]:
-    """The runs a plan leaves failed (not tried again)."""
-    return {d.run.name for d in plan.decisions if d.action == "keep"}
-
-
-def _record(plan1: Plan, plan2: Plan | None, command: str, record: Any) -> None:
-    decisions: list[Decision] = list(plan1.decisions) + (list(plan2.decisions) if plan2 else [])
-    record(Plan(plan1.spec, plan1.folder, decisions), command)
-
-
-__all__ = [
-    "JOURNAL",
-    "TUNE_FOLDER",
-    "TUNING_FILE",
-    "Group",
-    "Search",
-    "Trial",
-    "best_runs",
-    "build_groups",
-    "check_validation_split",
-    "run_tune",
-    "score_groups",
-    "score_trial",
-    "trial_runs",
-    "tune_seeds",
-    "tuning_table",
-    "validation_returns",
-    "write_tuning",
-]
+__all__ = ["JOURNAL", "TUNE_FOLDER", "TUNING_FILE", "Group", "Search", "Trial", "build_groups", "run_tune"]

@@ -1,38 +1,19 @@
 """The keys of a sweep spec (grid, ``base``, ``tune.space``) and its ``tune:`` section: the search
-space ``heldout sweep --tune`` tries on validation levels.
+space ``heldout sweep --tune`` tries on validation levels (docs/sweeps.md has the format).
 
 A key is a config field, ``preset``, or ``FIELD.KEY`` for one key of a mapping field
-(:func:`check_key`); :func:`fragment` is how a value reads in a folder name.
+(:func:`check_key`); :func:`fragment` is how a value reads in a folder name. A tuned key is one a
+grid may hold, except those that name the game, the seed or the split the search is scored on
+(:data:`NOT_TUNED`), and it may not also be in the grid or in ``base``.
 
-::
-
-    tune:
-      method: grid                 # grid (every combination, the default) or random
-      space:                       # config keys (as in the grid) and the values to try
-        agent_kwargs.learning_rate: [1.0e-4, 3.0e-4, 1.0e-3]
-        agent_kwargs.ent_coef: [0.0, 0.01]
-      seeds: [1000]                # the seeds each trial trains (default: one no grid run uses)
-      metric: mean                 # the validation return's mean over the trial's runs, or iqm
-      by: [agent]                  # grid keys each value of which is tuned apart (default: all but seed)
-
-With ``method: random``, ``samples: N`` trials are drawn from the space, where a key's values are
-either a list (drawn uniformly) or a range ``{low, high, log: bool, int: bool}``: uniform on
-``[low, high)``, log-uniform with ``log: true`` (Bergstra & Bengio 2012, "Random Search for
-Hyper-Parameter Optimization", JMLR), integers in ``[low, high]`` with ``int: true``. The draws come
-from a :class:`numpy.random.Generator` seeded with ``tune.seed`` (default 0), one trial after the
-other, so a larger ``samples`` keeps the trials a smaller one drew.
-
-With ``method: optuna``, ``samples: N`` trials are proposed by Optuna's TPE sampler (Akiba et al.
-2019; Bergstra et al. 2011), seeded with ``tune.seed``, each from the validation scores of the
-trials finished before it, with at most ``batch`` in flight (default: as many as the workers run;
-:class:`heldout.sweep.tune.Search`). It needs ``pip install 'heldout[tune]'``.
-
-A search never asks for more trials than its space holds: ``samples`` above the number of distinct
-trials of a space of lists and integer ranges is refused (:func:`space_size`).
-
-A tuned key is one a grid may hold (:func:`check_key`), except those that name
-the game, the seed or the split the search is scored on (:data:`NOT_TUNED`), and it may not also be
-in the grid or in ``base``. Bad input raises ValueError with one line naming it.
+``method: grid`` tries every combination of the space's lists. ``random`` draws ``samples`` trials,
+each key from its list (uniformly) or range ``{low, high, log, int}`` (uniform on ``[low, high)``,
+log-uniform with ``log`` (Bergstra & Bengio 2012, JMLR), integers in ``[low, high]`` with ``int``),
+from a :class:`numpy.random.Generator` seeded with ``tune.seed``, one trial after the other (a
+larger ``samples`` keeps the trials a smaller one drew). ``optuna``: ``samples`` trials proposed by
+Optuna's TPE (:class:`heldout.sweep.tune.Search`; ``pip install 'heldout[tune]'``). ``samples``
+above the number of distinct trials a space of lists and integer ranges holds is refused
+(:func:`space_size`). Bad input raises ValueError with one line naming it.
 """
 
 from __future__ import annotations
@@ -437,20 +418,11 @@ def corner_points(tune: TuneSpec) -> list[tuple[str, dict[str, Any]]]:
 
 __all__ = [
     "MAPPING_FIELDS",
-    "SWEEP_OWNED",
     "METHODS",
-    "METRICS",
     "NOT_TUNED",
-    "SAMPLED",
-    "TUNE_KEYS",
     "Range",
     "TuneSpec",
     "check_key",
-    "corner_points",
-    "did_you_mean",
-    "fragment",
-    "grid_keys",
     "parse_tune",
-    "space_size",
     "trial_points",
 ]
