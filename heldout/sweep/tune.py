@@ -430,9 +430,10 @@ class Search:
         space = json.loads(json.dumps(self.tune.to_dict()["space"]))
         names = set(optuna.get_all_study_names(storage))
         for group in [g for g in groups if create or g.name in names]:
-            study = optuna.create_study(
-                storage=storage, study_name=group.name, direction="maximize", load_if_exists=True
-            )
+            if group.name in names:  # (create_study would append a line even for a study there is)
+                study = optuna.load_study(study_name=group.name, storage=storage)
+            else:
+                study = optuna.create_study(storage=storage, study_name=group.name, direction="maximize")
             if "space" not in study.user_attrs:
                 study.set_user_attr("space", space)
             elif study.user_attrs["space"] != space:

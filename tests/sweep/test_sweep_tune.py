@@ -510,11 +510,14 @@ def test_optuna_is_told_validation_scores_only_and_its_journal_resumes(tmp_path:
         config = read_config(spec.folder / f"cartpole/ppo/seed{seed}" / "config.yaml")
         assert config.agent_kwargs["learning_rate"] == max(lrs)
 
-    again = _Pool()
+    again, journal_file = _Pool(), spec.folder / "tune" / "optuna.journal"
+    before = journal_file.read_bytes()
+    assert run_tune(parse_spec(_optuna_data(tmp_path / "sw")), dry_run=True, out=out, err=out) == 0
+    assert "(6 trial(s) in it)" in out.getvalue()
     assert (
         run_tune(parse_spec(_optuna_data(tmp_path / "sw")), report=False, out=out, err=out, runner=again) == 0
     )
-    assert again.started == [] and len(_journal(spec.folder)) == 6
+    assert again.started == [] and journal_file.read_bytes() == before  # read, not written
     assert json.loads((spec.folder / "tune" / "tuning.json").read_text())["groups"][0]["trials"] == trials
     # more samples: the search goes on from the journal, the six trials kept
     assert (
