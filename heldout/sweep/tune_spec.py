@@ -18,11 +18,11 @@ above the number of distinct trials a space of lists and integer ranges holds is
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 #: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
@@ -53,7 +53,7 @@ NOT_TUNED: dict[str, str] = {
 DIGITS = 6
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Range:
     """A range of a random search space: uniform on ``[low, high)`` (log-uniform with ``log``), or
     integers in ``[low, high]`` with ``int``."""
@@ -73,11 +73,8 @@ class Range:
             return int(min(max(round(value), self.low), self.high))
         return float(f"{value:.{DIGITS}g}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "log": self.log, "int": self.int}
 
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class TuneSpec:
     """A checked ``tune:`` section.
 
@@ -105,16 +102,7 @@ class TuneSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The section as plain data (recorded in ``sweep.json`` and ``tuning.json``)."""
-        return {
-            "method": self.method,
-            "space": {k: v.to_dict() if isinstance(v, Range) else v for k, v in self.space.items()},
-            "samples": self.samples,
-            "seeds": self.seeds,
-            "metric": self.metric,
-            "seed": self.seed,
-            "batch": self.batch,
-            "by": self.by,
-        }
+        return dataclasses.asdict(self)
 
 
 def did_you_mean(value: Any, valid: tuple[str, ...] | list[str]) -> str:
