@@ -59,8 +59,8 @@ def pool_size(
 
     Threads per run: the most any run asks for (:func:`run_threads`); runs that leave it to torch
     (Procgen's CNN) get ``cores // workers``. Workers: ``--workers``, else ``cores // threads``, never
-    more than the runs to run (unless ``open_ended``: more runs come). A ``--workers`` that puts more threads than cores to work is kept, with
-    a warning.
+    more than the runs to run (unless ``open_ended``: more will come). A ``--workers`` that puts more
+    threads than cores to work is kept, with a warning.
     """
     cores = cores or machine_cores()
     todo = plan.to_run
@@ -151,7 +151,8 @@ def run_local(
     workers, threads, warning = pool_size(plan, workers, open_ended=more is not None)
     if warning:
         print(f"warning: {warning}", file=stream)
-    print(f"running {len(todo)} run(s) on {workers} worker(s), {threads} torch thread(s) each", file=stream)
+    what = f"{len(todo)} run(s)" + (" and those the search adds" if more else "")
+    print(f"running {what} on {workers} worker(s), {threads} torch thread(s) each", file=stream)
     ctx = _context()
     queue = deque(_Job(d, d.action, 1) for d in todo)
     running: dict[str, _Job] = {}
