@@ -154,6 +154,11 @@ def fragment(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text).strip("_") or "_"
 
 
+def _twice(items: list[Any]) -> Any:
+    """The first item listed twice, or None."""
+    return next((x for i, x in enumerate(items) if x in items[:i]), None)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -256,8 +261,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         if isinstance(values, list):
             if not values:
                 raise ValueError(f"{where}.space.{key} is an empty list: no value to try")
-            shown = [json.dumps(v, sort_keys=True) for v in values]
-            twice = next((s for i, s in enumerate(shown) if s in shown[:i]), None)
+            twice = _twice([json.dumps(v, sort_keys=True) for v in values])
             if twice is not None:
                 raise ValueError(f"{where}.space.{key} lists {twice} twice: each value once")
             checked[key] = list(values)
@@ -302,7 +306,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
     if seeds is not None:
         if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
             raise ValueError(f"{where}.seeds must be a list of whole numbers >= 0, e.g. [0], got {seeds!r}")
-        twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+        twice = _twice(seeds)
         if twice is not None:
             raise ValueError(f"{where}.seeds lists {twice} twice: each seed once")
     by = data.get("by")
@@ -317,19 +321,10 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
                     f"{where}.by names {key!r}, which is not a grid key{did_you_mean(key, [k for k in grid if k != 'seed'])}; "
                     f"grid keys: {', '.join(k for k in grid if k != 'seed') or '(none but seed)'}"
                 )
-        twice = next((k for i, k in enumerate(by) if k in by[:i]), None)
+        twice = _twice(by)
         if twice is not None:
             raise ValueError(f"{where}.by lists {twice!r} twice")
-    return TuneSpec(
-        space=checked,
-        method=method,
-        samples=samples,
-        seeds=seeds,
-        metric=metric,
-        seed=seed,
-        by=by,
-        batch=batch,
-    )
+    return TuneSpec(checked, method, samples, seeds, metric, seed, batch, by)
 
 
 def space_size(space: dict[str, Any]) -> int | None:
