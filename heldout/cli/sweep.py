@@ -207,8 +207,6 @@ def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any, address: Any
 def _ray_address(args: argparse.Namespace) -> Any:
     """The checked ``--address`` (None: a local Ray instance), and Ray checked to be installed, for
     ``--backend ray``; bad input before anything is written or Ray is imported."""
-    from heldout.sweep.ray_address import check_reachable, parse_address
-
     if args.backend != "ray":
         if args.address is not None:
             raise ValueError(
@@ -221,7 +219,6 @@ def _ray_address(args: argparse.Namespace) -> Any:
             f"--workers {args.workers} is for the local backend only: on --backend ray each run asks for "
             "its torch threads' CPUs (and a GPU on CUDA) and Ray places as many as the nodes hold"
         )
-    address = None if args.address is None else check_reachable(parse_address(args.address))
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
@@ -229,4 +226,6 @@ def _ray_address(args: argparse.Namespace) -> Any:
             "--backend ray needs Ray, which is not installed: pip install 'heldout[ray]' "
             "(or use --backend local; docs/sweeps.md)"
         )
-    return address
+    from heldout.sweep.ray_address import check_address
+
+    return None if args.address is None else check_address(args.address)

@@ -8,13 +8,15 @@ a fraction of a second and no process forks a parent whose torch thread pool is 
 The sweep follows its runs through their ``status.json`` (the step each reached) and shows one
 progress line for the whole sweep: runs done, running and failed, steps and the overall ETA.
 
-Ctrl-C stops cleanly: the sweep starts no new run and passes the interrupt on to each worker once;
+Ctrl-C (or SIGTERM: a scheduler's preemption) stops cleanly: the sweep starts no new run and passes
+the signal on to each worker once;
 each run stops at the end of its current update with a checkpoint and is left ``interrupted``, and
 the same ``heldout sweep`` resumes it. A second Ctrl-C stops the runs at once (still marked
 interrupted; they lose what they trained since their last checkpoint). A sweep killed outright
 leaves its workers to notice within a second and stop the same way (:func:`heldout.sweep.worker._watch`);
-a worker killed outright loses its run's progress since its last checkpoint, and the next sweep
-resumes it from there.
+a worker killed outright loses its run's progress since its last checkpoint, and the sweep (this one,
+as a retry, or the next) resumes it from there once its lease is stale (:mod:`heldout.protocol.lease`).
+A run another live process holds waits in the queue until its lease is free or stale.
 
 A run that fails is started again (from its last checkpoint, or anew without one) up to
 ``max_retries`` times; one that diverged is not (it would diverge again).
@@ -28,11 +30,10 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
-from heldout.sweep.outcome import Ledger, Outcome, log_path
-from heldout.sweep.plan import Decision, Plan
+from heldout.sweep.outcome import Job, Ledger, Outcome, free, stop_signals, stopping_text
+from heldout.sweep.plan import Plan
 from heldout.sweep.progress import Display
 
 
@@ -73,16 +74,6 @@ def pool_size(plan: Plan, workers: int | None, cores: int | None = None) -> tupl
             "core(s): the runs will slow each other down"
         )
     return workers, threads, warning
-
-
-@dataclass
-class _Job:
-    decision: Decision
-    action: str
-    attempt: int
-    process: Any = None
-    started: float = 0.0
-    done_steps: int = 0
 
 
 def _entry(
@@ -145,81 +136,70 @@ def run_local(
         print(f"warning: {warning}", file=stream)
     print(f"running {len(todo)} run(s) on {workers} worker(s), {threads} torch thread(s) each", file=stream)
     ctx = _context()
-    queue = deque(_Job(d, d.action, 1) for d in todo)
-    running: dict[str, _Job] = {}
+    queue = deque(Job(d, d.action, 1) for d in todo)
+    running: dict[str, Job] = {}
     display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
     ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
     interrupts = 0
 
-    def on_interrupt(signum: int, frame: Any) -> None:
+    def on_stop(signum: int, frame: Any) -> None:
         nonlocal interrupts
         interrupts += 1
         outcome.stopped = True
-        for job in running.values():
-            if job.process is not None and job.process.pid and job.process.is_alive():
+        for job in running.values():  # the same signal on: a repeated SIGTERM never cuts an update
+            if job.handle.pid and job.handle.is_alive():
                 try:
-                    os.kill(job.process.pid, signal.SIGINT)
+                    os.kill(job.handle.pid, signum)
                 except ProcessLookupError:
                     pass
-        what = (
-            "stopping: each run stops at the end of its update, with a checkpoint (Ctrl-C again: at once)"
-            if interrupts == 1
-            else "stopping the runs now"
-        )
-        display.event(what)
+        display.event(stopping_text(interrupts, ""))
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     t0 = time.monotonic()
     try:
-        while queue or running:
-            while queue and len(running) < workers and not outcome.stopped:
-                job = queue.popleft()
-                name = job.decision.run.name
-                job.process = ctx.Process(
-                    target=_entry,
-                    args=(
-                        str(job.decision.path),
-                        job.decision.run.config.to_dict(),
-                        job.action,
-                        threads,
-                        str(log_path(plan.folder, name)),
-                        f"{command} (run {name}, {job.action}, attempt {job.attempt})".strip(),
-                        os.getpid(),
-                    ),
-                    name=f"heldout-sweep:{name}",
-                )
-                job.process.start()
-                job.started = time.monotonic()
-                running[name] = job
-                outcome.attempts[name] = job.attempt
-                display.event(
-                    f"{job.action} {name}" + (f" (attempt {job.attempt})" if job.attempt > 1 else "")
-                )
-            if outcome.stopped and queue:
-                outcome.not_started.extend(j.decision.run.name for j in queue)
-                queue.clear()
-            from multiprocessing.connection import wait
+        with stop_signals(on_stop):
+            while queue or running:
+                for _ in range(len(queue)):  # a run held elsewhere waits its turn at the back
+                    if len(running) >= workers or outcome.stopped:
+                        break
+                    job = queue.popleft()
+                    if not free(job):
+                        queue.append(job)
+                        continue
+                    job.handle = ctx.Process(
+                        target=_entry,
+                        args=(*job.args(plan.folder, command, threads), os.getpid()),
+                        name=f"heldout-sweep:{job.name}",
+                    )
+                    job.handle.start()
+                    job.started = time.monotonic()
+                    running[job.name] = job
+                    outcome.attempts[job.name] = job.attempt
+                    display.event(job.label())
+                if outcome.stopped and queue:
+                    outcome.not_started.extend(j.name for j in queue)
+                    queue.clear()
+                from multiprocessing.connection import wait
 
-            wait([j.process.sentinel for j in running.values()], timeout=poll)
-            for name, job in list(running.items()):
-                if job.process.is_alive():
-                    job.done_steps = ledger.trained(job.decision)
-                    continue
-                job.process.join()
-                del running[name]
-                retry = ledger.settle(
-                    job.decision, job.attempt, job.process.exitcode, time.monotonic() - job.started
-                )
-                if retry is not None:
-                    queue.append(_Job(job.decision, retry, job.attempt + 1))
-            ledger.update(list(running.values()), len(running))
-        ledger.close()
+                if running:
+                    wait([j.handle.sentinel for j in running.values()], timeout=poll)
+                else:
+                    time.sleep(poll)
+                for name, job in list(running.items()):
+                    if job.handle.is_alive():
+                        job.done_steps = ledger.trained(job.decision)
+                        continue
+                    job.handle.join()
+                    del running[name]
+                    again = ledger.settle(job, job.handle.exitcode, time.monotonic() - job.started)
+                    if again is not None:
+                        queue.append(again)
+                ledger.update(list(running.values()), len(running))
+            ledger.close()
     finally:
-        signal.signal(signal.SIGINT, previous)
         for job in running.values():  # only on an error of the sweep itself
-            if job.process.is_alive():
-                os.kill(job.process.pid, signal.SIGINT)
-                job.process.join(30)
+            if job.handle.is_alive():
+                os.kill(job.handle.pid, signal.SIGINT)
+                job.handle.join(30)
     outcome.seconds = time.monotonic() - t0
     return outcome
 

@@ -1,14 +1,22 @@
 """How a sweep's runs ended, whichever backend ran them, and what a run that just ended counts as.
 
-A worker ends with the exit code of :func:`heldout.sweep.worker.run_one` (0 complete, 1 failed, 130
-interrupted). :func:`judge` turns it, with the run folder, into what the sweep does next: count the
-run complete or interrupted, start it again (``resume`` from its last checkpoint, ``restart`` without
-one) while ``--max-retries`` allows, or count it failed. A run that diverged is never retried: from
-the same seed and checkpoint it would diverge again.
+A worker ends with the exit code of :func:`heldout.sweep.worker.run_one` (0 complete, 1 failed, 3 held
+by another live process, 130 interrupted). :func:`judge` turns it, with the run folder, into what
+the sweep does next: count the run complete or interrupted, start it again (``resume`` from its last
+checkpoint, ``restart`` without one) while ``--max-retries`` allows, wait for the process that holds
+it (``wait``: the run is started once its lease is free or stale, and then re-decided from its
+folder), or count it failed. A run that diverged is never retried: from the same seed and checkpoint
+it would diverge again.
+
+Both backends share :class:`Job` (one try of one run), :func:`stop_signals` (Ctrl-C and SIGTERM
+handled alike) and :class:`Ledger` (counting, settling and retrying).
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +33,77 @@ class Outcome:
     interrupted: list[str] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
     stopped: bool = False
     seconds: float = 0.0
+
+
+@dataclass
+class Job:
+    """One try of one run: ``handle`` is its worker (a process, or a Ray object ref), ``started``
+    when it began (0 while queued), ``done_steps`` what it trained in this sweep call so far."""
+
+    decision: Any
+    action: str
+    attempt: int
+    handle: Any = None
+    mark: int | None = None
+    started: float = 0.0
+    done_steps: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.decision.run.name
+
+    def label(self) -> str:
+        """The event line of its start: ``resume cartpole/ppo/seed0 (attempt 2)``."""
+        return f"{self.action} {self.name}" + (f" (attempt {self.attempt})" if self.attempt > 1 else "")
+
+    def args(self, folder: Path, command: str, threads: int) -> tuple:
+        """The arguments of :func:`heldout.sweep.worker.run_one` for this try (absolute paths: a Ray
+        worker may run in another folder)."""
+        return (
+            str(self.decision.path.absolute()),
+            self.decision.run.config.to_dict(),
+            self.action,
+            threads,
+            str(log_path(folder, self.name).absolute()),
+            f"{command} (run {self.name}, {self.action}, attempt {self.attempt})".strip(),
+        )
+
+
+def free(job: Job) -> bool:
+    """Whether a ``wait`` job's run is no longer held by a live process (its worker may start)."""
+    from heldout.protocol.lease import holder
+    from heldout.protocol.status import read_status
+
+    if job.action != "wait":
+        return True
+    try:
+        return holder(job.decision.path) is None and read_status(job.decision.path)["state"] != "running"
+    except ValueError:  # unreadable: the worker decides again, and says so in its log
+        return True
+
+
+@contextmanager
+def stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` on SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) for the block."""
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def stopping_text(interrupts: int, queued: str) -> str:
+    """The event line of the ``interrupts``-th stop request (``queued``: what happens to queued runs)."""
+    if interrupts > 1:
+        return "stopping the runs now (SIGTERM: at the end of their update)"
+    return (
+        f"stopping: {queued}each running run stops at the end of its update, with a checkpoint "
+        "(Ctrl-C again: at once)"
+    )
 
 
 def log_path(folder: Path, name: str) -> Path:
@@ -55,13 +132,16 @@ def judge(code: int | None, path: Path, attempt: int, max_retries: int, stopped:
     """What a run whose worker ended with ``code`` (None: the worker was lost) counts as.
 
     Returns:
-        ``("complete", "")``, ``("interrupted", "")``, ``("retry", ACTION)`` with ``resume`` or
-        ``restart``, or ``("failed", WHY)`` (WHY: ``""`` or ``", diverged: not retried"``).
+        ``("complete", "")``, ``("interrupted", "")``, ``("retry", ACTION)`` with ``resume``,
+        ``restart`` or ``wait`` (held by another live process), or ``("failed", WHY)`` (WHY: ``""``
+        or ``", diverged: not retried"``).
     """
-    from heldout.sweep.worker import FAILED, INTERRUPTED
+    from heldout.sweep.worker import FAILED, HELD, INTERRUPTED
 
     if code == 0:
         return "complete", ""
+    if code == HELD:
+        return ("interrupted", "") if stopped else ("retry", "wait")
     if code == INTERRUPTED or (stopped and code != FAILED):
         return "interrupted", ""
     retry = retry_action(path)
@@ -93,17 +173,21 @@ class Ledger:
         """Steps run ``decision`` trained in this sweep call so far (from its ``status.json``)."""
         return max(0, step_of(decision.path) - self.base[decision.run.name])
 
-    def settle(self, decision: Any, attempt: int, code: int | None, seconds: float) -> str | None:
-        """Count run ``decision`` whose worker ended with ``code`` (None: lost) after ``seconds``.
+    def settle(self, job: Job, code: int | None, seconds: float, error: str = "") -> Job | None:
+        """Count ``job`` whose worker ended with ``code`` (None: lost, ``error`` saying why) after
+        ``seconds``.
 
         Returns:
-            ``resume`` or ``restart`` when the run is to be started again (the caller queues it as
-            attempt ``attempt + 1``), else None.
+            The run's next try when it is to be started again (the caller queues it), else None.
         """
+        decision, attempt = job.decision, job.attempt
         name, left = decision.run.name, decision.steps_left
         verdict, detail = judge(code, decision.path, attempt, self.max_retries, self.outcome.stopped)
         log = log_path(self.folder, name)
         shown = "lost" if code is None else code
+        if error:
+            shown = f"{shown}: {error}"
+            self.outcome.errors[name] = error
         if verdict == "complete":
             self.outcome.complete.append(name)
             self.finished += left
@@ -112,11 +196,14 @@ class Ledger:
             self.outcome.interrupted.append(name)
             self.finished += self.trained(decision)
             self.display.event(f"interrupted {name}: resumable")
+        elif verdict == "retry" and detail == "wait":
+            self.display.event(f"{name} is held by another live process: waiting for it")
+            return Job(decision, detail, attempt)
         elif verdict == "retry":
             self.display.event(f"failed {name} (exit {shown}; log {log}): retrying")
             base = step_of(decision.path) if detail == "resume" else 0
             self.base[name] = min(base, decision.run.config.timesteps - left)
-            return detail
+            return Job(decision, detail, attempt + 1)
         else:
             self.outcome.failed.append(name)
             self.finished += left
@@ -137,4 +224,4 @@ class Ledger:
         self.display.close()
 
 
-__all__ = ["Ledger", "Outcome", "judge", "log_path", "retry_action"]
+__all__ = ["Job", "Ledger", "Outcome", "free", "judge", "log_path", "retry_action", "stop_signals"]
