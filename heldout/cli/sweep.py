@@ -141,17 +141,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             command=command,
         )
     kept = [d.run.name for d in plan.decisions if d.action == "keep"]
-    waiting = [d.run.name for d in plan.decisions if d.action == "wait"]
     skipped = sum(d.action == "skip" for d in plan.decisions)
     print(
         f"sweep {spec.name!r}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
         f"{len(outcome.failed) + len(kept)} failed, {len(outcome.interrupted)} interrupted"
         + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
-        + (f", {len(waiting)} running elsewhere" if waiting else "")
         + f" ({outcome.seconds:.1f} s)"
     )
     for name in outcome.failed + kept:
-        print(f"  failed: {name} (log: {plan.folder / 'logs' / (name.replace('/', '__') + '.log')})")
+        error = f": {outcome.errors[name]}" if name in outcome.errors else ""
+        print(f"  failed: {name} (log: {plan.folder / 'logs' / (name.replace('/', '__') + '.log')}){error}")
     if outcome.stopped:
         print(
             f"stopped: run the same command again to resume ({' '.join(map(shlex.quote, ['heldout', *argv]))})"

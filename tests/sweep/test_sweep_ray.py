@@ -56,7 +56,10 @@ def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
 
     code, out, err = _sweep(str(spec), "--backend", "ray", "--max-retries", "1", "--no-plots", "--reps", "50")
     assert code == 0, out + err
-    assert "as Ray tasks on a local Ray instance (2 CPU(s), 0 GPU(s)); each asks for 1 CPU(s)" in err
+    assert (
+        "as Ray tasks on a local Ray instance (1 node(s) see the sweep folder; 2 CPU(s), 0 GPU(s)); " in err
+    )
+    assert "each asks for 1 CPU(s)\n" in err  # no GPU under device: auto
     for name in names:
         run = folder / name
         assert _state(run) == "complete", name
@@ -91,6 +94,72 @@ def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
     assert code == 0, out + err
     assert "0 run(s) trained, 4 skipped (complete)" in out
     assert summaries == {n: (folder / n / "summary.json").stat().st_mtime_ns for n in names}
+
+
+def test_a_node_that_does_not_see_the_sweep_folder_stops_the_sweep_in_one_line(
+    tmp_path: Path, local_ray: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each alive node's probe task reads back the token the driver wrote (and removed after); a
+    node that reads another (its own disk at that path, as under ``ray://`` without shared storage)
+    is named."""
+    import ray
+
+    backend = local_ray
+    backend._connect(None, 1)
+    try:
+        folder = tmp_path / "new" / "sw"  # not there yet: the token goes into its nearest folder
+        assert backend.check_shared(folder) == 1
+        assert list(tmp_path.iterdir()) == []
+        write = Path.write_text
+        monkeypatch.setattr(Path, "write_text", lambda self, data, *a, **k: write(self, "another disk"))
+        with pytest.raises(ValueError) as info:
+            backend.check_shared(folder)
+        message = str(info.value)
+        assert f"does not see the sweep folder {str(folder)!r}" in message and "\n" not in message
+        assert "cannot read" in message and "same path" in message
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        ray.shutdown()
+
+
+CRASH = """
+import os
+from pathlib import Path
+from heldout.agents import AGENTS, PPO
+
+class CrashingPPO(PPO):
+    def learn(self, *args, **kwargs):
+        os._exit(3 + 4)  # the worker process dies: Ray, not the run, says what happened
+
+AGENTS.register("sweep-crashing-ppo", CrashingPPO, help="test: its worker dies")
+"""
+
+
+@pytest.mark.slow
+def test_rays_error_text_goes_to_the_runs_log_and_the_summary(root: Path, local_ray: object) -> None:
+    (root / "crash.py").write_text(CRASH)
+    spec = root / "crash.yaml"
+    spec.write_text(
+        _spec(root)
+        .read_text()
+        .replace("sweep_flaky.py", "crash.py")
+        .replace("agent: [ppo, sweep-flaky-ppo]", "agent: [sweep-crashing-ppo]")
+        .replace("seed: [0, 1]", "seed: [0]")
+    )
+    try:
+        code, out, err = _sweep(str(spec), "--backend", "ray", "--max-retries", "0", "--no-report")
+    finally:
+        from heldout.agents import AGENTS
+
+        if "sweep-crashing-ppo" in AGENTS.names():
+            AGENTS.unregister("sweep-crashing-ppo")
+        sys.modules.pop("crash", None)
+    assert code == 1, out + err
+    name = "cartpole/sweep-crashing-ppo/seed0"
+    assert f"failed {name} (exit lost: WorkerCrashedError" in err
+    assert re.search(rf"failed: {name} \(log: .*\): WorkerCrashedError", out), out
+    log = (root / "sw" / "logs" / (name.replace("/", "__") + ".log")).read_text()
+    assert "ended without an exit code" in log and "WorkerCrashedError" in log
 
 
 @pytest.mark.slow
