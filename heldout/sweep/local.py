@@ -3,23 +3,17 @@
 At most ``workers`` runs train at once, each in its own process (:mod:`heldout.sweep.worker`) with
 ``threads`` torch threads, so that ``workers x threads`` stays within the machine's cores
 (:func:`pool_size`). Processes come from a fork server that imported heldout once, so a run starts in
-a fraction of a second and no process forks a parent whose torch thread pool is already running.
+a fraction of a second and no process forks a parent whose torch thread pool is already running. The
+sweep follows its runs through their ``status.json`` and shows one progress line for them all.
 
-The sweep follows its runs through their ``status.json`` (the step each reached) and shows one
-progress line for the whole sweep: runs done, running and failed, steps and the overall ETA.
-
-Ctrl-C (or SIGTERM: a scheduler's preemption) stops cleanly: the sweep starts no new run and passes
-the signal on to each worker once;
-each run stops at the end of its current update with a checkpoint and is left ``interrupted``, and
-the same ``heldout sweep`` resumes it. A second Ctrl-C stops the runs at once (still marked
-interrupted; they lose what they trained since their last checkpoint). A sweep killed outright
-leaves its workers to notice within a second and stop the same way (:func:`heldout.sweep.worker._watch`);
-a worker killed outright loses its run's progress since its last checkpoint, and the sweep (this one,
-as a retry, or the next) resumes it from there once its lease is stale (:mod:`heldout.protocol.lease`).
-A run another live process holds waits in the queue until its lease is free or stale.
-
-A run that fails is started again (from its last checkpoint, or anew without one) up to
-``max_retries`` times; one that diverged is not (it would diverge again).
+Ctrl-C or SIGTERM (a scheduler's preemption) stops cleanly: no new run starts, each worker gets the
+signal once and stops at the end of its update with a checkpoint, ``interrupted``; the same command
+resumes it. A second Ctrl-C stops the runs at once. The workers of a sweep killed outright notice
+within a second and stop the same way (:func:`heldout.sweep.worker._watch`); a run whose worker is
+killed outright is resumed from its last checkpoint (a retry, or the next sweep) once its lease is
+stale, and a run another live process holds waits until its lease is free or stale
+(:mod:`heldout.protocol.lease`). A failed run is started again up to ``max_retries`` times, unless
+it diverged.
 """
 
 from __future__ import annotations

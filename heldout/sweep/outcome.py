@@ -1,15 +1,10 @@
 """How a sweep's runs ended, whichever backend ran them, and what a run that just ended counts as.
 
 A worker ends with the exit code of :func:`heldout.sweep.worker.run_one` (0 complete, 1 failed, 3 held
-by another live process, 130 interrupted). :func:`judge` turns it, with the run folder, into what
-the sweep does next: count the run complete or interrupted, start it again (``resume`` from its last
-checkpoint, ``restart`` without one) while ``--max-retries`` allows, wait for the process that holds
-it (``wait``: the run is started once its lease is free or stale, and then re-decided from its
-folder), or count it failed. A run that diverged is never retried: from the same seed and checkpoint
-it would diverge again.
-
-Both backends share :class:`Job` (one try of one run), :func:`stop_signals` (Ctrl-C and SIGTERM
-handled alike) and :class:`Ledger` (counting, settling and retrying).
+by another live process, 130 interrupted). :func:`judge` turns it into what the sweep does next: count
+the run complete, interrupted or failed, start it again (``resume``, ``restart``) while
+``--max-retries`` allows (never a diverged run: it would diverge again), or ``wait`` until the process
+that holds it lets go. Both backends share :class:`Job`, :func:`stop_signals` and :class:`Ledger`.
 """
 
 from __future__ import annotations

@@ -1,31 +1,23 @@
 """The Ray backend: a sweep's runs as Ray tasks, on a local Ray instance or an existing cluster.
 
-Each run the plan starts is one Ray task (Moritz et al. 2018, "Ray: A Distributed Framework for
-Emerging AI Applications") that declares what it needs: the spec's ``resources`` (``cpus``, and
-``gpus``, a fraction of a GPU for runs that share one), else ``num_cpus`` = the run's torch threads
-and ``num_gpus`` = 1 for a run on ``device: cuda`` only; a run on ``device: auto`` asks for no GPU
-unless the spec's resources do, and then sees none (so it trains on the CPU), so that Ray places as
-many runs on each node as its cores and GPUs hold. The task calls the local backend's
-:func:`heldout.sweep.worker.run_one` in a fresh worker process (``max_calls=1``), so a run folder is
-byte for byte what the local backend writes, status.json, checkpoints and ``logs/<run>.log``
-included; the worker takes the run's lease first (:mod:`heldout.protocol.lease`).
+Each run is one Ray task (Moritz et al. 2018, "Ray: A Distributed Framework for Emerging AI
+Applications") that asks for the spec's ``resources`` (``cpus``; ``gpus``, a fraction for runs that
+share a GPU), else ``num_cpus`` = its torch threads and one GPU on ``device: cuda`` only: a run on
+``auto`` asks for no GPU unless the spec does, and then sees none. The task runs
+:func:`heldout.sweep.worker.run_one` in a fresh process (``max_calls=1``): the run folder is byte for
+byte what the local backend writes, and the worker takes the run's lease first.
 
-Storage: the workers write their run folders straight into the sweep folder, by absolute path, from
-the driver's working folder (so relative paths in the spec mean what they mean on the driver). On a
-cluster of several machines the sweep folder (and the working folder, with any ``imports`` of the
-spec) must be on shared storage mounted at the same path on every node; heldout must be installed on
-every node. Nothing is synced back: the driver reads the same files the workers write. Before any run
-starts, one probe task per alive node reads a token file the driver wrote next to the sweep folder
-(:func:`check_shared`); a node that does not see it stops the sweep with one line naming the node
-(with ``ray://`` from a laptop, this is what catches runs that would land on the workers' disks).
+Storage: the workers write into the sweep folder by absolute path, from the driver's working folder;
+on several machines it (and any ``imports``) must be on storage every node mounts at the same path,
+with heldout installed on every node. Before any run starts, one probe task per alive node reads back
+a token the driver wrote there (:func:`check_shared`): a node that cannot (``ray://`` from a laptop to
+a cluster without shared storage) stops the sweep in one line, before anything is written.
 
-Retries are the sweep's own (Ray's are off, ``max_retries=0``): a run that fails, or whose worker or
-node is lost, is started again from its last checkpoint up to ``--max-retries`` times, as on the
-local backend (:func:`heldout.sweep.outcome.judge`); Ray's error text goes to the run's log and the
-sweep's summary. Ctrl-C (or SIGTERM) cancels cleanly: queued runs are dropped, and each running run
-gets the interrupt (``ray.cancel``, which raises SIGINT's handler in the task) and stops at the end
-of its update with a checkpoint, left ``interrupted``; a second Ctrl-C ends the workers at once
-(force-cancel: the runs keep what their last checkpoint holds). The same command resumes them.
+Retries are the sweep's own (Ray's are off): a run that fails, or whose worker or node is lost, is
+started again from its last checkpoint up to ``--max-retries`` times (:func:`heldout.sweep.outcome.judge`),
+and Ray's error text goes to the run's log and the summary. Ctrl-C or SIGTERM drops the queued runs
+and cancels the running ones (``ray.cancel`` raises SIGINT's handler in the task: a checkpoint at the
+end of the update, ``interrupted``); a second Ctrl-C force-cancels. The same command resumes them.
 """
 
 from __future__ import annotations
@@ -42,9 +34,6 @@ from heldout.sweep.local import machine_cores, run_threads
 from heldout.sweep.outcome import Job, Ledger, Outcome, free, log_path, stop_signals, stopping_text
 from heldout.sweep.plan import Decision, Plan
 from heldout.sweep.progress import Display
-
-#: Seconds the probe tasks of :func:`check_shared` may take (a node starting a worker process).
-PROBE_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +105,7 @@ def _probe(file: str, token: str) -> tuple[str, bool]:
         return socket.gethostname(), False
 
 
-def check_shared(folder: Path, timeout: float = PROBE_SECONDS) -> int:
+def check_shared(folder: Path, timeout: float = 120.0) -> int:
     """Checks that every alive Ray node sees ``folder`` as the driver does: a token file written in
     its nearest existing folder is read back by one task on each node (and removed). Returns the
     nodes checked.
@@ -146,12 +135,10 @@ def check_shared(folder: Path, timeout: float = PROBE_SECONDS) -> int:
         for ref, node in refs.items():
             try:
                 host, seen = ray.get(ref) if ref in ready else (node, None)
-            except ray.exceptions.RayError as exc:
-                host, seen = node, f"the probe failed: {_first_line(exc)}"
-            if seen is not True:
-                why = {None: f"no answer in {timeout:g} s", False: f"it cannot read {str(file)!r}"}.get(
-                    seen, seen
-                )
+            except ray.exceptions.RayError:  # its worker or node lost: no answer
+                host, seen = node, None
+            if not seen:
+                why = f"it cannot read {str(file)!r}" if seen is False else f"no answer in {timeout:g} s"
                 raise ValueError(
                     f"Ray node {host} ({node}) does not see the sweep folder {str(folder.absolute())!r} "
                     f"({why}): put it on storage every node mounts at the same path"
@@ -175,17 +162,9 @@ def _connect(address: str | None, num_cpus: int | None) -> None:
 
     import ray
 
-    if address is None:
-        # "local": a new instance for this sweep, never a cluster this machine may already be part of
-        ray.init(
-            address="local",
-            num_cpus=num_cpus or machine_cores(),
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    else:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    # no address: a new instance for this sweep, never a cluster this machine may already be part of
+    local = {"num_cpus": num_cpus or machine_cores(), "include_dashboard": False} if address is None else {}
+    ray.init(address=address or "local", log_to_driver=False, logging_level=logging.WARNING, **local)
 
 
 def _cluster() -> tuple[float, float, float]:
@@ -247,9 +226,11 @@ def run_ray(
         if prepare is not None:
             prepare()
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        kinds = sorted({(n.num_cpus, n.num_gpus) for n in needs.values()})
+        asks = " or ".join(f"{c} CPU(s)" + (f" + {g:g} GPU" if g else "") for c, g in kinds)
         print(
             f"running {len(todo)} run(s) as Ray tasks on {where} ({nodes} node(s) see the sweep folder; "
-            f"{cluster_cpus:g} CPU(s), {gpus:g} GPU(s)); each asks for {_describe(needs)}",
+            f"{cluster_cpus:g} CPU(s), {gpus:g} GPU(s)); each asks for {asks}",
             file=stream,
         )
         _loop(plan, todo, needs, outcome, max_retries, stream, progress, command, poll)
@@ -257,11 +238,6 @@ def run_ray(
         ray.shutdown()
     outcome.seconds = time.monotonic() - t0
     return outcome
-
-
-def _describe(needs: dict[str, Needs]) -> str:
-    kinds = sorted({(n.num_cpus, n.num_gpus) for n in needs.values()})
-    return " or ".join(f"{c} CPU(s)" + (f" + {g:g} GPU" if g else "") for c, g in kinds)
 
 
 def _loop(
