@@ -18,6 +18,9 @@ from typing import Any
 
 from heldout.sweep.progress import step_of
 
+#: Exit codes of a worker (:func:`heldout.sweep.worker.run_one`).
+COMPLETE, FAILED, HELD, INTERRUPTED = 0, 1, 3, 130
+
 
 @dataclass
 class Outcome:
@@ -131,8 +134,6 @@ def judge(code: int | None, path: Path, attempt: int, max_retries: int, stopped:
         ``restart`` or ``wait`` (held by another live process), or ``("failed", WHY)`` (WHY: ``""``
         or ``", diverged: not retried"``).
     """
-    from heldout.sweep.worker import FAILED, HELD, INTERRUPTED
-
     if code == 0:
         return "complete", ""
     if code == HELD:

@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from heldout.protocol.lease import LeaseHeld
-
-#: Exit codes of a worker.
-COMPLETE, FAILED, HELD, INTERRUPTED = 0, 1, 3, 130
+from heldout.sweep.outcome import COMPLETE, FAILED, HELD, INTERRUPTED, retry_action
 
 
 def _watch(driver: int, every: float = 1.0) -> None:
@@ -119,7 +117,6 @@ def _now(path: Path) -> str:
     """What to do with the run in ``path``, decided again under its lease: ``skip`` (complete),
     ``resume`` (from its checkpoint), ``start`` or ``restart`` (afresh) or ``keep`` (diverged)."""
     from heldout.protocol.status import read_status
-    from heldout.sweep.outcome import retry_action
 
     if not (path / "config.yaml").is_file():
         return "start"
