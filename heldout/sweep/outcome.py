@@ -110,8 +110,9 @@ def log_path(folder: Path, name: str) -> Path:
 
 
 def retry_action(path: Path) -> str | None:
-    """How a run that just failed is tried again: ``resume`` from its checkpoint, ``restart`` without
-    one, None when it diverged (or its folder says it did not fail)."""
+    """How the run in ``path`` goes on (a worker decides again with it, holding the run's lease):
+    ``skip`` when complete, ``resume`` from its checkpoint, ``restart`` without one, None when it
+    diverged."""
     from heldout.protocol.checkpoint import latest_checkpoint
     from heldout.protocol.status import read_status
 
@@ -121,6 +122,8 @@ def retry_action(path: Path) -> str | None:
         return "restart"
     if str(status.get("error") or "").startswith("TrainingDiverged"):
         return None
+    if (path / "config.yaml").is_file() and status["state"] == "complete":
+        return "skip"
     if (path / "config.yaml").is_file() and latest_checkpoint(path)[0] is not None:
         return "resume"
     return "restart"

@@ -26,9 +26,8 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from heldout.sweep.local import machine_cores, run_threads
 from heldout.sweep.outcome import Job, Ledger, Outcome, free, log_path, stop_signals, stopping_text
@@ -36,8 +35,7 @@ from heldout.sweep.plan import Decision, Plan
 from heldout.sweep.progress import Display
 
 
-@dataclass(frozen=True)
-class Needs:
+class Needs(NamedTuple):
     """What one run's task declares to Ray, and the torch threads it runs with."""
 
     num_cpus: int
@@ -308,17 +306,13 @@ def _loop(
                     time.sleep(poll)
                 for ref in done:
                     job = pending.pop(ref)
-                    code, error = _result(ref)
-                    if code is None and outcome.stopped and not seen(job):
-                        outcome.not_started.append(
-                            job.name
-                        )  # cancelled in the queue: its folder is as it was
+                    if outcome.stopped and not seen(job):  # cancelled in the queue: its folder is as it was
+                        outcome.not_started.append(job.name)
                         continue
+                    code, error = _result(ref, log_path(plan.folder, job.name))
                     seen(job)
-                    if error:
-                        _log(plan.folder, job.name, error)
                     again = ledger.settle(
-                        job, code, time.monotonic() - (job.started or time.monotonic()), _first_line(error)
+                        job, code, time.monotonic() - (job.started or time.monotonic()), error
                     )
                     if again is not None:
                         submit(again)
@@ -343,23 +337,18 @@ def _first_line(error: Any) -> str:
     return lines[0][:200] if lines else ""
 
 
-def _log(folder: Path, name: str, error: str) -> None:
-    """Appends Ray's error text to the run's log (the worker may have died before writing there)."""
-    log = log_path(folder, name)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:
-        out.write(f"== the Ray task of {name} ended without an exit code:\n{error}\n")
-
-
-def _result(ref: Any) -> tuple[int | None, str]:
-    """The exit code a task returned, and ``""``; or None and Ray's error text when it was cancelled,
-    or its worker or node was lost."""
+def _result(ref: Any, log: Path) -> tuple[int | None, str]:
+    """The exit code a task returned, and ``""``; or None and the first line of Ray's error text when
+    it was cancelled, or its worker or node was lost (the whole text appended to the run's ``log``)."""
     import ray
 
     try:
         return int(ray.get(ref)), ""
     except (ray.exceptions.TaskCancelledError, ray.exceptions.RayError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            out.write(f"== the Ray task ended without an exit code:\n{type(exc).__name__}: {exc}\n")
+        return None, _first_line(f"{type(exc).__name__}: {exc}")
 
 
 __all__ = ["Needs", "check_feasible", "check_shared", "run_ray", "task_needs"]

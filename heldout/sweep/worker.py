@@ -97,7 +97,7 @@ def _run(run_dir: str, data: dict[str, Any], action: str, threads: int, out: Any
     config = TrainConfig.from_dict(data)
     import_plugins(config.imports)
     with hold(run_dir):
-        action = _now(Path(run_dir))
+        action = retry_action(Path(run_dir)) or "keep"  # decided again, holding the lease
         print(f"== {action} {run_dir}", file=out)
         if action == "keep":
             return FAILED
@@ -111,18 +111,6 @@ def _run(run_dir: str, data: dict[str, Any], action: str, threads: int, out: Any
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         run_train(config, command=command, progress=False, stream=out, run_dir=run_dir)
     return COMPLETE
-
-
-def _now(path: Path) -> str:
-    """What to do with the run in ``path``, decided again under its lease: ``skip`` (complete),
-    ``resume`` (from its checkpoint), ``start`` or ``restart`` (afresh) or ``keep`` (diverged)."""
-    from heldout.protocol.status import read_status
-
-    if not (path / "config.yaml").is_file():
-        return "start"
-    if read_status(path)["state"] == "complete":
-        return "skip"
-    return retry_action(path) or "keep"
 
 
 __all__ = ["COMPLETE", "FAILED", "HELD", "INTERRUPTED", "run_one"]
