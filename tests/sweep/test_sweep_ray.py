@@ -228,3 +228,55 @@ def test_tuning_on_ray_scores_and_chooses_as_the_local_backend(tmp_path: Path, l
         ]
         results[backend] = ([(t["name"], t["score"]) for t in group["trials"]], group["best"]["name"], tests)
     assert results["ray"] == results["local"]
+
+
+@pytest.mark.slow
+def test_a_second_ray_node_is_probed_and_its_loss_resumes_its_run_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ray cluster of two nodes on this machine (ray.cluster_utils): the sweep's probe reaches both;
+    the worker node is removed while it trains a run, and the sweep retries that run on the head from
+    its last checkpoint (its dead worker's lease is stale: its pid is gone from this host)."""
+    import subprocess
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from heldout.protocol.lease import read_lease
+
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    for key in ("RAY_USAGE_STATS_ENABLED", "PYTHONPATH"):  # the nodes' workers import this tree
+        monkeypatch.setenv(key, env[key])
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker_node = cluster.add_node(num_cpus=1)
+    try:
+        cluster.wait_for_nodes()
+        spec = tmp_path / "two.yaml"
+        spec.write_text(
+            f"name: two\nfolder: {tmp_path / 'sw'}\n"
+            "base: {preset: cartpole-gravity-extrapolation, timesteps: 8192, num_envs: 2, eval_episodes: 2,\n"
+            "       eval_num_envs: 2, checkpoint_freq: 256, agent_kwargs: {n_steps: 64, batch_size: 64, n_epochs: 1}}\n"
+            "grid: {seed: [0, 1]}\n"
+        )
+        argv = [sys.executable, "-m", "heldout", "sweep", str(spec), "--backend", "ray", "--no-report"]
+        argv += ["--address", cluster.address, "--max-retries", "1"]
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        runs = [tmp_path / "sw" / f"cartpole/ppo/seed{s}" for s in (0, 1)]
+        deadline = time.monotonic() + 300
+        while not all(list(r.glob("checkpoints/step-*")) and read_lease(r) for r in runs):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        cluster.remove_node(worker_node)  # the node goes, with the worker that trains one of the runs
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out + err
+        assert "2 node(s) see the sweep folder" in err
+        assert "(exit lost: " in err and "retrying" in err, err
+        assert all(_state(r) == "complete" for r in runs)
+        resumed = [r for r in runs if "resume, attempt 2" in (r / "command.txt").read_text()]
+        assert len(resumed) == 1, err
+    finally:
+        cluster.shutdown()
