@@ -26,7 +26,7 @@ import time
 from collections import deque
 from typing import Any
 
-from heldout.sweep.outcome import Job, Ledger, Outcome, free, stop_signals, stopping_text
+from heldout.sweep.outcome import Job, Ledger, Outcome, free, stop_signals
 from heldout.sweep.plan import Plan
 from heldout.sweep.progress import Display
 
@@ -134,23 +134,18 @@ def run_local(
     running: dict[str, Job] = {}
     display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
     ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
-    interrupts = 0
 
-    def on_stop(signum: int, frame: Any) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        outcome.stopped = True
-        for job in running.values():  # the same signal on: a repeated SIGTERM never cuts an update
+    def forward(signum: int, requests: int) -> None:  # the same signal: a second SIGTERM cuts no update
+        for job in running.values():
             if job.handle.pid and job.handle.is_alive():
                 try:
                     os.kill(job.handle.pid, signum)
                 except ProcessLookupError:
                     pass
-        display.event(stopping_text(interrupts, ""))
 
     t0 = time.monotonic()
     try:
-        with stop_signals(on_stop):
+        with stop_signals(outcome, display, forward):
             while queue or running:
                 for _ in range(len(queue)):  # a run held elsewhere waits its turn at the back
                     if len(running) >= workers or outcome.stopped:

@@ -84,24 +84,32 @@ def free(job: Job) -> bool:
 
 
 @contextmanager
-def stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
-    """``handler`` on SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) for the block."""
+def stop_signals(
+    outcome: Outcome, display: Any, forward: Callable[[int, int], None], queued: str = ""
+) -> Iterator[None]:
+    """For the block, SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) stop the sweep: the
+    ``outcome`` is marked stopped, ``forward(signum, n)`` passes the ``n``-th request on to the
+    running runs, and ``display`` says so (``queued``: what happens to the queued runs)."""
+    requests = 0
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal requests
+        requests += 1
+        outcome.stopped = True
+        forward(signum, requests)
+        display.event(
+            "stopping the runs now (SIGTERM: at the end of their update)"
+            if requests > 1
+            else f"stopping: {queued}each running run stops at the end of its update, with a checkpoint "
+            "(Ctrl-C again: at once)"
+        )
+
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def stopping_text(interrupts: int, queued: str) -> str:
-    """The event line of the ``interrupts``-th stop request (``queued``: what happens to queued runs)."""
-    if interrupts > 1:
-        return "stopping the runs now (SIGTERM: at the end of their update)"
-    return (
-        f"stopping: {queued}each running run stops at the end of its update, with a checkpoint "
-        "(Ctrl-C again: at once)"
-    )
 
 
 def log_path(folder: Path, name: str) -> Path:

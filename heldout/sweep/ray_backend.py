@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from heldout.sweep.local import machine_cores, run_threads
-from heldout.sweep.outcome import Job, Ledger, Outcome, free, log_path, stop_signals, stopping_text
+from heldout.sweep.outcome import Job, Ledger, Outcome, free, log_path, stop_signals
 from heldout.sweep.plan import Decision, Plan
 from heldout.sweep.progress import Display
 
@@ -257,7 +257,6 @@ def _loop(
     waiting: list[Job] = []  # runs another live process holds, submitted once it lets go
     display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
     ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
-    interrupts = 0
 
     def submit(job: Job) -> None:
         if not free(job):
@@ -279,19 +278,15 @@ def _loop(
             display.event(job.label())
         return bool(job.started)
 
-    def on_stop(signum: int, frame: Any) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        outcome.stopped = True
+    def forward(signum: int, requests: int) -> None:
         for ref in list(pending):
             try:
-                ray.cancel(ref, force=interrupts > 1)
+                ray.cancel(ref, force=requests > 1)
             except Exception:  # noqa: BLE001 - a task that just ended
                 pass
-        display.event(stopping_text(interrupts, "queued runs are dropped, "))
 
     try:
-        with stop_signals(on_stop):
+        with stop_signals(outcome, display, forward, "queued runs are dropped, "):
             for d in todo:
                 submit(Job(d, d.action, 1))
             display.event(f"queued {len(todo)} run(s); each starts when Ray has its CPUs free")
