@@ -146,17 +146,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             command=command,
         )
     kept = [d.run.name for d in plan.decisions if d.action == "keep"]
-    waiting = [d.run.name for d in plan.decisions if d.action == "wait"]
     skipped = sum(d.action == "skip" for d in plan.decisions)
     print(
         f"sweep {spec.name!r}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
         f"{len(outcome.failed) + len(kept)} failed, {len(outcome.interrupted)} interrupted"
         + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
-        + (f", {len(waiting)} running elsewhere" if waiting else "")
         + f" ({outcome.seconds:.1f} s)"
     )
     for name in outcome.failed + kept:
-        print(f"  failed: {name} (log: {plan.folder / 'logs' / (name.replace('/', '__') + '.log')})")
+        error = f": {outcome.errors[name]}" if name in outcome.errors else ""
+        print(f"  failed: {name} (log: {plan.folder / 'logs' / (name.replace('/', '__') + '.log')}){error}")
     if outcome.stopped:
         print(
             f"stopped: run the same command again to resume ({' '.join(map(shlex.quote, ['heldout', *argv]))})"
@@ -212,8 +211,6 @@ def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any, address: Any
 def _ray_address(args: argparse.Namespace) -> Any:
     """The checked ``--address`` (None: a local Ray instance), and Ray checked to be installed, for
     ``--backend ray``; bad input before anything is written or Ray is imported."""
-    from heldout.sweep.ray_address import check_reachable, parse_address
-
     if args.backend != "ray":
         if args.address is not None:
             raise ValueError(
@@ -226,7 +223,6 @@ def _ray_address(args: argparse.Namespace) -> Any:
             f"--workers {args.workers} is for the local backend only: on --backend ray each run asks for "
             "its torch threads' CPUs (and a GPU on CUDA) and Ray places as many as the nodes hold"
         )
-    address = None if args.address is None else check_reachable(parse_address(args.address))
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
@@ -234,4 +230,6 @@ def _ray_address(args: argparse.Namespace) -> Any:
             "--backend ray needs Ray, which is not installed: pip install 'heldout[ray]' "
             "(or use --backend local; docs/sweeps.md)"
         )
-    return address
+    from heldout.sweep.ray_address import check_address
+
+    return None if args.address is None else check_address(args.address)

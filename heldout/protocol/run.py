@@ -34,6 +34,7 @@ from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, s
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
+from heldout.protocol.lease import hold, is_lease_file, refuse_if_held
 from heldout.protocol.plan import plan_train
 from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
@@ -133,39 +134,44 @@ def checkpoint_every(config: TrainConfig) -> int:
 
 
 class _StopRequest:
-    """The first Ctrl-C asks the run to stop at the end of the current update, with a checkpoint;
-    a second one stops at once (SIGINT's default)."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (a scheduler's preemption, Slurm's ``scancel``) asks the
+    run to stop at the end of the current update, with a checkpoint; a second Ctrl-C stops at once
+    (SIGINT's default). A second SIGTERM changes nothing: the scheduler's SIGKILL follows anyway."""
 
     def __init__(self, stream: Any) -> None:
         self.requested = False
         self.stream = stream
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopRequest:
         import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         import signal
 
         if self.requested:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
         self.requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
         print(
-            "\nstopping at the end of this update, with a checkpoint (Ctrl-C again to stop now)",
+            f"\n{signal.Signals(signum).name}: stopping at the end of this update, with a checkpoint "
+            "(Ctrl-C again to stop now)",
             file=sys.stderr,
         )
 
     def __exit__(self, *exc: Any) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def training_context_features(split: Any) -> list[str]:
@@ -341,18 +347,19 @@ def run_train(
     write_atomic(run_dir / "git.txt", git_revision() + "\n")
     write_json(run_dir / "split.json", {"split": split.to_dict(), "eval_levels": lists, "leakage": leakage})
 
-    with torch_threads(config.torch_threads or family.default_torch_threads):
+    with torch_threads(config.torch_threads or family.default_torch_threads), hold(run_dir):
         return _train_and_evaluate(
             config, family, split, lists, leakage, agent_cls, run_dir, progress, stream
         )
 
 
 def _empty_run_dir(path: str | os.PathLike[str]) -> Path:
-    """``path`` created (with its parents) as the folder of a new run; refused if it holds anything."""
+    """``path`` created (with its parents) as the folder of a new run; refused if it holds anything
+    (but the lease of the sweep worker that starts it)."""
     run_dir = Path(path)
     check_writable(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if any(run_dir.iterdir()):
+    if any(not is_lease_file(p) for p in run_dir.iterdir()):
         raise ValueError(f"run folder {str(run_dir)!r} is not empty: a new run needs an empty folder")
     return run_dir
 
@@ -381,6 +388,7 @@ def resume_train(
     path = Path(run_dir)
     if not (path / "config.yaml").is_file():
         raise ValueError(f"{str(run_dir)!r} is not a heldout run folder (no config.yaml)")
+    refuse_if_held(path)  # a run a live process trains is never resumed into
     config = read_config(path / "config.yaml")
     status = read_status(path)
     if status["state"] == "complete":
@@ -409,7 +417,7 @@ def resume_train(
         previous = (path / "command.txt").read_text() if (path / "command.txt").is_file() else ""
         write_atomic(path / "command.txt", previous + command + "\n")
     print(f"resuming {str(path)!r} from {checkpoint.name} ({describe_status(status)})", file=stream)
-    with torch_threads(config.torch_threads or family.default_torch_threads):
+    with torch_threads(config.torch_threads or family.default_torch_threads), hold(path):
         return _train_and_evaluate(
             config,
             family,

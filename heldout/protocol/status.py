@@ -8,8 +8,10 @@ Every run folder carries ``status.json``::
 written atomically when the run starts, as training moves on (:class:`StatusCallback`, at most every
 few seconds), and when it ends: ``complete`` after ``summary.json``, ``interrupted`` on Ctrl-C,
 ``failed`` (with the error) on an exception or a diverged update. A run killed outright (``kill -9``,
-a lost machine) cannot say so itself: :func:`read_status` reports a ``running`` folder whose process
-is gone from this host as ``interrupted``.
+Slurm's SIGKILL, a lost machine) cannot say so itself: :func:`read_status` reports a ``running``
+folder as ``interrupted`` once no live process holds it: its lease (:mod:`heldout.protocol.lease`)
+is stale (its process gone from this host, or no heartbeat for ``STALE_SECONDS`` on any host), or,
+in a folder without a lease, the same test on the status's own host, pid and ``updated``.
 
 Folders written before ``status.json`` existed count as ``complete`` when they hold ``summary.json``
 (the last file a run writes), else ``interrupted``.
@@ -17,14 +19,15 @@ Folders written before ``status.json`` existed count as ``complete`` when they h
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
+from heldout.protocol.lease import host_id, is_live, is_mine, read_lease
 from heldout.protocol.run_folder import write_json
 
 STATUS_FILE = "status.json"
@@ -49,28 +52,28 @@ def write_status(
             "state": state,
             "step": int(step),
             "total": int(total),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "host": socket.gethostname(),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": host_id(),
             "pid": os.getpid(),
             "error": error,
         },
     )
 
 
-def _alive(pid: int) -> bool:
+def _heartbeat(updated: Any) -> float | None:
+    """``updated`` (``2026-12-02T14:05:11+0000``; without an offset: this host's local time) as epoch
+    seconds, None when it is no time."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
+        when = datetime.datetime.fromisoformat(str(updated))
+    except ValueError:
+        return None
+    return when.timestamp()
 
 
 def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The state of a run folder, as :func:`write_status` wrote it, made true where it can be.
 
-    A ``running`` status whose process no longer exists on this host becomes ``interrupted`` (with
+    A ``running`` status that no live process holds (see the module) becomes ``interrupted`` (with
     ``"stale": true``); a folder without ``status.json`` is ``complete`` if it holds ``summary.json``
     (written last), else ``interrupted``.
 
@@ -88,14 +91,16 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"{str(file)!r} is not a readable run status ({exc})") from None
     if not isinstance(status, dict) or status.get("state") not in STATES:
         raise ValueError(f"{str(file)!r} holds no run state (one of {', '.join(STATES)})")
-    if (
-        status["state"] == "running"
-        and status.get("host") == socket.gethostname()
-        and isinstance(status.get("pid"), int)
-        and status["pid"] != os.getpid()
-        and not _alive(status["pid"])
-    ):
-        status = {**status, "state": "interrupted", "stale": True}
+    if status["state"] == "running":
+        lease = read_lease(path)
+        if lease is None:  # a run from before leases, or one that has not taken its lease yet
+            lease = {
+                "host": status.get("host"),
+                "pid": status.get("pid"),
+                "heartbeat": _heartbeat(status.get("updated")),
+            }
+        if not is_live(lease) and not is_mine(lease):
+            status = {**status, "state": "interrupted", "stale": True}
     return status
 
 

@@ -3,21 +3,17 @@
 At most ``workers`` runs train at once, each in its own process (:mod:`heldout.sweep.worker`) with
 ``threads`` torch threads, so that ``workers x threads`` stays within the machine's cores
 (:func:`pool_size`). Processes come from a fork server that imported heldout once, so a run starts in
-a fraction of a second and no process forks a parent whose torch thread pool is already running.
+a fraction of a second and no process forks a parent whose torch thread pool is already running. The
+sweep follows its runs through their ``status.json`` and shows one progress line for them all.
 
-The sweep follows its runs through their ``status.json`` (the step each reached) and shows one
-progress line for the whole sweep: runs done, running and failed, steps and the overall ETA.
-
-Ctrl-C stops cleanly: the sweep starts no new run and passes the interrupt on to each worker once;
-each run stops at the end of its current update with a checkpoint and is left ``interrupted``, and
-the same ``heldout sweep`` resumes it. A second Ctrl-C stops the runs at once (still marked
-interrupted; they lose what they trained since their last checkpoint). A sweep killed outright
-leaves its workers to notice within a second and stop the same way (:func:`heldout.sweep.worker._watch`);
-a worker killed outright loses its run's progress since its last checkpoint, and the next sweep
-resumes it from there.
-
-A run that fails is started again (from its last checkpoint, or anew without one) up to
-``max_retries`` times; one that diverged is not (it would diverge again).
+Ctrl-C or SIGTERM (a scheduler's preemption) stops cleanly: no new run starts, each worker gets the
+signal once and stops at the end of its update with a checkpoint, ``interrupted``; the same command
+resumes it. A second Ctrl-C stops the runs at once. The workers of a sweep killed outright notice
+within a second and stop the same way (:func:`heldout.sweep.worker._watch`); a run whose worker is
+killed outright is resumed from its last checkpoint (a retry, or the next sweep) once its lease is
+stale, and a run another live process holds waits until its lease is free or stale
+(:mod:`heldout.protocol.lease`). A failed run is started again up to ``max_retries`` times, unless
+it diverged.
 """
 
 from __future__ import annotations
@@ -29,10 +25,10 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import Any
 
-from heldout.sweep.outcome import Ledger, Outcome, log_path
+from heldout.sweep.outcome import Job, Ledger, Outcome, free, stop_signals
 from heldout.sweep.plan import Decision, Plan
 from heldout.sweep.progress import Display
 
@@ -77,16 +73,6 @@ def pool_size(
             "core(s): the runs will slow each other down"
         )
     return workers, threads, warning
-
-
-@dataclass
-class _Job:
-    decision: Decision
-    action: str
-    attempt: int
-    process: Any = None
-    started: float = 0.0
-    done_steps: int = 0
 
 
 def _entry(
@@ -154,87 +140,69 @@ def run_local(
     what = f"{len(todo)} run(s)" + (" and those the search adds" if more else "")
     print(f"running {what} on {workers} worker(s), {threads} torch thread(s) each", file=stream)
     ctx = _context()
-    queue = deque(_Job(d, d.action, 1) for d in todo)
-    running: dict[str, _Job] = {}
+    queue = deque(Job(d, d.action, 1) for d in todo)
+    running: dict[str, Job] = {}
     display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
     ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
-    interrupts = 0
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        outcome.stopped = True
+    def forward(signum: int, requests: int) -> None:  # the same signal: a second SIGTERM cuts no update
         for job in running.values():
-            if job.process is not None and job.process.pid and job.process.is_alive():
+            if job.handle.pid and job.handle.is_alive():
                 try:
-                    os.kill(job.process.pid, signal.SIGINT)
+                    os.kill(job.handle.pid, signum)
                 except ProcessLookupError:
                     pass
-        what = (
-            "stopping: each run stops at the end of its update, with a checkpoint (Ctrl-C again: at once)"
-            if interrupts == 1
-            else "stopping the runs now"
-        )
-        display.event(what)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     t0 = time.monotonic()
     try:
-        while True:
-            if more is not None and not queue and len(running) < workers and not outcome.stopped:
-                for decision in more(outcome, workers - len(running)):
-                    ledger.add(decision)
-                    queue.append(_Job(decision, decision.action, 1))
-            if not (queue or running):
-                break
-            while queue and len(running) < workers and not outcome.stopped:
-                job = queue.popleft()
-                name = job.decision.run.name
-                job.process = ctx.Process(
-                    target=_entry,
-                    args=(
-                        str(job.decision.path),
-                        job.decision.run.config.to_dict(),
-                        job.action,
-                        threads,
-                        str(log_path(plan.folder, name)),
-                        f"{command} (run {name}, {job.action}, attempt {job.attempt})".strip(),
-                        os.getpid(),
-                    ),
-                    name=f"heldout-sweep:{name}",
-                )
-                job.process.start()
-                job.started = time.monotonic()
-                running[name] = job
-                outcome.attempts[name] = job.attempt
-                display.event(
-                    f"{job.action} {name}" + (f" (attempt {job.attempt})" if job.attempt > 1 else "")
-                )
-            if outcome.stopped and queue:
-                outcome.not_started.extend(j.decision.run.name for j in queue)
-                queue.clear()
-            from multiprocessing.connection import wait
-
-            wait([j.process.sentinel for j in running.values()], timeout=poll)
-            for name, job in list(running.items()):
-                if job.process.is_alive():
-                    job.done_steps = ledger.trained(job.decision)
-                    continue
-                job.process.join()
-                del running[name]
-                retry = ledger.settle(
-                    job.decision, job.attempt, job.process.exitcode, time.monotonic() - job.started
-                )
-                if retry is not None:
-                    queue.append(_Job(job.decision, retry, job.attempt + 1))
-            ledger.update(list(running.values()), len(running))
-        ledger.close()
+        with stop_signals(outcome, display, forward):
+            while True:
+                if more is not None and not queue and len(running) < workers and not outcome.stopped:
+                    for decision in more(outcome, workers - len(running)):
+                        ledger.add(decision)
+                        queue.append(Job(decision, decision.action, 1))
+                if not (queue or running):
+                    break
+                for _ in range(len(queue)):  # a run held elsewhere waits its turn at the back
+                    if len(running) >= workers or outcome.stopped:
+                        break
+                    job = queue.popleft()
+                    if not free(job):
+                        queue.append(job)
+                        continue
+                    job.handle = ctx.Process(
+                        target=_entry,
+                        args=(*job.args(plan.folder, command, threads), os.getpid()),
+                        name=f"heldout-sweep:{job.name}",
+                    )
+                    job.handle.start()
+                    job.started = time.monotonic()
+                    running[job.name] = job
+                    outcome.attempts[job.name] = job.attempt
+                    display.event(job.label())
+                if outcome.stopped and queue:
+                    outcome.not_started.extend(j.name for j in queue)
+                    queue.clear()
+                if running:
+                    wait([j.handle.sentinel for j in running.values()], timeout=poll)
+                else:
+                    time.sleep(poll)
+                for name, job in list(running.items()):
+                    if job.handle.is_alive():
+                        job.done_steps = ledger.trained(job.decision)
+                        continue
+                    job.handle.join()
+                    del running[name]
+                    again = ledger.settle(job, job.handle.exitcode, time.monotonic() - job.started)
+                    if again is not None:
+                        queue.append(again)
+                ledger.update(list(running.values()), len(running))
+            ledger.close()
     finally:
-        signal.signal(signal.SIGINT, previous)
         for job in running.values():  # only on an error of the sweep itself
-            if job.process.is_alive():
-                os.kill(job.process.pid, signal.SIGINT)
-                job.process.join(30)
+            if job.handle.is_alive():
+                os.kill(job.handle.pid, signal.SIGINT)
+                job.handle.join(30)
     outcome.seconds = time.monotonic() - t0
     return outcome
 

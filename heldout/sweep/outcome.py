@@ -1,19 +1,25 @@
 """How a sweep's runs ended, whichever backend ran them, and what a run that just ended counts as.
 
-A worker ends with the exit code of :func:`heldout.sweep.worker.run_one` (0 complete, 1 failed, 130
-interrupted). :func:`judge` turns it, with the run folder, into what the sweep does next: count the
-run complete or interrupted, start it again (``resume`` from its last checkpoint, ``restart`` without
-one) while ``--max-retries`` allows, or count it failed. A run that diverged is never retried: from
-the same seed and checkpoint it would diverge again.
+A worker ends with the exit code of :func:`heldout.sweep.worker.run_one` (0 complete, 1 failed, 3 held
+by another live process, 130 interrupted). :func:`judge` turns it into what the sweep does next: count
+the run complete, interrupted or failed, start it again (``resume``, ``restart``) while
+``--max-retries`` allows (never a diverged run: it would diverge again), or ``wait`` until the process
+that holds it lets go. Both backends share :class:`Job`, :func:`stop_signals` and :class:`Ledger`.
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from heldout.sweep.progress import step_of
+
+#: Exit codes of a worker (:func:`heldout.sweep.worker.run_one`).
+COMPLETE, FAILED, HELD, INTERRUPTED = 0, 1, 3, 130
 
 
 @dataclass
@@ -25,8 +31,85 @@ class Outcome:
     interrupted: list[str] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
     stopped: bool = False
     seconds: float = 0.0
+
+
+@dataclass
+class Job:
+    """One try of one run: ``handle`` is its worker (a process, or a Ray object ref), ``started``
+    when it began (0 while queued), ``done_steps`` what it trained in this sweep call so far."""
+
+    decision: Any
+    action: str
+    attempt: int
+    handle: Any = None
+    mark: int | None = None
+    started: float = 0.0
+    done_steps: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.decision.run.name
+
+    def label(self) -> str:
+        """The event line of its start: ``resume cartpole/ppo/seed0 (attempt 2)``."""
+        return f"{self.action} {self.name}" + (f" (attempt {self.attempt})" if self.attempt > 1 else "")
+
+    def args(self, folder: Path, command: str, threads: int) -> tuple:
+        """The arguments of :func:`heldout.sweep.worker.run_one` for this try (absolute paths: a Ray
+        worker may run in another folder)."""
+        return (
+            str(self.decision.path.absolute()),
+            self.decision.run.config.to_dict(),
+            self.action,
+            threads,
+            str(log_path(folder, self.name).absolute()),
+            f"{command} (run {self.name}, {self.action}, attempt {self.attempt})".strip(),
+        )
+
+
+def free(job: Job) -> bool:
+    """Whether a ``wait`` job's run is no longer held by a live process (its worker may start)."""
+    from heldout.protocol.lease import holder
+    from heldout.protocol.status import read_status
+
+    if job.action != "wait":
+        return True
+    try:
+        return holder(job.decision.path) is None and read_status(job.decision.path)["state"] != "running"
+    except ValueError:  # unreadable: the worker decides again, and says so in its log
+        return True
+
+
+@contextmanager
+def stop_signals(
+    outcome: Outcome, display: Any, forward: Callable[[int, int], None], queued: str = ""
+) -> Iterator[None]:
+    """For the block, SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) stop the sweep: the
+    ``outcome`` is marked stopped, ``forward(signum, n)`` passes the ``n``-th request on to the
+    running runs, and ``display`` says so (``queued``: what happens to the queued runs)."""
+    requests = 0
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal requests
+        requests += 1
+        outcome.stopped = True
+        forward(signum, requests)
+        display.event(
+            "stopping the runs now (SIGTERM: at the end of their update)"
+            if requests > 1
+            else f"stopping: {queued}each running run stops at the end of its update, with a checkpoint "
+            "(Ctrl-C again: at once)"
+        )
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def log_path(folder: Path, name: str) -> Path:
@@ -35,8 +118,9 @@ def log_path(folder: Path, name: str) -> Path:
 
 
 def retry_action(path: Path) -> str | None:
-    """How a run that just failed is tried again: ``resume`` from its checkpoint, ``restart`` without
-    one, None when it diverged (or its folder says it did not fail)."""
+    """How the run in ``path`` goes on (a worker decides again with it, holding the run's lease):
+    ``skip`` when complete, ``resume`` from its checkpoint, ``restart`` without one, None when it
+    diverged."""
     from heldout.protocol.checkpoint import latest_checkpoint
     from heldout.protocol.status import read_status
 
@@ -46,6 +130,8 @@ def retry_action(path: Path) -> str | None:
         return "restart"
     if str(status.get("error") or "").startswith("TrainingDiverged"):
         return None
+    if (path / "config.yaml").is_file() and status["state"] == "complete":
+        return "skip"
     if (path / "config.yaml").is_file() and latest_checkpoint(path)[0] is not None:
         return "resume"
     return "restart"
@@ -55,13 +141,14 @@ def judge(code: int | None, path: Path, attempt: int, max_retries: int, stopped:
     """What a run whose worker ended with ``code`` (None: the worker was lost) counts as.
 
     Returns:
-        ``("complete", "")``, ``("interrupted", "")``, ``("retry", ACTION)`` with ``resume`` or
-        ``restart``, or ``("failed", WHY)`` (WHY: ``""`` or ``", diverged: not retried"``).
+        ``("complete", "")``, ``("interrupted", "")``, ``("retry", ACTION)`` with ``resume``,
+        ``restart`` or ``wait`` (held by another live process), or ``("failed", WHY)`` (WHY: ``""``
+        or ``", diverged: not retried"``).
     """
-    from heldout.sweep.worker import FAILED, INTERRUPTED
-
     if code == 0:
         return "complete", ""
+    if code == HELD:
+        return ("interrupted", "") if stopped else ("retry", "wait")
     if code == INTERRUPTED or (stopped and code != FAILED):
         return "interrupted", ""
     retry = retry_action(path)
@@ -100,17 +187,21 @@ class Ledger:
         """Steps run ``decision`` trained in this sweep call so far (from its ``status.json``)."""
         return max(0, step_of(decision.path) - self.base[decision.run.name])
 
-    def settle(self, decision: Any, attempt: int, code: int | None, seconds: float) -> str | None:
-        """Count run ``decision`` whose worker ended with ``code`` (None: lost) after ``seconds``.
+    def settle(self, job: Job, code: int | None, seconds: float, error: str = "") -> Job | None:
+        """Count ``job`` whose worker ended with ``code`` (None: lost, ``error`` saying why) after
+        ``seconds``.
 
         Returns:
-            ``resume`` or ``restart`` when the run is to be started again (the caller queues it as
-            attempt ``attempt + 1``), else None.
+            The run's next try when it is to be started again (the caller queues it), else None.
         """
+        decision, attempt = job.decision, job.attempt
         name, left = decision.run.name, decision.steps_left
         verdict, detail = judge(code, decision.path, attempt, self.max_retries, self.outcome.stopped)
         log = log_path(self.folder, name)
         shown = "lost" if code is None else code
+        if error:
+            shown = f"{shown}: {error}"
+            self.outcome.errors[name] = error
         if verdict == "complete":
             self.outcome.complete.append(name)
             self.finished += left
@@ -119,11 +210,14 @@ class Ledger:
             self.outcome.interrupted.append(name)
             self.finished += self.trained(decision)
             self.display.event(f"interrupted {name}: resumable")
+        elif verdict == "retry" and detail == "wait":
+            self.display.event(f"{name} is held by another live process: waiting for it")
+            return Job(decision, detail, attempt)
         elif verdict == "retry":
             self.display.event(f"failed {name} (exit {shown}; log {log}): retrying")
             base = step_of(decision.path) if detail == "resume" else 0
             self.base[name] = min(base, decision.run.config.timesteps - left)
-            return detail
+            return Job(decision, detail, attempt + 1)
         else:
             self.outcome.failed.append(name)
             self.finished += left
@@ -144,4 +238,4 @@ class Ledger:
         self.display.close()
 
 
-__all__ = ["Ledger", "Outcome", "judge", "log_path", "retry_action"]
+__all__ = ["Job", "Ledger", "Outcome", "free", "judge", "log_path", "retry_action", "stop_signals"]

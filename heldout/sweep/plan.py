@@ -11,8 +11,9 @@ interrupted               ``resume`` from its last intact checkpoint; ``restart`
 failed                    the same as interrupted (a retry), while ``--max-retries`` allows;
                           ``keep`` with ``--max-retries 0``, or when it diverged (a retry from
                           the same seed and checkpoint diverges again)
-running (its process      ``wait``: left alone (another sweep or ``heldout train`` runs it)
-alive)
+running (a live lease:    ``wait``: left alone while another sweep or ``heldout train`` holds
+see protocol/lease.py)    it; the sweep starts it once that lease is released or stale, and
+                          its worker decides again (complete: counted; else resumed)
 ========================  ==================================================================
 
 A folder whose ``config.yaml`` differs from the run the spec now describes is refused (it holds
@@ -27,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heldout.sweep.progress import step_of
 from heldout.sweep.spec import RunPoint, SweepSpec
 
 #: The file that gives a sweep folder its identity.
 SWEEP_FILE = "sweep.json"
 #: Folders of the sweep folder that are no runs: the workers' logs and the report.
 SWEEP_PARTS = ("logs", "report")
-#: Actions that start a worker.
-RUNS = ("start", "resume", "restart")
+#: Actions that start a worker (``wait``: once no live process holds the run).
+RUNS = ("start", "resume", "restart", "wait")
 
 
 @dataclass
@@ -113,7 +115,9 @@ def _verb(d: Decision) -> str:
         return f"resume ({d.steps_left:,} steps left)"
     if d.action == "restart":
         return f"restart ({d.steps_left:,} steps)"
-    return {"skip": "skip", "wait": "leave alone (running)", "keep": "keep (not retried)"}[d.action]
+    if d.action == "wait":
+        return "wait for its process, then resume it"
+    return {"skip": "skip", "keep": "keep (not retried)"}[d.action]
 
 
 def check_sweep_folder(spec: SweepSpec) -> Path:
@@ -204,7 +208,8 @@ def decide(run: RunPoint, folder: Path, max_retries: int) -> Decision:
     if state == "complete":
         return Decision(run, path, state, "skip", "complete", 0)
     if state == "running":
-        return Decision(run, path, state, "wait", f"running (pid {status.get('pid')})", 0)
+        where = f"running (pid {status.get('pid')} on {status.get('host')})"
+        return Decision(run, path, state, "wait", where[:60], max(0, total - step_of(path)))
     if state == "failed":
         error = str(status.get("error") or "")
         if max_retries <= 0 or error.startswith("TrainingDiverged"):

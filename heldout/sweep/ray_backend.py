@@ -1,73 +1,62 @@
 """The Ray backend: a sweep's runs as Ray tasks, on a local Ray instance or an existing cluster.
 
-Each run the plan starts is one Ray task (Moritz et al. 2018, "Ray: A Distributed Framework for
-Emerging AI Applications") that declares what it needs, ``num_cpus`` = the run's torch threads and
-``num_gpus`` = 1 for a run on CUDA (``device: cuda``, or ``auto`` on a cluster that has GPUs), so
-Ray places as many runs on each node as its cores and GPUs hold. The task calls the local backend's
-:func:`heldout.sweep.worker.run_one` in a fresh worker process (``max_calls=1``), so a run folder is
-byte for byte what the local backend writes, status.json, checkpoints and ``logs/<run>.log``
-included.
+Each run is one Ray task (Moritz et al. 2018, "Ray: A Distributed Framework for Emerging AI
+Applications") that asks for the spec's ``resources`` (``cpus``; ``gpus``, a fraction for runs that
+share a GPU), else ``num_cpus`` = its torch threads and one GPU on ``device: cuda`` only: a run on
+``auto`` asks for no GPU unless the spec does, and then sees none. The task runs
+:func:`heldout.sweep.worker.run_one` in a fresh process (``max_calls=1``): the run folder is byte for
+byte what the local backend writes, and the worker takes the run's lease first.
 
-Storage: the workers write their run folders straight into the sweep folder's path, run from the
-driver's working folder (so relative paths in the spec mean what they mean on the driver). On a
-cluster of several machines the sweep folder (and the working folder, with any ``imports`` of the
-spec) must be on shared storage mounted at the same path on every node; heldout must be installed on
-every node. Nothing is synced back: the driver reads the same files the workers write.
+Storage: the workers write into the sweep folder by absolute path, from the driver's working folder;
+on several machines it (and any ``imports``) must be on storage every node mounts at the same path,
+with heldout installed on every node. Before any run starts, one probe task per alive node reads back
+a token the driver wrote there (:func:`check_shared`): a node that cannot (``ray://`` from a laptop to
+a cluster without shared storage) stops the sweep in one line, before anything is written.
 
-Retries are the sweep's own (Ray's are off, ``max_retries=0``): a run that fails, or whose worker or
-node is lost, is started again from its last checkpoint up to ``--max-retries`` times, as on the
-local backend (:func:`heldout.sweep.outcome.judge`). Ctrl-C cancels cleanly: queued runs are
-dropped, and each running run gets the interrupt (``ray.cancel``, which raises SIGINT's handler in
-the task) and stops at the end of its update with a checkpoint, left ``interrupted``; a second
-Ctrl-C ends the workers at once (force-cancel: the runs keep what their last checkpoint holds). The
-same command resumes them.
+Retries are the sweep's own (Ray's are off): a run that fails, or whose worker or node is lost, is
+started again from its last checkpoint up to ``--max-retries`` times (:func:`heldout.sweep.outcome.judge`),
+and Ray's error text goes to the run's log and the summary. Ctrl-C or SIGTERM drops the queued runs
+and cancels the running ones (``ray.cancel`` raises SIGINT's handler in the task: a checkpoint at the
+end of the update, ``interrupted``); a second Ctrl-C force-cancels. The same command resumes them.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from heldout.sweep.local import machine_cores, run_threads
-from heldout.sweep.outcome import Ledger, Outcome, log_path
+from heldout.sweep.outcome import Job, Ledger, Outcome, free, log_path, stop_signals
 from heldout.sweep.plan import Decision, Plan
 from heldout.sweep.progress import Display
-from heldout.sweep.ray_address import RayAddress
 
 
-@dataclass(frozen=True)
-class Needs:
+class Needs(NamedTuple):
     """What one run's task declares to Ray, and the torch threads it runs with."""
 
     num_cpus: int
-    num_gpus: int
+    num_gpus: float
     threads: int
 
 
-def wants_gpu(config: Any, cluster_gpus: float) -> bool:
-    """Whether a run trains on CUDA: ``cuda``/``cuda:N``, or ``auto`` where the cluster has a GPU."""
-    device = str(getattr(config, "device", "auto") or "auto")
-    if device.startswith("cuda"):
-        return True
-    return device == "auto" and cluster_gpus > 0
-
-
 def task_needs(
-    decisions: list[Decision], cluster_cpus: float, node_cpus: float, cluster_gpus: float
+    decisions: list[Decision], cluster_cpus: float, node_cpus: float, resources: dict[str, Any] | None = None
 ) -> dict[str, Needs]:
-    """Each run's :class:`Needs`: its torch threads as ``num_cpus`` (a run that leaves threads to
-    torch, Procgen's CNN, gets the cluster's cores shared among the runs, at most one node's worth),
-    and one GPU for a run on CUDA."""
+    """Each run's :class:`Needs`: the spec's ``resources`` where it gives them; else its torch threads
+    as ``num_cpus`` (a run that leaves threads to torch, Procgen's CNN, gets the cluster's cores
+    shared among the runs, at most one node's worth), and one GPU for a run on ``device: cuda``
+    (none under ``auto``)."""
+    resources = resources or {}
     share = max(1, min(int(node_cpus), int(cluster_cpus) // max(1, len(decisions))))
     out = {}
     for d in decisions:
-        threads = run_threads(d.run.config) or share
-        out[d.run.name] = Needs(threads, int(wants_gpu(d.run.config, cluster_gpus)), threads)
+        threads = run_threads(d.run.config) or resources.get("cpus") or share
+        cuda = str(getattr(d.run.config, "device", "auto") or "auto").startswith("cuda")
+        out[d.run.name] = Needs(resources.get("cpus", threads), resources.get("gpus", int(cuda)), threads)
     return out
 
 
@@ -80,24 +69,81 @@ def check_feasible(needs: dict[str, Needs], node_cpus: float, cluster_gpus: floa
     for name, need in needs.items():
         if need.num_cpus > node_cpus:
             raise ValueError(
-                f"run {name!r} asks for {need.num_cpus} CPU(s) (torch_threads) but the largest Ray node "
-                f"has {node_cpus:g}; lower torch_threads or add a larger node"
+                f"run {name!r} asks for {need.num_cpus} CPU(s) (torch_threads or resources.cpus) but the "
+                f"largest Ray node has {node_cpus:g}; lower them or add a larger node"
             )
-        if need.num_gpus and cluster_gpus < 1:
+        if need.num_gpus > cluster_gpus:
             raise ValueError(
-                f"run {name!r} trains on CUDA but the Ray cluster has no GPU; set device: cpu "
-                "or add a GPU node"
+                f"run {name!r} asks for {need.num_gpus:g} GPU(s) (device: cuda or resources.gpus) but the "
+                f"Ray cluster has {cluster_gpus:g}; set device: cpu, lower resources.gpus or add a GPU node"
             )
 
 
-def _task(cwd: str, run_dir: str, config: dict, action: str, threads: int, log: str, command: str) -> int:
+def _task(
+    cwd: str, run_dir: str, config: dict, action: str, threads: int, log: str, command: str, hide_gpus: bool
+) -> int:
     """One run in a Ray worker: from the driver's working folder, :func:`run_one` as locally."""
     from heldout.sweep.worker import run_one
 
     if os.path.isdir(cwd):
         os.chdir(cwd)
+    if hide_gpus:  # device auto without a GPU asked for: train on the CPU, as Ray accounted it
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     # no driver to watch: the driver may be on another machine; Ray ends the tasks of a lost driver
     return run_one(run_dir, config, action, threads, log, command, None)
+
+
+def _probe(file: str, token: str) -> tuple[str, bool]:
+    """On one node: its host name, and whether it reads ``token`` from ``file``."""
+    import socket
+
+    try:
+        return socket.gethostname(), Path(file).read_text() == token
+    except OSError:
+        return socket.gethostname(), False
+
+
+def check_shared(folder: Path, timeout: float = 120.0) -> int:
+    """Checks that every alive Ray node sees ``folder`` as the driver does: a token file written in
+    its nearest existing folder is read back by one task on each node (and removed). Returns the
+    nodes checked.
+
+    Raises:
+        ValueError: One line naming the first node that does not see it, or did not answer.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    base = folder.absolute()
+    while not base.is_dir():
+        base = base.parent
+    token = uuid.uuid4().hex
+    file = base / f".heldout-probe-{token}"
+    file.write_text(token)
+    try:
+        probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
+        refs = {
+            probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+                str(file), token
+            ): n.get("NodeManagerAddress", n["NodeID"])
+            for n in ray.nodes()
+            if n.get("Alive", True)
+        }
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
+        for ref, node in refs.items():
+            try:
+                host, seen = ray.get(ref) if ref in ready else (node, None)
+            except ray.exceptions.RayError:  # its worker or node lost: no answer
+                host, seen = node, None
+            if not seen:
+                why = f"it cannot read {str(file)!r}" if seen is False else f"no answer in {timeout:g} s"
+                raise ValueError(
+                    f"Ray node {host} ({node}) does not see the sweep folder {str(folder.absolute())!r} "
+                    f"({why}): put it on storage every node mounts at the same path"
+                )
+        return len(refs)
+    finally:
+        file.unlink(missing_ok=True)
 
 
 def _mark(path: Path) -> int | None:
@@ -109,33 +155,14 @@ def _mark(path: Path) -> int | None:
         return None
 
 
-@dataclass
-class _Job:
-    decision: Decision
-    action: str
-    attempt: int
-    ref: Any = None
-    mark: int | None = None
-    started: float = 0.0  # when its worker began (seen in its folder), 0 while queued
-    done_steps: int = 0
-
-
-def _connect(address: RayAddress | None, num_cpus: int | None) -> None:
+def _connect(address: str | None, num_cpus: int | None) -> None:
     import logging
 
     import ray
 
-    if address is None:
-        # "local": a new instance for this sweep, never a cluster this machine may already be part of
-        ray.init(
-            address="local",
-            num_cpus=num_cpus or machine_cores(),
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    else:
-        ray.init(address=address.text, log_to_driver=False, logging_level=logging.WARNING)
+    # no address: a new instance for this sweep, never a cluster this machine may already be part of
+    local = {"num_cpus": num_cpus or machine_cores(), "include_dashboard": False} if address is None else {}
+    ray.init(address=address or "local", log_to_driver=False, logging_level=logging.WARNING, **local)
 
 
 def _cluster() -> tuple[float, float, float]:
@@ -150,7 +177,7 @@ def _cluster() -> tuple[float, float, float]:
 
 def run_ray(
     plan: Plan,
-    address: RayAddress | None = None,
+    address: str | None = None,
     max_retries: int = 2,
     stream: Any = None,
     progress: bool = True,
@@ -175,7 +202,8 @@ def run_ray(
             creates the sweep folder there, so a refused sweep writes nothing).
 
     Raises:
-        ValueError: A run no node of the cluster can place (before ``prepare``).
+        ValueError: A run no node of the cluster can place, or a node that does not see the sweep
+            folder (before ``prepare``).
     """
     import ray
 
@@ -190,14 +218,17 @@ def run_ray(
     _connect(address, num_cpus)
     try:
         cluster_cpus, node_cpus, gpus = _cluster()
-        needs = task_needs(todo, cluster_cpus, node_cpus, gpus)
+        needs = task_needs(todo, cluster_cpus, node_cpus, getattr(plan.spec, "resources", None))
         check_feasible(needs, node_cpus, gpus)
+        nodes = check_shared(plan.folder)
         if prepare is not None:
             prepare()
-        where = f"the Ray cluster at {address.text}" if address else "a local Ray instance"
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        kinds = sorted({(n.num_cpus, n.num_gpus) for n in needs.values()})
+        asks = " or ".join(f"{c} CPU(s)" + (f" + {g:g} GPU" if g else "") for c, g in kinds)
         print(
-            f"running {len(todo)} run(s) as Ray tasks on {where} ({cluster_cpus:g} CPU(s), {gpus:g} GPU(s)); "
-            f"each asks for {_describe(needs)}",
+            f"running {len(todo)} run(s) as Ray tasks on {where} ({nodes} node(s) see the sweep folder; "
+            f"{cluster_cpus:g} CPU(s), {gpus:g} GPU(s)); each asks for {asks}",
             file=stream,
         )
         _loop(plan, todo, needs, outcome, max_retries, stream, progress, command, poll)
@@ -205,11 +236,6 @@ def run_ray(
         ray.shutdown()
     outcome.seconds = time.monotonic() - t0
     return outcome
-
-
-def _describe(needs: dict[str, Needs]) -> str:
-    kinds = sorted({(n.num_cpus, n.num_gpus) for n in needs.values()})
-    return " or ".join(f"{c} CPU(s)" + (f" + {g} GPU" if g else "") for c, g in kinds)
 
 
 def _loop(
@@ -227,83 +253,72 @@ def _loop(
 
     remote = ray.remote(max_calls=1)(_task)  # a fresh process per run, as on the local backend
     cwd = os.getcwd()
-    pending: dict[Any, _Job] = {}
+    pending: dict[Any, Job] = {}
+    waiting: list[Job] = []  # runs another live process holds, submitted once it lets go
     display = Display(stream, len(todo), sum(d.steps_left for d in todo), progress)
     ledger = Ledger(todo, outcome, display, plan.folder, max_retries)
-    interrupts = 0
 
-    def submit(job: _Job) -> None:
-        name = job.decision.run.name
-        need = needs[name]
+    def submit(job: Job) -> None:
+        if not free(job):
+            waiting.append(job)
+            return
+        need = needs[job.name]
+        hide = need.num_gpus == 0 and str(job.decision.run.config.device or "auto") == "auto"
         job.mark = _mark(job.decision.path)
-        job.ref = remote.options(
-            num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_retries=0, name=f"heldout-sweep:{name}"
-        ).remote(
-            cwd,
-            str(job.decision.path),
-            job.decision.run.config.to_dict(),
-            job.action,
-            need.threads,
-            str(log_path(plan.folder, name)),
-            f"{command} (run {name}, {job.action}, attempt {job.attempt})".strip(),
-        )
-        pending[job.ref] = job
-        outcome.attempts[name] = job.attempt
+        job.handle = remote.options(
+            num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_retries=0, name=f"heldout-sweep:{job.name}"
+        ).remote(cwd, *job.args(plan.folder, command, need.threads), hide)
+        pending[job.handle] = job
+        outcome.attempts[job.name] = job.attempt
 
-    def seen(job: _Job) -> bool:
+    def seen(job: Job) -> bool:
         """Whether the job's worker has begun (its folder's status.json changed), saying so once."""
         if not job.started and _mark(job.decision.path) != job.mark:
             job.started = time.monotonic()
-            name = job.decision.run.name
-            display.event(f"{job.action} {name}" + (f" (attempt {job.attempt})" if job.attempt > 1 else ""))
+            display.event(job.label())
         return bool(job.started)
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        outcome.stopped = True
+    def forward(signum: int, requests: int) -> None:
         for ref in list(pending):
             try:
-                ray.cancel(ref, force=interrupts > 1)
+                ray.cancel(ref, force=requests > 1)
             except Exception:  # noqa: BLE001 - a task that just ended
                 pass
-        what = (
-            "stopping: queued runs are dropped, each running run stops at the end of its update, with a "
-            "checkpoint (Ctrl-C again: at once)"
-            if interrupts == 1
-            else "stopping the runs now"
-        )
-        display.event(what)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        for d in todo:
-            submit(_Job(d, d.action, 1))
-        display.event(f"queued {len(todo)} run(s); each starts when Ray has its CPUs free")
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll, fetch_local=False)
-            for ref in done:
-                job = pending.pop(ref)
-                name = job.decision.run.name
-                code = _result(ref)
-                if code is None and outcome.stopped and not seen(job):
-                    outcome.not_started.append(name)  # cancelled in the queue: its folder is as it was
-                    continue
-                seen(job)
-                retry = ledger.settle(
-                    job.decision, job.attempt, code, time.monotonic() - (job.started or time.monotonic())
-                )
-                if retry is not None:
-                    submit(_Job(job.decision, retry, job.attempt + 1))
-            running = 0
-            for job in pending.values():
-                if seen(job):
-                    running += 1
-                    job.done_steps = ledger.trained(job.decision)
-            ledger.update(list(pending.values()), running)
-        ledger.close()
+        with stop_signals(outcome, display, forward, "queued runs are dropped, "):
+            for d in todo:
+                submit(Job(d, d.action, 1))
+            display.event(f"queued {len(todo)} run(s); each starts when Ray has its CPUs free")
+            while pending or waiting:
+                if outcome.stopped:
+                    outcome.not_started.extend(j.name for j in waiting)
+                    waiting.clear()
+                for job in [waiting.pop(0) for _ in range(len(waiting))]:
+                    submit(job)
+                done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll, fetch_local=False)
+                if not pending:
+                    time.sleep(poll)
+                for ref in done:
+                    job = pending.pop(ref)
+                    if outcome.stopped and not seen(job):  # cancelled in the queue: its folder is as it was
+                        outcome.not_started.append(job.name)
+                        continue
+                    code, error = _result(ref, log_path(plan.folder, job.name))
+                    seen(job)
+                    again = ledger.settle(
+                        job, code, time.monotonic() - (job.started or time.monotonic()), error
+                    )
+                    if again is not None:
+                        submit(again)
+                running = 0
+                for job in pending.values():
+                    if seen(job):
+                        running += 1
+                        job.done_steps = ledger.trained(job.decision)
+                ledger.update(list(pending.values()), running)
+            ledger.close()
     finally:
-        signal.signal(signal.SIGINT, previous)
         for ref in pending:  # only on an error of the sweep itself: stop the runs with a checkpoint
             try:
                 ray.cancel(ref)
@@ -311,14 +326,24 @@ def _loop(
                 pass
 
 
-def _result(ref: Any) -> int | None:
-    """The exit code a task returned; None when it was cancelled, or its worker or node was lost."""
+def _first_line(error: Any) -> str:
+    """The first non-empty line of an error's text, at most 200 characters."""
+    lines = [line.strip() for line in str(error or "").splitlines() if line.strip()]
+    return lines[0][:200] if lines else ""
+
+
+def _result(ref: Any, log: Path) -> tuple[int | None, str]:
+    """The exit code a task returned, and ``""``; or None and the first line of Ray's error text when
+    it was cancelled, or its worker or node was lost (the whole text appended to the run's ``log``)."""
     import ray
 
     try:
-        return int(ray.get(ref))
-    except (ray.exceptions.TaskCancelledError, ray.exceptions.RayError):
-        return None
+        return int(ray.get(ref)), ""
+    except (ray.exceptions.TaskCancelledError, ray.exceptions.RayError) as exc:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            out.write(f"== the Ray task ended without an exit code:\n{type(exc).__name__}: {exc}\n")
+        return None, _first_line(f"{type(exc).__name__}: {exc}")
 
 
-__all__ = ["Needs", "check_feasible", "run_ray", "task_needs", "wants_gpu"]
+__all__ = ["Needs", "check_feasible", "check_shared", "run_ray", "task_needs"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,12 @@ from heldout.sweep.tune_spec import did_you_mean as _did_you_mean
 from heldout.sweep.tune_spec import fragment as _fragment
 
 #: The keys a spec may have.
-SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune")
+SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune", "resources")
+#: What ``resources`` may ask for per run (``--backend ray``), and the values each takes.
+RESOURCES = {
+    "cpus": "a whole number of CPUs from 1 to 1024",
+    "gpus": "a number of GPUs from 0 to 64: a fraction below 1 (runs share a GPU) or a whole number",
+}
 
 #: The preset a run starts from when the spec names none (``heldout train``'s default).
 DEFAULT_PRESET = "procgen-easy"
@@ -65,6 +71,7 @@ class SweepSpec:
         source: The spec file it was read from ('' when built in code).
         description: Free text.
         tune: The checked ``tune:`` section (:class:`~heldout.sweep.tune_spec.TuneSpec`), or None.
+        resources: What each run asks Ray for, ``{"cpus": 1, "gpus": 0.25}`` (:data:`RESOURCES`).
     """
 
     name: str
@@ -75,6 +82,7 @@ class SweepSpec:
     source: str = ""
     description: str = ""
     tune: Any = None
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (what ``sweep.json`` records)."""
@@ -88,6 +96,8 @@ class SweepSpec:
         }
         if self.tune is not None:
             out["tune"] = self.tune.to_dict()
+        if self.resources:
+            out["resources"] = self.resources
         return out
 
 
@@ -214,7 +224,39 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
         source=source,
         description=description,
         tune=tune,
+        resources=parse_resources(data.get("resources"), where),
     )
+
+
+def parse_resources(value: Any, where: str) -> dict[str, Any]:
+    """The spec's ``resources`` checked: ``{"cpus": int, "gpus": number}``, either left out.
+
+    Raises:
+        ValueError: One line naming the bad key or value and the valid ones.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{where}: resources must be a mapping such as {{cpus: 1, gpus: 0.25}}, got {_show(value)}"
+        )
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        if key not in RESOURCES:
+            raise ValueError(
+                f"{where}: resources: unknown key {key!r}{_did_you_mean(str(key), list(RESOURCES))}; "
+                f"valid keys: {', '.join(RESOURCES)}"
+            )
+        number = (isinstance(v, int) and not isinstance(v, bool)) or (
+            isinstance(v, float) and math.isfinite(v)
+        )
+        whole = number and (isinstance(v, int) or v.is_integer())
+        ok = number and (1 <= v <= 1024 and whole if key == "cpus" else 0 <= v <= 64 and (v < 1 or whole))
+        if not ok:
+            shown = _show(v)
+            raise ValueError(f"{where}: resources.{key} must be {RESOURCES[key]}, got {shown[:40]}")
+        out[key] = int(v) if whole else float(v)
+    return out
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -2,7 +2,13 @@
 
 The worker writes nothing of its own but its log (``<sweep>/logs/<run>.log``: the run's tables and
 messages); the run folder is what ``heldout train`` writes, status.json included, which is how the
-sweep follows it. Exit codes: 0 complete, 1 failed, 130 interrupted.
+sweep follows it. Exit codes: 0 complete, 1 failed, 3 held by another live process, 130 interrupted.
+
+Before it changes anything the worker takes the run's lease (:mod:`heldout.protocol.lease`): a run a
+live process holds (another sweep on the same folder, a ``heldout train --resume``) is left alone
+(exit 3). Holding it, the worker decides again from the folder what to do, as the plan may be out of
+date by then: a run found complete is not trained again, one with a checkpoint is resumed, one without
+is started afresh.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: Exit codes of a worker.
-COMPLETE, FAILED, INTERRUPTED = 0, 1, 130
+from heldout.protocol.lease import LeaseHeld
+from heldout.sweep.outcome import COMPLETE, FAILED, HELD, INTERRUPTED, retry_action
 
 
 def _watch(driver: int, every: float = 1.0) -> None:
@@ -64,6 +70,9 @@ def run_one(
         sys.stdout = sys.stderr = out
         try:
             return _run(run_dir, config, action, threads, out, command)
+        except LeaseHeld as exc:
+            print(f"== left alone: {exc}", file=out)
+            return HELD
         except KeyboardInterrupt:
             return INTERRUPTED
         except BaseException as exc:  # the run folder says failed, with the error
@@ -79,6 +88,7 @@ def _run(run_dir: str, data: dict[str, Any], action: str, threads: int, out: Any
 
     import heldout  # noqa: F401  (registers the envs)
     from heldout.protocol.config import TrainConfig
+    from heldout.protocol.lease import hold, is_lease_file
     from heldout.protocol.plugins import import_plugins
     from heldout.protocol.run import resume_train, run_train
 
@@ -86,14 +96,21 @@ def _run(run_dir: str, data: dict[str, Any], action: str, threads: int, out: Any
         torch.set_num_threads(threads)
     config = TrainConfig.from_dict(data)
     import_plugins(config.imports)
-    print(f"== {action} {run_dir}", file=out)
-    if action == "resume":
-        resume_train(run_dir, progress=False, stream=out, command=command)
-        return COMPLETE
-    if action == "restart" and Path(run_dir).exists():
-        shutil.rmtree(run_dir)
-    run_train(config, command=command, progress=False, stream=out, run_dir=run_dir)
+    with hold(run_dir):
+        action = retry_action(Path(run_dir)) or "keep"  # decided again, holding the lease
+        print(f"== {action} {run_dir}", file=out)
+        if action == "keep":
+            return FAILED
+        if action == "skip":
+            return COMPLETE
+        if action == "resume":
+            resume_train(run_dir, progress=False, stream=out, command=command)
+            return COMPLETE
+        for path in Path(run_dir).iterdir():  # start afresh: all but the lease
+            if not is_lease_file(path):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        run_train(config, command=command, progress=False, stream=out, run_dir=run_dir)
     return COMPLETE
 
 
-__all__ = ["COMPLETE", "FAILED", "INTERRUPTED", "run_one"]
+__all__ = ["COMPLETE", "FAILED", "HELD", "INTERRUPTED", "run_one"]

@@ -276,6 +276,8 @@ CASES: list[Case] = [
     _case("sweep-value-bad", ["sweep", "files/sweep-bad-value.yaml"], "-5"),
     _case("sweep-zip-lengths-differ", ["sweep", "files/sweep-zip-unequal.yaml"], "seed has 3"),
     _case("sweep-out-set", ["sweep", "files/sweep-out.yaml"], "'out'"),
+    _case("sweep-resources-bad", ["sweep", "files/sweep-resources.yaml"], "1.5"),
+    _case("sweep-resources-unknown-key", ["sweep", "files/sweep-resources-key.yaml"], "'gpu'"),
     _case("sweep-folder-of-another-sweep", ["sweep", "files/sweep-other-folder.yaml"], "someone-else"),
     _case("sweep-folder-of-no-sweep", ["sweep", "files/sweep-stray-folder.yaml"], "sweeps/stray"),
     _case("sweep-backend-unknown", ["sweep", "files/sweep-ok.yaml", "--backend", "slurm"], "slurm"),
@@ -507,6 +509,8 @@ def build_workspace(root: Path) -> Path:
         "sweep-bad-value": "grid: {eval_episodes: [10, -5]}\n",
         "sweep-zip-unequal": "grid: {seed: [0, 1, 2], agent: [ppo, sgfd]}\nzip: [[seed, agent]]\n",
         "sweep-out": "grid: {out: [elsewhere]}\n",
+        "sweep-resources": "grid: {seed: [0]}\nresources: {cpus: 1, gpus: 1.5}\n",
+        "sweep-resources-key": "grid: {seed: [0]}\nresources: {gpu: 0.5}\n",
     }
     # tune sections: the fixture's contexts get validation contexts, so only the one bad thing is wrong
     val = "base: {preset: cartpole-gravity-extrapolation, timesteps: 64, num_envs: 2, "

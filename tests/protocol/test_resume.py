@@ -146,6 +146,33 @@ def test_resuming_a_complete_run_says_so_and_changes_nothing(tmp_path, reference
     assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
 
 
+def test_resume_refuses_a_run_a_live_process_holds_and_changes_nothing(tmp_path, reference):
+    import shutil
+    import time
+
+    from heldout.protocol.lease import LEASE_FILE, host_id
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "summary.json").unlink()
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "running"}))
+    lease = {
+        "host": host_id(),
+        "pid": os.getpid(),
+        "token": "t",
+        "since": time.time(),
+        "heartbeat": time.time(),
+    }
+    (run / LEASE_FILE).write_text(json.dumps(lease))  # this test's process holds it, alive
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    done = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and f"pid {os.getpid()}" in done.stderr
+    assert "is held by a live process" in done.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
 def test_a_corrupt_last_checkpoint_is_skipped_with_a_warning(tmp_path, reference):
     import shutil
 
@@ -262,7 +289,8 @@ def test_a_diverged_update_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_
 
 
 @pytest.mark.slow
-def test_ctrl_c_checkpoints_at_the_update_boundary_and_the_run_resumes_exactly(tmp_path, reference):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])  # Ctrl-C, and a scheduler's preemption
+def test_ctrl_c_checkpoints_at_the_update_boundary_and_the_run_resumes_exactly(tmp_path, reference, signame):
     import signal
     import time
 
@@ -275,10 +303,10 @@ def test_ctrl_c_checkpoints_at_the_update_boundary_and_the_run_resumes_exactly(t
     while not list(tmp_path.glob("runs/cartpole/ppo/*/checkpoints/step-1024")):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
-    assert "stopping at the end of this update" in err
+    assert f"{signame}: stopping at the end of this update" in err
     run = _run_dir(tmp_path / "runs")
     status = read_status(run)
     assert status["state"] == "interrupted"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,13 @@ def test_each_state_gets_its_decision(sweep) -> None:
     import socket
 
     fake_run(
-        folder / runs[6].name, runs[6].config, "running", 50, host=socket.gethostname(), pid=os.getppid()
+        folder / runs[6].name,
+        runs[6].config,
+        "running",
+        50,
+        host=socket.gethostname(),
+        pid=os.getppid(),
+        updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     (folder / "sweep.json").write_text(json.dumps({"name": "t"}))
     plan = make_plan(spec, runs, max_retries=2)
@@ -74,12 +81,12 @@ def test_each_state_gets_its_decision(sweep) -> None:
         ("interrupted", "restart", TOTAL),
         ("failed", "resume", TOTAL - 512),
         ("failed", "keep", 0),  # a retry from the same seed and checkpoint would diverge again
-        ("running", "wait", 0),
+        ("running", "wait", TOTAL - 50),  # started once its holder lets go
     ]
-    assert plan.steps_left == TOTAL + (TOTAL - 1024) + TOTAL + (TOTAL - 512)
+    assert plan.steps_left == TOTAL + (TOTAL - 1024) + TOTAL + (TOTAL - 512) + (TOTAL - 50)
     assert plan.count() == {"new": 1, "complete": 1, "interrupted": 2, "failed": 2, "running": 1}
     text = plan.text()
-    assert "7 run(s), 4 to run, 6,656 environment steps" in text
+    assert "7 run(s), 5 to run, 8,654 environment steps" in text
     assert "1 new, 1 complete, 2 interrupted, 2 failed, 1 running elsewhere" in text
 
 
@@ -96,6 +103,17 @@ def test_no_retries_keeps_failed_runs_and_a_dead_running_run_is_interrupted(swee
     assert decide(runs[0], spec.folder, max_retries=1).action == "restart"
     d = decide(runs[1], spec.folder, max_retries=1)
     assert (d.state, d.action) == ("interrupted", "restart")
+
+
+@pytest.mark.parametrize(("age", "action"), [(5, "wait"), (10_000, "restart")])
+def test_a_run_running_on_another_host_is_waited_for_until_its_heartbeat_is_stale(
+    sweep, age: int, action: str
+) -> None:
+    """No lease file (a run from before leases): the status's own host, pid and ``updated`` decide."""
+    spec, runs = sweep
+    updated = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - age))
+    fake_run(spec.folder / runs[0].name, runs[0].config, "running", 10, host="node-b", pid=7, updated=updated)
+    assert decide(runs[0], spec.folder, max_retries=1).action == action
 
 
 def test_a_folder_that_stopped_before_its_config_restarts(sweep) -> None:

@@ -56,7 +56,10 @@ def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
 
     code, out, err = _sweep(str(spec), "--backend", "ray", "--max-retries", "1", "--no-plots", "--reps", "50")
     assert code == 0, out + err
-    assert "as Ray tasks on a local Ray instance (2 CPU(s), 0 GPU(s)); each asks for 1 CPU(s)" in err
+    assert (
+        "as Ray tasks on a local Ray instance (1 node(s) see the sweep folder; 2 CPU(s), 0 GPU(s)); " in err
+    )
+    assert "each asks for 1 CPU(s)\n" in err  # no GPU under device: auto
     for name in names:
         run = folder / name
         assert _state(run) == "complete", name
@@ -91,6 +94,72 @@ def test_the_tiny_sweep_on_a_local_ray_instance_matches_the_local_backend(
     assert code == 0, out + err
     assert "0 run(s) trained, 4 skipped (complete)" in out
     assert summaries == {n: (folder / n / "summary.json").stat().st_mtime_ns for n in names}
+
+
+def test_a_node_that_does_not_see_the_sweep_folder_stops_the_sweep_in_one_line(
+    tmp_path: Path, local_ray: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each alive node's probe task reads back the token the driver wrote (and removed after); a
+    node that reads another (its own disk at that path, as under ``ray://`` without shared storage)
+    is named."""
+    import ray
+
+    backend = local_ray
+    backend._connect(None, 1)
+    try:
+        folder = tmp_path / "new" / "sw"  # not there yet: the token goes into its nearest folder
+        assert backend.check_shared(folder) == 1
+        assert list(tmp_path.iterdir()) == []
+        write = Path.write_text
+        monkeypatch.setattr(Path, "write_text", lambda self, data, *a, **k: write(self, "another disk"))
+        with pytest.raises(ValueError) as info:
+            backend.check_shared(folder)
+        message = str(info.value)
+        assert f"does not see the sweep folder {str(folder)!r}" in message and "\n" not in message
+        assert "cannot read" in message and "same path" in message
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        ray.shutdown()
+
+
+CRASH = """
+import os
+from pathlib import Path
+from heldout.agents import AGENTS, PPO
+
+class CrashingPPO(PPO):
+    def learn(self, *args, **kwargs):
+        os._exit(3 + 4)  # the worker process dies: Ray, not the run, says what happened
+
+AGENTS.register("sweep-crashing-ppo", CrashingPPO, help="test: its worker dies")
+"""
+
+
+@pytest.mark.slow
+def test_rays_error_text_goes_to_the_runs_log_and_the_summary(root: Path, local_ray: object) -> None:
+    (root / "crash.py").write_text(CRASH)
+    spec = root / "crash.yaml"
+    spec.write_text(
+        _spec(root)
+        .read_text()
+        .replace("sweep_flaky.py", "crash.py")
+        .replace("agent: [ppo, sweep-flaky-ppo]", "agent: [sweep-crashing-ppo]")
+        .replace("seed: [0, 1]", "seed: [0]")
+    )
+    try:
+        code, out, err = _sweep(str(spec), "--backend", "ray", "--max-retries", "0", "--no-report")
+    finally:
+        from heldout.agents import AGENTS
+
+        if "sweep-crashing-ppo" in AGENTS.names():
+            AGENTS.unregister("sweep-crashing-ppo")
+        sys.modules.pop("crash", None)
+    assert code == 1, out + err
+    name = "cartpole/sweep-crashing-ppo/seed0"
+    assert f"failed {name} (exit lost: WorkerCrashedError" in err
+    assert re.search(rf"failed: {name} \(log: .*\): WorkerCrashedError", out), out
+    log = (root / "sw" / "logs" / (name.replace("/", "__") + ".log")).read_text()
+    assert "ended without an exit code" in log and "WorkerCrashedError" in log
 
 
 @pytest.mark.slow
@@ -159,3 +228,55 @@ def test_tuning_on_ray_scores_and_chooses_as_the_local_backend(tmp_path: Path, l
         ]
         results[backend] = ([(t["name"], t["score"]) for t in group["trials"]], group["best"]["name"], tests)
     assert results["ray"] == results["local"]
+
+
+@pytest.mark.slow
+def test_a_second_ray_node_is_probed_and_its_loss_resumes_its_run_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ray cluster of two nodes on this machine (ray.cluster_utils): the sweep's probe reaches both;
+    the worker node is removed while it trains a run, and the sweep retries that run on the head from
+    its last checkpoint (its dead worker's lease is stale: its pid is gone from this host)."""
+    import subprocess
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from heldout.protocol.lease import read_lease
+
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    for key in ("RAY_USAGE_STATS_ENABLED", "PYTHONPATH"):  # the nodes' workers import this tree
+        monkeypatch.setenv(key, env[key])
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker_node = cluster.add_node(num_cpus=1)
+    try:
+        cluster.wait_for_nodes()
+        spec = tmp_path / "two.yaml"
+        spec.write_text(
+            f"name: two\nfolder: {tmp_path / 'sw'}\n"
+            "base: {preset: cartpole-gravity-extrapolation, timesteps: 8192, num_envs: 2, eval_episodes: 2,\n"
+            "       eval_num_envs: 2, checkpoint_freq: 256, agent_kwargs: {n_steps: 64, batch_size: 64, n_epochs: 1}}\n"
+            "grid: {seed: [0, 1]}\n"
+        )
+        argv = [sys.executable, "-m", "heldout", "sweep", str(spec), "--backend", "ray", "--no-report"]
+        argv += ["--address", cluster.address, "--max-retries", "1"]
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        runs = [tmp_path / "sw" / f"cartpole/ppo/seed{s}" for s in (0, 1)]
+        deadline = time.monotonic() + 300
+        while not all(list(r.glob("checkpoints/step-*")) and read_lease(r) for r in runs):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        cluster.remove_node(worker_node)  # the node goes, with the worker that trains one of the runs
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out + err
+        assert "2 node(s) see the sweep folder" in err
+        assert "(exit lost: " in err and "retrying" in err, err
+        assert all(_state(r) == "complete" for r in runs)
+        resumed = [r for r in runs if "resume, attempt 2" in (r / "command.txt").read_text()]
+        assert len(resumed) == 1, err
+    finally:
+        cluster.shutdown()
