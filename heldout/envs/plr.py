@@ -2,9 +2,11 @@
 
 Both plug into the training env as every :mod:`~heldout.envs.level_samplers` sampler does
 (``next_level(slot)``, ``episode_done(...)``); in addition the agent feeds them, after each rollout
-(after GAE, before the update), the level seed, ``done`` flag, GAE advantage, value and return of
-every transition (:meth:`PLRSampler.update_with_rollout`; the PPO of :mod:`heldout.agents.ppo`
-does this for every on-policy agent). This module is numpy only (no torch, no SB3).
+(after GAE, before the update), the level seed, ``done`` flag, GAE advantage, value, return and
+reward of every transition (:meth:`PLRSampler.update_with_rollout`), and asks before each step which
+slots play an episode that trains (:meth:`PLRSampler.training_slots`; the PPO of
+:mod:`heldout.agents.ppo` does this for every on-policy agent). This module is numpy only (no
+torch, no SB3).
 
 * :class:`PLRSampler`: Jiang, Grefenstette and Rocktaeschel 2021, "Prioritized Level Replay",
   ICML (https://arxiv.org/abs/2010.03934; facebookresearch/level-replay ``level_sampler.py``;
@@ -21,19 +23,24 @@ does this for every on-policy agent). This module is numpy only (no torch, no SB
   replay.
 * :class:`RobustPLRSampler`: Jiang, Dennis, Parker-Holder, Foerster, Grefenstette and Rocktaeschel
   2021, "Replay-Guided Adversarial Environment Design", NeurIPS (https://arxiv.org/abs/2110.02439;
-  facebookresearch/dcd ``level_replay/level_sampler.py``; ALGORITHMS.md 5.1b). The replay decision
-  is made once per rollout batch: a replay batch plays levels drawn from a fixed-size buffer with
-  ``P_replay``, an exploration batch plays new levels (training levels not in the buffer, uniformly),
-  which are only scored: the agent makes no gradient step on them (dcd's
-  ``no_exploratory_grad_updates``). A new level enters a full buffer when its score beats that of
-  the buffer's lowest-priority member.
+  facebookresearch/dcd ``level_replay/level_sampler.py`` and ``envs/runners/adversarial_runner.py``;
+  ALGORITHMS.md 5.1b). At every episode end the sampler decides, with dcd's
+  ``sample_replay_decision``, whether the next episode replays a level of a fixed-size buffer
+  (drawn from ``P_replay``) or plays a new level (a training level outside the buffer, uniformly);
+  the transitions of new-level episodes are scored but masked out of the gradient (dcd's
+  ``no_exploratory_grad_updates``). A new level enters the buffer on its first finished episode
+  when there is room or its score is at least that of the lowest-priority member. docs/plr.md
+  compares every rule with dcd's (dcd decides per rollout and resets every env at each rollout;
+  here no episode is cut at the rollout boundary).
 
 Episodes cut by the rollout boundary are scored on the steps the rollout holds and merged with the
 rest of the episode by a running mean weighted by steps,
 ``merged = partial + (score - partial) * n / (n_partial + n)`` (level-replay
-``_partial_update_seed_score``); by default the partial score is committed at the end of each update
-(level-replay ``after_update``: the policy changed, so the partial score is stale), with
-``carry_partial=True`` it is kept and merged with the continuation in the next rollout.
+``_partial_update_seed_score``); for PLR by default the partial score is committed at the end of
+each update (level-replay ``after_update``: the policy changed, so the partial score is stale), with
+``carry_partial=True`` it is kept and merged with the continuation in the next rollout. Robust PLR
+always carries it (dcd scores finished episodes only), and so does the ``max_mc`` score, which
+needs the episode's return.
 """
 
 from __future__ import annotations
@@ -187,13 +194,13 @@ SAMPLER_OPTIONS: dict[str, dict[str, SamplerOption]] = {
         o.name: o
         for o in [
             *_COMMON,
-            SamplerOption("replay_prob", float, low=0.0, high=1.0, help="probability of a replay batch"),
+            SamplerOption("replay_prob", float, low=0.0, high=1.0, help="probability of a replay episode"),
             SamplerOption("buffer_size", int, low=1, help="levels the buffer holds"),
             SamplerOption(
                 "buffer_priority", str, BUFFER_PRIORITIES, help="which member a better level evicts"
             ),
             SamplerOption(
-                "exploratory_grad_updates", bool, help="also update on exploration batches (False: PLR-perp)"
+                "exploratory_grad_updates", bool, help="also train on new-level episodes (False: PLR-perp)"
             ),
         ]
     },
