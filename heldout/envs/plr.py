@@ -612,8 +612,9 @@ class PLRSampler:
                 values = [-np.inf if x is None else x for x in values]
             setattr(self, key, np.asarray(values, dtype=current.dtype))
         self.rng.bit_generator.state = state["rng"]
-        self.partial = {
-            int(k): [int(v[0]), float(v[1]), int(v[2]), float(v[3])] for k, v in state["partial"].items()
+        self.partial = {  # checkpoints from before the reward sum hold three entries
+            int(k): [int(v[0]), float(v[1]), int(v[2]), float(v[3]) if len(v) > 3 else 0.0]
+            for k, v in state["partial"].items()
         }
         self.slot_levels = {int(k): int(v) for k, v in state["slot_levels"].items()}
         self.rollouts = int(state["rollouts"])
@@ -792,6 +793,11 @@ class RobustPLRSampler(PLRSampler):
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
+        if "slot_replay" not in state:
+            raise ValueError(
+                "the checkpoint holds the earlier Robust PLR (replay decided per rollout batch), "
+                "which this version does not resume; start the run afresh"
+            )
         super().set_state(state)
         self.slot_replay = {int(k): bool(v) for k, v in state["slot_replay"].items()}
         self.new_draws = int(state["new_draws"])

@@ -352,3 +352,20 @@ def test_options_are_checked_with_their_defaults_and_did_you_mean():
         check_sampler_kwargs("uniform", {"temperature": 0.3})
     with pytest.raises(ValueError, match="replay_prob"):  # a Robust PLR option on PLR
         check_sampler_kwargs("plr", {"replay_prob": 0.5})
+
+
+def test_checkpoints_of_the_earlier_samplers():
+    """A PLR state from before the reward sum (three-entry partials) still resumes; one of the earlier
+    per-batch Robust PLR is refused in words, before anything changes."""
+    plr = PLRSampler([1, 2], _rng())
+    state = plr.get_state()
+    state["partial"] = {"0": [1, 0.5, 3]}
+    plr.set_state(state)
+    assert plr.partial == {0: [1, 0.5, 3, 0.0]}
+    robust = RobustPLRSampler([1, 2], _rng())
+    old = {k: v for k, v in robust.get_state().items() if k not in ("slot_replay", "new_draws", "drawn_at")}
+    old.update(batch_levels=None, batch_replay=False, batch_played=False, batches=0, replay_batches=0)
+    before = robust.get_state()
+    with pytest.raises(ValueError, match="earlier Robust PLR"):
+        robust.set_state(old)
+    assert robust.get_state() == before
