@@ -506,8 +506,9 @@ class PLRSampler:
                         seg_values,
                         np.asarray(returns)[seg, slot],
                     )
+                fresh = start == 0 and starts is not None and bool(np.asarray(starts)[0, slot])
                 merged, total, reward_sum = self._merge(
-                    slot, idx, signal, t + 1 - start, float(rewards[seg, slot].sum())
+                    slot, idx, signal, t + 1 - start, float(rewards[seg, slot].sum()), fresh
                 )
                 if dones[t, slot]:
                     if max_mc:  # G: the best finished-episode return of the level, this one included
@@ -520,12 +521,13 @@ class PLRSampler:
         self.rollouts += 1
 
     def _merge(
-        self, slot: int, idx: int, score: float, steps: int, reward_sum: float
+        self, slot: int, idx: int, score: float, steps: int, reward_sum: float, fresh: bool = False
     ) -> tuple[float, int, float]:
         """Running mean of a pending partial score of the same slot and level with ``score``, the
-        steps of both and the sum of their rewards."""
+        steps of both and the sum of their rewards; ``fresh``: the segment begins a new episode, so
+        a pending one was abandoned (the env was reset)."""
         pending = self.partial.pop(slot, None)
-        if pending is None or int(pending[0]) != idx:
+        if pending is None or fresh or int(pending[0]) != idx:
             # another level was pending (the env was reset): commit it as it is, unless its score
             # needs the episode's end
             if pending is not None and self.strategy != "max_mc":

@@ -369,3 +369,13 @@ def test_checkpoints_of_the_earlier_samplers():
     with pytest.raises(ValueError, match="earlier Robust PLR"):
         robust.set_state(old)
     assert robust.get_state() == before
+
+
+def test_a_pending_episode_is_not_merged_with_a_new_one_after_a_reset():
+    # a cut episode on level 7 (|A| = 1 over 4 steps), then the env is reset (episode_starts at the
+    # rollout's first step): the new episode on 7 (|A| = 4, 2 steps) scores on its own, 4.0, not 2.0
+    s = PLRSampler([7, 8], _rng(), carry_partial=True)
+    s.update_with_rollout(**_rollout([7] * 4, [0] * 4, [1, -1, 1, -1]))
+    r = _rollout([7, 7], [0, 1], [4, -4])
+    s.update_with_rollout(**r, starts=np.array([[True], [False]]))
+    assert s.scores[0] == pytest.approx(4.0) and s.episodes[0] == 2
