@@ -36,10 +36,10 @@ from torch import nn
 
 from heldout.agents.level_replay import (
     LevelRecorder,
-    begin_rollout,
-    log_sampler,
+    minibatches,
     score_rollout,
     scoring_sampler,
+    update_mask,
 )
 from heldout.agents.networks import ImpalaCNN
 from heldout.agents.rollout import DeviceRolloutBuffer, collect_on_device, device_buffer_class
@@ -534,7 +534,6 @@ class PPO(stable_baselines3.PPO):
         sampler = scoring_sampler(env)
         if sampler is None:
             return self._collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
-        begin_rollout(self, env, sampler)
         recorder = LevelRecorder(env)
         done = self._collect_rollouts(recorder, callback, rollout_buffer, n_rollout_steps)
         if done:
@@ -587,12 +586,9 @@ class PPO(stable_baselines3.PPO):
             clip_range_vf = float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
 
         sampler = scoring_sampler(self.env)
-        if sampler is not None:
-            trains = sampler.trains_on_last_rollout()
-            sampler.student_updates += int(trains)
-            log_sampler(self, sampler)
-            if not trains:  # Robust PLR: an exploration batch is scored, never trained on
-                return
+        keep = None if sampler is None else update_mask(self, sampler)
+        if keep is not None and not keep.any():  # Robust PLR: new levels only, scored, not trained on
+            return
         self._reweights = self._overrides("policy_loss_weights")
         self.before_update()
         stats_history: dict[str, list[torch.Tensor]] = defaultdict(list)
@@ -602,7 +598,7 @@ class PPO(stable_baselines3.PPO):
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
-            for rollout_data in self.rollout_buffer.get(self.batch_size):
+            for rollout_data in minibatches(self.rollout_buffer, self.batch_size, keep):
                 actions = rollout_data.actions
                 if isinstance(self.action_space, spaces.Discrete):
                     actions = rollout_data.actions.long().flatten()

@@ -18,6 +18,7 @@ import numpy as np
 
 from heldout.agents.augment import UCB_ARMS, Augmentation, check_channels, make_augmentation
 from heldout.agents.drac import DrAC
+from heldout.agents.level_replay import scoring_sampler
 
 
 class UCBBandit:
@@ -158,8 +159,11 @@ class UCBDrAC(DrAC):
 
     def before_update(self) -> None:
         if self.current_arm is not None:
-            reward = float(self.rollout_buffer.returns.mean())
-            self.bandit.update(self.current_arm, reward)
+            returns = np.asarray(self.rollout_buffer.returns)
+            mask = getattr(scoring_sampler(self.env), "train_mask", None)
+            if mask is not None and not mask.all():  # Robust PLR: those of the trained transitions
+                returns = returns.reshape(mask.shape)[mask]
+            self.bandit.update(self.current_arm, float(returns.mean()))
         self.current_arm = self.bandit.select()
         self.logger.record("ucb/arm", self.current_arm)
         for index, name in enumerate(self.arms):

@@ -2,9 +2,11 @@
 
 Both plug into the training env as every :mod:`~heldout.envs.level_samplers` sampler does
 (``next_level(slot)``, ``episode_done(...)``); in addition the agent feeds them, after each rollout
-(after GAE, before the update), the level seed, ``done`` flag, GAE advantage, value and return of
-every transition (:meth:`PLRSampler.update_with_rollout`; the PPO of :mod:`heldout.agents.ppo`
-does this for every on-policy agent). This module is numpy only (no torch, no SB3).
+(after GAE, before the update), the level seed, ``done`` flag, GAE advantage, value, return and
+reward of every transition (:meth:`PLRSampler.update_with_rollout`), and asks before each step which
+slots play an episode that trains (:meth:`PLRSampler.training_slots`; the PPO of
+:mod:`heldout.agents.ppo` does this for every on-policy agent). This module is numpy only (no
+torch, no SB3).
 
 * :class:`PLRSampler`: Jiang, Grefenstette and Rocktaeschel 2021, "Prioritized Level Replay",
   ICML (https://arxiv.org/abs/2010.03934; facebookresearch/level-replay ``level_sampler.py``;
@@ -21,19 +23,24 @@ does this for every on-policy agent). This module is numpy only (no torch, no SB
   replay.
 * :class:`RobustPLRSampler`: Jiang, Dennis, Parker-Holder, Foerster, Grefenstette and Rocktaeschel
   2021, "Replay-Guided Adversarial Environment Design", NeurIPS (https://arxiv.org/abs/2110.02439;
-  facebookresearch/dcd ``level_replay/level_sampler.py``; ALGORITHMS.md 5.1b). The replay decision
-  is made once per rollout batch: a replay batch plays levels drawn from a fixed-size buffer with
-  ``P_replay``, an exploration batch plays new levels (training levels not in the buffer, uniformly),
-  which are only scored: the agent makes no gradient step on them (dcd's
-  ``no_exploratory_grad_updates``). A new level enters a full buffer when its score beats that of
-  the buffer's lowest-priority member.
+  facebookresearch/dcd ``level_replay/level_sampler.py`` and ``envs/runners/adversarial_runner.py``;
+  ALGORITHMS.md 5.1b). At every episode end the sampler decides, with dcd's
+  ``sample_replay_decision``, whether the next episode replays a level of a fixed-size buffer
+  (drawn from ``P_replay``) or plays a new level (a training level outside the buffer, uniformly);
+  the transitions of new-level episodes are scored but masked out of the gradient (dcd's
+  ``no_exploratory_grad_updates``). A new level enters the buffer on its first finished episode
+  when there is room or its score is at least that of the lowest-priority member. docs/plr.md
+  compares every rule with dcd's (dcd decides per rollout and resets every env at each rollout;
+  here no episode is cut at the rollout boundary).
 
 Episodes cut by the rollout boundary are scored on the steps the rollout holds and merged with the
 rest of the episode by a running mean weighted by steps,
 ``merged = partial + (score - partial) * n / (n_partial + n)`` (level-replay
-``_partial_update_seed_score``); by default the partial score is committed at the end of each update
-(level-replay ``after_update``: the policy changed, so the partial score is stale), with
-``carry_partial=True`` it is kept and merged with the continuation in the next rollout.
+``_partial_update_seed_score``); for PLR by default the partial score is committed at the end of
+each update (level-replay ``after_update``: the policy changed, so the partial score is stale), with
+``carry_partial=True`` it is kept and merged with the continuation in the next rollout. Robust PLR
+always carries it (dcd scores finished episodes only), and so does the ``max_mc`` score, which
+needs the episode's return.
 """
 
 from __future__ import annotations
@@ -70,11 +77,12 @@ def segment_score(
     Args:
         strategy: ``value_l1`` (mean ``|A_t|``, level-replay ``_average_value_l1``), ``gae`` (mean
             ``A_t``), ``positive_value_loss`` (mean ``max(A_t, 0)``, dcd), ``max_mc`` (mean
-            ``max_return - V(s_t)``, dcd's MaxMC: the highest return seen on the level minus the value).
+            ``max_return - V(s_t)``, dcd's MaxMC ``grounded_signed_value_loss``).
         advantages: GAE advantages of the segment's steps.
         values: ``V(s_t)`` of those steps.
-        returns: The lambda-returns ``A_t + V(s_t)``.
-        max_return: For ``max_mc``: the highest return seen on the level before this segment.
+        returns: The lambda-returns ``A_t + V(s_t)`` (unused by the strategies above).
+        max_return: For ``max_mc``: the highest return (undiscounted sum of rewards) of the
+            level's finished episodes, this one included (dcd's grounded value).
     """
     if strategy == "value_l1":
         return float(np.mean(np.abs(advantages)))
@@ -83,8 +91,7 @@ def segment_score(
     if strategy == "positive_value_loss":
         return float(np.mean(np.clip(advantages, 0.0, None)))
     if strategy == "max_mc":
-        best = max(float(max_return), float(np.max(returns)))
-        return float(np.mean(best - values))
+        return float(np.mean(float(max_return) - values))
     raise ValueError(f"unknown score strategy {strategy!r}; valid: {', '.join(SCORE_STRATEGIES)}")
 
 
@@ -187,13 +194,13 @@ SAMPLER_OPTIONS: dict[str, dict[str, SamplerOption]] = {
         o.name: o
         for o in [
             *_COMMON,
-            SamplerOption("replay_prob", float, low=0.0, high=1.0, help="probability of a replay batch"),
+            SamplerOption("replay_prob", float, low=0.0, high=1.0, help="probability of a replay episode"),
             SamplerOption("buffer_size", int, low=1, help="levels the buffer holds"),
             SamplerOption(
                 "buffer_priority", str, BUFFER_PRIORITIES, help="which member a better level evicts"
             ),
             SamplerOption(
-                "exploratory_grad_updates", bool, help="also update on exploration batches (False: PLR-perp)"
+                "exploratory_grad_updates", bool, help="also train on new-level episodes (False: PLR-perp)"
             ),
         ]
     },
@@ -351,12 +358,15 @@ class PLRSampler:
         self.episodes = np.zeros(n, dtype=np.int64)  # episodes begun on each level (scored)
         self.handed_out = np.zeros(n, dtype=np.int64)  # times next_level returned each level
         self.max_returns = np.full(n, -np.inf)
-        #: slot -> [level index, partial score, partial steps] of the episode the rollout cut.
+        #: slot -> [level index, partial score, partial steps, partial reward sum] of the episode
+        #: the rollout cut (for ``max_mc`` the partial "score" is the mean of ``V(s_t)``).
         self.partial: dict[int, list[float]] = {}
         #: slot -> the level it was handed last (what it plays now).
         self.slot_levels: dict[int, int] = {}
         self.rollouts = 0
         self.student_updates = 0
+        #: Which transitions of the last rollout train the agent, (steps, slots); set by the agent.
+        self.train_mask: np.ndarray | None = None
 
     # -- LevelSampler ------------------------------------------------------------------------------
     def next_level(self, slot: int) -> int:
@@ -441,6 +451,7 @@ class PLRSampler:
         values: np.ndarray,
         returns: np.ndarray,
         starts: np.ndarray | None = None,
+        rewards: np.ndarray | None = None,
     ) -> None:
         """Scores every episode segment of a rollout (arrays of shape ``(steps, slots)``).
 
@@ -451,14 +462,24 @@ class PLRSampler:
             starts: Whether the transition's observation began an episode (SB3's
                 ``episode_starts``); only used to count episodes (None: a slot's first segment
                 counts as begun).
+            rewards: The reward of each transition (needed by ``max_mc``: an episode's return is
+                the sum of its rewards).
 
         A segment that ends with ``done`` is a finished episode: its score (merged with the partial
         score of the same episode, if carried over) updates the level's score. The last segment of a
-        slot, cut by the rollout boundary, becomes a partial score (:meth:`after_update`).
+        slot, cut by the rollout boundary, becomes a partial score (:meth:`after_update`). For
+        ``max_mc`` a cut episode always waits for its end (its score needs its return, as dcd's
+        grounded scores): the segments' mean ``V(s_t)`` and reward sum are carried, and the finished
+        episode scores ``G - mean V(s_t)`` over all its steps, ``G`` the highest return of the
+        level's finished episodes, this one included.
         """
         levels = np.asarray(levels)
         dones = np.asarray(dones, dtype=bool)
         steps, slots = levels.shape
+        max_mc = self.strategy == "max_mc"
+        if max_mc and rewards is None:
+            raise ValueError("the max_mc score needs the rewards of the rollout")
+        rewards = np.zeros(levels.shape) if rewards is None else np.asarray(rewards, dtype=np.float64)
         for slot in range(slots):
             start = 0
             for t in range(steps):
@@ -475,34 +496,46 @@ class PLRSampler:
                 begun = start > 0 or starts is None or bool(np.asarray(starts)[0, slot])
                 if begun:
                     self.episodes[idx] += 1
-                score = segment_score(
-                    self.strategy,
-                    np.asarray(advantages)[seg, slot],
-                    np.asarray(values)[seg, slot],
-                    np.asarray(returns)[seg, slot],
-                    self.max_returns[idx],
+                seg_values = np.asarray(values)[seg, slot]
+                if max_mc:
+                    signal = float(np.mean(seg_values))
+                else:
+                    signal = segment_score(
+                        self.strategy,
+                        np.asarray(advantages)[seg, slot],
+                        seg_values,
+                        np.asarray(returns)[seg, slot],
+                    )
+                fresh = start == 0 and starts is not None and bool(np.asarray(starts)[0, slot])
+                merged, total, reward_sum = self._merge(
+                    slot, idx, signal, t + 1 - start, float(rewards[seg, slot].sum()), fresh
                 )
-                self.max_returns[idx] = max(
-                    self.max_returns[idx], float(np.max(np.asarray(returns)[seg, slot]))
-                )
-                merged, total = self._merge(slot, idx, score, t + 1 - start)
                 if dones[t, slot]:
+                    if max_mc:  # G: the best finished-episode return of the level, this one included
+                        self.max_returns[idx] = max(self.max_returns[idx], reward_sum)
+                        merged = float(self.max_returns[idx]) - merged
                     self._set_score(idx, merged)
                 else:
-                    self.partial[slot] = [idx, merged, total]
+                    self.partial[slot] = [idx, merged, total, reward_sum]
                 start = t + 1
         self.rollouts += 1
 
-    def _merge(self, slot: int, idx: int, score: float, steps: int) -> tuple[float, int]:
-        """Running mean of a pending partial score of the same slot and level with ``score``."""
+    def _merge(
+        self, slot: int, idx: int, score: float, steps: int, reward_sum: float, fresh: bool = False
+    ) -> tuple[float, int, float]:
+        """Running mean of a pending partial score of the same slot and level with ``score``, the
+        steps of both and the sum of their rewards; ``fresh``: the segment begins a new episode, so
+        a pending one was abandoned (the env was reset)."""
         pending = self.partial.pop(slot, None)
-        if pending is None or int(pending[0]) != idx:
-            if pending is not None:  # another level was pending: commit it as it is
+        if pending is None or fresh or int(pending[0]) != idx:
+            # another level was pending (the env was reset): commit it as it is, unless its score
+            # needs the episode's end
+            if pending is not None and self.strategy != "max_mc":
                 self._set_score(int(pending[0]), float(pending[1]))
-            return score, steps
+            return score, steps, reward_sum
         partial, partial_steps = float(pending[1]), int(pending[2])
         total = partial_steps + steps
-        return partial + (score - partial) * steps / total, total
+        return partial + (score - partial) * steps / total, total, float(pending[3]) + reward_sum
 
     def _set_score(self, idx: int, score: float) -> None:
         self.scores[idx] = (1 - self.alpha) * self.scores[idx] + self.alpha * score
@@ -510,16 +543,16 @@ class PLRSampler:
 
     def after_update(self) -> None:
         """Commits the partial scores of cut episodes (level-replay ``after_update``), unless
-        ``carry_partial``."""
-        if self.carry_partial:
+        ``carry_partial`` or the ``max_mc`` score (which needs the episode's end)."""
+        if self.carry_partial or self.strategy == "max_mc":
             return
-        for idx, score, _ in self.partial.values():
+        for idx, score, _, _ in self.partial.values():
             self._set_score(int(idx), float(score))
         self.partial.clear()
 
-    def trains_on_last_rollout(self) -> bool:
-        """Whether the agent updates on the rollout just scored (PLR: always)."""
-        return True
+    def training_slots(self, num_slots: int) -> np.ndarray:
+        """Per slot: whether the episode it plays now trains the agent (PLR: every one)."""
+        return np.ones(num_slots, dtype=bool)
 
     # -- reporting ---------------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:
@@ -581,7 +614,10 @@ class PLRSampler:
                 values = [-np.inf if x is None else x for x in values]
             setattr(self, key, np.asarray(values, dtype=current.dtype))
         self.rng.bit_generator.state = state["rng"]
-        self.partial = {int(k): [int(v[0]), float(v[1]), int(v[2])] for k, v in state["partial"].items()}
+        self.partial = {  # checkpoints from before the reward sum hold three entries
+            int(k): [int(v[0]), float(v[1]), int(v[2]), float(v[3]) if len(v) > 3 else 0.0]
+            for k, v in state["partial"].items()
+        }
         self.slot_levels = {int(k): int(v) for k, v in state["slot_levels"].items()}
         self.rollouts = int(state["rollouts"])
         self.student_updates = int(state["student_updates"])
@@ -591,25 +627,29 @@ class PLRSampler:
 
 
 class RobustPLRSampler(PLRSampler):
-    """Robust PLR (PLR-perp): replay decided per rollout batch, a fixed-size buffer, no gradient
-    step on exploration batches (see the module docstring; defaults in :data:`ROBUST_PLR_DEFAULTS`).
+    """Robust PLR (PLR-perp): replay or a new level decided at every episode end, a fixed-size
+    buffer, no gradient on new levels (see the module docstring and docs/plr.md, which compares each
+    rule with dcd's; defaults in :data:`ROBUST_PLR_DEFAULTS`).
 
-    Each batch hands every slot one level, which the slot replays at each episode end until the
-    next batch (dcd resets every env to the batch's levels at the start of each rollout; the agent
-    does so by resetting its env when :attr:`needs_new_batch`). ``seen`` is buffer membership.
+    At each episode end of a slot (:meth:`next_level`) the sampler decides, as dcd's
+    ``sample_replay_decision`` (its finite-buffer branch), whether the next episode replays a buffer
+    level drawn from ``P_replay`` or plays a new level (a training level outside the buffer, drawn
+    uniformly). :meth:`training_slots` tells the agent which slots play a replay episode: the
+    transitions of the others are scored but masked out of the gradient (dcd's
+    ``no_exploratory_grad_updates``). ``seen`` is buffer membership. Episodes are never cut: an
+    episode the rollout boundary splits is scored once it ends, over all its steps.
 
     Args:
         levels: The training levels (the "level generator" of a finite training set).
         rng: The generator of every draw.
         num_slots: Env slots of the training env.
-        replay_prob: Probability of a replay batch, once the buffer is filled to ``rho``; with the
-            ``proportionate`` schedule the probability is ``min(filled, replay_prob)`` (dcd
-            ``sample_replay_decision``). When no training level lies outside the buffer, every
-            batch replays.
+        replay_prob: Probability of a replay episode once the buffer is filled to ``rho``; with the
+            ``proportionate`` schedule ``min(filled, replay_prob)`` (dcd ``sample_replay_decision``).
+            When no training level lies outside the buffer, every episode replays.
         buffer_size: Levels the buffer holds (its capacity is ``min(buffer_size, len(levels))``).
-        buffer_priority: ``replay_support`` (a better new level replaces the member with the lowest
-            ``P_replay``) or ``score`` (the lowest score).
-        exploratory_grad_updates: Update on exploration batches too (False: Robust PLR).
+        buffer_priority: ``replay_support`` (a new level replaces the member with the lowest
+            ``P_replay``, if its score is at least that member's) or ``score`` (the lowest score).
+        exploratory_grad_updates: Train on new-level episodes too (False: Robust PLR).
         **kwargs: The PLR options (strategy, transform, temperature, staleness, schedule, rho, alpha).
     """
 
@@ -644,28 +684,31 @@ class RobustPLRSampler(PLRSampler):
             schedule=schedule,
             rho=rho,
             alpha=alpha,
+            carry_partial=True,  # dcd scores finished episodes only: a cut one waits for its end
         )
         self.num_slots = int(num_slots)
         self.replay_prob = float(replay_prob)
         self.capacity = min(int(buffer_size), len(self.levels))
         self.buffer_priority = buffer_priority
         self.exploratory_grad_updates = bool(exploratory_grad_updates)
-        self.batch_levels: np.ndarray | None = None  # level index of each slot in this batch
-        self.batch_replay = False
-        self.batch_played = False
-        self.batches = 0
-        self.replay_batches = 0
+        #: slot -> whether the episode it plays now is a replay episode.
+        self.slot_replay: dict[int, bool] = {}
+        #: New levels drawn so far (dcd ``running_sample_count``, which only new levels advance).
+        self.new_draws = 0
+        #: Level index -> ``new_draws`` when it was drawn as a new level, until its first finished
+        #: episode decides whether it enters the buffer (dcd ``seed2timestamp_buffer``).
+        self.drawn_at: dict[int, int] = {}
+        self.replay_episodes = 0
+        self.new_episodes = 0
 
     @property
     def proportion_filled(self) -> float:
         return float(self.seen.sum()) / self.capacity
 
-    @property
-    def needs_new_batch(self) -> bool:
-        """Whether the current batch has been played (rolled out and scored)."""
-        return self.batch_levels is None or self.batch_played
-
     def _replay_decision(self) -> bool:
+        """dcd ``sample_replay_decision`` (``sample_full_distribution``): once the buffer is filled
+        to ``rho``, replay with probability ``replay_prob`` (``fixed``) or ``min(filled,
+        replay_prob)`` (``proportionate``); always once no training level lies outside the buffer."""
         filled = self.proportion_filled
         if not self.seen.any() or filled < self.rho:
             return False
@@ -674,74 +717,68 @@ class RobustPLRSampler(PLRSampler):
         p = self.replay_prob if self.schedule == "fixed" else min(filled, self.replay_prob)
         return bool(self.rng.random() < p)
 
-    def begin_batch(self) -> None:
-        """Decides replay or exploration for the next rollout and draws each slot's level: from
-        ``P_replay`` (replay), or new levels uniformly without replacement while enough remain."""
-        self.batch_replay = self._replay_decision()
-        chosen = []
-        if self.batch_replay:
-            chosen = [self._sample_replay() for _ in range(self.num_slots)]
-        else:
-            outside = np.flatnonzero(~self.seen)
-            picks = self.rng.permutation(outside)
-            for k in range(self.num_slots):
-                idx = int(picks[k % len(picks)])
-                self._update_staleness(idx)
-                chosen.append(idx)
-        self.batch_levels = np.asarray(chosen, dtype=np.int64)
-        self.batch_played = False
-        self.batches += 1
-        self.replay_batches += int(self.batch_replay)
+    def _sample_new(self) -> int:
+        """A training level outside the buffer, uniformly (dcd draws a fresh level from its
+        generator); it waits for its first finished episode to enter the buffer or not."""
+        outside = np.flatnonzero(~self.seen)
+        idx = int(outside[self.rng.integers(len(outside))])
+        self.new_draws += 1
+        self.drawn_at.setdefault(idx, self.new_draws)  # dcd: a level already waiting keeps its stamp
+        return idx
 
     def next_level(self, slot: int) -> int:
-        if self.batch_levels is None:
-            self.begin_batch()
-        assert self.batch_levels is not None
-        idx = int(self.batch_levels[int(slot) % self.num_slots])
+        """The level of ``slot``'s next episode: a replay from ``P_replay`` (staleness updated) or a
+        new level, decided anew at every episode end."""
+        replay = self._replay_decision()
+        idx = self._sample_replay() if replay else self._sample_new()
+        self.slot_replay[int(slot)] = replay
+        self.replay_episodes += int(replay)
+        self.new_episodes += int(not replay)
         self.handed_out[idx] += 1
         level = int(self.levels[idx])
         self.slot_levels[int(slot)] = level
         return level
 
+    def training_slots(self, num_slots: int) -> np.ndarray:
+        """Per slot: whether the episode it plays now trains the agent (a replay episode, or any
+        episode with ``exploratory_grad_updates``)."""
+        if self.exploratory_grad_updates:
+            return np.ones(num_slots, dtype=bool)
+        return np.array([self.slot_replay.get(slot, True) for slot in range(num_slots)], dtype=bool)
+
     def _set_score(self, idx: int, score: float) -> None:
+        """A buffer member's score is updated (``alpha``); a new level's first finished episode
+        decides its entry (dcd ``_partial_update_seed_score_buffer``): it takes a free place, or
+        replaces the lowest member (by ``P_replay`` or score) when its score is at least that
+        member's; on entry its score is set and its staleness is the number of new levels drawn
+        since it was drawn. Scores of levels neither in the buffer nor waiting are dropped."""
         if self.seen[idx]:
             super()._set_score(idx, score)
             return
-        if self.seen.sum() < self.capacity:  # room in the buffer
-            super()._set_score(idx, score)
+        if idx not in self.drawn_at:  # evicted while played, or already turned away
             return
+        stamp = self.drawn_at.pop(idx)
         members = np.flatnonzero(self.seen)
-        if self.buffer_priority == "score":
-            worst = int(members[np.argmin(self.scores[members])])
-        else:
-            worst = int(members[np.argmin(self.sample_weights()[members])])
-        if score > self.scores[worst]:
+        if len(members) >= self.capacity:
+            if self.buffer_priority == "score":
+                worst = int(members[np.argmin(self.scores[members])])
+            else:
+                worst = int(members[np.argmin(self.sample_weights()[members])])
+            if self.scores[worst] > score:  # turned away: it starts afresh if drawn again
+                self.max_returns[idx] = -np.inf
+                return
             self.seen[worst] = False
             self.scores[worst] = 0.0
-            self.staleness[idx] = 0.0
-            super()._set_score(idx, score)
-
-    def update_with_rollout(self, *args: Any, **kwargs: Any) -> None:
-        super().update_with_rollout(*args, **kwargs)
-        self.batch_played = True
-
-    def after_update(self) -> None:
-        """Commits every cut episode's partial score: the next batch resets every slot."""
-        for idx, score, _ in self.partial.values():
-            self._set_score(int(idx), float(score))
-        self.partial.clear()
-
-    def trains_on_last_rollout(self) -> bool:
-        """False after an exploration batch (no gradient step on new levels), unless
-        ``exploratory_grad_updates``."""
-        return self.batch_replay or self.exploratory_grad_updates
+            self.max_returns[worst] = -np.inf
+        self.scores[idx] = score
+        self.seen[idx] = True
+        self.staleness[idx] = float(self.new_draws - stamp)
 
     def stats(self) -> dict[str, float]:
         out = super().stats()
         out.update(
-            replay_batch=float(self.batch_replay),
-            batches=float(self.batches),
-            replay_batches=float(self.replay_batches),
+            replay_episodes=float(self.replay_episodes),
+            new_episodes=float(self.new_episodes),
             buffer_filled=self.proportion_filled,
         )
         return out
@@ -749,22 +786,26 @@ class RobustPLRSampler(PLRSampler):
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         state.update(
-            batch_levels=None if self.batch_levels is None else self.batch_levels.tolist(),
-            batch_replay=self.batch_replay,
-            batch_played=self.batch_played,
-            batches=self.batches,
-            replay_batches=self.replay_batches,
+            slot_replay={str(k): v for k, v in self.slot_replay.items()},
+            new_draws=self.new_draws,
+            drawn_at={str(k): v for k, v in self.drawn_at.items()},
+            replay_episodes=self.replay_episodes,
+            new_episodes=self.new_episodes,
         )
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
+        if "slot_replay" not in state:
+            raise ValueError(
+                "the checkpoint holds the earlier Robust PLR (replay decided per rollout batch), "
+                "which this version does not resume; start the run afresh"
+            )
         super().set_state(state)
-        levels = state["batch_levels"]
-        self.batch_levels = None if levels is None else np.asarray(levels, dtype=np.int64)
-        self.batch_replay = bool(state["batch_replay"])
-        self.batch_played = bool(state["batch_played"])
-        self.batches = int(state["batches"])
-        self.replay_batches = int(state["replay_batches"])
+        self.slot_replay = {int(k): bool(v) for k, v in state["slot_replay"].items()}
+        self.new_draws = int(state["new_draws"])
+        self.drawn_at = {int(k): int(v) for k, v in state["drawn_at"].items()}
+        self.replay_episodes = int(state["replay_episodes"])
+        self.new_episodes = int(state["new_episodes"])
 
 
 __all__ = [

@@ -225,3 +225,20 @@ def test_ucb_drac_credits_the_previous_arm_with_the_rollout_return_and_logs():
     assert logged["ucb/count/crop"] == 2 and logged["ucb/count/flip"] == 1
     assert logged["ucb/value/crop"] == pytest.approx(returns)
     assert model.current_augmentation() is model.arm_augmentations[model.current_arm]
+
+
+def test_ucb_drac_credits_only_the_returns_a_robust_plr_update_trains_on(monkeypatch):
+    from types import SimpleNamespace
+
+    import heldout.agents.ucb_drac as ucb_module
+
+    model = small_agent(UCBDrAC)
+    model.learn(16)
+    assert model.current_arm == 0 and model.bandit.total == 1
+    returns = np.arange(12, dtype=np.float32).reshape(4, 3)  # (steps, envs), before get() flattens
+    mask = np.zeros((4, 3), dtype=bool)
+    mask[[0, 3], 1] = True  # returns 1 and 10 train; the rest are new-level episodes
+    model.rollout_buffer.returns = returns
+    monkeypatch.setattr(ucb_module, "scoring_sampler", lambda env: SimpleNamespace(train_mask=mask))
+    model.before_update()
+    assert model.bandit.values[0] == pytest.approx(5.5)

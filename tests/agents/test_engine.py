@@ -386,8 +386,10 @@ def _plr_run(engine: str, sampler_name: str):
     kwargs = family.agent_kwargs(config)
     kwargs.update(n_steps=128, batch_size=64, n_epochs=1)
     model = PPO(env=venv, seed=0, device="cpu", engine=engine, **kwargs)
-    model.learn(3 * 2 * 128)
     sampler = scoring_sampler(venv)
+    if sampler_name == "robust-plr":  # half the levels in the buffer: replay and masked new-level episodes
+        sampler.seen[:6], sampler.scores[:6] = True, np.linspace(0.1, 0.6, 6)
+    model.learn(3 * 2 * 128)
     state = (sampler.scores.copy(), sampler.seen.copy(), list(sampler.slot_levels), model._n_updates)
     venv.close()
     return weights(model), state

@@ -1,5 +1,6 @@
 """PLR / Robust PLR through the agent: the levels the env plays are the ones the sampler handed out
-(MiniGrid and Procgen), and Robust PLR makes no gradient step on an exploration batch."""
+(MiniGrid and Procgen); Robust PLR masks exactly the transitions of new-level episodes out of the
+gradient, and never cuts an episode at the rollout boundary."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from heldout.agents.level_replay import scoring_sampler
+from heldout.agents.level_replay import minibatches, scoring_sampler
 from heldout.agents.ppo import PPO
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.families import family_for
@@ -87,13 +88,15 @@ def test_a_plr_run_on_minigrid_plays_exactly_the_levels_the_sampler_handed_out()
 
 
 @pytest.mark.slow
-def test_a_plr_run_on_procgen_places_the_sampled_levels_frame_for_frame():
+@pytest.mark.parametrize("name", ["plr", "robust-plr"])
+def test_a_plr_run_on_procgen_places_the_sampled_levels_frame_for_frame(name):
     from heldout.envs import make_vec
 
-    model, sampler = _setup("coinrun", "plr", num_envs=4, n_steps=64)
+    model, sampler = _setup("coinrun", name, num_envs=4, n_steps=64)
     trace = _Trace(sampler, 4)
     model.learn(total_timesteps=4 * 64 * 3, callback=trace)
     _assert_played_what_was_handed_out(trace)
+    assert max(info["l"] for info in model.ep_info_buffer) > 64  # episodes run on across rollouts
     assert trace.first_frames
     for level, frame in trace.first_frames:  # the frame the slot restarted on is that level's first one
         ref = make_vec("coinrun", num_envs=1, levels=[level], seed=0)
@@ -106,19 +109,132 @@ def _params(model) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.policy.parameters()]
 
 
-def test_robust_plr_takes_no_gradient_step_on_an_exploration_batch_and_one_on_a_replay_batch():
+class _Kinds(_Trace):
+    """A :class:`_Trace` that also keeps, per slot, whether each episode handed out is a replay
+    episode, and the sampler's train mask of every rollout scored."""
+
+    def __init__(self, sampler, num_envs: int) -> None:
+        super().__init__(sampler, num_envs)
+        self.kinds: list[list[bool]] = [[] for _ in range(num_envs)]
+        self.masks: list[np.ndarray] = []
+        self.dones: list[np.ndarray] = []
+        traced = sampler.next_level
+
+        def next_level(slot: int) -> int:
+            level = traced(slot)
+            self.kinds[slot].append(sampler.slot_replay[slot])
+            return level
+
+        sampler.next_level = next_level
+
+    def _on_training_start(self) -> None:
+        super()._on_training_start()
+        self.kinds = [[self.sampler.slot_replay[s]] for s in range(len(self.kinds))]
+
+    def _on_rollout_start(self) -> None:
+        if self.sampler.train_mask is not None:
+            self.masks.append(self.sampler.train_mask.copy())
+
+    def _on_step(self) -> bool:
+        self.dones.append(np.asarray(self.locals["dones"]).copy())
+        return super()._on_step()
+
+
+def _numbered_buffers(steps: int, envs: int):
+    """An SB3 buffer and the device one, whose transition (t, env) observes the number t * envs + env."""
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import RolloutBuffer
+
+    from heldout.agents.rollout import DeviceRolloutBuffer
+
+    args = (steps, spaces.Box(0, 255, (1,), np.float32), spaces.Discrete(2))
+    buffers = [cls(*args, device="cpu", n_envs=envs) for cls in (RolloutBuffer, DeviceRolloutBuffer)]
+    zeros = torch.zeros((envs, 1))
+    for t in range(steps):
+        obs = (t * envs + np.arange(envs, dtype=np.float32)).reshape(envs, 1)
+        for buffer in buffers:
+            buffer.add(obs, np.zeros((envs, 1)), np.zeros(envs), np.zeros(envs, bool), zeros, zeros[:, 0])
+    for buffer in buffers:
+        buffer.compute_returns_and_advantage(zeros, np.zeros(envs, bool))
+    return buffers
+
+
+def test_minibatches_hold_exactly_the_kept_transitions_in_the_buffers_order():
+    steps, envs = 6, 3
+    mask = np.zeros((steps, envs), dtype=bool)  # (step, env): the transitions that train
+    mask[[0, 1, 4], 0] = True
+    mask[2:, 2] = True
+    keep = np.ascontiguousarray(mask.T).reshape(-1)  # the buffers' env-major flat order
+    kept = {t * envs + e for t, e in zip(*np.nonzero(mask))}
+    seen = []
+    for buffer in _numbered_buffers(steps, envs):
+        np.random.seed(5)
+        batches = [b.observations.flatten().tolist() for b in minibatches(buffer, 3, keep)]
+        seen.append(batches)
+        assert [len(b) for b in batches] == [3, 3, 1]
+        assert {int(x) for b in batches for x in b} == kept
+    assert seen[0] == seen[1]  # both engines' buffers: the same minibatches
+    # the order: the one permutation ``get`` draws, restricted to the kept transitions
+    np.random.seed(5)
+    order = np.random.permutation(steps * envs)
+    flat_ids = [(i % steps) * envs + i // steps for i in order if keep[i]]
+    assert [x for b in seen[0] for x in b] == flat_ids
+    # keep None: the buffer's own minibatches
+    buffer = _numbered_buffers(steps, envs)[0]
+    np.random.seed(5)
+    whole = [b.observations.flatten().tolist() for b in minibatches(buffer, 6, None)]
+    assert [len(b) for b in whole] == [6, 6, 6] and sorted(x for b in whole for x in b) == list(range(18))
+
+
+def _half_filled(sampler) -> None:
+    """Six of the twelve training levels in the buffer (filled 0.5 = rho): from the first reset on,
+    each episode replays with probability 0.5."""
+    sampler.seen[:6] = True
+    sampler.scores[:6] = np.linspace(0.1, 0.6, 6)
+
+
+def test_robust_plr_masks_exactly_the_transitions_of_new_level_episodes():
+    """The train mask of every rollout, against the kind (replay or new) of the episode each
+    transition belongs to, found independently from the episodes' ends and the kinds handed out."""
+    model, sampler = _setup("minigrid-doorkey-5x5", "robust-plr", num_envs=2, n_steps=64)
+    _half_filled(sampler)
+    trace = _Kinds(sampler, 2)
+    model.learn(total_timesteps=2 * 64 * 4, callback=trace)
+    trace.masks.append(sampler.train_mask)  # the last rollout's (the others: at each rollout start)
+    dones = np.stack(trace.dones)  # (all steps, slots)
+    expected = np.zeros(dones.shape, dtype=bool)
+    for slot in range(2):
+        episode = 0
+        for t in range(len(dones)):
+            expected[t, slot] = trace.kinds[slot][episode]
+            episode += int(dones[t, slot])
+    got = np.concatenate(trace.masks)
+    np.testing.assert_array_equal(got, expected)
+    assert got.any() and not got.all()  # both kinds were played
+    assert sampler.new_episodes > 0 and sampler.replay_episodes > 0
+
+
+def test_robust_plr_takes_no_gradient_step_on_new_levels_only():
     model, sampler = _setup("minigrid-doorkey-5x5", "robust-plr", num_envs=2, n_steps=32)
     before = _params(model)
-    model.learn(total_timesteps=64)  # the first batch: the buffer is empty, so new levels
-    assert sampler.batches == 1 and not sampler.batch_replay
+    model.learn(total_timesteps=64)  # the buffer is empty: every episode plays a new level
+    assert sampler.replay_episodes == 0 and not sampler.train_mask.any()
     assert all(torch.equal(a, b) for a, b in zip(before, _params(model)))
     assert model._n_updates == 0 and sampler.student_updates == 0 and model.num_timesteps == 64
-    assert sampler.seen.sum() == 2  # but its levels were scored into the buffer
-    sampler.rho, sampler.replay_prob, sampler.schedule = 0.0, 1.0, "fixed"
-    model.learn(total_timesteps=64, reset_num_timesteps=False)
-    assert sampler.batches == 2 and sampler.batch_replay
-    assert any(not torch.equal(a, b) for a, b in zip(before, _params(model)))
-    assert sampler.student_updates == 1 and model.num_timesteps == 128
+
+
+def test_robust_plr_never_cuts_an_episode_at_the_rollout_boundary():
+    """No slot is reset between rollouts: episodes run on across them (DoorKey-5x5 ends at 250
+    steps, far beyond 32-step rollouts), and each slot keeps the episode it was playing."""
+    model, sampler = _setup("minigrid-doorkey-5x5", "robust-plr", num_envs=2, n_steps=32)
+    trace = _Kinds(sampler, 2)
+    model.learn(total_timesteps=2 * 32 * 10, callback=trace)
+    _assert_played_what_was_handed_out(trace)
+    lengths = [info["l"] for info in model.ep_info_buffer]
+    assert lengths and max(lengths) > 32
+    # a slot's episodes are exactly the ones its dones end: one more than its dones (the last runs on)
+    dones = np.stack(trace.dones)
+    assert [len(p) for p in trace.played] == [int(dones[:, slot].sum()) + 1 for slot in range(2)]
 
 
 def test_the_uniform_default_builds_the_env_as_before_and_trains_bit_identically():

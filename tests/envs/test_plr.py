@@ -20,13 +20,23 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _rollout(levels, dones, adv, values=None):
-    """Arrays (steps, slots) from per-slot columns; returns = adv + values."""
+def _rollout(levels, dones, adv, values=None, rewards=None):
+    """Arrays (steps, slots) from per-slot columns; returns = adv + values; rewards 0 unless given."""
     levels = np.asarray(levels).reshape(len(levels), -1)
     dones = np.asarray(dones, dtype=bool).reshape(levels.shape)
     adv = np.asarray(adv, dtype=float).reshape(levels.shape)
     values = np.zeros_like(adv) if values is None else np.asarray(values, dtype=float).reshape(levels.shape)
-    return {"levels": levels, "dones": dones, "advantages": adv, "values": values, "returns": adv + values}
+    rewards = (
+        np.zeros_like(adv) if rewards is None else np.asarray(rewards, dtype=float).reshape(levels.shape)
+    )
+    return {
+        "levels": levels,
+        "dones": dones,
+        "advantages": adv,
+        "values": values,
+        "returns": adv + values,
+        "rewards": rewards,
+    }
 
 
 def test_rank_weights_with_staleness_on_a_hand_computed_case():
@@ -77,11 +87,12 @@ def test_scores_of_finished_episodes_per_strategy():
     assert segment_score("value_l1", adv, values, returns) == pytest.approx(2.0)  # (1+3+2)/3
     assert segment_score("gae", adv, values, returns) == pytest.approx(0.0)
     assert segment_score("positive_value_loss", adv, values, returns) == pytest.approx(1.0)  # (1+0+2)/3
-    # MaxMC: best return 3.0 (or an earlier 4.0) minus the values 0.5, 0.5, 1.0
-    assert segment_score("max_mc", adv, values, returns) == pytest.approx((2.5 + 2.5 + 2.0) / 3)
+    # MaxMC (dcd grounded_signed_value_loss): the level's best finished-episode return 4.0 minus
+    # the values 0.5, 0.5, 1.0; the lambda-returns play no part
     assert segment_score("max_mc", adv, values, returns, max_return=4.0) == pytest.approx(
         (3.5 + 3.5 + 3.0) / 3
     )
+    assert segment_score("max_mc", adv, values, returns * 100, max_return=4.0) == pytest.approx(10 / 3)
 
 
 def test_episodes_are_split_at_dones_and_each_scores_its_level():
@@ -91,7 +102,7 @@ def test_episodes_are_split_at_dones_and_each_scores_its_level():
     s.update_with_rollout(**r)
     assert s.scores[s.index[3]] == pytest.approx(2.0)  # (1 + 3) / 2
     assert s.scores[s.index[4]] == pytest.approx(3.0)  # (2 + 2 + 5) / 3
-    assert s.partial == {0: [s.index[3], 7.0, 1]}  # the cut episode waits
+    assert s.partial == {0: [s.index[3], 7.0, 1, 0.0]}  # the cut episode waits
     s.after_update()  # level-replay: committed after the update
     assert s.scores[s.index[3]] == pytest.approx(7.0) and not s.partial
     assert s.episodes.tolist() == [2, 1]
@@ -103,10 +114,10 @@ def test_a_cut_episode_merges_with_its_continuation_when_carried():
     carried = PLRSampler([7, 8], _rng(), carry_partial=True)
     carried.update_with_rollout(**_rollout([7] * 4, [0] * 4, [1, -1, 1, -1]))
     carried.after_update()
-    assert not carried.seen[carried.index[7]] and carried.partial[0][1:] == [1.0, 4]
+    assert not carried.seen[carried.index[7]] and carried.partial[0][1:3] == [1.0, 4]
     carried.update_with_rollout(**_rollout([7, 7, 8, 8], [0, 1, 0, 0], [4, -4, 9, 9]))
     assert carried.scores[carried.index[7]] == pytest.approx(2.0)
-    assert carried.partial[0] == [carried.index[8], 9.0, 2]
+    assert carried.partial[0] == [carried.index[8], 9.0, 2, 0.0]
     # committed at the update instead (the default): the continuation's own score replaces it (alpha 1)
     committed = PLRSampler([7, 8], _rng())
     committed.update_with_rollout(**_rollout([7] * 4, [0] * 4, [1, -1, 1, -1]))
@@ -175,40 +186,154 @@ def test_state_round_trip_continues_the_same_draws():
     assert a.partial == b.partial
 
 
-def test_robust_plr_decides_per_batch_and_replays_the_batch_level_in_each_slot():
-    s = RobustPLRSampler(list(range(20)), _rng(2), num_slots=3)
-    first = [s.next_level(slot) for slot in range(3)]
-    assert not s.batch_replay and len(set(first)) == 3  # an empty buffer: new levels, distinct
-    assert [s.next_level(slot) for slot in range(3)] == first  # episode ends replay the batch's levels
-    assert s.needs_new_batch is False and s.trains_on_last_rollout() is False
-    s.update_with_rollout(**_rollout(np.array([first, first]), np.zeros((2, 3)), np.ones((2, 3))))
-    s.after_update()  # cut episodes committed: the next batch resets every slot
-    assert s.needs_new_batch and s.seen.sum() == 3 and s.proportion_filled == pytest.approx(3 / 20)
+class _ScriptedRng:
+    """Stands in for a sampler's generator: hands out scripted draws (and records the
+    probabilities ``choice`` was given), so a case can be worked by hand."""
+
+    def __init__(self, random=(), integers=(), choice=()):
+        self._random, self._integers, self._choice = list(random), list(integers), list(choice)
+        self.choice_p: list[np.ndarray] = []
+
+    def random(self) -> float:
+        return self._random.pop(0)
+
+    def integers(self, n: int) -> int:
+        k = self._integers.pop(0)
+        assert 0 <= k < n
+        return k
+
+    def choice(self, n: int, p) -> int:
+        self.choice_p.append(np.asarray(p, dtype=float).copy())
+        return self._choice.pop(0)
 
 
-def test_robust_plr_replays_once_filled_to_rho_with_probability_min_filled_replay_prob():
-    s = RobustPLRSampler(list(range(10)), _rng(4), num_slots=1, rho=0.5, replay_prob=0.5)
-    s.seen[:5] = True  # filled 0.5 >= rho: replay with probability min(0.5, 0.5)
-    decisions = []
-    for _ in range(2000):
-        s.begin_batch()
-        decisions.append(s.batch_replay)
-        assert s.seen[s.batch_levels[0]] == s.batch_replay  # replay: a buffer level; else a new one
-    assert np.mean(decisions) == pytest.approx(0.5, abs=0.04)
-    s.seen[:] = True  # no level outside the buffer: always replay
-    s.begin_batch()
-    assert s.batch_replay
+def test_robust_plr_a_hand_worked_run_of_dcds_rules():
+    """dcd (level_sampler.py, adversarial_runner.py): new levels until the buffer is filled to rho;
+    then at each episode end replay (P_replay) or a new level; a new level enters on its first
+    finished episode with staleness = new levels drawn since it was drawn; a full buffer evicts the
+    member of lowest P_replay when the new score is at least that member's; replay draws, not new
+    ones, age the buffer."""
+    rng = _ScriptedRng(random=[0.7, 0.2], integers=[0, 2, 2], choice=[0])
+    s = RobustPLRSampler(
+        [10, 11, 12, 13],
+        rng,
+        num_slots=2,
+        buffer_size=2,
+        rho=0.5,
+        replay_prob=0.5,
+        temperature=1.0,
+        staleness_coef=0.5,
+    )
+    # empty buffer: new levels, no replay coin is tossed (outside the buffer: indices 0, 1, 2, 3)
+    assert [s.next_level(0), s.next_level(1)] == [10, 12]
+    assert s.new_draws == 2 and s.drawn_at == {0: 1, 2: 2}
+    assert s.training_slots(2).tolist() == [False, False]  # new-level episodes never train
+    # rollout 1: slot 0 finishes level 10 (positive value loss 1.0); slot 1's episode on 12 is cut
+    s.update_with_rollout(**_rollout([[10, 12], [10, 12]], [[0, 0], [1, 0]], [[1, 3], [1, 3]]))
+    s.after_update()  # a cut episode is never committed: dcd scores finished episodes only
+    assert s.seen.tolist() == [True, False, False, False] and s.scores[0] == 1.0
+    assert s.staleness[0] == 1  # one new level (12) drawn since 10 was
+    # slot 0's episode ends: filled 1/2 >= rho, replay with min(1/2, 0.5): 0.7 -> a new level, 13
+    assert s.next_level(0) == 13 and s.new_draws == 3
+    # rollout 2: 13 finishes (score 2.0, a free place); 12 finishes: merged 3 + (6 - 3) * 2/4 = 4.5
+    s.update_with_rollout(**_rollout([[13, 12], [13, 12]], [[0, 0], [1, 1]], [[2, 6], [2, 6]]))
+    # when 12 came the buffer held 10 (score 1, staleness 1) and 13 (score 2, staleness 0):
+    # P_S = (1/2, 1) / 1.5 (ranks 2, 1), P_C = (1, 0): P_replay = (2/3, 1/3) -> 13 is evicted
+    assert s.seen.tolist() == [True, False, True, False]
+    assert s.scores.tolist() == [1.0, 0.0, 4.5, 0.0]
+    assert s.staleness[2] == 1 and s.drawn_at == {}  # 12 drawn at 2, entered at 3
+    # slot 1: filled 1.0, replay with min(1, 0.5): 0.2 -> replay. P_S = (1/2, 1) / 1.5 over 10, 12;
+    # P_C = (1, 1) / 2: P_replay = (5/12, 7/12)
+    assert s.next_level(1) == 10
+    np.testing.assert_allclose(rng.choice_p[0], [5 / 12, 0, 7 / 12, 0], rtol=1e-12)
+    assert s.staleness[[0, 2]].tolist() == [0, 2] and s.new_draws == 3  # a replay draw ages the buffer
+    assert s.training_slots(2).tolist() == [False, True]
+    assert s.replay_episodes == 1 and s.new_episodes == 3
 
 
-def test_a_full_buffer_admits_a_new_level_only_if_it_beats_the_lowest_member():
-    # capacity 2 of 4 levels; members 0 (score 1.0) and 1 (score 3.0); buffer priority "score"
+def test_robust_plr_by_score_evicts_the_lowest_score_and_ties_enter():
     s = RobustPLRSampler([0, 1, 2, 3], _rng(), num_slots=1, buffer_size=2, buffer_priority="score")
     s.seen[:2] = True
     s.scores[:2] = [1.0, 3.0]
-    s.update_with_rollout(**_rollout([2, 2], [0, 1], [0.5, 0.5]))  # 0.5 < 1.0: stays out
+    s.drawn_at = {2: 1, 3: 1}
+    s.new_draws = 4
+    s.update_with_rollout(**_rollout([2, 2], [0, 1], [0.5, 0.5]))  # 0.5 < 1.0: turned away
+    assert s.seen.tolist() == [True, True, False, False] and 2 not in s.drawn_at
+    s.update_with_rollout(**_rollout([2, 2], [0, 1], [9.0, 9.0]))  # turned away: no longer waiting
     assert s.seen.tolist() == [True, True, False, False]
-    s.update_with_rollout(**_rollout([3, 3], [0, 1], [2.0, 2.0]))  # 2.0 > 1.0: replaces level 0
-    assert s.seen.tolist() == [False, True, False, True] and s.scores[3] == pytest.approx(2.0)
+    s.update_with_rollout(**_rollout([3, 3], [0, 1], [1.0, 1.0]))  # 1.0 >= 1.0 (dcd: <=): replaces 0
+    assert s.seen.tolist() == [False, True, False, True] and s.scores.tolist() == [0.0, 3.0, 0.0, 1.0]
+    assert s.staleness[3] == 3
+    s.update_with_rollout(**_rollout([0, 0], [0, 1], [5.0, 5.0]))  # an evicted level's episode: dropped
+    assert s.scores[0] == 0.0 and not s.seen[0]
+
+
+def test_robust_plr_replays_once_filled_to_rho_with_dcds_probability():
+    def replays(schedule: str, seen: int, n: int = 3000) -> float:
+        s = RobustPLRSampler(list(range(10)), _rng(4), rho=0.5, replay_prob=0.8, schedule=schedule)
+        s.seen[:seen] = True
+        kinds = []
+        for _ in range(n):
+            level = s.next_level(0)
+            kinds.append(s.slot_replay[0])
+            assert s.seen[level] == kinds[-1]  # replay: a buffer level; else one outside the buffer
+        return float(np.mean(kinds))
+
+    assert replays("proportionate", 5) == pytest.approx(0.5, abs=0.03)  # min(filled 0.5, 0.8)
+    assert replays("fixed", 5) == pytest.approx(0.8, abs=0.03)
+    assert replays("fixed", 4, 200) == 0.0  # filled 0.4 < rho
+    assert replays("proportionate", 10, 200) == 1.0  # no level outside the buffer
+
+
+def test_robust_plr_with_exploratory_grad_updates_trains_on_new_levels():
+    s = RobustPLRSampler(list(range(5)), _rng(), num_slots=3, exploratory_grad_updates=True)
+    for slot in range(3):
+        s.next_level(slot)
+    assert not any(s.slot_replay.values()) and s.training_slots(3).tolist() == [True] * 3
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_max_mc_uses_the_best_finished_episode_return_over_whole_episodes(robust):
+    """dcd's MaxMC (grounded_signed_value_loss): G = the best undiscounted return of the level's
+    finished episodes; score = mean over the episode's steps of G - V(s_t). The lambda-returns
+    play no part, and an episode the rollout cut is scored at its end over all its steps."""
+    cls = RobustPLRSampler if robust else PLRSampler
+    s = cls([5, 6], _rng(), strategy="max_mc")
+    if robust:
+        s.drawn_at = {0: 0}
+    # episode 1 on level 5: rewards 0, 1, 1 (return 2), values 0.5 each: 2 - 0.5 = 1.5
+    s.update_with_rollout(**_rollout([5, 5, 5], [0, 0, 1], [99, 99, 99], [0.5] * 3, [0, 1, 1]))
+    assert s.scores[0] == pytest.approx(1.5) and s.max_returns[0] == 2.0
+    # episode 2: cut after 2 steps (values 1, 1, reward 0.5): no score until it ends
+    s.update_with_rollout(**_rollout([5, 5], [0, 0], [-99, 99], [1, 1], [0, 0.5]))
+    s.after_update()
+    assert s.scores[0] == pytest.approx(1.5)
+    # it ends one step later (value 4): return 0.5 < 2, so G = 2; mean V = (1 + 1 + 4) / 3 = 2
+    s.update_with_rollout(**_rollout([5], [1], [7], [4], [0]))
+    assert s.scores[0] == pytest.approx(0.0) and s.max_returns[0] == 2.0
+    # a better return raises G for this and later episodes: 3 - 1 = 2
+    s.update_with_rollout(**_rollout([5], [1], [0], [1], [3]))
+    assert s.scores[0] == pytest.approx(2.0) and s.max_returns[0] == 3.0
+    with pytest.raises(ValueError, match="rewards"):
+        s.update_with_rollout(**{**_rollout([5], [1], [0]), "rewards": None})
+
+
+def test_robust_plr_state_round_trip_continues_the_same_draws_and_kinds():
+    import json
+
+    a = RobustPLRSampler(list(range(10)), _rng(5), num_slots=2, rho=0.2)
+    for k in range(6):
+        level = a.next_level(k % 2)
+        a.update_with_rollout(**_rollout([level, level], [0, 1 - k % 2], [k, 1]))
+    b = RobustPLRSampler(list(range(10)), _rng(999), num_slots=2, rho=0.2)
+    b.set_state(json.loads(json.dumps(a.get_state())))
+    assert a.slot_replay == b.slot_replay and a.drawn_at == b.drawn_at and a.partial == b.partial
+    draws = [
+        (a.next_level(k % 2), b.next_level(k % 2), a.slot_replay[k % 2], b.slot_replay[k % 2])
+        for k in range(50)
+    ]
+    assert all(x == y and r == q for x, y, r, q in draws)
+    assert any(r for _, _, r, _ in draws) and not all(r for _, _, r, _ in draws)
 
 
 def test_options_are_checked_with_their_defaults_and_did_you_mean():
@@ -227,3 +352,30 @@ def test_options_are_checked_with_their_defaults_and_did_you_mean():
         check_sampler_kwargs("uniform", {"temperature": 0.3})
     with pytest.raises(ValueError, match="replay_prob"):  # a Robust PLR option on PLR
         check_sampler_kwargs("plr", {"replay_prob": 0.5})
+
+
+def test_checkpoints_of_the_earlier_samplers():
+    """A PLR state from before the reward sum (three-entry partials) still resumes; one of the earlier
+    per-batch Robust PLR is refused in words, before anything changes."""
+    plr = PLRSampler([1, 2], _rng())
+    state = plr.get_state()
+    state["partial"] = {"0": [1, 0.5, 3]}
+    plr.set_state(state)
+    assert plr.partial == {0: [1, 0.5, 3, 0.0]}
+    robust = RobustPLRSampler([1, 2], _rng())
+    old = {k: v for k, v in robust.get_state().items() if k not in ("slot_replay", "new_draws", "drawn_at")}
+    old.update(batch_levels=None, batch_replay=False, batch_played=False, batches=0, replay_batches=0)
+    before = robust.get_state()
+    with pytest.raises(ValueError, match="earlier Robust PLR"):
+        robust.set_state(old)
+    assert robust.get_state() == before
+
+
+def test_a_pending_episode_is_not_merged_with_a_new_one_after_a_reset():
+    # a cut episode on level 7 (|A| = 1 over 4 steps), then the env is reset (episode_starts at the
+    # rollout's first step): the new episode on 7 (|A| = 4, 2 steps) scores on its own, 4.0, not 2.0
+    s = PLRSampler([7, 8], _rng(), carry_partial=True)
+    s.update_with_rollout(**_rollout([7] * 4, [0] * 4, [1, -1, 1, -1]))
+    r = _rollout([7, 7], [0, 1], [4, -4])
+    s.update_with_rollout(**r, starts=np.array([[True], [False]]))
+    assert s.scores[0] == pytest.approx(4.0) and s.episodes[0] == 2

@@ -412,7 +412,7 @@ def test_a_robust_plr_run_killed_during_an_update_resumes_exactly(tmp_path):
     (run,) = list((tmp_path / "runs").glob("minigrid-doorkey-5x5/ppo/seed0-*"))
     (reference,) = list((tmp_path / "ref").glob("minigrid-doorkey-5x5/ppo/seed0-*"))
     state = json.loads((checkpoints(run)[-1] / "state.json").read_text())
-    assert state["level_sampler"]["batches"] >= 4 and any(state["level_sampler"]["seen"])
+    assert state["level_sampler"]["new_episodes"] >= 4 and any(state["level_sampler"]["seen"])
     resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "not exactly" not in resumed.stderr
