@@ -421,14 +421,15 @@ def collect_on_device(
         return slot
 
     raw_obs = model._last_obs
-    obs_tensor = stage(raw_obs, 0)
+    next_slot = stage(raw_obs, 0)
     if augment is not None:  # as SB3's path: the policy's last observation is the augmented one
-        model._last_obs = obs_tensor.cpu().numpy()
+        model._last_obs = next_slot.cpu().numpy()
     box = isinstance(model.action_space, spaces.Box)
     discrete = isinstance(model.action_space, spaces.Discrete)
     while n_steps < n_rollout_steps:
         if model.use_sde and model.sde_sample_freq > 0 and n_steps % model.sde_sample_freq == 0:
             policy.reset_noise(env.num_envs)
+        obs_tensor = next_slot
         with torch.no_grad():
             actions_tensor, values, log_probs = policy(obs_tensor)
         actions = actions_tensor.cpu().numpy()
@@ -473,14 +474,13 @@ def collect_on_device(
         rollout_buffer.add(obs_tensor, actions_tensor, rewards, model._last_episode_starts, values, log_probs)
         model._last_obs = new_obs
         model._last_episode_starts = dones
-        obs_tensor = next_slot
 
     with torch.no_grad():
-        values = policy.predict_values(obs_tensor)
+        values = policy.predict_values(next_slot)
     rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
-    model._last_obs = raw_obs  # the env's own observation: the next rollout augments it afresh
     callback.update_locals(_sb3_locals(locals()))
     callback.on_rollout_end()
+    model._last_obs = raw_obs  # the env's own observation (as SB3's path): the next rollout augments it
     return True
 
 
