@@ -33,6 +33,9 @@ from torch import nn
 #: ``torch.cpu.get_capabilities()`` spells them ``avx512_bf16``, ``amx_bf16``), ARM's BF16 extension.
 BF16_CPU_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16", "bf16", "svebf16")
 
+#: Where Linux lists the CPU's model name and flags.
+CPUINFO = Path("/proc/cpuinfo")
+
 #: The measured cost of emulated bf16 that the warning quotes (engine steps/s, bf16 against fp32).
 EMULATED_BF16_COST = "measured 11x slower than fp32 (9.9 against 112 steps/s on an AMD EPYC without AVX-512)"
 
@@ -96,7 +99,7 @@ def precision_context(module: nn.Module, precision: str, device: torch.device | 
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``'s ``model name`` on Linux), or the platform's guess."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in CPUINFO.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -120,7 +123,7 @@ def cpu_bf16_units() -> bool | None:
         if "avx512_bf16" in found:  # x86; other architectures: /proc/cpuinfo
             return bool(found["avx512_bf16"] or found.get("amx_bf16"))
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = CPUINFO.read_text()
     except OSError:
         return None
     flags: set[str] = set()
@@ -149,6 +152,7 @@ def bf16_cpu_warning(precision: str, device: torch.device | str) -> str | None:
 
 __all__ = [
     "BF16_CPU_FLAGS",
+    "CPUINFO",
     "EMULATED_BF16_COST",
     "bf16_cpu_warning",
     "cpu_bf16_units",

@@ -166,3 +166,46 @@ def test_in_bf16_only_the_trunk_computes_in_bf16(name: str, kwargs: dict) -> Non
     assert dtypes["after"] == {torch.float32}
     assert torch.bfloat16 in dtypes["inside"]
     assert aux_dtypes == {torch.float32}
+
+
+def test_cpu_bf16_units_are_read_from_torch_or_the_cpu_flags(monkeypatch, tmp_path) -> None:
+    from heldout.agents import precision
+
+    def capabilities(found: dict) -> None:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: found, raising=False)
+
+    capabilities({"avx512_bf16": False, "amx_bf16": True})
+    assert precision.cpu_bf16_units() is True
+    capabilities({"avx512_bf16": False, "amx_bf16": False, "avx512_f": True})
+    assert precision.cpu_bf16_units() is False
+    # no x86 answer from torch: the flags of /proc/cpuinfo (x86 "flags", ARM "Features")
+    capabilities({})
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(precision, "CPUINFO", cpuinfo)
+    for text, expected in (
+        ("model name\t: AMD EPYC 7B12\nflags\t\t: fpu avx2 avx512f avx512bw\n", False),
+        ("model name\t: Intel Xeon\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n", True),
+        ("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n", True),
+        ("processor\t: 0\n", None),
+    ):
+        cpuinfo.write_text(text)
+        assert precision.cpu_bf16_units() is expected, text
+    cpuinfo.write_text("model name\t: AMD EPYC 7B12\nflags\t\t: fpu avx2\n")
+    assert precision.cpu_model() == "AMD EPYC 7B12"
+    cpuinfo.unlink()
+    assert precision.cpu_bf16_units() is None
+
+
+@pytest.mark.parametrize("units", [False, True, None])
+def test_bf16_on_a_cpu_without_bf16_units_is_one_line_naming_the_cpu_and_the_cost(units, monkeypatch) -> None:
+    from heldout.agents import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)
+    line = precision.bf16_cpu_warning("bf16", "cpu")
+    if units is False:
+        assert line is not None and "\n" not in line
+        assert precision.cpu_model() in line and "emulated" in line and "11x slower" in line
+    else:  # units, or no way to tell: nothing said
+        assert line is None
+    assert precision.bf16_cpu_warning("fp32", "cpu") is None
+    assert precision.bf16_cpu_warning("bf16", torch.device("cuda")) is None
