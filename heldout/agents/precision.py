@@ -135,19 +135,27 @@ def cpu_bf16_units() -> bool | None:
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
+def emulated_bf16(device: torch.device | str = "cpu") -> str | None:
+    """Why bf16 is slow on ``device``, in words, where it is emulated; None where it is not (or cannot
+    be told): a CPU device whose CPU has no bf16 units (:func:`cpu_bf16_units`)."""
+    if torch.device(device).type != "cpu" or cpu_bf16_units() is not False:
+        return None
+    return (
+        f"this CPU ({cpu_model()}) has no bf16 units (no avx512_bf16 or amx_bf16): bf16 is emulated, "
+        f"{EMULATED_BF16_COST}"
+    )
+
+
 def bf16_cpu_warning(precision: str, device: torch.device | str) -> str | None:
     """The one line to print before training in bf16 on a CPU without bf16 units; None otherwise.
 
     bf16 there is emulated in software: correct, but about an order of magnitude slower than fp32
-    (:data:`EMULATED_BF16_COST`). None for fp32, for a non-CPU device, and where the CPU's units
-    cannot be told.
+    (:data:`EMULATED_BF16_COST`). Said, not refused: the results are right, a run may be meant as a
+    check of bf16 itself, and a sweep whose grid holds bf16 should not fail on the nodes without the
+    units. None for fp32, for a non-CPU device, and where the CPU's units cannot be told.
     """
-    if precision != "bf16" or torch.device(device).type != "cpu" or cpu_bf16_units() is not False:
-        return None
-    return (
-        f"warning: precision bf16 on a CPU without bf16 units ({cpu_model()}: no "
-        f"avx512_bf16 or amx_bf16): bf16 is emulated, {EMULATED_BF16_COST}; use fp32 on this machine"
-    )
+    reason = emulated_bf16(device) if precision == "bf16" else None
+    return None if reason is None else f"warning: precision bf16: {reason}; use fp32 on this machine"
 
 
 __all__ = [
@@ -157,6 +165,7 @@ __all__ = [
     "bf16_cpu_warning",
     "cpu_bf16_units",
     "cpu_model",
+    "emulated_bf16",
     "precision_context",
     "trunk_autocast",
     "trunks",
