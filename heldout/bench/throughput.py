@@ -403,6 +403,9 @@ class _LearnerFloorModel:
         pass
 
 
+#: How the machine line names the CPU's bf16 units (:func:`heldout.agents.precision.cpu_bf16_units`).
+BF16_UNITS: dict[bool | None, str] = {True: ", bf16 units", False: ", no bf16 units: bf16 emulated"}
+
 #: Keys of the learner floors in the interleaved timing, by precision.
 FLOOR_KEYS: dict[str, str] = {"fp32": "learner_floor_fp32", "bf16": "learner_floor_bf16"}
 
@@ -561,7 +564,8 @@ def format_throughput(results: dict[str, Any]) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
         load = machine.get("load_average") or []
         lines += [
-            f"machine: {machine['cpu_count']} CPUs ({machine['cpus_usable']} usable, {machine['cpu_model']}), "
+            f"machine: {machine['cpu_count']} CPUs ({machine['cpus_usable']} usable, {machine['cpu_model']}"
+            f"{BF16_UNITS.get(machine.get('cpu_bf16_units'), '')}), "
             f"load average {' '.join(str(x) for x in load) or '?'}",
             f"torch {machine['torch_version']} on {machine['torch_device']}, {machine['torch_threads']} threads; "
             f"python {machine['python_version']}",
