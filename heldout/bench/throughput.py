@@ -125,7 +125,7 @@ ENV_VARIANTS: dict[str, str] = {
 #: PPO variants of :func:`train_throughput`: key -> label.
 TRAIN_VARIANTS: dict[str, str] = {
     "heldout_ppo_vec": "heldout PPO + ProcgenVecEnv",
-    "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (update in bf16 autocast)",
+    "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (trunk in bf16 autocast)",
     "heldout_engine": "heldout PPO, engine heldout (device storage + GAE) + ProcgenVecEnv",
     "heldout_engine_bf16": "heldout PPO, engine heldout + ProcgenVecEnv, precision bf16",
     "sb3_ppo_vec": "stock SB3 PPO + ProcgenVecEnv",
