@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,17 @@ CPUINFO = Path("/proc/cpuinfo")
 
 #: The measured cost of emulated bf16 that the warning quotes (engine steps/s, bf16 against fp32).
 EMULATED_BF16_COST = "measured 11x slower than fp32 (9.9 against 112 steps/s on an AMD EPYC without AVX-512)"
+
+
+#: The open autocast regions of :func:`trunk_autocast`, innermost last, per thread: one stack for
+#: every context, so that nested contexts (evaluation's inside training's) close them in order.
+_REGIONS = threading.local()
+
+
+def _regions() -> list[Any]:
+    if not hasattr(_REGIONS, "stack"):
+        _REGIONS.stack = []
+    return _REGIONS.stack
 
 
 def _as_float(output: Any) -> Any:
@@ -61,21 +73,21 @@ def trunk_autocast(module: nn.Module, device_type: str) -> Iterator[None]:
     Whatever calls the trunk (SB3's ``policy(obs)``, ``predict_values``, ``extract_features``, an
     agent's own forward passes) gets bf16-computed features as float32 tensors, and every layer
     after them runs in fp32. Implemented with forward hooks on the extractors, removed on exit; the
-    autocast region is closed even when the forward pass raises.
+    autocast region is closed even when the forward pass raises, and nested contexts close theirs
+    innermost first.
 
     Args:
         module: A policy (or any module holding features extractors).
         device_type: The device type autocast runs on (``"cpu"``, ``"cuda"``).
     """
-    regions: list[Any] = []
 
     def enter(_: nn.Module, args: Any) -> None:
         region = torch.autocast(device_type=device_type, dtype=torch.bfloat16)
         region.__enter__()
-        regions.append(region)
+        _regions().append(region)
 
     def leave(_: nn.Module, args: Any, output: Any) -> Any:
-        regions.pop().__exit__(None, None, None)
+        _regions().pop().__exit__(None, None, None)
         return _as_float(output)
 
     handles = []

@@ -118,11 +118,15 @@ def test_bf16_values_and_logits_are_fp32_heads_on_the_bf16_features() -> None:
     assert not torch.is_autocast_enabled("cpu")  # the region closed with the trunk
 
 
-def test_the_trunk_context_closes_autocast_when_the_trunk_raises() -> None:
+def test_the_trunk_context_closes_autocast_when_the_trunk_raises_and_when_nested() -> None:
     model = small_agent(AGENTS.get("ppo"), precision="bf16")
     with pytest.raises(RuntimeError), model._precision():
         model.policy.features_extractor(torch.zeros(1, 5, 64, 64))  # 5 channels: the conv refuses
     assert not torch.is_autocast_enabled("cpu")
+    # evaluation's context inside training's (a periodic evaluation runs in a rollout's callback)
+    with model._precision(), model._precision():
+        features = model.policy.features_extractor(torch.zeros(1, 3, 64, 64))
+        assert features.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
     hooks = [m._forward_hooks or m._forward_pre_hooks for m in trunks(model.policy)]
     assert not any(hooks)  # and the hooks are gone
 
