@@ -15,7 +15,6 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections import defaultdict
 from typing import Any, ClassVar
@@ -42,6 +41,7 @@ from heldout.agents.level_replay import (
     update_mask,
 )
 from heldout.agents.networks import ImpalaCNN
+from heldout.agents.precision import precision_context
 from heldout.agents.rollout import DeviceRolloutBuffer, collect_on_device, device_buffer_class
 
 #: Policy keyword arguments filled in (for the keys the user leaves out) when the policy is
@@ -279,10 +279,12 @@ class PPO(stable_baselines3.PPO):
         max_grad_norm: Global gradient-norm clip.
         policy_kwargs: Policy keyword arguments; for ``"CnnPolicy"`` merged over
             :data:`IMPALA_POLICY_KWARGS` (the user's keys win).
-        precision: ``"fp32"`` (default) or ``"bf16"``: the update's forward passes (the policy's and
-            every agent hook's) under ``torch.autocast(dtype=torch.bfloat16)``, on CPUs with bf16
-            units and on GPUs; weights, Adam state, gradients' accumulation and the losses stay fp32
-            (the forward outputs are cast to fp32 before the loss). Acting during rollouts stays fp32.
+        precision: ``"fp32"`` (default) or ``"bf16"``: the trunk (each features extractor) under
+            ``torch.autocast(dtype=torch.bfloat16)``, when acting during rollouts and in the update
+            (the policy's and every agent hook's forward passes), for CPUs with bf16 units and GPUs;
+            the trunk's output goes on as fp32, and the heads, the action distribution, the values,
+            the PPO loss, every auxiliary loss and every optimiser run in fp32
+            (:mod:`heldout.agents.precision`). With identical weights the policy ratio is exactly 1.
         engine: ``"auto"`` (default): ``"heldout"`` on CUDA, ``"sb3"`` on CPU (:func:`default_engine`);
             ``"sb3"``: SB3's rollout collection, numpy ``RolloutBuffer`` and GAE; ``"heldout"``: the same algorithm on :mod:`heldout.agents.rollout` (storage, GAE and
             minibatches on the training device, one host-to-device copy of the observations and one
@@ -445,11 +447,10 @@ class PPO(stable_baselines3.PPO):
         out = self.augment_rollout(obs.cpu().numpy(), env_index)
         return torch.as_tensor(out, device=obs.device)
 
-    def _autocast(self) -> Any:
-        """The update's forward-pass context: bf16 autocast with ``precision="bf16"``, else nothing."""
-        if getattr(self, "precision", "fp32") != "bf16":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+    def _precision(self) -> Any:
+        """The forward passes' context: with ``precision="bf16"`` the trunk under bf16 autocast (its
+        output fp32; :func:`~heldout.agents.precision.trunk_autocast`), else nothing."""
+        return precision_context(self.policy, getattr(self, "precision", "fp32"), self.device)
 
     def _overrides(self, hook: str) -> bool:
         """Whether this agent's class overrides the PPO hook named ``hook``."""
@@ -547,6 +548,19 @@ class PPO(stable_baselines3.PPO):
         rollout_buffer: RolloutBuffer,
         n_rollout_steps: int,
     ) -> bool:
+        """Either engine's collection, acting in the update's precision (bf16: the trunk only,
+        :meth:`_precision`), so the recorded log-probs and values are the ones the update computes
+        from the same weights (the ratio is exactly 1 before the first step)."""
+        with self._precision():
+            return self._collect_with(env, callback, rollout_buffer, n_rollout_steps)
+
+    def _collect_with(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
         if isinstance(rollout_buffer, DeviceRolloutBuffer):
             augment = None
             if self._overrides("augment_rollout_tensor"):
@@ -602,14 +616,13 @@ class PPO(stable_baselines3.PPO):
                 actions = rollout_data.actions
                 if isinstance(self.action_space, spaces.Discrete):
                     actions = rollout_data.actions.long().flatten()
-                with self._autocast():
+                with self._precision():  # bf16: the trunk only; heads, losses, optimisers fp32
                     obs = self.augment_batch(rollout_data.observations)
                     values, log_prob, entropy, features, distribution = self._evaluate_actions(obs, actions)
-                    values, log_prob = values.flatten().float(), log_prob.float()
+                    values = values.flatten()
                     if entropy is None:
                         # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
                         entropy = -log_prob
-                    entropy = entropy.float()
                     outputs = {
                         "obs": obs,
                         "actions": actions,
@@ -621,8 +634,6 @@ class PPO(stable_baselines3.PPO):
                     }
                     weights = self.policy_loss_weights(rollout_data, outputs) if self._reweights else None
                     aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
-                if weights is not None:
-                    weights = weights.float()
                 loss, stats = ppo_loss(
                     log_prob,
                     rollout_data.old_log_prob,
@@ -638,7 +649,7 @@ class PPO(stable_baselines3.PPO):
                     normalize_advantage=self.normalize_advantage,
                     sample_weights=weights,
                 )
-                loss = loss + aux_loss.float()
+                loss = loss + aux_loss
                 for key in ("policy_gradient_loss", "value_loss", "entropy_loss", "clip_fraction"):
                     stats_history[key].append(stats[key])
                 for key, value in aux_logs.items():

@@ -345,6 +345,30 @@ for _name in (*DEVICE_FIELDS, *HOST_STAGED_FIELDS):
     setattr(DeviceRolloutBuffer, _name, _numpy_property(_name))
 
 
+#: :func:`collect_on_device`'s own local names, which SB3's ``collect_rollouts`` does not have: the
+#: callbacks' ``locals`` leave them out (and name the model ``self``), so that a callback sees SB3's.
+ENGINE_LOCALS: frozenset[str] = frozenset(
+    {"model", "augment", "policy", "stage", "box", "discrete", "actions_tensor", "next_slot", "raw_obs"}
+)
+
+
+def _sb3_locals(frame: dict[str, Any]) -> dict[str, Any]:
+    """The engine's locals as SB3's ``collect_rollouts`` names them (``self``: the model)."""
+    names = {name: value for name, value in frame.items() if name not in ENGINE_LOCALS}
+    names["self"] = frame["model"]
+    return names
+
+
+def augment_terminal_observations(infos: list[dict[str, Any]], augment: Any, device: torch.device) -> None:
+    """Replaces the ``terminal_observation`` of every info that has one (terminated or truncated
+    episodes alike) by ``augment(observation, env_index=index)``, in env order, as SB3's path with
+    :meth:`~heldout.agents.ppo.PPO.augment_rollout` transforms them inside the env's step."""
+    for index, info in enumerate(infos):
+        if "terminal_observation" in info:
+            single = torch.as_tensor(np.asarray(info["terminal_observation"]), device=device)
+            info["terminal_observation"] = augment(single, env_index=index).cpu().numpy()
+
+
 def collect_on_device(
     model: Any,
     env: VecEnv,
@@ -356,12 +380,15 @@ def collect_on_device(
     """SB3's ``OnPolicyAlgorithm.collect_rollouts`` on a :class:`DeviceRolloutBuffer`.
 
     The same steps, callbacks (``on_rollout_start``, ``update_locals`` + ``on_step`` after every env
-    step, ``on_rollout_end`` after GAE), ``ep_info_buffer``, ``num_timesteps``, ``_last_obs`` (the
-    env's own observations) and ``_last_episode_starts`` as SB3, and the same truncation bootstrap
-    (``r += gamma * V(terminal_observation)`` where an episode ended with ``TimeLimit.truncated``),
-    but per step only one host-to-device copy (the observations, written into their buffer slot
-    and acted on there) and one device-to-host copy (the actions); values and log-probs stay on the
-    device; the only per-env loop runs over the envs whose episode ended in that step.
+    step, ``on_rollout_end`` after GAE) with the same ``locals`` (``self`` among them, the same names
+    and values: SB3's path with ``augment_rollout`` shows the augmented ``new_obs`` and terminal
+    observations, and so does this one), ``ep_info_buffer``, ``num_timesteps``, ``_last_obs`` (the
+    env's own observations once the rollout ends) and ``_last_episode_starts`` as SB3, and the same
+    truncation bootstrap (``r += gamma * V(terminal_observation)`` where an episode ended with
+    ``TimeLimit.truncated``), but per step only one host-to-device copy (the observations, written
+    into their buffer slot and acted on there) and one device-to-host copy (the actions; with
+    ``augment`` also the augmented observations, which the callbacks see); values and log-probs stay
+    on the device.
 
     Args:
         model: The on-policy algorithm (``policy``, ``_last_obs``, ``gamma``, ...).
@@ -371,8 +398,9 @@ def collect_on_device(
         n_rollout_steps: Steps per env.
         augment: ``augment(obs, env_index=None) -> obs`` on device tensors, applied to the
             observations in their buffer slot before the policy acts on them (RAD's
-            :meth:`~heldout.agents.ppo.PPO.augment_rollout_tensor`), and to the terminal observation
-            of a truncated episode (with its ``env_index``); None: none.
+            :meth:`~heldout.agents.ppo.PPO.augment_rollout_tensor`), and, first, to the terminal
+            observation of every finished episode (with its ``env_index``), in the order SB3's path
+            applies them, so an augmentation that draws randomness per call draws the same; None: none.
 
     Returns:
         True if the rollout is complete, False if a callback stopped it.
@@ -392,13 +420,16 @@ def collect_on_device(
             slot.copy_(augment(slot))
         return slot
 
-    obs_tensor = stage(model._last_obs, 0)
+    raw_obs = model._last_obs
+    next_slot = stage(raw_obs, 0)
+    if augment is not None:  # as SB3's path: the policy's last observation is the augmented one
+        model._last_obs = next_slot.cpu().numpy()
     box = isinstance(model.action_space, spaces.Box)
     discrete = isinstance(model.action_space, spaces.Discrete)
-    new_obs = dones = None
     while n_steps < n_rollout_steps:
         if model.use_sde and model.sde_sample_freq > 0 and n_steps % model.sde_sample_freq == 0:
             policy.reset_noise(env.num_envs)
+        obs_tensor = next_slot
         with torch.no_grad():
             actions_tensor, values, log_probs = policy(obs_tensor)
         actions = actions_tensor.cpu().numpy()
@@ -410,9 +441,17 @@ def collect_on_device(
                 clipped_actions = np.clip(actions, model.action_space.low, model.action_space.high)
 
         new_obs, rewards, dones, infos = env.step(clipped_actions)
+        raw_obs = new_obs
+        if augment is not None:  # as SB3's path: the terminal observations, then the step's
+            augment_terminal_observations(infos, augment, rollout_buffer.device)
+        next_slot = stage(new_obs, rollout_buffer.pos + 1)
+        if augment is not None:
+            new_obs = next_slot.cpu().numpy()
         model.num_timesteps += env.num_envs
-        callback.update_locals(locals())
+        callback.update_locals(_sb3_locals(locals()))
         if not callback.on_step():
+            if augment is not None:  # as SB3's path, which restores the env's own observation
+                model._last_obs = raw_obs
             return False
         model._update_info_buffer(infos, dones)
         n_steps += 1
@@ -420,37 +459,38 @@ def collect_on_device(
             actions = actions.reshape(-1, 1)
 
         # Truncated episodes: bootstrap with the value of their final observation (SB3 issue 633).
-        for idx in np.flatnonzero(dones):
-            info = infos[idx]
-            if info.get("terminal_observation") is None or not info.get("TimeLimit.truncated", False):
-                continue
-            terminal = info["terminal_observation"]
-            if augment is not None:
-                single = torch.as_tensor(np.asarray(terminal), device=rollout_buffer.device)
-                terminal = augment(single, env_index=int(idx)).cpu().numpy()
-            terminal_obs = policy.obs_to_tensor(terminal)[0]
-            with torch.no_grad():
-                terminal_value = policy.predict_values(terminal_obs)[0].cpu()
-            rewards[idx] += model.gamma * terminal_value
+        # The loop and its names are SB3's, so that the callbacks' locals are too.
+        for idx, done in enumerate(dones):
+            if (
+                done
+                and infos[idx].get("terminal_observation") is not None
+                and infos[idx].get("TimeLimit.truncated", False)
+            ):
+                terminal_obs = policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                with torch.no_grad():
+                    terminal_value = policy.predict_values(terminal_obs)[0].cpu()
+                rewards[idx] += model.gamma * terminal_value
 
         rollout_buffer.add(obs_tensor, actions_tensor, rewards, model._last_episode_starts, values, log_probs)
         model._last_obs = new_obs
         model._last_episode_starts = dones
-        obs_tensor = stage(new_obs, rollout_buffer.pos)
 
     with torch.no_grad():
-        values = policy.predict_values(obs_tensor)
+        values = policy.predict_values(next_slot)
     rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
-    callback.update_locals(locals())
+    callback.update_locals(_sb3_locals(locals()))
     callback.on_rollout_end()
+    model._last_obs = raw_obs  # the env's own observation (as SB3's path): the next rollout augments it
     return True
 
 
 __all__ = [
     "DEVICE_COUNTERPARTS",
+    "ENGINE_LOCALS",
     "DEVICE_FIELDS",
     "HOST_STAGED_FIELDS",
     "DeviceRolloutBuffer",
+    "augment_terminal_observations",
     "collect_on_device",
     "device_buffer_class",
     "gae",

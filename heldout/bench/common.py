@@ -234,15 +234,10 @@ def machine_info(device: str | None = None) -> dict[str, Any]:
 
     import torch
 
-    cpu_model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from heldout.agents.precision import cpu_bf16_units
+    from heldout.agents.precision import cpu_model as read_cpu_model
+
+    cpu_model = read_cpu_model()
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -267,6 +262,7 @@ def machine_info(device: str | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
         "cpu_model": cpu_model,
+        "cpu_bf16_units": cpu_bf16_units(),
         "load_average": load,
         "torch_device": device_name,
         "torch_version": torch.__version__,

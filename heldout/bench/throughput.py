@@ -125,7 +125,7 @@ ENV_VARIANTS: dict[str, str] = {
 #: PPO variants of :func:`train_throughput`: key -> label.
 TRAIN_VARIANTS: dict[str, str] = {
     "heldout_ppo_vec": "heldout PPO + ProcgenVecEnv",
-    "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (update in bf16 autocast)",
+    "heldout_ppo_vec_bf16": "heldout PPO + ProcgenVecEnv, precision bf16 (trunk in bf16 autocast)",
     "heldout_engine": "heldout PPO, engine heldout (device storage + GAE) + ProcgenVecEnv",
     "heldout_engine_bf16": "heldout PPO, engine heldout + ProcgenVecEnv, precision bf16",
     "sb3_ppo_vec": "stock SB3 PPO + ProcgenVecEnv",
@@ -316,7 +316,8 @@ def _floor_update(
     Over one rollout's worth of samples (``num_envs * n_steps`` random 64x64 frames, uint8 on the
     device): ``n_epochs`` passes of minibatches of ``batch_size``, each the IMPALA network's forward
     pass (policy and value heads), a loss of the same shape as PPO's, backward, gradient clipping
-    and Adam, in ``precision`` (bf16: forward under autocast, as ``PPO(precision="bf16")``).
+    and Adam, in ``precision`` (bf16: the network's trunk under autocast, its heads and the loss in
+    fp32, as ``PPO(precision="bf16")``).
     """
     import torch
     from gymnasium import spaces
@@ -335,11 +336,14 @@ def _floor_update(
         device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"
     )
 
+    def trunk(x: torch.Tensor) -> torch.Tensor:
+        with autocast:
+            return body(x).float()
+
     def update() -> None:
         for _ in range(int(PPO_HPARAMS["n_epochs"])):
             for idx in torch.randperm(size, device=device).split(batch_size):
-                with autocast:
-                    out = heads(body(obs[idx].float() / 255.0)).float()
+                out = heads(trunk(obs[idx].float() / 255.0))
                 dist = torch.distributions.Categorical(logits=out[:, :15])
                 loss = (
                     -dist.log_prob(actions[idx]).mean()
@@ -399,6 +403,9 @@ class _LearnerFloorModel:
         pass
 
 
+#: How the machine line names the CPU's bf16 units (:func:`heldout.agents.precision.cpu_bf16_units`).
+BF16_UNITS: dict[bool | None, str] = {True: ", bf16 units", False: ", no bf16 units: bf16 emulated"}
+
 #: Keys of the learner floors in the interleaved timing, by precision.
 FLOOR_KEYS: dict[str, str] = {"fp32": "learner_floor_fp32", "bf16": "learner_floor_bf16"}
 
@@ -421,7 +428,8 @@ def train_throughput(
         iterations: Timed PPO iterations (rollout + update); default 2 on CPU, 4 on CUDA.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seeds torch, numpy and the envs of every variant.
-        variants: Keys of :data:`TRAIN_VARIANTS` to run (default: all, in that order).
+        variants: Keys of :data:`TRAIN_VARIANTS` to run (default: all, in that order). The fp32
+            learner floor is timed with them, the bf16 one when a bf16 variant runs.
 
     Returns:
         A dict with the settings (``device``, ``num_envs``, ``n_steps``, ``iterations``,
@@ -462,7 +470,10 @@ def train_throughput(
         variant: (lambda v=variant: _build_model(v, game, num_envs, n_steps, batch_size, device, seed))
         for variant in variants
     }
-    for precision, key in FLOOR_KEYS.items():
+    floors = {
+        p: key for p, key in FLOOR_KEYS.items() if p == "fp32" or any(v.endswith("_bf16") for v in variants)
+    }
+    for precision, key in floors.items():
         builders[key] = lambda p=precision: _LearnerFloorModel(
             _floor_update(num_envs, n_steps, batch_size, device, p, seed)
         )
@@ -476,9 +487,9 @@ def train_throughput(
         result["update_seconds"][variant] = seconds[variant] - rollout_seconds[variant]
 
     result["floor_steps_per_s"] = {
-        precision: iterations * rollout / seconds[key] for precision, key in FLOOR_KEYS.items()
+        precision: iterations * rollout / seconds[key] for precision, key in floors.items()
     }
-    result["floor_seconds"] = {precision: seconds[key] for precision, key in FLOOR_KEYS.items()}
+    result["floor_seconds"] = {precision: seconds[key] for precision, key in floors.items()}
     sps = result["steps_per_s"]
     for num, den in (
         ("heldout_engine", "sb3_ppo_vec"),
@@ -553,7 +564,8 @@ def format_throughput(results: dict[str, Any]) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
         load = machine.get("load_average") or []
         lines += [
-            f"machine: {machine['cpu_count']} CPUs ({machine['cpus_usable']} usable, {machine['cpu_model']}), "
+            f"machine: {machine['cpu_count']} CPUs ({machine['cpus_usable']} usable, {machine['cpu_model']}"
+            f"{BF16_UNITS.get(machine.get('cpu_bf16_units'), '')}), "
             f"load average {' '.join(str(x) for x in load) or '?'}",
             f"torch {machine['torch_version']} on {machine['torch_device']}, {machine['torch_threads']} threads; "
             f"python {machine['python_version']}",
@@ -578,6 +590,8 @@ def format_throughput(results: dict[str, Any]) -> str:
         lines += _other_load_line(results, "env")
         lines.append("")
     train = results.get("train")
+    if config.get("bf16_left_out"):
+        lines += [config["bf16_left_out"], ""]
     if train:
         n = train["num_envs"]
         lines.append(
@@ -745,8 +759,9 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
         "--variants",
         default=None,
         metavar="A,B,...",
-        help="Training variants to time (comma-separated; default: all): " + ", ".join(TRAIN_VARIANTS) + ". "
-        "The learner floors are always timed with them.",
+        help="Training variants to time (comma-separated; default: all, but on a CPU without bf16 units "
+        "the bf16 ones are left out, since emulated bf16 is ~11x slower): " + ", ".join(TRAIN_VARIANTS) + ". "
+        "The fp32 learner floor is always timed with them, the bf16 one with a bf16 variant.",
     )
     parser.add_argument("--json", metavar="PATH", default=None, help="Also save all results as JSON to PATH.")
     return parser
@@ -775,6 +790,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"--variants {args.variants!r}: unknown variant {unknown[0] if unknown else '(none)'!r}; "
                     f"valid: {', '.join(TRAIN_VARIANTS)}"
                 )
+        bf16_left_out = None
+        if args.variants is None and not args.skip_train:
+            from heldout.agents.precision import emulated_bf16
+
+            bf16_left_out = emulated_bf16(resolve_device(args.device))
+            if bf16_left_out:
+                variants = [v for v in variants if not v.endswith("_bf16")]
         device = args.device
         if not args.skip_train:
             device, n_steps, iterations, _ = _train_config(
@@ -807,6 +829,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "machine": machine_info(device),
     }
+    if bf16_left_out:
+        note = f"bf16 variants left out: {bf16_left_out}; name them in --variants to time them anyway"
+        results["config"]["bf16_left_out"] = note
+        print(note, file=sys.stderr, flush=True)
     results["other_load"] = {}
     started = time.perf_counter()
     print(f"measuring env stepping ({game}, {num_envs} envs) ...", file=sys.stderr, flush=True)

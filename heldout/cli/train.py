@@ -78,8 +78,10 @@ def add_parser(sub: Any) -> None:
     t.add_argument(
         "--precision",
         choices=["fp32", "bf16"],
-        help="on-policy agents: the update's forward passes in fp32, or in bf16 autocast (CPUs with bf16 "
-        "units, GPUs; weights, optimizer and losses stay fp32); sets the agent argument precision (default: fp32)",
+        help="on-policy agents: fp32, or the trunk (features extractor) in bf16 autocast when acting and "
+        "in the update (CPUs with bf16 units, GPUs; heads, values, losses, optimizers stay fp32; on a CPU "
+        "without bf16 units a warning before training: emulated, ~11x slower); sets the agent argument "
+        "precision (default: fp32)",
     )
     t.add_argument(
         "--engine",

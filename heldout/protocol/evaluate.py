@@ -43,17 +43,24 @@ def inference_precision(model: Any, precision: str | None = None) -> str:
 
 
 def acting_context(model: Any, precision: str) -> Any:
-    """The forward passes' context for acting: bf16 autocast on the model's device, or nothing.
+    """The forward passes' context for acting: bf16 on the model's device, or nothing.
 
-    Only the network's layers run in bf16 (``torch.autocast``); the weights stay fp32 and the action
-    distribution is built from the logits autocast returns.
+    For a model whose torch policy has features extractors (every SB3 and heldout agent) only those
+    run in bf16, as in training (:func:`heldout.agents.precision.trunk_autocast`: heads and action
+    distribution fp32); any other model's forward passes run under ``torch.autocast`` whole. The
+    weights stay fp32.
     """
     if precision != "bf16":
         return contextlib.nullcontext()
     import torch
 
-    device = getattr(model, "device", None)
-    return torch.autocast(device_type=getattr(device, "type", "cpu"), dtype=torch.bfloat16)
+    from heldout.agents.precision import trunk_autocast, trunks
+
+    device_type = getattr(getattr(model, "device", None), "type", "cpu")
+    policy = getattr(model, "policy", None)
+    if isinstance(policy, torch.nn.Module) and trunks(policy):
+        return trunk_autocast(policy, device_type)
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
 
 def _take(obs: Any, rows: np.ndarray) -> Any:

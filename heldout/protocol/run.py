@@ -497,6 +497,11 @@ def _train_and_evaluate(
             )
     else:
         model.set_logger(_logger(run_dir, None))
+    from heldout.agents.precision import bf16_cpu_warning
+
+    slow_bf16 = bf16_cpu_warning(getattr(model, "precision", "fp32"), model.device)
+    if slow_bf16 and not extra.get("training_done"):  # said before training, never refused
+        print(slow_bf16, file=sys.stderr)
     # one bar for the whole run, naming its phase (rollout / update / eval ...); none without progress
     bar = RunProgress(config.timesteps) if progress else None
     try:

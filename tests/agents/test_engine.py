@@ -11,12 +11,14 @@ From the same weights, env seeds and RNG state:
 * a full ``learn`` of a few updates gives bitwise the same weights for PPO and each agent whose loss
   or rollout differs (DrAC, RAD, UCB-DrAC, SG-PPO, SGFD, and PPO with a PLR level sampler);
 * two runs of the new engine on CPU are bitwise identical;
-* bf16 (``precision="bf16"``: the update under autocast; acting and GAE stay fp32): the first
-  rollout's advantages are bitwise the fp32 ones, the engines agree bitwise with each other under
-  bf16 too, and one update (one Adam step over the whole rollout) moves the weights in the fp32
-  direction (cosine of the two weight changes above 0.98; measured 0.990) by a change within 25% of
-  the fp32 change's norm (measured 14%: Adam's first step is nearly sign(g) per weight, so the
-  weights whose gradient is near zero may move either way in either precision).
+* bf16 (``precision="bf16"``: the trunk under autocast when acting and in the update; heads, values,
+  GAE and losses fp32): the first rollout takes the fp32 rollout's actions, its log-probs are within
+  1e-4 of the fp32 ones (measured 6.9e-6), its values and advantages within 5e-3 (measured 7.0e-4 and
+  7.6e-4, on values up to 0.06 and advantages up to 2.8), the engines agree bitwise with each other
+  under bf16 too, and one update (one Adam step over the whole rollout) moves the weights in the
+  fp32 direction (cosine of the two weight changes above 0.98; measured 0.990) by a change within
+  25% of the fp32 change's norm (measured 14%: Adam's first step is nearly sign(g) per weight, so
+  the weights whose gradient is near zero may move either way in either precision).
 """
 
 from __future__ import annotations
@@ -420,6 +422,143 @@ def test_two_runs_of_the_engine_on_procgen_are_bitwise_identical() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# Parity: callbacks' locals, augmentations drawing per call, VecNormalize
+# ------------------------------------------------------------------------------------------------
+
+
+class DrawingPPO(PPO):
+    """An ``augment_rollout`` that draws new noise at every call (whole batches and single terminal
+    observations alike): both engines must call it the same times, in the same order, on the same
+    observations, or their rollouts drift apart."""
+
+    def augment_rollout(self, obs: np.ndarray, env_index: int | None = None) -> np.ndarray:
+        if not hasattr(self, "noise"):
+            self.noise = np.random.default_rng(11)
+            self.calls: list[int | None] = []
+        self.calls.append(env_index)
+        shift = self.noise.integers(0, 256, np.shape(obs))
+        return ((np.asarray(obs).astype(np.int64) + shift) % 256).astype(np.uint8)
+
+
+def _snapshot(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list) and value and isinstance(value[0], dict):  # infos
+        return [{k: _snapshot(v) for k, v in info.items()} for info in value]
+    return value
+
+
+class _Locals(BaseCallback):
+    """Records, at every step and at each rollout's end, the names of the callback's locals and a copy
+    of their values (the env, the callback and the buffer by identity only)."""
+
+    BY_IDENTITY = ("self", "env", "callback", "rollout_buffer")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, set[str], dict]] = []
+
+    def _record(self, event: str) -> None:
+        assert self.locals["self"] is self.model
+        values = {k: _snapshot(v) for k, v in self.locals.items() if k not in self.BY_IDENTITY}
+        self.seen.append((event, set(self.locals), values))
+
+    def _on_step(self) -> bool:
+        self._record("step")
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._record("rollout_end")
+
+
+def _assert_same(a, b, where: str) -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b), where
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for x, y in zip(a, b):
+            _assert_same(x, y, where)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}[{key}]")
+    else:
+        assert a == b, where
+
+
+def _sb3_locals() -> set[str]:
+    """The local names SB3 hands callbacks: its ``collect_rollouts``'s and ``learn``'s (which updates
+    the callbacks' locals too), read from their code objects."""
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+    return set(OnPolicyAlgorithm.collect_rollouts.__code__.co_varnames) | set(
+        OnPolicyAlgorithm.learn.__code__.co_varnames
+    )
+
+
+@pytest.mark.parametrize("cls", [PPO, DrawingPPO], ids=["ppo", "augment-drawing-per-call"])
+def test_callbacks_see_sb3s_locals_on_both_engines(cls: type) -> None:
+    """The same ``locals`` (names and values, ``self`` the model) at every step and at each rollout's
+    end, truncations and terminations included; with an augmentation that draws per call, the same
+    augmented ``new_obs`` and terminal observations, the same draws, rollouts and weights."""
+    runs = {}
+    for engine in ("heldout", "sb3"):
+        model = make(cls, engine)
+        recorder, snapshot = _Locals(), _Snapshot()
+        model.learn(48, callback=[recorder, snapshot])  # two rollouts
+        runs[engine] = (recorder.seen, snapshot, weights(model), getattr(model, "calls", None))
+    ours, sb3 = runs["heldout"], runs["sb3"]
+    assert sb3[1].truncations > 0 and sb3[1].terminations > 0
+    assert [event for event, _, _ in ours[0]] == [event for event, _, _ in sb3[0]]
+    for step, ((event, names, values), (_, sb3_names, sb3_values)) in enumerate(zip(ours[0], sb3[0])):
+        assert names == sb3_names, (
+            f"{event} {step}: only ours {names - sb3_names}, only SB3's {sb3_names - names}"
+        )
+        assert names <= _sb3_locals()
+        for key in values:
+            _assert_same(values[key], sb3_values[key], f"{event} {step}: {key}")
+    assert "terminal_obs" in ours[0][-1][1] and "self" in ours[0][0][1]
+    for mine, theirs in zip(ours[1].rollouts, sb3[1].rollouts):
+        for key in ("observations", "actions", "values", "log_probs", "rewards", "advantages", "last_obs"):
+            assert np.array_equal(mine[key], theirs[key]), key
+    assert ours[3] == sb3[3]  # the same augmentation calls, in the same order
+    assert_same_weights(ours[2], sb3[2])
+    if cls is DrawingPPO:  # terminated episodes' terminal observations are augmented too
+        assert sum(index is not None for index in ours[3]) == sb3[1].truncations + sb3[1].terminations
+
+
+def test_a_run_with_vecnormalize_is_the_same_on_both_engines() -> None:
+    """Observations and rewards normalised by SB3's ``VecNormalize`` (its terminal observations too):
+    the same rollouts, weights and running statistics on both engines."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    runs = {}
+    for engine in ("heldout", "sb3"):
+        env = VecNormalize(vector_venv(), norm_obs=True, norm_reward=True, clip_reward=10.0, gamma=0.99)
+        model = PPO(
+            "MlpPolicy", env, engine=engine, n_steps=8, batch_size=6, n_epochs=2, seed=0, device="cpu"
+        )
+        snapshot = _Snapshot()
+        model.learn(48, callback=snapshot)
+        runs[engine] = (snapshot, weights(model), env)
+    (ours, w_ours, env_ours), (sb3, w_sb3, env_sb3) = runs["heldout"], runs["sb3"]
+    assert sb3.truncations > 0 and sb3.terminations > 0
+    for mine, theirs in zip(ours.rollouts, sb3.rollouts, strict=True):
+        for key in ("observations", "actions", "values", "log_probs", "rewards", "advantages", "returns"):
+            assert np.array_equal(mine[key], theirs[key]), key
+    assert_same_weights(w_ours, w_sb3)
+    for stat in ("mean", "var"):
+        assert np.array_equal(getattr(env_ours.obs_rms, stat), getattr(env_sb3.obs_rms, stat))
+        assert np.array_equal(getattr(env_ours.ret_rms, stat), getattr(env_sb3.ret_rms, stat))
+    # normalisation was really on: the stored observations are not the env's raw ones in [-1, 1]
+    assert np.abs(ours.rollouts[-1]["observations"]).max() > 1.0
+
+
+# ------------------------------------------------------------------------------------------------
 # bf16
 # ------------------------------------------------------------------------------------------------
 
@@ -430,13 +569,17 @@ def test_bf16_bound() -> None:
         start = weights(model)
         snapshot = _Snapshot()
         model.learn(24, callback=snapshot)
-        return start, weights(model), snapshot.rollouts[0]["advantages"]
+        return start, weights(model), snapshot.rollouts[0]
 
-    start, w32, adv32 = one_update("sb3", "fp32")
-    _, w16, adv16 = one_update("heldout", "bf16")
+    start, w32, r32 = one_update("sb3", "fp32")
+    _, w16, r16 = one_update("heldout", "bf16")
     _, w16_sb3, _ = one_update("sb3", "bf16")
-    # acting and GAE stay fp32: the first rollout's advantages are bitwise the fp32 ones
-    assert np.array_equal(adv16, adv32)
+    # acting in bf16 (the trunk only): the same actions, log-probs, values and advantages within bounds
+    assert np.array_equal(r16["actions"], r32["actions"])
+    assert not np.array_equal(r16["values"], r32["values"])  # bf16 was used when acting
+    for key, bound in (("log_probs", 1e-4), ("values", 5e-3), ("advantages", 5e-3)):
+        worst = np.abs(r16[key] - r32[key]).max()
+        assert worst < bound, f"bf16 {key} off by {worst:.3g}"
     # the engines agree under bf16 too
     assert_same_weights(w16, w16_sb3)
     step = torch.cat([(w32[k] - start[k]).flatten() for k in start if start[k].is_floating_point()])

@@ -212,3 +212,30 @@ def test_the_learner_floor_is_rollout_samples_per_second_of_update(
         num_envs=2, n_steps=4, batch_size=8, device="cpu", precision=precision, repeats=1
     )
     assert floor == 2 * 4
+
+
+@pytest.mark.parametrize(
+    ("reason", "argv"),
+    [("emulated here", []), (None, []), ("emulated here", ["--variants", "heldout_engine_bf16"])],
+)
+def test_the_default_run_leaves_bf16_out_where_it_is_emulated(
+    reason, argv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a CPU without bf16 units the default variants drop the bf16 ones and the output says why;
+    asked for by name they run; on other machines every variant runs."""
+    from heldout.agents import precision
+
+    monkeypatch.setattr(precision, "emulated_bf16", lambda device="cpu": reason)
+    timed: list[list[str]] = []
+    monkeypatch.setattr(bench, "env_throughput", lambda *a, **k: {})
+    monkeypatch.setattr(bench, "train_throughput", lambda *a, variants, **k: timed.append(variants) or {})
+    assert bench.main(["--device", "cpu", *argv]) == 0
+    captured = capsys.readouterr()
+    bf16 = [v for v in bench.TRAIN_VARIANTS if v.endswith("_bf16")]
+    if reason and not argv:
+        assert timed == [[v for v in bench.TRAIN_VARIANTS if v not in bf16]]
+        line = f"bf16 variants left out: {reason}; name them in --variants to time them anyway"
+        assert line in captured.err and line in captured.out
+    else:
+        assert timed == [argv[1:] or list(bench.TRAIN_VARIANTS)]
+        assert "left out" not in captured.err + captured.out

@@ -65,3 +65,27 @@ def test_the_precision_switch_reaches_the_forward_passes(
 def test_an_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="'fp16'.*fp32, bf16"):
         inference_precision(_Greedy(), "fp16")
+
+
+def test_bf16_acting_runs_only_the_trunk_in_bf16_as_in_training() -> None:
+    from heldout.agents import AGENTS
+    from heldout.protocol.evaluate import acting_context
+    from tests.agents.tiny_env import small_agent
+
+    model = small_agent(AGENTS.get("ppo"), precision="bf16")
+    seen: dict[str, torch.dtype] = {}
+    conv = next(m for m in model.policy.features_extractor.modules() if isinstance(m, torch.nn.Conv2d))
+
+    def record(name: str):
+        def hook(module, args, out) -> None:
+            seen[name] = out.dtype
+
+        return hook
+
+    conv.register_forward_hook(record("trunk conv"))
+    model.policy.action_net.register_forward_hook(record("policy head"))
+    obs = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    with acting_context(model, "bf16"):
+        model.predict(obs)
+    assert seen == {"trunk conv": torch.bfloat16, "policy head": torch.float32}
+    assert not torch.is_autocast_enabled("cpu")

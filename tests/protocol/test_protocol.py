@@ -326,3 +326,34 @@ def test_torch_threads_applies_inside_the_run_and_is_restored() -> None:
     assert family_for("coinrun").default_torch_threads == 0
     with pytest.raises(ValueError, match="torch_threads"):
         TrainConfig(torch_threads=-1).validate()
+
+
+@pytest.mark.parametrize("units", [False, True])
+def test_bf16_on_a_cpu_without_bf16_units_says_so_before_training(
+    units, monkeypatch, capsys, tmp_path
+) -> None:
+    """One line naming the CPU and the measured cost, printed before ``learn`` starts; the run goes on
+    (emulated bf16 is correct, only slow). Nothing on a CPU with bf16 units."""
+    from heldout.agents import precision
+    from heldout.agents.ppo import PPO
+    from heldout.protocol.run import run_train
+
+    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)
+    said_before: list[bool] = []
+    learn = PPO.learn
+
+    def spy(self, *args, **kwargs):
+        said_before.append("bf16 is emulated" in capsys.readouterr().err)
+        return learn(self, *args, **kwargs)
+
+    monkeypatch.setattr(PPO, "learn", spy)
+    preset = PRESETS.get("cartpole-gravity-extrapolation")
+    config = preset.replace(
+        timesteps=128,
+        eval_episodes=1,
+        agent_kwargs={**preset.agent_kwargs, "precision": "bf16"},
+        out=str(tmp_path),
+    )
+    run_dir, _ = run_train(config, progress=False, stream=io.StringIO())
+    assert said_before == [not units]
+    assert (run_dir / "summary.json").is_file()
