@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
+from heldout.protocol.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    read_checkpoint,
+    restore_checkpoint,
+    restore_logger,
+    save_checkpoint,
+)
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
@@ -42,6 +49,7 @@ from heldout.protocol.run_folder import (
     new_run_dir,
     read_config,
     read_json,
+    read_summary,
     write_atomic,
     write_json,
     write_yaml,
@@ -379,36 +387,37 @@ def resume_train(
 
     stream = stream or sys.stdout
     path = Path(run_dir)
+    # every check first (the config, the status, the checkpoint read whole, split.json, progress.csv),
+    # then the first change: a resume refused leaves every file of the folder as it was
     if not (path / "config.yaml").is_file():
         raise ValueError(f"{str(run_dir)!r} is not a heldout run folder (no config.yaml)")
     config = read_config(path / "config.yaml")
     status = read_status(path)
     if status["state"] == "complete":
         summary_file = path / "summary.json"
-        summary = read_json(summary_file) if summary_file.is_file() else None
+        summary = read_summary(summary_file) if summary_file.is_file() else None
         print(f"run {str(path)!r} is complete ({describe_status(status)}): nothing to resume", file=stream)
         return path, summary
     import_plugins(config.imports)
     validate_config(config)
-    checkpoint, warnings = latest_checkpoint(path)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if checkpoint is None:
+    found, warnings = latest_checkpoint(path)
+    if found is None:
         raise ValueError(
             f"run {str(path)!r} ({describe_status(status)}) has no intact checkpoint to resume from: "
             "it stopped before its first one; start it again with --config "
             f"{str(path / 'config.yaml')!r}"
         )
+    checkpoint = read_checkpoint(found, trust_pickle=trust_pickle)
     family = family_for(config.env)
     split = family.split(config)
-    recorded = read_json(path / "split.json")
-    if not isinstance(recorded.get("eval_levels"), dict) or "leakage" not in recorded:
-        raise ValueError(f"{str(path / 'split.json')!r} holds no eval_levels and leakage record")
-    lists, leakage = recorded["eval_levels"], recorded["leakage"]
+    lists, leakage = _recorded_lists(path / "split.json")
+    rows = _progress_rows(path / "progress.csv", checkpoint.step)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if command:
         previous = (path / "command.txt").read_text() if (path / "command.txt").is_file() else ""
         write_atomic(path / "command.txt", previous + command + "\n")
-    print(f"resuming {str(path)!r} from {checkpoint.name} ({describe_status(status)})", file=stream)
+    print(f"resuming {str(path)!r} from {found.name} ({describe_status(status)})", file=stream)
     with torch_threads(config.torch_threads or family.default_torch_threads):
         return _train_and_evaluate(
             config,
@@ -420,33 +429,93 @@ def resume_train(
             path,
             progress,
             stream,
-            resume=checkpoint,
-            trust_pickle=trust_pickle,
+            resume=(checkpoint, rows),
         )
 
 
-def _logger(run_dir: Path, resume_step: int | None) -> Any:
-    """SB3's CSV + TensorBoard logger for the run folder; on resume, progress.csv keeps its rows up to
-    the checkpoint's step (later ones are dropped, as the resumed run writes them again) and
-    TensorBoard purges the events after it."""
+def _recorded_lists(file: Path) -> tuple[dict[str, list], Any]:
+    """The evaluation lists and leakage record of a run's ``split.json``, checked (untrusted input):
+    a list per split, of level seeds (whole numbers in a seed's range) or of contexts (mappings).
+
+    Raises:
+        ValueError: naming the file, the split and the bad entry.
+    """
+    from heldout.protocol.checks import check_fields, check_seed, shown
+
+    where = repr(str(file))
+    recorded = check_fields(read_json(file), {"eval_levels": "mapping"}, where)
+    if "leakage" not in recorded:
+        raise ValueError(f"{where} has no 'leakage' record")
+    lists = recorded["eval_levels"]
+    for name, items in lists.items():
+        if not isinstance(items, list) or not items:
+            raise ValueError(f"{where}: eval_levels {name!r} must be a non-empty list, got {shown(items)}")
+        for item in items:
+            if isinstance(item, (dict, list)):
+                continue  # a context (with its seed): the family's evaluation checks it
+            check_seed(f"{where}: eval_levels {name!r}", item)
+    return lists, recorded["leakage"]
+
+
+def _progress_rows(csv_path: Path, step: int) -> list[list[str]] | None:
+    """``progress.csv``'s header and the rows up to ``step`` (later ones are dropped, as the resumed
+    run writes them again); None without the file.
+
+    Raises:
+        ValueError: naming the file and line whose step is no number.
+    """
+    import csv
+    import math
+
+    if not csv_path.is_file():
+        return None
+    try:
+        with open(csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(csv_path)!r} is not a CSV file ({exc})") from None
+    if not rows:
+        return []
+    keys = rows[0]
+    col = keys.index("time/total_timesteps") if "time/total_timesteps" in keys else None
+    kept = [keys]
+    for line, row in enumerate(rows[1:], 2):
+        if col is not None:
+            if col >= len(row):
+                raise ValueError(
+                    f"{str(csv_path)!r}, line {line}: has {len(row)} columns, the header {len(keys)}"
+                )
+            try:
+                value = float(row[col]) if row[col] else None
+            except ValueError:
+                value = math.nan
+            if value is not None and not math.isfinite(value):
+                raise ValueError(
+                    f"{str(csv_path)!r}, line {line}: time/total_timesteps must be a number, got {row[col][:40]!r}"
+                )
+            if value is None or value > step:
+                continue
+        kept.append(row)
+    return kept
+
+
+def _logger(run_dir: Path, resume_rows: list[list[str]] | None, resume_step: int | None) -> Any:
+    """SB3's CSV + TensorBoard logger for the run folder; on resume, progress.csv keeps
+    ``resume_rows`` (:func:`_progress_rows`: its rows up to the checkpoint's step) and TensorBoard
+    purges the events after it."""
     from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat, configure
 
     if resume_step is None:
         return configure(str(run_dir), ["csv", "tensorboard"])
     csv_path = run_dir / "progress.csv"
     keys: list[str] = []
-    if csv_path.is_file():
+    if resume_rows:
         import csv
 
-        with open(csv_path, newline="") as f:
-            rows = list(csv.reader(f))
-        if rows:
-            keys = rows[0]
-            col = keys.index("time/total_timesteps") if "time/total_timesteps" in keys else None
-            kept = [r for r in rows[1:] if col is None or (r[col] and float(r[col]) <= resume_step)]
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows([keys, *kept])
-            write_atomic(csv_path, buf.getvalue())
+        keys = resume_rows[0]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(resume_rows)
+        write_atomic(csv_path, buf.getvalue())
     csv_format = CSVOutputFormat.__new__(CSVOutputFormat)
     csv_format.file = open(csv_path, "a+" if not csv_path.is_file() else "r+")
     csv_format.file.seek(0, os.SEEK_END)
@@ -469,8 +538,7 @@ def _train_and_evaluate(
     run_dir: Path,
     progress: bool,
     stream: Any,
-    resume: Path | None = None,
-    trust_pickle: bool = False,
+    resume: tuple[Checkpoint, list[list[str]] | None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
     model = agent_cls(
@@ -478,8 +546,14 @@ def _train_and_evaluate(
     )
     extra: dict[str, Any] = {}
     if resume is not None:
-        model.set_logger(_logger(run_dir, int(resume.name[len("step-") :])))
-        extra = restore_checkpoint(model, resume, trust_pickle=trust_pickle)
+        checkpoint, rows = resume
+        try:  # the model first: a checkpoint that does not fit it is refused before the logger cuts anything
+            extra = restore_checkpoint(model, checkpoint, logger=False)
+        except BaseException:
+            venv.close()
+            raise
+        model.set_logger(_logger(run_dir, rows, checkpoint.step))
+        restore_logger(model.logger, checkpoint)
         if extra.get("not_exact"):
             print(
                 "warning: the checkpoint could not hold "
@@ -488,7 +562,7 @@ def _train_and_evaluate(
                 file=sys.stderr,
             )
     else:
-        model.set_logger(_logger(run_dir, None))
+        model.set_logger(_logger(run_dir, None, None))
     # one bar for the whole run, naming its phase (rollout / update / eval ...); none without progress
     bar = RunProgress(config.timesteps) if progress else None
     try:
@@ -527,7 +601,7 @@ def _train_and_evaluate(
                     keep=config.checkpoint_keep,
                 )
             else:
-                train_seconds = float(extra["train_seconds"])
+                train_seconds = float(extra.get("train_seconds") or 0.0)
             save_model(model, run_dir / "model.zip")
             write_level_weights(venv, run_dir)
             if hasattr(venv, "save"):

@@ -148,14 +148,15 @@ def _where(exc: Any) -> str:
 def read_yaml(path: str | os.PathLike[str], mapping: bool = False) -> Any:
     """The YAML document in ``path``; with ``mapping``, checked to be a mapping (``{}`` if empty).
 
-    Only ``true`` / ``false`` are booleans (:class:`heldout.protocol.checks.StrictYamlLoader`): a
-    ``yes`` or ``on`` stays text, which the field's owner refuses by name.
+    Read by :func:`heldout.safe_yaml.load_yaml`: only ``true`` / ``false`` are booleans (a ``yes`` or
+    ``on`` stays text, which the field's owner refuses by name), a key given twice, aliases that
+    expand beyond reason and a document nested thousands of levels deep are refused with the line.
 
     Raises:
         ValueError: naming the file, when it cannot be read or is not valid YAML (with the line), or,
             with ``mapping``, holds no mapping.
     """
-    from heldout.protocol.checks import load_yaml
+    from heldout.safe_yaml import load_yaml
 
     try:
         with open(path) as f:
@@ -163,7 +164,7 @@ def read_yaml(path: str | os.PathLike[str], mapping: bool = False) -> Any:
     except OSError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
         raise ValueError(f"{str(path)!r} is not valid YAML: {problem}{_where(exc)}") from None
     if mapping:
         data = {} if data is None else data
@@ -184,13 +185,54 @@ def read_json(path: str | os.PathLike[str], mapping: bool = True) -> Any:
             text = f.read()
     except OSError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{str(path)!r} is no text file (not UTF-8)") from None
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # a 5000-digit number too
         raise ValueError(f"{str(path)!r} is not valid JSON (truncated or edited?): {exc}") from None
+    except RecursionError:
+        raise ValueError(
+            f"{str(path)!r} is nested too deeply (thousands of levels) to be a heldout file"
+        ) from None
     if mapping and not isinstance(data, dict):
         raise ValueError(f"{str(path)!r} holds no JSON object (a {type(data).__name__})")
     return data
+
+
+#: The fields of ``summary.json`` that are read back, and their kinds
+#: (:func:`heldout.protocol.checks.check_fields`); each split's under ``splits``.
+SUMMARY_FIELDS: dict[str, Any] = {
+    "env": "text?",
+    "agent": "text?",
+    "seed": "count?",
+    "timesteps": "count?",
+    "splits": "mapping",
+    "gap": "number?",
+    "normalized_gap": "number?",
+}
+SPLIT_SUMMARY_FIELDS: dict[str, Any] = {
+    "mean": "number",
+    "std": "number?",
+    "episodes": "count?",
+    "normalized": "number?",
+}
+
+
+def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``summary.json``, checked field by field (untrusted input: a number of any size, NaN,
+    an infinity or the wrong type is refused, never converted).
+
+    Raises:
+        ValueError: one line naming the file, the field and the bad value.
+    """
+    from heldout.protocol.checks import check_fields
+
+    where = repr(str(path))
+    summary = check_fields(read_json(path), SUMMARY_FIELDS, where)
+    for name, split in summary["splits"].items():
+        check_fields(split, SPLIT_SUMMARY_FIELDS, f"{where}: splits.{name}")
+    return summary
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from heldout.protocol.checks import check_fields
 from heldout.protocol.run_folder import write_json
 
 STATUS_FILE = "status.json"
@@ -55,6 +56,18 @@ def write_status(
             "error": error,
         },
     )
+
+
+#: The fields of ``status.json`` besides its state, and their kinds
+#: (:func:`heldout.protocol.checks.check_fields`); a pid is a positive C int (``os.kill`` takes no more).
+STATUS_FIELDS: dict[str, Any] = {
+    "step": "count?",
+    "total": "count?",
+    "pid": (1, 2**31 - 1, "?"),
+    "host": "text?",
+    "error": "text?",
+    "updated": "text?",
+}
 
 
 def _alive(pid: int) -> bool:
@@ -88,6 +101,7 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"{str(file)!r} is not a readable run status ({exc})") from None
     if not isinstance(status, dict) or status.get("state") not in STATES:
         raise ValueError(f"{str(file)!r} holds no run state (one of {', '.join(STATES)})")
+    check_fields(status, STATUS_FIELDS, repr(str(file)))  # untrusted: a pid of 400 digits, a NaN step
     if (
         status["state"] == "running"
         and status.get("host") == socket.gethostname()
