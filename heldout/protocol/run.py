@@ -48,7 +48,7 @@ from heldout.protocol.run_folder import (
     git_revision,
     new_run_dir,
     read_config,
-    read_json,
+    read_eval_lists,
     read_summary,
     write_atomic,
     write_json,
@@ -410,7 +410,7 @@ def resume_train(
     checkpoint = read_checkpoint(found, trust_pickle=trust_pickle)
     family = family_for(config.env)
     split = family.split(config)
-    lists, leakage = _recorded_lists(path / "split.json")
+    lists, leakage = read_eval_lists(path / "split.json")
     rows = _progress_rows(path / "progress.csv", checkpoint.step)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -431,30 +431,6 @@ def resume_train(
             stream,
             resume=(checkpoint, rows),
         )
-
-
-def _recorded_lists(file: Path) -> tuple[dict[str, list], Any]:
-    """The evaluation lists and leakage record of a run's ``split.json``, checked (untrusted input):
-    a list per split, of level seeds (whole numbers in a seed's range) or of contexts (mappings).
-
-    Raises:
-        ValueError: naming the file, the split and the bad entry.
-    """
-    from heldout.protocol.checks import check_fields, check_seed, shown
-
-    where = repr(str(file))
-    recorded = check_fields(read_json(file), {"eval_levels": "mapping"}, where)
-    if "leakage" not in recorded:
-        raise ValueError(f"{where} has no 'leakage' record")
-    lists = recorded["eval_levels"]
-    for name, items in lists.items():
-        if not isinstance(items, list) or not items:
-            raise ValueError(f"{where}: eval_levels {name!r} must be a non-empty list, got {shown(items)}")
-        for item in items:
-            if isinstance(item, (dict, list)):
-                continue  # a context (with its seed): the family's evaluation checks it
-            check_seed(f"{where}: eval_levels {name!r}", item)
-    return lists, recorded["leakage"]
 
 
 def _progress_rows(csv_path: Path, step: int) -> list[list[str]] | None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from heldout.splits import MAX_SEED
+
 
 def check_writable(out: str | os.PathLike[str]) -> Path:
     """Returns ``out`` as a Path if a run folder can be created under it, else raises ValueError.
@@ -233,6 +235,36 @@ def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     for name, split in summary["splits"].items():
         check_fields(split, SPLIT_SUMMARY_FIELDS, f"{where}: splits.{name}")
     return summary
+
+
+def read_eval_lists(path: str | os.PathLike[str]) -> tuple[dict[str, list], Any]:
+    """The fixed evaluation lists and leakage record of a run's ``split.json``, checked (untrusted
+    input): a non-empty list per split, of level seeds (whole numbers in a seed's range) or of
+    ``{"context": {feature: finite number}, "seed": seed}`` entries.
+
+    Raises:
+        ValueError: one line naming the file, the split and the bad entry.
+    """
+    from heldout.protocol.checks import check_fields, check_number, check_seed, shown
+
+    where = repr(str(path))
+    recorded = check_fields(read_json(path), {"eval_levels": "mapping"}, where)
+    if "leakage" not in recorded:
+        raise ValueError(f"{where} has no 'leakage' record")
+    lists = recorded["eval_levels"]
+    for name, items in lists.items():
+        if not isinstance(items, list) or not items:
+            raise ValueError(f"{where}: eval_levels {name!r} must be a non-empty list, got {shown(items)}")
+        for item in items:
+            if not isinstance(item, dict):
+                check_seed(f"{where}: eval_levels {name!r}", item)
+                continue
+            entry = check_fields(
+                item, {"context": "mapping", "seed": (0, MAX_SEED - 1)}, f"{where}: eval_levels {name!r}"
+            )
+            for feature, value in entry["context"].items():
+                check_number(f"{where}: eval_levels {name!r}: context {feature}", value)
+    return lists, recorded["leakage"]
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str:

@@ -264,9 +264,9 @@ def split_levels(run_dir: Path, config: Any, split: str, episodes: int) -> list[
         raise ValueError(unknown_split_message(split, valid))
     split_file = run_dir / "split.json"
     if split_file.is_file():
-        import json
+        from heldout.protocol.run_folder import read_eval_lists
 
-        stored = json.loads(split_file.read_text()).get("eval_levels", {}).get(split)
+        stored = read_eval_lists(split_file)[0].get(split)
         if stored and len(stored) >= episodes:
             return [int(x) for x in stored[:episodes]]
     return evaluation_levels(run_split.get(split), episodes)

@@ -123,6 +123,7 @@ def check_sweep_folder(spec: SweepSpec) -> Path:
         ValueError: The folder is a file or not writable, holds another sweep (its ``sweep.json``
             names it) or holds files but no ``sweep.json``.
     """
+    from heldout.protocol.checks import shown
     from heldout.protocol.run_folder import check_writable, read_json
 
     folder = spec.folder
@@ -136,7 +137,7 @@ def check_sweep_folder(spec: SweepSpec) -> Path:
         data = read_json(record)
         if data.get("name") != spec.name:
             raise ValueError(
-                f"sweep folder {str(folder)!r} holds the runs of another sweep, {data.get('name')!r} "
+                f"sweep folder {str(folder)!r} holds the runs of another sweep, {shown(data.get('name'))} "
                 f"({SWEEP_FILE}), not {spec.name!r}: give this sweep another folder"
             )
         return folder
