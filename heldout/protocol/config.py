@@ -184,7 +184,14 @@ class TrainConfig:
         The env-, agent- and wrapper-specific fields are checked by their owners:
         :func:`heldout.protocol.validate.validate_config` runs every check, as ``heldout train`` does.
         """
-        from heldout.protocol.checks import check_bool, check_int, check_number, check_seed
+        from heldout.protocol.checks import (
+            MAX_RECORDED,
+            check_bool,
+            check_int,
+            check_number,
+            check_seed,
+            shown,
+        )
 
         import_list(self.imports)
         for name in (
@@ -224,6 +231,24 @@ class TrainConfig:
             "torch_threads",
         ):
             check_int(name, getattr(self, name), minimum=0)
+        for name in (
+            "timesteps",
+            "num_envs",
+            "num_levels",
+            "num_test_levels",
+            "eval_episodes",
+            "eval_num_envs",
+            "checkpoint_keep",
+            "eval_freq",
+            "num_validation_levels",
+            "eval_periodic_episodes",
+            "saliency_log_freq",
+            "torch_threads",
+            "checkpoint_freq",
+        ):
+            value = getattr(self, name)
+            if value is not None and value > MAX_RECORDED:  # a count SB3, numpy and torch can hold
+                raise ValueError(f"{name} must be at most {MAX_RECORDED} (2**63 - 1), got {shown(value)}")
         check_seed("seed", self.seed)
         if self.checkpoint_freq is not None:
             try:
@@ -231,14 +256,14 @@ class TrainConfig:
             except ValueError:
                 raise ValueError(
                     f"checkpoint_freq must be a non-negative integer or null (every 10% of the run), "
-                    f"got {self.checkpoint_freq!r}"
+                    f"got {shown(self.checkpoint_freq)}"
                 ) from None
         minutes = self.checkpoint_minutes
         try:
             check_number("checkpoint_minutes", minutes, low=0, low_open=True)
         except ValueError:
             raise ValueError(
-                f"checkpoint_minutes must be a positive number of minutes, got {minutes!r}"
+                f"checkpoint_minutes must be a positive number of minutes, got {shown(minutes)}"
             ) from None
         check_number("reward_norm_gamma", self.reward_norm_gamma, 0.0, 1.0, low_open=True)
 

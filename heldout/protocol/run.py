@@ -44,6 +44,7 @@ from heldout.protocol.families import EnvFamily, family_for
 from heldout.protocol.plan import plan_train
 from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
+    check_run_config,
     check_writable,
     git_revision,
     new_run_dir,
@@ -57,7 +58,6 @@ from heldout.protocol.run_folder import (
 from heldout.protocol.scores import generalization_gap, normalized_score
 from heldout.protocol.status import describe_status, read_status, status_callback, write_status
 from heldout.protocol.tables import context_table, split_table
-from heldout.protocol.validate import validate_config
 from heldout.splits import ContextSplit, LevelSplit
 
 
@@ -399,7 +399,7 @@ def resume_train(
         print(f"run {str(path)!r} is complete ({describe_status(status)}): nothing to resume", file=stream)
         return path, summary
     import_plugins(config.imports)
-    validate_config(config)
+    check_run_config(config, path / "config.yaml")
     found, warnings = latest_checkpoint(path)
     if found is None:
         raise ValueError(
@@ -414,9 +414,6 @@ def resume_train(
     rows = _progress_rows(path / "progress.csv", checkpoint.step)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if command:
-        previous = (path / "command.txt").read_text() if (path / "command.txt").is_file() else ""
-        write_atomic(path / "command.txt", previous + command + "\n")
     print(f"resuming {str(path)!r} from {found.name} ({describe_status(status)})", file=stream)
     with torch_threads(config.torch_threads or family.default_torch_threads):
         return _train_and_evaluate(
@@ -429,7 +426,7 @@ def resume_train(
             path,
             progress,
             stream,
-            resume=(checkpoint, rows),
+            resume=(checkpoint, rows, command),
         )
 
 
@@ -514,7 +511,7 @@ def _train_and_evaluate(
     run_dir: Path,
     progress: bool,
     stream: Any,
-    resume: tuple[Checkpoint, list[list[str]] | None] | None = None,
+    resume: tuple[Checkpoint, list[list[str]] | None, str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
     model = agent_cls(
@@ -522,12 +519,15 @@ def _train_and_evaluate(
     )
     extra: dict[str, Any] = {}
     if resume is not None:
-        checkpoint, rows = resume
-        try:  # the model first: a checkpoint that does not fit it is refused before the logger cuts anything
+        checkpoint, rows, command = resume
+        try:  # the model first: a checkpoint that does not fit it is refused before any file changes
             extra = restore_checkpoint(model, checkpoint, logger=False)
         except BaseException:
             venv.close()
             raise
+        if command:
+            previous = (run_dir / "command.txt").read_text() if (run_dir / "command.txt").is_file() else ""
+            write_atomic(run_dir / "command.txt", previous + command + "\n")
         model.set_logger(_logger(run_dir, rows, checkpoint.step))
         restore_logger(model.logger, checkpoint)
         if extra.get("not_exact"):

@@ -339,4 +339,22 @@ def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) 
         raise ValueError(
             f"{exc} (recorded in {str(path / 'config.yaml')!r}; pass --import to replace it)"
         ) from None
+    check_run_config(config, path / "config.yaml")
     return config, path
+
+
+def check_run_config(config: Any, path: str | os.PathLike[str]) -> None:
+    """The whole config a run folder's ``config.yaml`` holds checked as ``heldout train`` checks a new
+    one (:func:`heldout.protocol.validate.validate_config`: the agent's arguments among them), so an
+    edited or hostile file is refused naming it before a model is built from it.
+
+    Raises:
+        ValueError / KeyError / TypeError: naming the file and the bad value.
+    """
+    from heldout.protocol.validate import validate_config
+
+    try:
+        validate_config(config)
+    except (ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise type(exc)(f"{str(path)!r}: {message}") from None
