@@ -713,6 +713,26 @@ def find_checkpoint(run_dir: str | os.PathLike[str], spec: str) -> Path:
     return path
 
 
+def trained_checkpoint(
+    run_dir: str | os.PathLike[str], checkpoint: str | None = None, trust_pickle: bool = False
+) -> Path | None:
+    """The checkpoint whose weights a saved run is evaluated with: ``checkpoint`` (:func:`find_checkpoint`)
+    or the final one (:func:`final_checkpoint`), checked intact; None: the run's ``model.zip``, which
+    only ``trust_pickle`` allows. Cheap (checksums, no model): commands call it before any work.
+
+    Raises:
+        ValueError: naming the folder, the corrupt file or what to do.
+    """
+    path = find_checkpoint(run_dir, checkpoint) if checkpoint is not None else final_checkpoint(run_dir)
+    if path is None and not trust_pickle:
+        raise ValueError(
+            f"{str(run_dir)!r} has no checkpoint of its trained model (a run folder of an older heldout, "
+            "or one that did not finish training): its model.zip loads through pickle, which runs the "
+            "code it carries; pass --trust-pickle if you trust whoever wrote it"
+        )
+    return path
+
+
 def load_trained_model(
     config: Any,
     run_dir: str | os.PathLike[str],
@@ -736,14 +756,8 @@ def load_trained_model(
     from heldout.protocol.validate import agent_parameters
 
     agent_cls = AGENTS.get(config.agent)
-    path = find_checkpoint(run_dir, checkpoint) if checkpoint is not None else final_checkpoint(run_dir)
+    path = trained_checkpoint(run_dir, checkpoint, trust_pickle)
     if path is None:
-        if not trust_pickle:
-            raise ValueError(
-                f"{str(run_dir)!r} has no checkpoint of its trained model (a run folder of an older heldout, "
-                "or one that did not finish training): its model.zip loads through pickle, which runs the "
-                "code it carries; pass --trust-pickle if you trust whoever wrote it"
-            )
         return agent_cls.load(Path(run_dir) / "model.zip", device=device)
     family = family_for(config.env)
     # recording wrappers write files (episode-stats: episodes.csv) and change no space: left out
@@ -784,5 +798,6 @@ __all__ = [
     "load_signed_pickle",
     "restore_checkpoint",
     "save_checkpoint",
+    "trained_checkpoint",
     "verify",
 ]
