@@ -269,19 +269,27 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
         ValueError: ``path`` is not a finished run folder (names it and what is missing).
     """
     from heldout.protocol.checks import check_fields
-    from heldout.protocol.run_folder import read_summary, read_yaml
+    from heldout.protocol.families.contextual import MAX_CONTEXT_BINS
+    from heldout.protocol.run_folder import read_config, read_summary, read_yaml
 
     p = Path(path)
     if not is_run_folder(p):
         raise ValueError(
             f"{str(path)!r} is not a heldout run folder (expected config.yaml, summary.json and eval/)"
         )
+    read_config(p / "config.yaml")  # every field checked as the run's own (untrusted input)
     config = read_yaml(p / "config.yaml", mapping=True)
     summary = read_summary(p / "summary.json")
     # untrusted: a number of any size, NaN or text is refused here, never converted
     check_fields(
         config,
-        {"timesteps": "count?", "seed": "count?", "num_levels": "count?", "start_level": "count?"},
+        {
+            "timesteps": "count?",
+            "seed": "count?",
+            "num_levels": "count?",
+            "start_level": "count?",
+            "context_bins": (1, MAX_CONTEXT_BINS, "?"),
+        },
         repr(str(p / "config.yaml")),
     )
     timesteps = int(summary.get("timesteps") or config.get("timesteps") or 0)

@@ -237,7 +237,9 @@ def record_sweep(plan: Plan, command: str = "") -> Path:
         "name": plan.spec.name,
         "spec": plan.spec.to_dict(),
         "source": os.path.abspath(plan.spec.source) if plan.spec.source else "",
-        "created": previous.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "created": created
+        if isinstance(created := previous.get("created"), str)
+        else time.strftime("%Y-%m-%dT%H:%M:%S"),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "command": command,
         "runs": {d.run.name: d.run.point for d in plan.decisions},

@@ -102,6 +102,9 @@ CASES: list[tuple[str, str, str, list[str]]] = [
     ("report", "summary.json", "splits.test.mean", _values("huge", "nan", "inf", "text", "missing")),
     ("report", "config.yaml", "seed", _values("huge", "negative", "text")),
     ("report", "config.yaml", "timesteps", _values("huge", "nan")),
+    ("report", "config.yaml", "context_bins", _values("huge", "negative", "text")),
+    ("report", "eval/test.csv", "return", _values("huge", "nan", "inf", "text")),
+    ("report", "eval/test.csv", "level", _values("huge", "negative", "text")),
 ]  # fmt: skip
 
 
@@ -166,6 +169,13 @@ def to_yaml(data: Any) -> str:
 def spoil(run: Path, file: str, field: str, value: Any) -> None:
     """Sets ``field`` of ``run/file`` to ``value`` (``MISSING``: deletes it)."""
     path = run / file
+    if path.suffix == ".csv":  # the first row's cell of column ``field``
+        rows = path.read_text().splitlines()
+        col = rows[0].split(",").index(field)
+        cells = rows[1].split(",")
+        cells[col] = "" if value is MISSING else str(value)
+        path.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+        return
     yaml_file = path.suffix == ".yaml"
     import yaml
 
