@@ -412,9 +412,6 @@ def verify(path: Path) -> str | None:
         for k, v in files.items()
     ):
         return "manifest.json lists no files (a mapping of file names to SHA-256 checksums)"
-    for name in REQUIRED_FILES:
-        if name not in files:
-            return f"manifest.json does not list {name}"
     for name, digest in files.items():
         file = path / name
         if not file.is_file():
@@ -563,6 +560,12 @@ def read_checkpoint(
     problem = verify(path)
     if problem is not None:
         raise ValueError(f"checkpoint {str(path)!r} is corrupt: {problem}")
+    listed = json.loads((path / "manifest.json").read_text())["files"]  # verified readable above
+    missing = [name for name in REQUIRED_FILES if name not in listed]
+    if missing:
+        raise ValueError(
+            f"checkpoint {str(path)!r} is incomplete: its manifest.json does not list {missing[0]}"
+        )
     step = int(path.name[5:])
     state = check_state(read_json(path / "state.json"), repr(str(path / "state.json")), step)
     weights = _load_weights(path / "weights.pt", device)

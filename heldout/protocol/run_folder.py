@@ -214,7 +214,7 @@ SUMMARY_FIELDS: dict[str, Any] = {
     "normalized_gap": "number?",
 }
 SPLIT_SUMMARY_FIELDS: dict[str, Any] = {
-    "mean": "number",
+    "mean": "number?",
     "std": "number?",
     "episodes": "count?",
     "normalized": "number?",
