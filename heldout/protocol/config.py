@@ -213,7 +213,7 @@ class TrainConfig:
         for name in ("reward_norm", "deterministic_eval"):
             check_bool(name, getattr(self, name))
         check_leakage_policy(self.leakage)
-        for name in (
+        positive = (
             "timesteps",
             "num_envs",
             "num_levels",
@@ -221,34 +221,18 @@ class TrainConfig:
             "eval_episodes",
             "eval_num_envs",
             "checkpoint_keep",
-        ):
+        )
+        non_negative = (
+            "eval_freq",
+            "num_validation_levels",
+            "eval_periodic_episodes",
+            "saliency_log_freq",
+            "torch_threads",
+        )
+        for name in positive:
             check_int(name, getattr(self, name), minimum=1)
-        for name in (
-            "eval_freq",
-            "num_validation_levels",
-            "eval_periodic_episodes",
-            "saliency_log_freq",
-            "torch_threads",
-        ):
+        for name in non_negative:
             check_int(name, getattr(self, name), minimum=0)
-        for name in (
-            "timesteps",
-            "num_envs",
-            "num_levels",
-            "num_test_levels",
-            "eval_episodes",
-            "eval_num_envs",
-            "checkpoint_keep",
-            "eval_freq",
-            "num_validation_levels",
-            "eval_periodic_episodes",
-            "saliency_log_freq",
-            "torch_threads",
-            "checkpoint_freq",
-        ):
-            value = getattr(self, name)
-            if value is not None and value > MAX_RECORDED:  # a count SB3, numpy and torch can hold
-                raise ValueError(f"{name} must be at most {MAX_RECORDED} (2**63 - 1), got {shown(value)}")
         check_seed("seed", self.seed)
         if self.checkpoint_freq is not None:
             try:
@@ -258,6 +242,10 @@ class TrainConfig:
                     f"checkpoint_freq must be a non-negative integer or null (every 10% of the run), "
                     f"got {shown(self.checkpoint_freq)}"
                 ) from None
+        for name in (*positive, *non_negative, "checkpoint_freq"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_RECORDED:  # a count SB3, numpy and torch can hold
+                raise ValueError(f"{name} must be at most {MAX_RECORDED} (2**63 - 1), got {shown(value)}")
         minutes = self.checkpoint_minutes
         try:
             check_number("checkpoint_minutes", minutes, low=0, low_open=True)

@@ -22,20 +22,8 @@ from typing import Any
 
 import pytest
 
-FIXTURE_TRAIN = [
-    "train",
-    "--preset", "cartpole-gravity-extrapolation",
-    "--timesteps", "128",
-    "--num-envs", "2",
-    "--agent-arg", "n_steps=32",
-    "--agent-arg", "batch_size=32",
-    "--agent-arg", "n_epochs=1",
-    "--eval-episodes", "2",
-    "--eval-freq", "0",
-    "--checkpoint-freq", "64",
-    "--seed", "0",
-    "--no-progress",
-]  # fmt: skip
+from tests.cli.test_bad_inputs import FIXTURE_TRAIN  # the same tiny CartPole run
+
 
 BIG = 10**400
 MISSING = object()
