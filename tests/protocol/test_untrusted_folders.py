@@ -24,7 +24,6 @@ import pytest
 
 from tests.cli.test_bad_inputs import FIXTURE_TRAIN  # the same tiny CartPole run
 
-
 BIG = 10**400
 MISSING = object()
 #: Hostile values, by name.
