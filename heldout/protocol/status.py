@@ -66,7 +66,6 @@ STATUS_FIELDS: dict[str, Any] = {
     "pid": (1, 2**31 - 1, "?"),
     "host": "text?",
     "error": "text?",
-    "updated": "text?",
 }
 
 
