@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "experiments": {"envs", "wrappers", "agents", "protocol", "analysis", "bench", "sweep", "cli"},
 }
 #: Top-level modules every room may import (they import no room above envs).
-SHARED = {"heldout", "heldout.registry", "heldout.splits", "heldout.contexts"}
+SHARED = {"heldout", "heldout.registry", "heldout.splits", "heldout.contexts", "heldout.safe_yaml"}
 
 
 def module_name(path: pathlib.Path, root: pathlib.Path = ROOT) -> str:

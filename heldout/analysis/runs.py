@@ -207,18 +207,27 @@ def one_run_per_seed(runs: Sequence[RunRecord]) -> tuple[list[RunRecord], list[t
 
 
 def _read_eval_csv(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Returns, levels and (contextual runs) ``{feature: values}`` of an ``eval/<split>.csv``."""
+    """Returns, levels and (contextual runs) ``{feature: values}`` of an ``eval/<split>.csv``, every
+    cell checked (:func:`heldout.protocol.evaluate.csv_cell`: no NaN, no level beyond int64)."""
+    from heldout.protocol.evaluate import csv_cell
+
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             features = [c[4:] for c in (reader.fieldnames or []) if c.startswith("ctx_")]
+        for column in ("level", "return"):
+            if column not in (reader.fieldnames or []):
+                raise ValueError(f"no {column!r} column")
         return (
-            np.array([float(r["return"]) for r in rows], dtype=float),
-            np.array([int(r["level"]) for r in rows], dtype=np.int64),
-            {f: np.array([float(r[f"ctx_{f}"]) for r in rows], dtype=float) for f in features},
+            np.array([csv_cell(r, "return", line) for line, r in enumerate(rows, 2)], dtype=float),
+            np.array([csv_cell(r, "level", line) for line, r in enumerate(rows, 2)], dtype=np.int64),
+            {
+                f: np.array([csv_cell(r, f"ctx_{f}", line) for line, r in enumerate(rows, 2)], dtype=float)
+                for f in features
+            },
         )
-    except (KeyError, ValueError, TypeError, csv.Error) as exc:
+    except (ValueError, csv.Error) as exc:
         raise ValueError(
             f"{str(path)!r} is not an evaluation CSV (episode,level,return,...): {exc}"
         ) from None
@@ -259,24 +268,34 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
     Raises:
         ValueError: ``path`` is not a finished run folder (names it and what is missing).
     """
-    from heldout.protocol.run_folder import read_json, read_yaml
+    from heldout.protocol.checks import check_fields
+    from heldout.protocol.families.contextual import MAX_CONTEXT_BINS
+    from heldout.protocol.run_folder import read_config, read_summary, read_yaml
 
     p = Path(path)
     if not is_run_folder(p):
         raise ValueError(
             f"{str(path)!r} is not a heldout run folder (expected config.yaml, summary.json and eval/)"
         )
+    read_config(p / "config.yaml")  # every field checked as the run's own (untrusted input)
     config = read_yaml(p / "config.yaml", mapping=True)
-    summary = read_json(p / "summary.json")
-    try:
-        timesteps = int(summary.get("timesteps") or config.get("timesteps", 0))
-        seed = int(config.get("seed", summary.get("seed", 0)))
-        num_levels = int(config.get("num_levels", 0))
-        start_level = int(config.get("start_level", 0))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"run folder {str(path)!r}: its config.yaml or summary.json holds a malformed number ({exc})"
-        ) from None
+    summary = read_summary(p / "summary.json")
+    # untrusted: a number of any size, NaN or text is refused here, never converted
+    check_fields(
+        config,
+        {
+            "timesteps": "count?",
+            "seed": "count?",
+            "num_levels": "count?",
+            "start_level": "count?",
+            "context_bins": (1, MAX_CONTEXT_BINS, "?"),
+        },
+        repr(str(p / "config.yaml")),
+    )
+    timesteps = int(summary.get("timesteps") or config.get("timesteps") or 0)
+    seed = int(config.get("seed", summary.get("seed")) or 0)
+    num_levels = int(config.get("num_levels") or 0)
+    start_level = int(config.get("start_level") or 0)
     returns, levels, contexts = {}, {}, {}
     for split in REPORT_SPLITS:
         csv_path = p / "eval" / f"{split}.csv"

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from heldout.cli.common import HelpFormatter, positive_int
+from heldout.sweep.spec import DEFAULT_MAX_RUNS
 
 #: The backends ``--backend`` takes.
 BACKENDS = ("local", "ray")
@@ -65,6 +66,13 @@ def add_parser(sub: Any) -> None:
         help="times a failed run is started again, from its last checkpoint (a run found failed counts: "
         "0 leaves failed runs as they are; a diverged run is never retried)",
     )
+    s.add_argument(
+        "--max-runs",
+        type=positive_int,
+        default=DEFAULT_MAX_RUNS,
+        help=f"the most runs the grid may hold (default {DEFAULT_MAX_RUNS}); a bigger grid is refused before "
+        "it is expanded, so a typo cannot plan a million runs: raise it to confirm a grid that big",
+    )
     s.add_argument("--no-report", action="store_true", help="no report at the end")
     s.add_argument("--no-plots", action="store_true", help="the report's tables only")
     s.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the report's CIs")
@@ -84,7 +92,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     Exit codes: 0 every run complete, 1 some run failed (or was left failed), 130 stopped by Ctrl-C.
     """
     from heldout.sweep.plan import make_plan, record_sweep
-    from heldout.sweep.spec import build_runs, load_spec, validate_runs
+    from heldout.sweep.spec import build_runs, check_grid_size, load_spec, validate_runs
 
     if args.backend not in BACKENDS:
         import difflib
@@ -95,6 +103,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
         )
     spec = load_spec(args.spec)
+    check_grid_size(spec, args.max_runs)  # its size as a product, before anything is expanded
     if args.tune and args.backend == "ray" and spec.tune is not None and spec.tune.method == "optuna":
         raise ValueError(
             "--backend ray runs tune.method grid or random; method optuna runs on the local backend "

@@ -37,6 +37,7 @@ import random
 import secrets
 import shutil
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +244,7 @@ def _set_env_state(venv: Any, arrays: Any, info: dict[str, Any], pickled: dict[i
         elif hasattr(layer, "set_checkpoint_state") and str(i) in info:
             prefix = f"{i}/"
             layer.set_checkpoint_state(
-                {k[len(prefix) :]: arrays[k] for k in arrays.files if k.startswith(prefix)}, info[str(i)]
+                {k[len(prefix) :]: arrays[k] for k in arrays if k.startswith(prefix)}, info[str(i)]
             )
         elif isinstance(layer, DummyVecEnv) and i in pickled:
             # a level sampler (PLR) is shared by the envs and the agent and is left out of their
@@ -275,10 +276,10 @@ def _put_obs(arrays: dict[str, np.ndarray], name: str, obs: Any) -> None:
         arrays[name] = np.asarray(obs)
 
 
-def _get_obs(arrays: Any, name: str) -> Any:
-    if name in arrays.files:
+def _get_obs(arrays: dict[str, np.ndarray], name: str) -> Any:
+    if name in arrays:
         return arrays[name].copy()
-    keys = [k for k in arrays.files if k.startswith(name + "/")]
+    keys = [k for k in arrays if k.startswith(name + "/")]
     if not keys:
         return None
     return {k[len(name) + 1 :]: arrays[k].copy() for k in keys}
@@ -394,19 +395,32 @@ def checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+#: The files every checkpoint holds (``envs.pkl`` and ``envs.sig`` only where the env needs them).
+REQUIRED_FILES = ("weights.pt", "arrays.npz", "state.json")
+
+
 def verify(path: Path) -> str | None:
-    """None if every file of checkpoint ``path`` matches its manifest, else what is wrong."""
+    """None if every file of checkpoint ``path`` matches its manifest, else what is wrong: the file,
+    with the checksum the manifest expects and the one the file has."""
     try:
         manifest = json.loads((path / "manifest.json").read_text())
         files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return "no readable manifest.json"
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and "/" not in k and k not in (".", "..")
+        for k, v in files.items()
+    ):
+        return "manifest.json lists no files (a mapping of file names to SHA-256 checksums)"
     for name, digest in files.items():
         file = path / name
         if not file.is_file():
             return f"{name} is missing"
-        if _sha256(file) != digest:
-            return f"{name} does not match its checksum"
+        actual = _sha256(file)
+        if actual != digest:
+            return (
+                f"{name} does not match its checksum (manifest: sha256 {digest[:64]}, file: sha256 {actual})"
+            )
     return None
 
 
@@ -421,69 +435,264 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[Path | None, lis
     return None, warnings
 
 
-def restore_checkpoint(
-    model: Any, path: str | os.PathLike[str], trust_pickle: bool = False
-) -> dict[str, Any]:
-    """Puts checkpoint ``path`` into ``model`` (built as the run built it) and its env; returns
-    the ``extra`` saved with it. The model's generators are set last, as they were saved."""
+#: The fields of ``state.json`` and their kinds (:func:`heldout.protocol.checks.check_fields`).
+STATE_FIELDS: dict[str, Any] = {
+    "step": "count",
+    "num_timesteps": "count",
+    "n_updates": "count",
+    "episode_num": "count",
+    "ep_info_buffer": "list",
+    "ep_success_buffer": "list",
+    "logger": "mapping",
+    "env": "mapping",
+    "level_sampler": "mapping?",
+    "rng": "mapping",
+    "extra": "mapping",
+}
+
+
+def check_state(state: Any, where: str, step: int) -> dict[str, Any]:
+    """``state.json`` of the checkpoint of ``step``, checked field by field (untrusted input).
+
+    Raises:
+        ValueError: one line naming ``where``, the field and the bad value.
+    """
+    from heldout.protocol.checks import MAX_RECORDED, check_fields, check_number, shown
+
+    check_fields(state, STATE_FIELDS, where)
+    for key in ("step", "num_timesteps"):
+        if state[key] != step:
+            raise ValueError(f"{where}: {key} is {shown(state[key])}, but the checkpoint is step-{step}")
+    for i, info in enumerate(state["ep_info_buffer"]):
+        check_fields(info, {"r": "number", "l": "count", "t": "number"}, f"{where}: ep_info_buffer[{i}]")
+    if not all(isinstance(x, bool) for x in state["ep_success_buffer"]):
+        raise ValueError(f"{where}: ep_success_buffer must be a list of true / false")
+    logger = check_fields(
+        state["logger"], {"values": "mapping", "counts": "mapping", "excluded": "mapping"}, where
+    )
+    for key, value in logger["values"].items():
+        plain = isinstance(value, (str, float)) or (isinstance(value, int) and abs(value) <= MAX_RECORDED)
+        if not plain:
+            raise ValueError(f"{where}: logger value {key!r} must be a number or text, got {shown(value)}")
+    check_fields(logger["counts"], dict.fromkeys(logger["counts"], "count"), f"{where}: logger counts")
+    for key, value in logger["excluded"].items():
+        if not (
+            value is None
+            or isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(x, str) for x in value))
+        ):
+            raise ValueError(
+                f"{where}: logger excluded {key!r} must be text or a list of text, got {shown(value)}"
+            )
+    env = check_fields(state["env"], {"layers": "list", "unsaved": "list?"}, f"{where}: env")
+    if not all(isinstance(x, str) for x in env["layers"] + (env.get("unsaved") or [])):
+        raise ValueError(f"{where}: env layers must be a list of names")
+    rng = check_fields(state["rng"], {"python_random": "list", "numpy_random": "list"}, f"{where}: rng")
+    py, npy = rng["python_random"], rng["numpy_random"]
+    if not (
+        len(py) == 3
+        and isinstance(py[1], list)
+        and len(py[1]) == 625
+        and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in py[1])
+        and len(npy) == 4
+        and isinstance(npy[0], str)
+    ):
+        raise ValueError(f"{where}: rng holds no generator states (python_random, numpy_random)")
+    check_fields(
+        {"version": py[0], "position": npy[1], "has_gauss": npy[2]},
+        {"version": (0, 10), "position": (0, 624), "has_gauss": (0, 1)},
+        f"{where}: rng",
+    )
+    for value in (py[2], npy[3]):
+        if value is not None:
+            check_number(f"{where}: rng gauss", value)
+    extra = check_fields(
+        state["extra"], {"training_done": "bool?", "train_seconds": "number?"}, f"{where}: extra"
+    )
+    if extra.get("train_seconds") is not None and extra["train_seconds"] < 0:
+        raise ValueError(f"{where}: extra train_seconds must be >= 0, got {shown(extra['train_seconds'])}")
+    return state
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read into memory and checked (:func:`read_checkpoint`): nothing of it is read
+    again when it is put into a model.
+
+    Attributes:
+        path: Its folder.
+        step: Its step.
+        state: ``state.json``, checked (:func:`check_state`).
+        weights: ``weights.pt`` (tensors and plain containers).
+        arrays: ``arrays.npz``, as ``{name: array}``.
+        pickled: The env state of ``envs.pkl`` (``{}`` without one).
+    """
+
+    path: Path
+    step: int
+    state: dict[str, Any]
+    weights: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    pickled: dict[int, Any]
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The ``extra`` saved with it (``training_done``, ``train_seconds``)."""
+        return self.state["extra"]
+
+
+def read_checkpoint(
+    path: str | os.PathLike[str], trust_pickle: bool = False, device: Any = "cpu", envs: bool = True
+) -> Checkpoint:
+    """Reads checkpoint ``path`` whole and checks every part of it, changing nothing: its files
+    against the manifest, ``state.json`` field by field, the weights (``weights_only``), the arrays
+    (no pickle) and, with ``envs``, the env pickle's signature (see ``trust_pickle``) before it is
+    unpickled (without ``envs`` it is not read at all: ``pickled`` is ``{}``).
+
+    Raises:
+        ValueError: naming the file and what is wrong with it.
+    """
+    from heldout.protocol.run_folder import read_json
 
     path = Path(path)
+    if not path.name.startswith("step-") or not path.name[5:].isdigit():
+        raise ValueError(f"{str(path)!r} is no checkpoint folder (step-N)")
     problem = verify(path)
     if problem is not None:
         raise ValueError(f"checkpoint {str(path)!r} is corrupt: {problem}")
-    state = json.loads((path / "state.json").read_text())
-    weights = _load_weights(path / "weights.pt", model.device)
+    listed = json.loads((path / "manifest.json").read_text())["files"]  # verified readable above
+    missing = [name for name in REQUIRED_FILES if name not in listed]
+    if missing:
+        raise ValueError(
+            f"checkpoint {str(path)!r} is incomplete: its manifest.json does not list {missing[0]}"
+        )
+    step = int(path.name[5:])
+    state = check_state(read_json(path / "state.json"), repr(str(path / "state.json")), step)
+    weights = _load_weights(path / "weights.pt", device)
+    if (
+        not isinstance(weights, dict)
+        or not all(isinstance(weights.get(k), dict) for k in ("policy", "optimizer", "agent"))
+        or "torch_rng" not in weights
+    ):
+        raise ValueError(
+            f"{str(path / 'weights.pt')!r} holds no policy, optimizer, agent and torch_rng state"
+        )
     try:
-        arrays = np.load(path / "arrays.npz", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{str(path / 'arrays.npz')!r} is no plain array file ({exc})") from None
+        with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, zipfile.BadZipFile, ...
+        raise ValueError(
+            f"{str(path / 'arrays.npz')!r} is no plain array file ({type(exc).__name__})"
+        ) from None
+    if "numpy_random_keys" not in arrays:
+        raise ValueError(f"{str(path / 'arrays.npz')!r} holds no numpy_random_keys")
     pickled: dict[int, Any] = {}
-    if (path / "envs.pkl").is_file():
+    if envs and (path / "envs.pkl").is_file():
+        if not (path / "envs.sig").is_file():
+            raise ValueError(f"{str(path / 'envs.pkl')!r} has no signature (envs.sig)")
         pickled = load_signed_pickle(
             (path / "envs.pkl").read_bytes(),
             (path / "envs.sig").read_text(),
             f"the env state of checkpoint {str(path)!r}",
             trust_pickle,
         )
+        if not isinstance(pickled, dict):
+            raise ValueError(f"{str(path / 'envs.pkl')!r} holds no env state")
+    return Checkpoint(path, step, state, weights, arrays, pickled)
 
-    model.policy.load_state_dict(weights["policy"])
-    model.policy.optimizer.load_state_dict(weights["optimizer"])
-    _set_agent_state(model, weights["agent"])
-    reset = _set_env_state(model.get_env(), arrays, state["env"], pickled)
+
+def restore_checkpoint(
+    model: Any,
+    checkpoint: Checkpoint | str | os.PathLike[str],
+    trust_pickle: bool = False,
+    logger: bool = True,
+) -> dict[str, Any]:
+    """Puts ``checkpoint`` (read by :func:`read_checkpoint`, or its folder) into ``model`` (built as the
+    run built it) and its env; returns the ``extra`` saved with it. The model's generators are set
+    last, as they were saved. ``logger``: also put the values the logger held for its next row into
+    ``model.logger`` (else :func:`restore_logger` does, once the logger is made).
+
+    Raises:
+        ValueError: the checkpoint does not fit the model or env the run builds (its config changed).
+    """
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = read_checkpoint(checkpoint, trust_pickle=trust_pickle, device=model.device)
+    state, weights, arrays = checkpoint.state, checkpoint.weights, checkpoint.arrays
+    try:
+        model.policy.load_state_dict(weights["policy"])
+        model.policy.optimizer.load_state_dict(weights["optimizer"])
+        _set_agent_state(model, weights["agent"])
+    except (RuntimeError, KeyError, AttributeError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"checkpoint {str(checkpoint.path)!r} does not fit the model its run's config builds: {first}"
+        ) from None
+    reset = _set_env_state(model.get_env(), arrays, state["env"], checkpoint.pickled)
     if state.get("level_sampler") is not None:
         from heldout.agents.level_replay import scoring_sampler
 
-        scoring_sampler(model.get_env()).set_state(state["level_sampler"])
+        sampler = scoring_sampler(model.get_env())
+        if sampler is None:
+            raise ValueError(
+                f"checkpoint {str(checkpoint.path)!r} holds a level sampler's state, but its run trains without one"
+            )
+        sampler.set_state(state["level_sampler"])
     model.num_timesteps = int(state["num_timesteps"])
     model._n_updates = int(state["n_updates"])
     if hasattr(model, "_episode_num"):
         model._episode_num = int(state["episode_num"])
     model._last_obs = None if reset else _get_obs(arrays, "last_obs")  # None: SB3 resets the envs
     model._last_original_obs = _get_obs(arrays, "last_original_obs")
-    if "last_episode_starts" in arrays.files:
+    if "last_episode_starts" in arrays:
         model._last_episode_starts = arrays["last_episode_starts"].copy()
     window = getattr(model, "_stats_window_size", 100)
     model.ep_info_buffer = deque(state["ep_info_buffer"], maxlen=window)
     model.ep_success_buffer = deque(state["ep_success_buffer"], maxlen=window)
-    logger = model.logger
-    logger.name_to_value.update(state["logger"]["values"])
-    logger.name_to_count.update(state["logger"]["counts"])
-    logger.name_to_excluded.update(
-        {k: tuple(v) if isinstance(v, list) else v for k, v in state["logger"]["excluded"].items()}
-    )
+    if logger:
+        restore_logger(model.logger, checkpoint)
     _set_global_rng_state(state["rng"], arrays, weights)
     unsaved = state["env"].get("unsaved") or []
     return {**state["extra"], "not_exact": unsaved}
 
 
+def restore_logger(logger: Any, checkpoint: Checkpoint) -> None:
+    """Puts the values the logger held for its next row at ``checkpoint`` into SB3's ``logger``."""
+    saved = checkpoint.state["logger"]
+    logger.name_to_value.update(saved["values"])
+    logger.name_to_count.update(saved["counts"])
+    logger.name_to_excluded.update(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in saved["excluded"].items()}
+    )
+
+
 def final_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """The intact checkpoint taken when training ended (before the final evaluation), if any."""
-    for path in reversed(checkpoints(run_dir)):
-        if verify(path) is None:
-            extra = json.loads((path / "state.json").read_text()).get("extra") or {}
-            if extra.get("training_done"):
-                return path
-    return None
+    """The checkpoint taken when training ended (before the final evaluation), if training ended.
+
+    It is always the newest checkpoint (nothing is saved after it), so a newest checkpoint that is
+    corrupt is an error that names its bad file, not "no checkpoint".
+
+    Raises:
+        ValueError: the newest checkpoint is corrupt (naming the file, the checksum its manifest
+            expects and the one it has) or its ``state.json`` is malformed.
+    """
+    from heldout.protocol.checks import check_fields
+    from heldout.protocol.run_folder import read_json
+
+    found = checkpoints(run_dir)
+    if not found:
+        return None
+    path = found[-1]
+    problem = verify(path)
+    if problem is not None:
+        raise ValueError(
+            f"the final checkpoint {str(path)!r} is corrupt: {problem}; the checkpoints before it are "
+            "older weights (heldout eval --checkpoint STEP evaluates one)"
+        )
+    state = check_fields(read_json(path / "state.json"), {"extra": "mapping"}, repr(str(path / "state.json")))
+    extra = check_fields(
+        state["extra"], {"training_done": "bool?"}, repr(str(path / "state.json")) + ": extra"
+    )
+    return path if extra.get("training_done") else None
 
 
 def find_checkpoint(run_dir: str | os.PathLike[str], spec: str) -> Path:
@@ -504,6 +713,26 @@ def find_checkpoint(run_dir: str | os.PathLike[str], spec: str) -> Path:
     problem = verify(path)
     if problem is not None:
         raise ValueError(f"checkpoint {str(path)!r} is corrupt: {problem}")
+    return path
+
+
+def trained_checkpoint(
+    run_dir: str | os.PathLike[str], checkpoint: str | None = None, trust_pickle: bool = False
+) -> Path | None:
+    """The checkpoint whose weights a saved run is evaluated with: ``checkpoint`` (:func:`find_checkpoint`)
+    or the final one (:func:`final_checkpoint`), checked intact; None: the run's ``model.zip``, which
+    only ``trust_pickle`` allows. Cheap (checksums, no model): commands call it before any work.
+
+    Raises:
+        ValueError: naming the folder, the corrupt file or what to do.
+    """
+    path = find_checkpoint(run_dir, checkpoint) if checkpoint is not None else final_checkpoint(run_dir)
+    if path is None and not trust_pickle:
+        raise ValueError(
+            f"{str(run_dir)!r} has no checkpoint of its trained model (a run folder of an older heldout, "
+            "or one that did not finish training): its model.zip loads through pickle, which runs the "
+            "code it carries; pass --trust-pickle if you trust whoever wrote it"
+        )
     return path
 
 
@@ -530,31 +759,39 @@ def load_trained_model(
     from heldout.protocol.validate import agent_parameters
 
     agent_cls = AGENTS.get(config.agent)
-    path = find_checkpoint(run_dir, checkpoint) if checkpoint is not None else final_checkpoint(run_dir)
+    path = trained_checkpoint(run_dir, checkpoint, trust_pickle)
     if path is None:
-        if not trust_pickle:
-            raise ValueError(
-                f"{str(run_dir)!r} has no checkpoint of its trained model (a run folder of an older heldout, "
-                "or one that did not finish training): its model.zip loads through pickle, which runs the "
-                "code it carries; pass --trust-pickle if you trust whoever wrote it"
-            )
         return agent_cls.load(Path(run_dir) / "model.zip", device=device)
     family = family_for(config.env)
-    small = config.replace(num_envs=1, reward_norm=False, wrappers=[w for w in config.wrappers])
+    # recording wrappers write files (episode-stats: episodes.csv) and change no space: left out
+    from heldout.wrappers import parse_specs
+
+    kept = [w for w, spec in zip(config.wrappers, parse_specs(config.wrappers)) if spec.kind != "recording"]
+    small = config.replace(num_envs=1, reward_norm=False, wrappers=kept)
     kwargs = family.agent_kwargs(config)
     if "buffer_size" in agent_parameters(agent_cls):  # off-policy: no replay memory to predict
         kwargs["buffer_size"] = 1
+    checkpoint_data = read_checkpoint(path, envs=False)  # the weights alone are used: no pickle read
     venv = family.make_train_env(small, family.split(config))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # minibatch vs one-env rollout size: irrelevant for predicting
         model = agent_cls(env=venv, seed=config.seed, device=device, verbose=0, **kwargs)
-    model.policy.load_state_dict(_load_weights(path / "weights.pt", model.device)["policy"])
+    try:
+        model.policy.load_state_dict(checkpoint_data.weights["policy"])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not fit the model its run's config builds: {str(exc).splitlines()[0]}"
+        ) from None
     venv.close()
     return model
 
 
 __all__ = [
     "CHECKPOINTS",
+    "Checkpoint",
+    "check_state",
+    "read_checkpoint",
+    "restore_logger",
     "DEFAULT_KEEP",
     "checkpoints",
     "final_checkpoint",
@@ -564,5 +801,6 @@ __all__ = [
     "load_signed_pickle",
     "restore_checkpoint",
     "save_checkpoint",
+    "trained_checkpoint",
     "verify",
 ]

@@ -12,15 +12,32 @@ this machine does not have is an error, never a silent fall-back to the CPU.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import yaml
 
+from heldout.safe_yaml import StrictYamlLoader, load_yaml
 from heldout.splits import MAX_SEED
 
 #: Devices ``resolve_device`` accepts, for messages.
 DEVICE_FORMS = "auto, cpu, cuda, cuda:N"
+
+
+#: The longest value a message shows whole.
+SHOWN_CHARS = 60
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, bounded: an integer of hundreds of digits (read from a hostile
+    file) or a long list is cut to :data:`SHOWN_CHARS` characters, with its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 190:
+        return (
+            f"an integer of {len(str(abs(value))) if value.bit_length() < 14000 else 'thousands of'} digits"
+        )
+    text = repr(value)
+    if len(text) > SHOWN_CHARS:
+        return f"{text[: SHOWN_CHARS - 3]}... ({len(text)} characters)"
+    return text
 
 
 def _is_int(value: Any) -> bool:
@@ -35,33 +52,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
     )
-
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-
-
-class StrictYamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with only ``true`` / ``false`` as booleans.
-
-    YAML 1.1 (PyYAML) also reads ``yes``, ``no``, ``on`` and ``off`` as booleans, so ``reward_norm: on``
-    or ``use_backgrounds=no`` would pass as switches; here they stay text, which the owner of the
-    field refuses by name. What ``yaml.safe_dump`` writes reads back the same (it quotes such text).
-    """
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-StrictYamlLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def load_yaml(text: Any) -> Any:
-    """``text`` (a string or a file) read as YAML by :class:`StrictYamlLoader`."""
-    return yaml.load(text, Loader=StrictYamlLoader)  # noqa: S506  (a SafeLoader)
 
 
 def parse_value(text: str) -> Any:
@@ -103,10 +93,10 @@ def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | 
     else:
         valid = "an integer"
     if not _is_int(value):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
+        raise ValueError(f"{name} must be {valid}, got {shown(value)}")
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
+        raise ValueError(f"{name} must be {valid}, got {shown(value)}")
     return value
 
 
@@ -134,13 +124,16 @@ def check_number(
         valid = f"a finite number {'<' if high_open else '<='} {high:g}"
     else:
         valid = "a finite number"
-    if not _is_number(value) or not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
-    x = float(value)
+    try:  # an int beyond a float's range (10**400) is no finite float either
+        x = float(value) if _is_number(value) else math.nan
+    except OverflowError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be {valid}, got {shown(value)}")
     if low is not None and (x < low or (low_open and x == low)):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
+        raise ValueError(f"{name} must be {valid}, got {shown(value)}")
     if high is not None and (x > high or (high_open and x == high)):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
+        raise ValueError(f"{name} must be {valid}, got {shown(value)}")
     return x
 
 
@@ -154,6 +147,54 @@ def check_bool(name: str, value: Any) -> bool:
 def check_seed(name: str, value: Any) -> int:
     """A seed: an integer in ``[0, MAX_SEED)`` (Procgen's seeds are C ints; numpy's are unsigned)."""
     return check_int(name, value, 0, MAX_SEED - 1)
+
+
+#: The largest count a run records (int64: what SB3, numpy and torch count steps in).
+MAX_RECORDED = 2**63 - 1
+
+_KINDS = {
+    "count": "a whole number >= 0",
+    "number": "a finite number",
+    "text": "text",
+    "bool": "true or false",
+    "mapping": "a mapping",
+    "list": "a list",
+}
+
+
+def check_fields(data: Any, fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` (read from a file of a run or sweep folder: untrusted) checked field by field.
+
+    ``fields`` maps each key to its kind: ``"count"`` (a whole number in ``[0, 2**63 - 1]``),
+    ``"number"`` (finite), ``"text"``, ``"bool"``, ``"mapping"``, ``"list"``, or ``(minimum,
+    maximum)`` for a whole number in that range; a trailing ``"?"`` (``"count?"``, ``(1, 9, "?")``)
+    lets the key be missing or null. Keys not named are not looked at. A number of any size, NaN, an infinity, a
+    bool where a number belongs or the wrong type are refused, never converted.
+
+    Raises:
+        ValueError: one line naming ``where``, the key, the value (bounded: :func:`shown`) and what it
+            must be.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} holds no mapping of fields (a {type(data).__name__})")
+    for key, kind in fields.items():
+        optional = kind[-1] == "?"
+        kind = kind.rstrip("?") if isinstance(kind, str) else kind[:2]
+        value = data.get(key)
+        if value is None:
+            if optional:
+                continue
+            raise ValueError(f"{where} has no {key!r}" + ("" if key not in data else " (it is null)"))
+        name = f"{where}: {key}"
+        if isinstance(kind, tuple):
+            check_int(name, value, *kind)
+        elif kind == "count":
+            check_int(name, value, 0, MAX_RECORDED)
+        elif kind == "number":
+            check_number(name, value)
+        elif not isinstance(value, {"text": str, "bool": bool, "mapping": dict, "list": list}[kind]):
+            raise ValueError(f"{name} must be {_KINDS[kind]}, got {shown(value)}")
+    return data
 
 
 def describe_space(space: Any) -> str:
@@ -219,6 +260,8 @@ def resolve_device(device: Any, what: str = "device") -> str:
 
 __all__ = [
     "DEVICE_FORMS",
+    "MAX_RECORDED",
+    "check_fields",
     "StrictYamlLoader",
     "check_bool",
     "check_int",
@@ -228,4 +271,5 @@ __all__ = [
     "load_yaml",
     "parse_value",
     "resolve_device",
+    "shown",
 ]

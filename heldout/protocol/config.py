@@ -184,7 +184,14 @@ class TrainConfig:
         The env-, agent- and wrapper-specific fields are checked by their owners:
         :func:`heldout.protocol.validate.validate_config` runs every check, as ``heldout train`` does.
         """
-        from heldout.protocol.checks import check_bool, check_int, check_number, check_seed
+        from heldout.protocol.checks import (
+            MAX_RECORDED,
+            check_bool,
+            check_int,
+            check_number,
+            check_seed,
+            shown,
+        )
 
         import_list(self.imports)
         for name in (
@@ -206,7 +213,7 @@ class TrainConfig:
         for name in ("reward_norm", "deterministic_eval"):
             check_bool(name, getattr(self, name))
         check_leakage_policy(self.leakage)
-        for name in (
+        positive = (
             "timesteps",
             "num_envs",
             "num_levels",
@@ -214,15 +221,17 @@ class TrainConfig:
             "eval_episodes",
             "eval_num_envs",
             "checkpoint_keep",
-        ):
-            check_int(name, getattr(self, name), minimum=1)
-        for name in (
+        )
+        non_negative = (
             "eval_freq",
             "num_validation_levels",
             "eval_periodic_episodes",
             "saliency_log_freq",
             "torch_threads",
-        ):
+        )
+        for name in positive:
+            check_int(name, getattr(self, name), minimum=1)
+        for name in non_negative:
             check_int(name, getattr(self, name), minimum=0)
         check_seed("seed", self.seed)
         if self.checkpoint_freq is not None:
@@ -231,14 +240,18 @@ class TrainConfig:
             except ValueError:
                 raise ValueError(
                     f"checkpoint_freq must be a non-negative integer or null (every 10% of the run), "
-                    f"got {self.checkpoint_freq!r}"
+                    f"got {shown(self.checkpoint_freq)}"
                 ) from None
+        for name in (*positive, *non_negative, "checkpoint_freq"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_RECORDED:  # a count SB3, numpy and torch can hold
+                raise ValueError(f"{name} must be at most {MAX_RECORDED} (2**63 - 1), got {shown(value)}")
         minutes = self.checkpoint_minutes
         try:
             check_number("checkpoint_minutes", minutes, low=0, low_open=True)
         except ValueError:
             raise ValueError(
-                f"checkpoint_minutes must be a positive number of minutes, got {minutes!r}"
+                f"checkpoint_minutes must be a positive number of minutes, got {shown(minutes)}"
             ) from None
         check_number("reward_norm_gamma", self.reward_norm_gamma, 0.0, 1.0, low_open=True)
 

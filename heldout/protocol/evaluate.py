@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,19 +234,65 @@ class EvalResult:
 
     @classmethod
     def from_csv(cls, text: str, split: str) -> EvalResult:
-        reader = csv.DictReader(io.StringIO(text))
-        rows = list(reader)
-        columns = [c for c in (reader.fieldnames or []) if c.startswith(CONTEXT_COLUMN)]
+        """The result :meth:`to_csv` wrote, every cell checked (the file is untrusted input): levels
+        and lengths whole numbers in int64's range, returns and contexts finite numbers.
+
+        Raises:
+            ValueError: naming the line and column of the first bad cell (or the missing column).
+        """
+        try:
+            reader = csv.DictReader(io.StringIO(text))
+            rows = list(reader)
+        except csv.Error as exc:
+            raise ValueError(f"not a CSV file ({exc})") from None
+        names = reader.fieldnames or []
+        missing = [c for c in ("level", "return", "length", "completed") if c not in names]
+        if missing:
+            raise ValueError(f"no {missing[0]!r} column (its columns: {', '.join(names) or 'none'})")
+        columns = [c for c in names if c.startswith(CONTEXT_COLUMN)]
         features = [c[len(CONTEXT_COLUMN) :] for c in columns]
+        cells = [
+            (line, {c: csv_cell(r, c, line) for c in ("level", "return", "length", *columns)})
+            for line, r in enumerate(rows, 2)
+        ]
+        completed = []
+        for line, r in enumerate(rows, 2):
+            if r["completed"] not in ("", "0", "1"):
+                raise ValueError(
+                    f"line {line}: completed must be 0, 1 or empty, got {str(r['completed'])[:40]!r}"
+                )
+            completed.append(None if r["completed"] == "" else r["completed"] == "1")
         return cls(
-            contexts=[{f: float(r[CONTEXT_COLUMN + f]) for f in features} for r in rows] if features else [],
+            contexts=[{f: c[CONTEXT_COLUMN + f] for f in features} for _, c in cells] if features else [],
             features=features,
             split=split,
-            levels=[int(r["level"]) for r in rows],
-            returns=[float(r["return"]) for r in rows],
-            lengths=[int(r["length"]) for r in rows],
-            completed=[None if r["completed"] == "" else bool(int(r["completed"])) for r in rows],
+            levels=[int(c["level"]) for _, c in cells],
+            returns=[c["return"] for _, c in cells],
+            lengths=[int(c["length"]) for _, c in cells],
+            completed=completed,
         )
+
+
+def csv_cell(row: dict[str, Any], column: str, line: int) -> float | int:
+    """Cell ``column`` of a row of an evaluation CSV (untrusted input): ``level`` and ``length`` whole
+    numbers in int64's range (a level >= 0), any other a finite number.
+
+    Raises:
+        ValueError: naming the line, the column and the cell.
+    """
+    text = row.get(column)
+    whole = column in ("level", "length")
+    try:
+        if not isinstance(text, str):
+            raise ValueError
+        value: float | int = int(text) if whole else float(text)
+    except ValueError:
+        value = math.nan
+    if whole and not (isinstance(value, int) and 0 <= value < 2**63):
+        raise ValueError(f"line {line}: {column} must be a whole number >= 0, got {str(text)[:40]!r}")
+    if not whole and not math.isfinite(value):
+        raise ValueError(f"line {line}: {column} must be a finite number, got {str(text)[:40]!r}")
+    return value
 
 
 def evaluate(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heldout.protocol.checkpoint import find_checkpoint, load_trained_model
+from heldout.protocol.checkpoint import load_trained_model, trained_checkpoint
 from heldout.protocol.checks import check_int, check_seed, resolve_device
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels
@@ -83,7 +83,8 @@ def run_eval(
         check_int("--num-envs", num_envs, minimum=1)
     check_seed("--seed", seed)
     resolve_device(device, what="--device")
-    step_dir = find_checkpoint(path, checkpoint) if checkpoint is not None else None
+    weights = trained_checkpoint(path, checkpoint, trust_pickle)  # intact, before any work
+    step_dir = weights if checkpoint is not None else None
     family = family_for(config.env)
     run_split = family.split(config)
     run_split.get(split)  # a KeyError naming the run's splits

@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from heldout.protocol.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
+from heldout.protocol.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    read_checkpoint,
+    restore_checkpoint,
+    restore_logger,
+    save_checkpoint,
+)
 from heldout.protocol.config import TrainConfig
 from heldout.protocol.evaluate import EvalResult
 from heldout.protocol.families import EnvFamily, family_for
@@ -38,11 +45,13 @@ from heldout.protocol.lease import hold, is_lease_file, refuse_if_held
 from heldout.protocol.plan import plan_train
 from heldout.protocol.progress import RunProgress
 from heldout.protocol.run_folder import (
+    check_run_config,
     check_writable,
     git_revision,
     new_run_dir,
     read_config,
-    read_json,
+    read_eval_lists,
+    read_summary,
     write_atomic,
     write_json,
     write_yaml,
@@ -50,7 +59,6 @@ from heldout.protocol.run_folder import (
 from heldout.protocol.scores import generalization_gap, normalized_score
 from heldout.protocol.status import describe_status, read_status, status_callback, write_status
 from heldout.protocol.tables import context_table, split_table
-from heldout.protocol.validate import validate_config
 from heldout.splits import ContextSplit, LevelSplit
 
 
@@ -386,6 +394,8 @@ def resume_train(
 
     stream = stream or sys.stdout
     path = Path(run_dir)
+    # every check first (the config, the status, the checkpoint read whole, split.json, progress.csv),
+    # then the first change: a resume refused leaves every file of the folder as it was
     if not (path / "config.yaml").is_file():
         raise ValueError(f"{str(run_dir)!r} is not a heldout run folder (no config.yaml)")
     refuse_if_held(path)  # a run a live process trains is never resumed into
@@ -393,30 +403,26 @@ def resume_train(
     status = read_status(path)
     if status["state"] == "complete":
         summary_file = path / "summary.json"
-        summary = read_json(summary_file) if summary_file.is_file() else None
+        summary = read_summary(summary_file) if summary_file.is_file() else None
         print(f"run {str(path)!r} is complete ({describe_status(status)}): nothing to resume", file=stream)
         return path, summary
     import_plugins(config.imports)
-    validate_config(config)
-    checkpoint, warnings = latest_checkpoint(path)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if checkpoint is None:
+    check_run_config(config, path / "config.yaml")
+    found, warnings = latest_checkpoint(path)
+    if found is None:
         raise ValueError(
             f"run {str(path)!r} ({describe_status(status)}) has no intact checkpoint to resume from: "
             "it stopped before its first one; start it again with --config "
             f"{str(path / 'config.yaml')!r}"
         )
+    checkpoint = read_checkpoint(found, trust_pickle=trust_pickle)
     family = family_for(config.env)
     split = family.split(config)
-    recorded = read_json(path / "split.json")
-    if not isinstance(recorded.get("eval_levels"), dict) or "leakage" not in recorded:
-        raise ValueError(f"{str(path / 'split.json')!r} holds no eval_levels and leakage record")
-    lists, leakage = recorded["eval_levels"], recorded["leakage"]
-    if command:
-        previous = (path / "command.txt").read_text() if (path / "command.txt").is_file() else ""
-        write_atomic(path / "command.txt", previous + command + "\n")
-    print(f"resuming {str(path)!r} from {checkpoint.name} ({describe_status(status)})", file=stream)
+    lists, leakage = read_eval_lists(path / "split.json")
+    rows = _progress_rows(path / "progress.csv", checkpoint.step)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"resuming {str(path)!r} from {found.name} ({describe_status(status)})", file=stream)
     with torch_threads(config.torch_threads or family.default_torch_threads), hold(path):
         return _train_and_evaluate(
             config,
@@ -428,33 +434,69 @@ def resume_train(
             path,
             progress,
             stream,
-            resume=checkpoint,
-            trust_pickle=trust_pickle,
+            resume=(checkpoint, rows, command),
         )
 
 
-def _logger(run_dir: Path, resume_step: int | None) -> Any:
-    """SB3's CSV + TensorBoard logger for the run folder; on resume, progress.csv keeps its rows up to
-    the checkpoint's step (later ones are dropped, as the resumed run writes them again) and
-    TensorBoard purges the events after it."""
+def _progress_rows(csv_path: Path, step: int) -> list[list[str]] | None:
+    """``progress.csv``'s header and the rows up to ``step`` (later ones are dropped, as the resumed
+    run writes them again); None without the file.
+
+    Raises:
+        ValueError: naming the file and line whose step is no number.
+    """
+    import csv
+    import math
+
+    if not csv_path.is_file():
+        return None
+    try:
+        with open(csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(csv_path)!r} is not a CSV file ({exc})") from None
+    if not rows:
+        return []
+    keys = rows[0]
+    col = keys.index("time/total_timesteps") if "time/total_timesteps" in keys else None
+    kept = [keys]
+    for line, row in enumerate(rows[1:], 2):
+        if col is not None:
+            if col >= len(row):
+                raise ValueError(
+                    f"{str(csv_path)!r}, line {line}: has {len(row)} columns, the header {len(keys)}"
+                )
+            try:
+                value = float(row[col]) if row[col] else None
+            except ValueError:
+                value = math.nan
+            if value is not None and not math.isfinite(value):
+                raise ValueError(
+                    f"{str(csv_path)!r}, line {line}: time/total_timesteps must be a number, got {row[col][:40]!r}"
+                )
+            if value is None or value > step:
+                continue
+        kept.append(row)
+    return kept
+
+
+def _logger(run_dir: Path, resume_rows: list[list[str]] | None, resume_step: int | None) -> Any:
+    """SB3's CSV + TensorBoard logger for the run folder; on resume, progress.csv keeps
+    ``resume_rows`` (:func:`_progress_rows`: its rows up to the checkpoint's step) and TensorBoard
+    purges the events after it."""
     from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat, configure
 
     if resume_step is None:
         return configure(str(run_dir), ["csv", "tensorboard"])
     csv_path = run_dir / "progress.csv"
     keys: list[str] = []
-    if csv_path.is_file():
+    if resume_rows:
         import csv
 
-        with open(csv_path, newline="") as f:
-            rows = list(csv.reader(f))
-        if rows:
-            keys = rows[0]
-            col = keys.index("time/total_timesteps") if "time/total_timesteps" in keys else None
-            kept = [r for r in rows[1:] if col is None or (r[col] and float(r[col]) <= resume_step)]
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows([keys, *kept])
-            write_atomic(csv_path, buf.getvalue())
+        keys = resume_rows[0]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(resume_rows)
+        write_atomic(csv_path, buf.getvalue())
     csv_format = CSVOutputFormat.__new__(CSVOutputFormat)
     csv_format.file = open(csv_path, "a+" if not csv_path.is_file() else "r+")
     csv_format.file.seek(0, os.SEEK_END)
@@ -477,8 +519,7 @@ def _train_and_evaluate(
     run_dir: Path,
     progress: bool,
     stream: Any,
-    resume: Path | None = None,
-    trust_pickle: bool = False,
+    resume: tuple[Checkpoint, list[list[str]] | None, str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
     model = agent_cls(
@@ -486,8 +527,17 @@ def _train_and_evaluate(
     )
     extra: dict[str, Any] = {}
     if resume is not None:
-        model.set_logger(_logger(run_dir, int(resume.name[len("step-") :])))
-        extra = restore_checkpoint(model, resume, trust_pickle=trust_pickle)
+        checkpoint, rows, command = resume
+        try:  # the model first: a checkpoint that does not fit it is refused before any file changes
+            extra = restore_checkpoint(model, checkpoint, logger=False)
+        except BaseException:
+            venv.close()
+            raise
+        if command:
+            previous = (run_dir / "command.txt").read_text() if (run_dir / "command.txt").is_file() else ""
+            write_atomic(run_dir / "command.txt", previous + command + "\n")
+        model.set_logger(_logger(run_dir, rows, checkpoint.step))
+        restore_logger(model.logger, checkpoint)
         if extra.get("not_exact"):
             print(
                 "warning: the checkpoint could not hold "
@@ -496,7 +546,7 @@ def _train_and_evaluate(
                 file=sys.stderr,
             )
     else:
-        model.set_logger(_logger(run_dir, None))
+        model.set_logger(_logger(run_dir, None, None))
     from heldout.agents.precision import bf16_cpu_warning
 
     slow_bf16 = bf16_cpu_warning(getattr(model, "precision", "fp32"), model.device)
@@ -540,7 +590,7 @@ def _train_and_evaluate(
                     keep=config.checkpoint_keep,
                 )
             else:
-                train_seconds = float(extra["train_seconds"])
+                train_seconds = float(extra.get("train_seconds") or 0.0)
             save_model(model, run_dir / "model.zip")
             write_level_weights(venv, run_dir)
             if hasattr(venv, "save"):

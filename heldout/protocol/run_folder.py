@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from heldout.splits import MAX_SEED
+
 
 def check_writable(out: str | os.PathLike[str]) -> Path:
     """Returns ``out`` as a Path if a run folder can be created under it, else raises ValueError.
@@ -148,14 +150,15 @@ def _where(exc: Any) -> str:
 def read_yaml(path: str | os.PathLike[str], mapping: bool = False) -> Any:
     """The YAML document in ``path``; with ``mapping``, checked to be a mapping (``{}`` if empty).
 
-    Only ``true`` / ``false`` are booleans (:class:`heldout.protocol.checks.StrictYamlLoader`): a
-    ``yes`` or ``on`` stays text, which the field's owner refuses by name.
+    Read by :func:`heldout.safe_yaml.load_yaml`: only ``true`` / ``false`` are booleans (a ``yes`` or
+    ``on`` stays text, which the field's owner refuses by name), a key given twice, aliases that
+    expand beyond reason and a document nested thousands of levels deep are refused with the line.
 
     Raises:
         ValueError: naming the file, when it cannot be read or is not valid YAML (with the line), or,
             with ``mapping``, holds no mapping.
     """
-    from heldout.protocol.checks import load_yaml
+    from heldout.safe_yaml import load_yaml
 
     try:
         with open(path) as f:
@@ -163,7 +166,7 @@ def read_yaml(path: str | os.PathLike[str], mapping: bool = False) -> Any:
     except OSError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
         raise ValueError(f"{str(path)!r} is not valid YAML: {problem}{_where(exc)}") from None
     if mapping:
         data = {} if data is None else data
@@ -184,13 +187,84 @@ def read_json(path: str | os.PathLike[str], mapping: bool = True) -> Any:
             text = f.read()
     except OSError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{str(path)!r} is no text file (not UTF-8)") from None
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # a 5000-digit number too
         raise ValueError(f"{str(path)!r} is not valid JSON (truncated or edited?): {exc}") from None
+    except RecursionError:
+        raise ValueError(
+            f"{str(path)!r} is nested too deeply (thousands of levels) to be a heldout file"
+        ) from None
     if mapping and not isinstance(data, dict):
         raise ValueError(f"{str(path)!r} holds no JSON object (a {type(data).__name__})")
     return data
+
+
+#: The fields of ``summary.json`` that are read back, and their kinds
+#: (:func:`heldout.protocol.checks.check_fields`); each split's under ``splits``.
+SUMMARY_FIELDS: dict[str, Any] = {
+    "env": "text?",
+    "agent": "text?",
+    "seed": "count?",
+    "timesteps": "count?",
+    "splits": "mapping",
+    "gap": "number?",
+    "normalized_gap": "number?",
+}
+SPLIT_SUMMARY_FIELDS: dict[str, Any] = {
+    "mean": "number?",
+    "std": "number?",
+    "episodes": "count?",
+    "normalized": "number?",
+}
+
+
+def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``summary.json``, checked field by field (untrusted input: a number of any size, NaN,
+    an infinity or the wrong type is refused, never converted).
+
+    Raises:
+        ValueError: one line naming the file, the field and the bad value.
+    """
+    from heldout.protocol.checks import check_fields
+
+    where = repr(str(path))
+    summary = check_fields(read_json(path), SUMMARY_FIELDS, where)
+    for name, split in summary["splits"].items():
+        check_fields(split, SPLIT_SUMMARY_FIELDS, f"{where}: splits.{name}")
+    return summary
+
+
+def read_eval_lists(path: str | os.PathLike[str]) -> tuple[dict[str, list], Any]:
+    """The fixed evaluation lists and leakage record of a run's ``split.json``, checked (untrusted
+    input): a non-empty list per split, of level seeds (whole numbers in a seed's range) or of
+    ``{"context": {feature: finite number}, "seed": seed}`` entries.
+
+    Raises:
+        ValueError: one line naming the file, the split and the bad entry.
+    """
+    from heldout.protocol.checks import check_fields, check_number, check_seed, shown
+
+    where = repr(str(path))
+    recorded = check_fields(read_json(path), {"eval_levels": "mapping"}, where)
+    if "leakage" not in recorded:
+        raise ValueError(f"{where} has no 'leakage' record")
+    lists = recorded["eval_levels"]
+    for name, items in lists.items():
+        if not isinstance(items, list) or not items:
+            raise ValueError(f"{where}: eval_levels {name!r} must be a non-empty list, got {shown(items)}")
+        for item in items:
+            if not isinstance(item, dict):
+                check_seed(f"{where}: eval_levels {name!r}", item)
+                continue
+            entry = check_fields(
+                item, {"context": "mapping", "seed": (0, MAX_SEED - 1)}, f"{where}: eval_levels {name!r}"
+            )
+            for feature, value in entry["context"].items():
+                check_number(f"{where}: eval_levels {name!r}: context {feature}", value)
+    return lists, recorded["leakage"]
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str:
@@ -265,4 +339,22 @@ def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) 
         raise ValueError(
             f"{exc} (recorded in {str(path / 'config.yaml')!r}; pass --import to replace it)"
         ) from None
+    check_run_config(config, path / "config.yaml")
     return config, path
+
+
+def check_run_config(config: Any, path: str | os.PathLike[str]) -> None:
+    """The whole config a run folder's ``config.yaml`` holds checked as ``heldout train`` checks a new
+    one (:func:`heldout.protocol.validate.validate_config`: the agent's arguments among them), so an
+    edited or hostile file is refused naming it before a model is built from it.
+
+    Raises:
+        ValueError / KeyError / TypeError: naming the file and the bad value.
+    """
+    from heldout.protocol.validate import validate_config
+
+    try:
+        validate_config(config)
+    except (ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise type(exc)(f"{str(path)!r}: {message}") from None

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from heldout.agents.saliency import ATTRIBUTION_METHODS, SALIENCY_TARGETS, check_choice, focus, saliency_maps
-from heldout.protocol.checkpoint import load_trained_model
+from heldout.protocol.checkpoint import load_trained_model, trained_checkpoint
 from heldout.protocol.checks import check_int, check_seed, resolve_device
 
 #: Scale of the written frames: 64 px -> 256 px in PNGs, 128 px in GIFs (smaller files).
@@ -264,9 +264,9 @@ def split_levels(run_dir: Path, config: Any, split: str, episodes: int) -> list[
         raise ValueError(unknown_split_message(split, valid))
     split_file = run_dir / "split.json"
     if split_file.is_file():
-        import json
+        from heldout.protocol.run_folder import read_eval_lists
 
-        stored = json.loads(split_file.read_text()).get("eval_levels", {}).get(split)
+        stored = read_eval_lists(split_file)[0].get(split)
         if stored and len(stored) >= episodes:
             return [int(x) for x in stored[:episodes]]
     return evaluation_levels(run_split.get(split), episodes)
@@ -319,6 +319,7 @@ def run_saliency(
         )
     levels = split_levels(path, config, split, episodes)
     out_dir = check_writable(out)
+    trained_checkpoint(path, trust_pickle=trust_pickle)  # intact, before any work
     model = load_trained_model(config, path, device=device, trust_pickle=trust_pickle)
     target = target or default_target(model)
     result = run_saliency_episodes(
@@ -387,6 +388,7 @@ def run_focus(
 
     config, path = load_run(run_dir)
     resolve_device(device)
+    trained_checkpoint(path, trust_pickle=trust_pickle)  # intact, before any work
     model = load_trained_model(config, path, device=device, trust_pickle=trust_pickle)
     targets = [default_target(model)]
     if targets[0] == "value" and hasattr(policy_network(model), "get_distribution"):

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from heldout.protocol.checks import check_fields
 from heldout.protocol.lease import host_id, is_live, is_mine, read_lease
 from heldout.protocol.run_folder import write_json
 
@@ -60,6 +61,17 @@ def write_status(
     )
 
 
+#: The fields of ``status.json`` besides its state, and their kinds
+#: (:func:`heldout.protocol.checks.check_fields`); a pid is a positive C int (``os.kill`` takes no more).
+STATUS_FIELDS: dict[str, Any] = {
+    "step": "count?",
+    "total": "count?",
+    "pid": (1, 2**31 - 1, "?"),
+    "host": "text?",
+    "error": "text?",
+}
+
+
 def _heartbeat(updated: Any) -> float | None:
     """``updated`` (``2026-12-02T14:05:11+0000``; without an offset: this host's local time) as epoch
     seconds, None when it is no time."""
@@ -91,6 +103,7 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"{str(file)!r} is not a readable run status ({exc})") from None
     if not isinstance(status, dict) or status.get("state") not in STATES:
         raise ValueError(f"{str(file)!r} holds no run state (one of {', '.join(STATES)})")
+    check_fields(status, STATUS_FIELDS, repr(str(file)))  # untrusted: a pid of 400 digits, a NaN step
     if status["state"] == "running":
         lease = read_lease(path)
         if lease is None:  # a run from before leases, or one that has not taken its lease yet

@@ -127,6 +127,7 @@ def check_sweep_folder(spec: SweepSpec) -> Path:
         ValueError: The folder is a file or not writable, holds another sweep (its ``sweep.json``
             names it) or holds files but no ``sweep.json``.
     """
+    from heldout.protocol.checks import shown
     from heldout.protocol.run_folder import check_writable, read_json
 
     folder = spec.folder
@@ -140,7 +141,7 @@ def check_sweep_folder(spec: SweepSpec) -> Path:
         data = read_json(record)
         if data.get("name") != spec.name:
             raise ValueError(
-                f"sweep folder {str(folder)!r} holds the runs of another sweep, {data.get('name')!r} "
+                f"sweep folder {str(folder)!r} holds the runs of another sweep, {shown(data.get('name'))} "
                 f"({SWEEP_FILE}), not {spec.name!r}: give this sweep another folder"
             )
         return folder
@@ -241,7 +242,9 @@ def record_sweep(plan: Plan, command: str = "") -> Path:
         "name": plan.spec.name,
         "spec": plan.spec.to_dict(),
         "source": os.path.abspath(plan.spec.source) if plan.spec.source else "",
-        "created": previous.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "created": created
+        if isinstance(created := previous.get("created"), str)
+        else time.strftime("%Y-%m-%dT%H:%M:%S"),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "command": command,
         "runs": {d.run.name: d.run.point for d in plan.decisions},

@@ -17,9 +17,11 @@ from typing import Any
 def step_of(path: Path) -> int:
     """The step the run in ``path`` last reported (0: none yet, or an unreadable status)."""
     try:
-        return int(json.loads((path / "status.json").read_text()).get("step") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
+        step = json.loads((path / "status.json").read_text()).get("step") or 0
+    except (OSError, ValueError, AttributeError, RecursionError):
         return 0
+    # untrusted: only a whole number in int64's range counts (not 1e400, 10**400, "12" or true)
+    return step if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 2**63 else 0
 
 
 def clock(seconds: float) -> str:

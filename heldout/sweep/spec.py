@@ -52,6 +52,9 @@ RESOURCES = {
 
 #: The preset a run starts from when the spec names none (``heldout train``'s default).
 DEFAULT_PRESET = "procgen-easy"
+#: The most runs a sweep plans unless ``--max-runs`` allows more (a typo such as a seed range of
+#: 1000 instead of 10 is refused in a moment, before a million-run plan is built).
+DEFAULT_MAX_RUNS = 1000
 #: The grid keys a run's folder name is made of, in this order, as ``<env>/<agent>/seed<k>``.
 NAMED_BY = ("env", "agent", "seed")
 
@@ -273,12 +276,9 @@ def load_spec(path: str | Path) -> SweepSpec:
     return parse_spec(data, source=str(path), default_name=Path(path).stem)
 
 
-def expand(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The grid points, ``[{key: value}]``: the product of the axes, a zip group being one axis.
-
-    The axes come in the order their first key is written in the grid, and the last axis varies
-    fastest (as :func:`itertools.product`).
-    """
+def _axes(spec: SweepSpec) -> list[list[dict[str, Any]]]:
+    """The grid's axes, each a list of ``{key: value}`` parts: one per key, a zip group being one
+    axis, in the order their first key is written in the grid (as many parts as values: small)."""
     group_of = {key: tuple(group) for group in spec.zip for key in group}
     axes: list[list[dict[str, Any]]] = []
     done: set[str] = set()
@@ -289,7 +289,40 @@ def expand(spec: SweepSpec) -> list[dict[str, Any]]:
         done.update(group)
         columns = [spec.grid[k] for k in group]
         axes.append([dict(zip(group, values, strict=True)) for values in zip(*columns, strict=True)])
-    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
+    return axes
+
+
+def expand(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The grid points, ``[{key: value}]``: the product of the axes, a zip group being one axis.
+
+    The axes come in the order their first key is written in the grid, and the last axis varies
+    fastest (as :func:`itertools.product`). Check the grid's size first (:func:`check_grid_size`):
+    this list holds every run.
+    """
+    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*_axes(spec))]
+
+
+def grid_size(spec: SweepSpec) -> int:
+    """The number of runs of the grid, the product of its axes' lengths, computed without expanding it."""
+    return math.prod(len(axis) for axis in _axes(spec))
+
+
+def check_grid_size(spec: SweepSpec, max_runs: int = DEFAULT_MAX_RUNS) -> int:
+    """The grid's size (:func:`grid_size`), refused above ``max_runs`` before anything is expanded, so
+    a grid of a million runs is answered in a moment and in little memory.
+
+    Raises:
+        ValueError: naming the size, its factors and the flag that confirms it (``--max-runs``).
+    """
+    size = grid_size(spec)
+    if size > max_runs:
+        where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
+        factors = " x ".join(f"{len(axis)} {'+'.join(axis[0])}" for axis in _axes(spec))
+        raise ValueError(
+            f"{where}: the grid holds {size:,} runs ({factors}), more than --max-runs {max_runs:,}: "
+            f"shrink the grid, or pass --max-runs {size} if you mean to plan them all"
+        )
+    return size
 
 
 def _apply(config: Any, values: dict[str, Any], where: str) -> Any:
@@ -408,6 +441,7 @@ def validate_runs(runs: list[RunPoint], where: str = "sweep spec") -> None:
 
 
 __all__ = [
+    "DEFAULT_MAX_RUNS",
     "DEFAULT_PRESET",
     "MAPPING_FIELDS",
     "SPEC_KEYS",
@@ -415,7 +449,9 @@ __all__ = [
     "SweepSpec",
     "build_run",
     "build_runs",
+    "check_grid_size",
     "expand",
+    "grid_size",
     "grid_keys",
     "import_spec_plugins",
     "load_spec",

@@ -30,11 +30,11 @@ def _mean(values: list[float]) -> float | None:
 def agent_lines(run_dirs: list[Path]) -> list[str]:
     """One line per agent over ``run_dirs`` (complete runs): runs, games, and the mean over runs of
     the train and test returns and of the gap (and the normalised test score where every run has one)."""
-    from heldout.protocol.run_folder import read_json
+    from heldout.protocol.run_folder import read_summary
 
     by_agent: dict[str, list[dict[str, Any]]] = {}
     for path in run_dirs:
-        summary = read_json(path / "summary.json")
+        summary = read_summary(path / "summary.json")
         by_agent.setdefault(str(summary.get("agent")), []).append(summary)
     lines = []
     for agent, summaries in sorted(by_agent.items()):
@@ -43,7 +43,7 @@ def agent_lines(run_dirs: list[Path]) -> list[str]:
             name: [s["splits"][name]["mean"] for s in summaries if name in s.get("splits", {})]
             for name in ("train", "test")
         }
-        gaps = [s["gap"] for s in summaries if isinstance(s.get("gap"), (int, float))]
+        gaps = [s["gap"] for s in summaries if s.get("gap") is not None]
         normalized = [s["splits"].get("test", {}).get("normalized") for s in summaries]
         text = f"{agent}: {len(summaries)} run(s) on {len(games)} game(s) ({', '.join(games[:4])}"
         text += ", ...)" if len(games) > 4 else ")"

@@ -36,6 +36,7 @@ import yaml
 from gymnasium import spaces
 
 from heldout.registry import Registry
+from heldout.safe_yaml import load_yaml
 
 #: Float32 bytes of observation rows per ``observation`` call on a vectorized env (see
 #: ``VecEnvAdapter._observe``): 16 Procgen frames.
@@ -209,7 +210,7 @@ class WrapperSpec:
                         f"wrapper {text!r}: parameters are key=value pairs separated by commas, got {item!r}"
                     )
                 try:
-                    params[key] = yaml.safe_load(value) if value.strip() else ""
+                    params[key] = load_yaml(value) if value.strip() else ""
                 except yaml.YAMLError:
                     params[key] = value
             spec = cls(name.strip(), tuple(sorted(params.items())))

@@ -198,6 +198,9 @@ CASES: list[Case] = [
     _case("train-trust-pickle-without-resume", ["train", *CARTPOLE, "--trust-pickle"], "--trust-pickle"),
     _case("train-unknown-flag", ["train", "--levels", "0:10"], "--levels"),
     _case("train-json-without-dry-run", ["train", *CARTPOLE, "--json"], "--json"),
+    _case("train-config-duplicate-key", ["train", "--config", "files/duplicate-key.yaml"], "'timesteps'"),
+    _case("train-config-alias-bomb", ["train", "--config", "files/alias-bomb.yaml"], "aliases"),
+    _case("train-config-huge-integer", ["train", "--config", "files/huge-integer.yaml"], "files/huge-integer.yaml"),
     # -- heldout train --resume ---------------------------------------------------------------------------
     _case("resume-missing-folder", ["train", "--resume", "no-such-run"], "no-such-run"),
     _case("resume-dry-run", ["train", "--resume", "cartpole-run", "--dry-run"], "--dry-run"),
@@ -205,6 +208,11 @@ CASES: list[Case] = [
     _case("resume-malformed-config", ["train", "--resume", "run-malformed-config"], "run-malformed-config/config.yaml"),
     _case("resume-truncated-summary", ["train", "--resume", "run-truncated-summary"], "run-truncated-summary/summary.json"),
     _case("resume-malformed-status", ["train", "--resume", "run-malformed-status"], "run-malformed-status/status.json"),
+    # a field of a run folder is untrusted input: a number of any size, NaN, the wrong type
+    _case("resume-checkpoint-number-huge", ["train", "--resume", "run-state-huge-number"], "num_timesteps"),
+    _case("resume-status-pid-huge", ["train", "--resume", "run-status-pid-huge"], "pid"),
+    _case("resume-split-seed-huge", ["train", "--resume", "run-split-seed-huge"], "eval_levels"),
+    _case("resume-progress-step-not-a-number", ["train", "--resume", "run-progress-bad-step"], "progress.csv"),
     # -- heldout eval -------------------------------------------------------------------------------------
     _case("eval-missing-folder", ["eval", "no-such-run"], "no-such-run"),
     _case("eval-not-a-run-folder", ["eval", "files"], "files/config.yaml"),
@@ -231,6 +239,7 @@ CASES: list[Case] = [
     _case("eval-levels-fewer-than-episodes", ["eval", "procgen-run", "--levels", "100000:100005", "--episodes", "50"], "100000:100005"),
     _case("eval-distribution-mode-unknown", ["eval", "procgen-run", "--distribution-mode", "medium"], "medium"),
     _case("eval-shift-unknown", ["eval", "procgen-run", "--shift", "backgrounds-of"], "backgrounds-of"),
+    _case("eval-final-checkpoint-corrupt", ["eval", "run-final-checkpoint-corrupt"], "weights.pt"),
     _case("eval-import-syntax-error", ["eval", "cartpole-run", "--import", "files/syntax_error.py"], "syntax_error.py"),
     # -- heldout saliency -----------------------------------------------------------------------------------
     _case("saliency-contextual-run", ["saliency", "cartpole-run", "--out", "maps"], "cartpole"),
@@ -253,6 +262,8 @@ CASES: list[Case] = [
     _case("report-seed-negative", ["report", "cartpole-run", "--out", "report", "--seed", "-1"], "-1"),
     _case("report-out-is-a-file", ["report", "cartpole-run", "--out", "files/a-file.txt"], "files/a-file.txt"),
     _case("report-not-a-run-folder", ["report", "files", "--out", "report"], "files"),
+    _case("report-summary-number-huge", ["report", "run-summary-huge-number", "--out", "report"], "timesteps"),
+    _case("report-eval-return-nan", ["report", "run-eval-return-nan", "--out", "report"], "'nan'"),
     # -- heldout stats --------------------------------------------------------------------------------------
     _case("stats-missing-file", ["stats", "files/no-such-scores.json"], "files/no-such-scores.json"),
     _case("stats-truncated-json", ["stats", "files/scores-truncated.json"], "files/scores-truncated.json"),
@@ -274,6 +285,10 @@ CASES: list[Case] = [
     _case("sweep-override-unknown", ["sweep", "files/sweep-unknown-override.yaml"], "timestep"),
     _case("sweep-agent-arg-unknown", ["sweep", "files/sweep-unknown-agent-arg.yaml"], "gama"),
     _case("sweep-value-bad", ["sweep", "files/sweep-bad-value.yaml"], "-5"),
+    _case("sweep-spec-duplicate-key", ["sweep", "files/sweep-duplicate-key.yaml"], "'seed'"),
+    _case("sweep-spec-alias-bomb", ["sweep", "files/sweep-alias-bomb.yaml"], "aliases"),
+    _case("sweep-grid-too-large", ["sweep", "files/sweep-huge.yaml"], "--max-runs"),
+    _case("sweep-max-runs-zero", ["sweep", "files/sweep-ok.yaml", "--max-runs", "0"], "'0'"),
     _case("sweep-zip-lengths-differ", ["sweep", "files/sweep-zip-unequal.yaml"], "seed has 3"),
     _case("sweep-out-set", ["sweep", "files/sweep-out.yaml"], "'out'"),
     _case("sweep-resources-bad", ["sweep", "files/sweep-resources.yaml"], "1.5"),
@@ -476,6 +491,55 @@ def build_workspace(root: Path) -> Path:
     _write(
         root / "run-config-bad-seed" / "config.yaml", yaml.safe_dump({**data, "seed": -7}, sort_keys=False)
     )
+    # copies with one hostile field (a forger re-hashes a checkpoint's manifest too); resume's are
+    # marked interrupted, so that it gets as far as reading them
+    huge = "1" + "0" * 400
+    final = sorted((run / "checkpoints").iterdir(), key=lambda p: int(p.name[5:]))[-1].name
+
+    def hostile(name: str, file: str, edit: Any, interrupted: bool = False) -> None:
+        copy = root / name
+        shutil.copytree(run, copy)
+        target = copy / file
+        target.write_text(edit(target.read_text()))
+        if interrupted:
+            status = json.loads((copy / "status.json").read_text())
+            _write(copy / "status.json", json.dumps({**status, "state": "interrupted"}))
+        if file.startswith("checkpoints/"):
+            _rehash(target.parent)
+
+    def set_json(key: str, value: str) -> Any:
+        return lambda text: re.sub(rf'"{key}": [^,}}\n]+', f'"{key}": {value}', text, count=1)
+
+    hostile("run-state-huge-number", f"checkpoints/{final}/state.json", set_json("num_timesteps", huge), True)
+    hostile(
+        "run-status-pid-huge",
+        "status.json",
+        lambda t: set_json("pid", huge)(t).replace('"complete"', '"running"'),
+    )
+    hostile("run-split-seed-huge", "split.json", set_json("seed", huge), True)
+    hostile("run-summary-huge-number", "summary.json", set_json("timesteps", huge))
+    hostile(
+        "run-eval-return-nan",
+        "eval/test.csv",
+        lambda t: re.sub(r"^(\d+,\d+,)[^,]+,", r"\1nan,", t, count=1, flags=re.M),
+    )
+
+    def bad_step(text: str) -> str:
+        rows = text.splitlines()
+        col = rows[0].split(",").index("time/total_timesteps")
+        cells = rows[1].split(",")
+        cells[col] = "1e400"
+        return "\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n"
+
+    hostile("run-progress-bad-step", "progress.csv", bad_step, True)
+    # the final checkpoint's weights damaged (the manifest's checksum fixed, so the line is the same
+    # on every machine)
+    corrupt = root / "run-final-checkpoint-corrupt"
+    shutil.copytree(run, corrupt)
+    (corrupt / "checkpoints" / final / "weights.pt").write_bytes(b"not the weights")
+    manifest = json.loads((corrupt / "checkpoints" / final / "manifest.json").read_text())
+    manifest["files"]["weights.pt"] = "0" * 64
+    _write(corrupt / "checkpoints" / final / "manifest.json", json.dumps(manifest))
     # an interrupted copy whose status.json is broken: resume reads it before anything else
     files = root / "files"
     _write(files / "malformed.yaml", "timesteps: [1000, 2000\nseed: 3\n")
@@ -486,6 +550,11 @@ def build_workspace(root: Path) -> Path:
     _write(files / "leakage-typo.yaml", "leakage: layot\n")
     _write(files / "leakage-both.yaml", "leakage_check: false\nleakage: look\n")
     _write(files / "syntax_error.py", "def broken(:\n    pass\n")
+    _write(files / "duplicate-key.yaml", "timesteps: 1000\nseed: 1\ntimesteps: 2000\n")
+    laughs = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    _write(files / "alias-bomb.yaml", "\n".join(laughs) + "\ntimesteps: 1000\n")
+    _write(files / "huge-integer.yaml", "timesteps: " + "9" * 5000 + "\n")
     _write(files / "a-file.txt", "not a folder\n")
     _write(
         files / "scores.json",
@@ -544,6 +613,20 @@ def build_workspace(root: Path) -> Path:
     for name, body in specs.items():
         _write(files / f"{name}.yaml", f"name: {name}\nfolder: sweeps/{name}\n{tiny}{body}")
     _write(
+        files / "sweep-duplicate-key.yaml",
+        f"name: dup\nfolder: sweeps/dup\n{tiny}grid:\n  seed: [0, 1]\n  agent: [ppo]\n  seed: [2, 3]\n",
+    )
+    _write(
+        files / "sweep-alias-bomb.yaml", "name: bomb\n" + "\n".join(laughs) + f"\n{tiny}grid: {{seed: *a8}}\n"
+    )
+    games = "[coinrun, starpilot, bigfish, maze, jumper, heist, ninja, miner, chaser, leaper]"
+    rates = "[" + ", ".join(f"{i}.0e-5" for i in range(1, 101)) + "]"
+    _write(
+        files / "sweep-huge.yaml",
+        f"name: huge\nfolder: sweeps/huge\n{tiny}grid:\n  env: {games}\n  seed: {list(range(1000))}\n"
+        f"  agent_kwargs.learning_rate: {rates}\n",
+    )
+    _write(
         files / "sweep-unknown-preset.yaml",
         "folder: sweeps/p\nbase: {preset: quickstar}\ngrid: {seed: [0]}\n",
     )
@@ -552,6 +635,16 @@ def build_workspace(root: Path) -> Path:
     _write(root / "sweeps" / "other" / "sweep.json", json.dumps({"name": "someone-else"}))
     _write(root / "sweeps" / "stray" / "notes.txt", "not a sweep\n")
     return root
+
+
+def _rehash(checkpoint: Path) -> None:
+    """Writes a checkpoint's manifest again from its files (as a forger of a run folder would)."""
+    import hashlib
+
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = hashlib.sha256((checkpoint / name).read_bytes()).hexdigest()
+    _write(checkpoint / "manifest.json", json.dumps(manifest))
 
 
 def snapshot(root: Path) -> dict[str, tuple[bool, int, int]]:
@@ -720,7 +813,11 @@ The table below is generated from the real outputs by `tests/cli/test_bad_inputs
 checks every line against this page), in a working folder holding a tiny CartPole run folder
 (`cartpole-run`), that folder relabelled as a Procgen run (`procgen-run`), copies of it with one
 file broken (`run-malformed-config`, `run-config-list`, `run-config-bad-seed`,
-`run-truncated-summary`, `run-malformed-status`), bad input files (`files/`, sweep specs among them)
+`run-truncated-summary`, `run-malformed-status`) or one field hostile (`run-state-huge-number`,
+`run-status-pid-huge`, `run-split-seed-huge`, `run-progress-bad-step`, `run-summary-huge-number`,
+`run-eval-return-nan`, `run-final-checkpoint-corrupt`: every field read from a run or sweep folder
+is untrusted input, a number of any size included), bad input files (`files/`, sweep specs among
+them, YAML with a key given twice, an alias bomb, a 5000-digit integer, a grid of a million runs)
 and `sweeps/`, which holds another sweep's folder and a folder of no sweep. Regenerate it with
 
     PYTHONPATH=. python tests/cli/test_bad_inputs.py --write docs/bad-inputs.md

@@ -80,3 +80,31 @@ def test_a_real_run_folder_has_no_private_file(tmp_path: Path) -> None:
     assert not [n for n in names if n.endswith(".tmp") or "/.tmp" in n or n.startswith(".")], sorted(names)
     modes = {str(p.relative_to(run_dir)): oct(_mode(p)) for p in files}
     assert set(modes.values()) == {"0o644"}, modes
+
+
+def test_evaluating_a_run_trained_with_episode_stats_writes_no_file_outside_the_run(tmp_path, monkeypatch):
+    """The model of a run trained with a recording wrapper is built without it (it changes no space):
+    ``heldout eval`` used to open ``episodes.csv`` in the current folder, empty, and leave it there."""
+    from heldout.protocol.checkpoint import load_trained_model
+    from heldout.protocol.presets import PRESETS
+    from heldout.protocol.run import run_train
+
+    preset = PRESETS.get("cartpole-gravity-extrapolation")
+    config = preset.replace(
+        timesteps=64,
+        num_envs=2,
+        agent_kwargs={**preset.agent_kwargs, "n_steps": 32, "batch_size": 32, "n_epochs": 1},
+        eval_episodes=1,
+        eval_freq=0,
+        wrappers=["episode-stats"],
+        out=str(tmp_path / "runs"),
+    )
+    run_dir, _ = run_train(config, progress=False, stream=open(os.devnull, "w"))  # noqa: SIM115
+    trained = (run_dir / "wrappers" / "episodes.csv").read_bytes()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    model = load_trained_model(config, run_dir)
+    assert model.policy is not None
+    assert list(cwd.iterdir()) == []
+    assert (run_dir / "wrappers" / "episodes.csv").read_bytes() == trained  # the training record kept

@@ -156,3 +156,87 @@ def test_validate_runs_names_the_run_and_the_bad_agent() -> None:
         validate_runs(runs)
     message = info.value.args[0]
     assert "cartpole/ppoo/seed0" in message and "did you mean 'ppo'" in message
+
+
+def test_the_grid_size_is_the_number_of_points_without_expanding() -> None:
+    from heldout.sweep.spec import grid_size
+
+    for grid, zipped in (
+        ({"agent": ["a", "b"], "seed": [0, 1, 2]}, []),
+        ({"agent": ["p", "q"], "env": ["e", "f"], "seed": [5, 6], "timesteps": [10, 20]}, [["agent", "env"]]),
+        (
+            {"agent": ["p", "q"], "env": ["e", "f"], "seed": [5, 6], "timesteps": [10, 20]},
+            [["agent", "env"], ["seed", "timesteps"]],
+        ),
+        ({"seed": [0]}, []),
+    ):
+        s = spec(grid=grid, zip=zipped)
+        assert grid_size(s) == len(expand(s))
+
+
+def test_a_million_run_grid_is_refused_without_being_expanded(tmp_path, monkeypatch) -> None:
+    """10 games x 1000 seeds x 100 learning rates: refused by its size alone (the expander and the
+    run builder are never called), naming the size, its factors and --max-runs."""
+    import contextlib
+    import io
+    import json
+
+    import heldout.sweep.spec as spec_module
+    from heldout.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the grid was expanded")
+
+    monkeypatch.setattr(spec_module, "expand", never)
+    monkeypatch.setattr(spec_module, "build_runs", never)
+    monkeypatch.setattr(spec_module, "build_run", never)
+    games = [
+        "coinrun",
+        "starpilot",
+        "bigfish",
+        "maze",
+        "jumper",
+        "heist",
+        "ninja",
+        "miner",
+        "chaser",
+        "leaper",
+    ]
+    grid = {
+        "env": games,
+        "seed": list(range(1000)),
+        "agent_kwargs.learning_rate": [i * 1e-5 for i in range(1, 101)],
+    }
+    path = tmp_path / "huge.yaml"
+    path.write_text(f"name: huge\nfolder: {tmp_path / 'sweep'}\ngrid: {json.dumps(grid)}\n")
+    for extra in ([], ["--tune"], ["--max-runs", "999999"]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            assert main(["sweep", str(path), "--dry-run", *extra]) == 2
+        (line,) = err.getvalue().splitlines()
+        assert "1,000,000 runs (10 env x 1000 seed x 100 agent_kwargs.learning_rate)" in line
+        assert "--max-runs 1000000" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.yaml"]
+
+
+def test_max_runs_confirms_a_grid_above_the_default(tmp_path) -> None:
+    import contextlib
+    import io
+
+    from heldout.cli import main
+    from heldout.sweep.spec import DEFAULT_MAX_RUNS, check_grid_size
+
+    s = spec(grid={"seed": list(range(DEFAULT_MAX_RUNS + 1))})
+    with pytest.raises(ValueError, match=f"holds {DEFAULT_MAX_RUNS + 1:,} runs"):
+        check_grid_size(s)
+    assert check_grid_size(s, DEFAULT_MAX_RUNS + 1) == DEFAULT_MAX_RUNS + 1
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"name: s\nfolder: {tmp_path / 'sweep'}\n"
+        f"base: {{preset: {CARTPOLE}, timesteps: 64, num_envs: 2}}\ngrid: {{seed: [0, 1, 2]}}\n"
+    )
+    out = io.StringIO()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(out):
+        assert main(["sweep", str(path), "--dry-run", "--max-runs", "2"]) == 2
+        assert main(["sweep", str(path), "--dry-run", "--max-runs", "3"]) == 0
+    assert "3 run" in out.getvalue()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from heldout.protocol.checks import shown
 from heldout.protocol.evaluate import EVAL_LIST_SEED, EvalResult, Progress, evaluate_contexts
 from heldout.protocol.families.base import (
     EnvFamily,
@@ -160,6 +161,10 @@ def _shares(total: int, weights: Sequence[float]) -> list[int]:
     return counts
 
 
+#: The most bins per feature a by-context summary has (more are no summary).
+MAX_CONTEXT_BINS = 1000
+
+
 def context_bins(
     contexts: Sequence[dict[str, float]],
     returns: Sequence[float],
@@ -247,9 +252,11 @@ class ContextualFamily(EnvFamily):
         if (
             isinstance(config.context_bins, bool)
             or not isinstance(config.context_bins, int)
-            or config.context_bins <= 0
+            or not 0 < config.context_bins <= MAX_CONTEXT_BINS
         ):
-            raise ValueError(f"context_bins must be a positive integer, got {config.context_bins!r}")
+            raise ValueError(
+                f"context_bins must be a positive integer up to {MAX_CONTEXT_BINS}, got {shown(config.context_bins)}"
+            )
         self.split(config)
 
     def split(self, config: TrainConfig) -> ContextSplit:
