@@ -194,7 +194,8 @@ def env_throughput(
     import gymnasium
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-    from heldout.envs.procgen import ProcgenVecEnv, _procgen_core_class
+    from heldout.envs.procgen import ProcgenVecEnv
+    from heldout.envs.procgen_native import NativeCore
 
     game = check_game(game)
     num_envs = check_positive("num_envs", num_envs)
@@ -208,7 +209,7 @@ def env_throughput(
     actions = rng.integers(0, 15, size=(min(vector_steps, 256), num_envs), dtype=np.int64)
     actions32 = actions.astype(np.int32)
 
-    raw = _procgen_core_class()(
+    raw = NativeCore(
         num=num_envs,
         env_name=game,
         start_level=LEVELS.start,
