@@ -33,7 +33,7 @@ SAME_FRAMES = [
 ]
 #: Cases whose frames differ in a few anti-aliased edge pixels (Qt 5.9 against Qt 5.15 drawing the
 #: same scene); everything else about them is identical.
-EDGE_PIXELS = [Case("coinrun", "easy", "default"), Case("starpilot", "hard", "generated")]
+EDGE_PIXELS = [Case("coinrun", "easy", "default"), Case("coinrun", "hard", "generated")]
 
 
 def _splitmix(seed: int, i: int) -> int:
@@ -121,3 +121,25 @@ def test_both_backends_play_the_same_levels(tmp_path):
             x, y = ours[f"{case.key}/{name}"], theirs[f"{case.key}/{name}"]
             gap = np.abs(x.astype(np.int16) - y.astype(np.int16))
             assert (gap.max(axis=-1) > 0).mean() < 0.01  # under 1% of the pixels, edges only
+
+
+def test_the_313_stack_has_numpy_2_and_no_gym_so_no_banner():
+    """procgen-gym's stack (Python 3.13): NumPy 2, neither gym nor gym3, and importing
+    stable-baselines3 prints no deprecation banner (on 3.11/3.12 gym is there, silenced inside heldout:
+    tests/cli/test_cli.py)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if backend() != "procgen_gym":
+        pytest.skip("the 3.11/3.12 stack: procgen-mirror installs gym and gym3 (docs/install.md)")
+    assert int(np.__version__.split(".")[0]) >= 2
+    assert importlib.util.find_spec("gym") is None and importlib.util.find_spec("gym3") is None
+    proc = subprocess.run(
+        [sys.executable, "-c", "import stable_baselines3, sb3_contrib"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Gym" not in proc.stderr and "gym" not in proc.stderr, proc.stderr
