@@ -1,9 +1,21 @@
 # The two commands: `make run` and `make test`. Both create .venv if missing and install what they need.
+# PYTHON picks the interpreter and with it the stack (docs/install.md): python3 (3.11 or 3.12) builds
+# procgen-mirror + NumPy 1.26 into .venv; PYTHON=python3.13 builds procgen-gym + NumPy 2 into .venv313
+# (each pythonX.Y gets its own .venvXY, so both stacks live side by side).
 PYTHON ?= python3
-VENV ?= .venv
+PY_VERSION := $(patsubst python%,%,$(notdir $(PYTHON)))
+VENV ?= $(if $(filter python3,$(notdir $(PYTHON))),.venv,.venv$(subst .,,$(PY_VERSION)))
+# pyenv's shim runs pythonX.Y only when told which installed version to use: if $(PYTHON) does not
+# start as it is, take pyenv's newest X.Y.* (a no-op without pyenv).
+ifeq ($(shell $(PYTHON) -c "" >/dev/null 2>&1 && echo ok),)
+PYENV_MATCH := $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(subst .,\.,$(PY_VERSION))\.[0-9]+$$' | sort -V | tail -1)
+ifneq ($(PYENV_MATCH),)
+export PYENV_VERSION := $(PYENV_MATCH)
+endif
+endif
 # torch is installed first, pinned, so pip never resolves heldout's `torch>=2.3` to a fresh download.
-# On this project's CPU machines torch==2.13.0 comes from a local CPU wheel; on a CUDA machine the
-# same pin installs PyPI's CUDA build. Set TORCH= (empty) to keep whatever torch the venv already has.
+# On this project's CPU machines torch==2.13.0 comes from a local CPU wheel for CPython 3.11; for
+# 3.13 and on a CUDA machine the same pin installs PyPI's CUDA build (it runs on CPUs too). Set TORCH= (empty) to keep whatever torch the venv already has.
 TORCH ?= torch==2.13.0
 # The extras installed with heldout: dev (tests, lint), ray (the sweep's Ray backend) and tune (Optuna,
 # for sweep --tune's method optuna), both tested in the default suite. EXTRAS=dev leaves them out.

@@ -245,11 +245,11 @@ def machine_info(device: str | None = None) -> dict[str, Any]:
     else:
         device_name = f"cpu ({cpu_model})"
     versions = {}
-    for dist in ("numpy", "gymnasium", "stable-baselines3", "procgen-mirror"):
+    for dist in ("numpy", "gymnasium", "stable-baselines3", "procgen-mirror", "procgen-gym"):
         try:
             versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = "?"
+        except importlib.metadata.PackageNotFoundError:  # one of the two procgen backends
+            pass
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux

@@ -6,7 +6,7 @@ state (other load, CPU frequency, thread pools):
 * :func:`env_throughput`: env steps per second (an env step is one env of the vector taking one
   action, so a vector step of 64 envs counts 64) of
 
-  - procgen's raw native core (``ProcgenGym3Env.act`` / ``observe``), the ceiling;
+  - procgen's raw native core (``NativeCore.act`` / ``observe``, heldout.envs.procgen_native), the ceiling;
   - heldout's :class:`~heldout.envs.procgen.ProcgenVecEnv` through the SB3 ``VecEnv`` API
     (``step``), i.e. the raw core plus our bookkeeping (episode stats, level ids, infos);
   - ``num_envs`` single gymnasium envs ``heldout/<game>-v0`` in gymnasium's ``SyncVectorEnv``,
@@ -116,7 +116,7 @@ PPO_HPARAMS: dict[str, Any] = {
 
 #: Env variants of :func:`env_throughput`: result-key prefix -> label (``{n}`` is num_envs).
 ENV_VARIANTS: dict[str, str] = {
-    "raw_core": "procgen raw core (ProcgenGym3Env act/observe)",
+    "raw_core": "procgen raw core (NativeCore act/observe: gym3 or procgen-gym)",
     "procgen_vec_env": "heldout ProcgenVecEnv (SB3 VecEnv step)",
     "gymnasium_native": "gymnasium make_vec heldout/{game}-v0 (native ProcgenVectorEnv)",
     "gymnasium_sync": "gymnasium SyncVectorEnv, {n} x heldout/{game}-v0",
@@ -194,7 +194,8 @@ def env_throughput(
     import gymnasium
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-    from heldout.envs.procgen import ProcgenVecEnv, _procgen_core_class
+    from heldout.envs.procgen import ProcgenVecEnv
+    from heldout.envs.procgen_native import NativeCore
 
     game = check_game(game)
     num_envs = check_positive("num_envs", num_envs)
@@ -208,7 +209,7 @@ def env_throughput(
     actions = rng.integers(0, 15, size=(min(vector_steps, 256), num_envs), dtype=np.int64)
     actions32 = actions.astype(np.int32)
 
-    raw = _procgen_core_class()(
+    raw = NativeCore(
         num=num_envs,
         env_name=game,
         start_level=LEVELS.start,

@@ -1,10 +1,11 @@
 """The 16 Procgen games (Cobbe et al., 2020, "Leveraging Procedural Generation to Benchmark
 Reinforcement Learning") as a fast vectorized env and as single gymnasium envs.
 
-:class:`ProcgenVecEnv` wraps procgen's native gym3 core, which steps all its envs in one C call on
-its own threads, instead of running many Python envs. It follows stable-baselines3's ``VecEnv`` API
-with gymnasium spaces (``heldout.agents`` registers it as a virtual subclass of SB3's ``VecEnv``,
-so any SB3 algorithm accepts it), without importing torch or SB3 itself.
+:class:`ProcgenVecEnv` wraps procgen's native core (:mod:`heldout.envs.procgen_native`, on
+procgen-mirror or procgen-gym), which steps all its envs in one C call on its own threads, instead
+of running many Python envs. It follows stable-baselines3's ``VecEnv`` API with gymnasium spaces
+(``heldout.agents`` registers it as a virtual subclass of SB3's ``VecEnv``, so any SB3 algorithm
+accepts it), without importing torch or SB3 itself.
 
 Levels. A contiguous :class:`~heldout.splits.LevelSet` range is sampled by the core natively (no
 cost). An explicit seed list, or a :class:`~heldout.envs.level_samplers.LevelSampler`, sets the next
@@ -33,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from heldout.envs.level_samplers import LevelSampler, UniformLevelSampler
+from heldout.envs.procgen_native import NativeCore, exploration_level_seeds
 from heldout.splits import MAX_SEED, LevelSet, _check_seed
 
 PROCGEN_GAMES: tuple[str, ...] = (
@@ -108,31 +110,7 @@ SCORE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     },
 }
 
-_MAX_STATE_BYTES = 2**20
 _STATE_CACHE_LEVELS = 4096
-
-
-def _procgen_core_class() -> type:
-    from procgen import ProcgenGym3Env
-
-    import heldout  # noqa: F401  (imports gym quietly before procgen does)
-
-    return ProcgenGym3Env
-
-
-def _new_core(**kwargs: Any) -> Any:
-    """A procgen gym3 core, with its C ``libenv_close`` resolved up front.
-
-    cffi builds a library attribute on first access while holding the FFI's lock. If the garbage
-    collector runs an env's ``__del__`` (which closes its core) in the middle of such an access, that
-    close would wait on the same lock forever: resolving ``libenv_close`` here keeps ``close`` away
-    from the lock (seen as a hang when many envs were left to the collector).
-    """
-    core = _procgen_core_class()(**kwargs)
-    lib = getattr(core, "_c_lib", None)
-    if lib is not None:
-        getattr(lib, "libenv_close", None)
-    return core
 
 
 def check_game(game: str) -> str:
@@ -163,10 +141,7 @@ def check_distribution_mode(mode: str, game: str | None = None) -> str:
         if mode == "exploration":
             # procgen's "exploration" is one fixed level in hard mode and refuses start_level and
             # num_levels, which every heldout env passes: name the equivalent settings instead.
-            _procgen_core_class()  # imports procgen quietly
-            from procgen.env import EXPLORATION_LEVEL_SEEDS
-
-            seed = EXPLORATION_LEVEL_SEEDS.get(game)
+            seed = exploration_level_seeds().get(game)
             hint = (
                 f"for procgen's exploration level of {game!r} pass distribution_mode='hard', levels=[{seed}]"
                 if seed is not None
@@ -230,7 +205,7 @@ class _LevelStates:
                 "cannot save or restore the state of such a game, which explicit level lists, level "
                 "samplers, set_level and bind_slot need"
             )
-        core = _new_core(
+        core = NativeCore(
             num=1,
             env_name=self.game,
             start_level=start,
@@ -241,9 +216,7 @@ class _LevelStates:
             **self.options,
         )
         try:
-            buf = core._ffi.new(f"char[{_MAX_STATE_BYTES}]")
-            n = core.call_c_func("get_state", 0, buf, _MAX_STATE_BYTES)
-            return bytes(core._ffi.buffer(buf, n))
+            return core.get_state(0)
         finally:
             core.close()
 
@@ -345,7 +318,7 @@ class ProcgenVecEnv:
         self.observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
         self.action_space = spaces.Discrete(15)
         self.reset_infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        self._core: Any = None
+        self._core: NativeCore | None = None
         self._actions: np.ndarray | None = None
         self._t0 = time.perf_counter()
         self._fresh = False  # True while the current core has not been stepped since it was built
@@ -364,7 +337,7 @@ class ProcgenVecEnv:
         kwargs: dict[str, Any] = {}
         if self.num_threads is not None:
             kwargs["num_threads"] = self.num_threads
-        self._core = _new_core(
+        self._core = NativeCore(
             num=self.num_envs,
             env_name=self.game,
             start_level=start,
@@ -377,20 +350,18 @@ class ProcgenVecEnv:
         )
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
-        infos = self._core.get_info()
-        self._slot_level = np.array([int(i["level_seed"]) for i in infos], dtype=np.int64)
+        self._slot_level = self._core.info()["level_seed"].astype(np.int64)
         if self.level_sampler is not None:
             for slot in range(self.num_envs):
                 level = self.level_sampler.next_level(slot)
                 if level is not None:
                     self._set_state(slot, self._states.level(int(level)))
                     self._slot_level[slot] = int(level)
-        _, ob, _ = self._core.observe()
-        self._obs = ob["rgb"]
+        self._obs = self._core.observe()[1]
         self._fresh = True
 
     def _set_state(self, slot: int, state: bytes) -> None:
-        self._core.call_c_func("set_state", int(slot), state, len(state))
+        self._core.set_state(slot, state)
 
     def set_level(self, slot: int, level: int) -> np.ndarray:
         """Restarts ``slot`` on ``level`` now; returns the slot's new first observation.
@@ -421,12 +392,11 @@ class ProcgenVecEnv:
         return self._obs[slot]
 
     def _after_manual_set(self, slot: int, level: int | None) -> None:
-        _, ob, _ = self._core.observe()
-        self._obs = ob["rgb"]
+        self._obs = self._core.observe()[1]
         self._ep_return[slot] = 0.0
         self._ep_length[slot] = 0
         if level is None:
-            level = int(self._core.get_info()[slot]["level_seed"])
+            level = int(self._core.info()["level_seed"][slot])
         self._slot_level[slot] = level
 
     def _check_slot(self, slot: int) -> None:
@@ -439,11 +409,7 @@ class ProcgenVecEnv:
         bookkeeping, as arrays and JSON; :meth:`set_checkpoint_state` puts them back."""
         if self.options.get("use_generated_assets"):
             raise ValueError("procgen cannot save the state of a game with use_generated_assets=True")
-        buf = self._core._ffi.new(f"char[{_MAX_STATE_BYTES}]")
-        states = []
-        for slot in range(self.num_envs):
-            n = self._core.call_c_func("get_state", slot, buf, _MAX_STATE_BYTES)
-            states.append(np.frombuffer(bytes(self._core._ffi.buffer(buf, n)), dtype=np.uint8))
+        states = [np.frombuffer(self._core.get_state(slot), dtype=np.uint8) for slot in range(self.num_envs)]
         sampler = self.level_sampler
         arrays = {
             "slot_states": np.concatenate(states),
@@ -510,19 +476,19 @@ class ProcgenVecEnv:
         level and sets it. Returns ``(obs, rewards, dones, ended)``, ``ended`` None on a step where no
         episode ended. Per-env Python work happens only for the slots whose episode ended.
         """
-        rew, ob, first = self._core.observe()
+        rew, obs, first = self._core.observe()
         self._ep_return += rew
         self._ep_length += 1
         done_slots = np.flatnonzero(first)
         ended = None
         if done_slots.size:
-            raw = self._core.get_info()
+            raw = self._core.info()
             ended = EndedEpisodes(
                 slots=done_slots,
                 levels=self._slot_level[done_slots].copy(),
                 returns=self._ep_return[done_slots].copy(),
                 lengths=self._ep_length[done_slots].copy(),
-                complete=np.array([bool(raw[s]["prev_level_complete"]) for s in done_slots]),
+                complete=raw["prev_level_complete"][done_slots].astype(bool),
                 time=round(time.perf_counter() - self._t0, 6),
             )
             self._ep_return[done_slots] = 0.0
@@ -538,10 +504,10 @@ class ProcgenVecEnv:
                     self._slot_level[slot] = int(next_level)
                     reset_any = True
                 else:
-                    self._slot_level[slot] = int(raw[slot]["level_seed"])
+                    self._slot_level[slot] = int(raw["level_seed"][slot])
             if reset_any:
-                _, ob, _ = self._core.observe()
-        self._obs = ob["rgb"]
+                obs = self._core.observe()[1]
+        self._obs = obs
         return self._obs, rew, first, ended
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
@@ -582,7 +548,7 @@ class ProcgenVecEnv:
     def get_images(self) -> list[np.ndarray]:
         """The current frame of every slot (512x512 with render_mode='rgb_array', else 64x64)."""
         if self.render_mode == "rgb_array":
-            return [info["rgb"] for info in self._core.get_info()]
+            return list(self._core.info()["rgb"])
         return list(self._obs)
 
     def render(self, mode: str | None = None) -> np.ndarray | None:
@@ -679,7 +645,7 @@ class ProcgenEnv(gymnasium.Env):
         self.options = _check_options(options)
         self.observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
         self.action_space = spaces.Discrete(15)
-        self._core: Any = None
+        self._core: NativeCore | None = None
         self._level = -1
         self._ret = 0.0
         self._len = 0
@@ -687,7 +653,7 @@ class ProcgenEnv(gymnasium.Env):
     def _make_core(self, start: int, num: int, rand_seed: int) -> None:
         if self._core is not None:
             self._core.close()
-        self._core = _new_core(
+        self._core = NativeCore(
             num=1,
             env_name=self.game,
             start_level=start,
@@ -716,10 +682,10 @@ class ProcgenEnv(gymnasium.Env):
             self._make_core(self.levels.start, len(self.levels), rand_seed)
         else:
             self._make_core(int(self.levels.sample(self.np_random, 1)[0]), 1, rand_seed)
-        _, ob, _ = self._core.observe()
-        self._level = int(self._core.get_info()[0]["level_seed"])
+        obs = self._core.observe()[1]
+        self._level = int(self._core.info()["level_seed"][0])
         self._ret, self._len = 0.0, 0
-        return ob["rgb"][0], {"level_seed": self._level}
+        return obs[0], {"level_seed": self._level}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._core is None:
@@ -727,27 +693,26 @@ class ProcgenEnv(gymnasium.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"invalid action {action!r}; valid actions are integers 0..14")
         self._core.act(np.array([action], dtype=np.int32))
-        rew, ob, first = self._core.observe()
+        rew, obs, first = self._core.observe()
         reward = float(rew[0])
         self._ret += reward
         self._len += 1
         info: dict[str, Any] = {"level_seed": self._level}
         terminated = bool(first[0])
         if terminated:
-            raw = self._core.get_info()[0]
-            info["level_complete"] = bool(raw["prev_level_complete"])
+            raw = self._core.info()
+            info["level_complete"] = bool(raw["prev_level_complete"][0])
             info["episode"] = {"r": self._ret, "l": self._len}
-            self._level = int(raw["level_seed"])
+            self._level = int(raw["level_seed"][0])
             self._ret, self._len = 0.0, 0
-        return ob["rgb"][0], reward, terminated, False, info
+        return obs[0], reward, terminated, False, info
 
     def render(self) -> np.ndarray | None:
         if self._core is None:
             return None
         if self.render_mode == "rgb_array":
-            return self._core.get_info()[0]["rgb"]
-        _, ob, _ = self._core.observe()
-        return ob["rgb"][0]
+            return self._core.info()["rgb"][0]
+        return self._core.observe()[1][0]
 
     def close(self) -> None:
         if self._core is not None:
@@ -771,7 +736,7 @@ def first_observations(
     out = np.empty((len(levels), 64, 64, 3), dtype=np.uint8)
     levels = [_check_seed(level) for level in levels]  # procgen aborts on a negative start_level
     for i, level in enumerate(levels):
-        core = _new_core(
+        core = NativeCore(
             num=1,
             env_name=game,
             start_level=level,
@@ -781,8 +746,7 @@ def first_observations(
             num_threads=0,
             **opts,
         )
-        _, ob, _ = core.observe()
-        out[i] = ob["rgb"][0]
+        out[i] = core.observe()[1][0]
         core.close()
     return out
 
@@ -935,7 +899,7 @@ def trajectory_hashes(
         return []
     states = _LevelStates(game, distribution_mode, opts)
     width = max(1, min(int(batch), len(levels)))
-    core = _new_core(
+    core = NativeCore(
         num=width,
         env_name=game,
         start_level=0,
@@ -953,16 +917,14 @@ def trajectory_hashes(
             slot_states = [states.level(level) for level in chunk]
             for seq in acts:
                 for slot, state in enumerate(slot_states):
-                    core.call_c_func("set_state", slot, state, len(state))
+                    core.set_state(slot, state)
                 t = 0
                 if include_first:
-                    _, ob, _ = core.observe()
-                    frames[:, 0] = ob["rgb"]
+                    frames[:, 0] = core.observe()[1]
                     t = 1
                 for action in seq:
                     core.act(np.full(width, action, dtype=np.int32))
-                    _, ob, _ = core.observe()
-                    frames[:, t] = ob["rgb"]
+                    frames[:, t] = core.observe()[1]
                     t += 1
                 for slot in range(len(chunk)):
                     hashers[lo + slot].update(frames[slot].tobytes())

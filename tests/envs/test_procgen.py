@@ -226,9 +226,9 @@ def test_episodes_report_the_level_they_played(levels):
             switches += int(env.current_levels[slot] != level)
         if env.levels.is_range and done.any():
             # procgen's own bookkeeping agrees (no level was set from outside the core)
-            raw = env._core.get_info()
+            raw = env._core.info()
             for slot in np.flatnonzero(done):
-                assert int(raw[slot]["prev_level_seed"]) == infos[slot]["level_seed"]
+                assert int(raw["prev_level_seed"][slot]) == infos[slot]["level_seed"]
         assert set(env.current_levels.tolist()) <= allowed
     assert len(finished) >= 20
     assert len(set(finished)) >= 3

@@ -42,7 +42,9 @@ class ContextualMountainCarContinuous(ContextualEnv, Continuous_MountainCarEnv):
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """gymnasium's update (velocity += force * power - gravity * cos(3 x)) with context gravity."""
-        position, velocity = float(self.state[0]), float(self.state[1])
+        # numpy float32 scalars, as in gymnasium's step: the arithmetic then promotes as there, under
+        # NumPy 1's value-based casting (float64) and NumPy 2's NEP 50 rules (float32) alike
+        position, velocity = self.state[0], self.state[1]
         force = min(max(action[0], self.min_action), self.max_action)
         velocity += force * self.power - self.gravity * math.cos(3 * position)
         velocity = min(max(velocity, -self.max_speed), self.max_speed)
