@@ -1,24 +1,9 @@
 """What a sweep does with each of its runs, decided from the run folders before any compute.
 
-Each run's folder is in one of the states of :mod:`heldout.protocol.status`, or does not exist yet:
-
-========================  ==================================================================
-found                     decision
-========================  ==================================================================
-no folder                 ``start``: a new run
-complete                  ``skip``
-interrupted               ``resume`` from its last intact checkpoint; ``restart`` without one
-failed                    the same as interrupted (a retry), while ``--max-retries`` allows;
-                          ``keep`` with ``--max-retries 0``, or when it diverged (a retry from
-                          the same seed and checkpoint diverges again)
-running (a live lease:    ``wait``: left alone while another sweep or ``heldout train`` holds
-see protocol/lease.py)    it; the sweep starts it once that lease is released or stale, and
-                          its worker decides again (complete: counted; else resumed)
-========================  ==================================================================
-
-A folder whose ``config.yaml`` differs from the run the spec now describes is refused (it holds
-another run), and so is a sweep folder that holds another sweep (``sweep.json`` names it) or files of
-no sweep at all.
+A run's decision follows its folder's state (:mod:`heldout.protocol.status`; the table is in
+docs/sweeps.md): ``start``, ``skip``, ``resume`` / ``restart`` (a retry while ``--max-retries``
+allows, never of a diverged run), ``keep`` (left failed) or ``wait`` (a live lease elsewhere). A
+folder that holds another run, another sweep or files of no sweep is refused.
 """
 
 from __future__ import annotations

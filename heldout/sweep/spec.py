@@ -1,31 +1,8 @@
 """A sweep's spec: the YAML file ``heldout sweep`` reads, checked and expanded into runs.
 
-A spec names the sweep, its folder and a grid of config values::
-
-    name: tiny
-    folder: sweeps/tiny                      # default: sweeps/<name>
-    base:                                    # config fields every run shares (a preset among them)
-      preset: cartpole-gravity-extrapolation
-      timesteps: 2048
-    grid:                                    # each key a list of values; the runs are their product
-      agent: [ppo, sg-ppo]
-      seed: [0, 1]
-      agent_kwargs.ent_coef: [0.0, 0.01]     # a key of a mapping field (agent_kwargs, env_options, contexts)
-    zip:                                     # lists stepped through together instead of crossed
-      - [agent, agent_kwargs.ent_coef]
-    tune:                                    # optional: what ``heldout sweep --tune`` searches
-      space: {agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}   # (heldout.sweep.tune_spec)
-
-A grid key is ``preset``, a :class:`~heldout.protocol.config.TrainConfig` field, or ``FIELD.KEY`` for
-a key of one of its mapping fields. A run's config is its preset (``procgen-easy`` when none is
-named, as ``heldout train``), then ``base``, then its grid values; a mapping (``agent_kwargs: {...}``)
-is merged key by key into the preset's, as ``heldout train --agent-arg`` does. Runs are named by their
-grid point: ``<folder>/[<other keys>/]<env>/<agent>/seed<k>``, where ``<other keys>`` (e.g.
-``ent_coef=0.01``) appears when keys other than env, agent and seed vary, so each combination of them
-is a folder of its own that ``heldout report`` can read as one experiment.
-
-Bad input (an unknown key, env, agent, field or mapping key; an empty grid; a value listed twice;
-zipped lists of different lengths) raises ValueError / KeyError / TypeError with one line naming it.
+docs/sweeps.md has the format (``name``, ``folder``, ``base``, ``grid``, ``zip``, ``tune``,
+``resources``). A run's config is its preset, then ``base``, then its grid values; its folder is
+:func:`run_name`. Bad input raises ValueError / KeyError / TypeError with one line naming it.
 """
 
 from __future__ import annotations
@@ -86,6 +63,11 @@ class SweepSpec:
     description: str = ""
     tune: Any = None
     resources: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """How its error lines name it: ``sweep spec 'FILE'``."""
+        return f"sweep spec {self.source!r}" if self.source else "sweep spec"
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (what ``sweep.json`` records)."""
@@ -316,10 +298,9 @@ def check_grid_size(spec: SweepSpec, max_runs: int = DEFAULT_MAX_RUNS) -> int:
     """
     size = grid_size(spec)
     if size > max_runs:
-        where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
         factors = " x ".join(f"{len(axis)} {'+'.join(axis[0])}" for axis in _axes(spec))
         raise ValueError(
-            f"{where}: the grid holds {size:,} runs ({factors}), more than --max-runs {max_runs:,}: "
+            f"{spec.where}: the grid holds {size:,} runs ({factors}), more than --max-runs {max_runs:,}: "
             f"shrink the grid, or pass --max-runs {size} if you mean to plan them all"
         )
     return size
@@ -355,11 +336,10 @@ def import_spec_plugins(spec: SweepSpec) -> None:
     from heldout.protocol.config import import_list
     from heldout.protocol.plugins import import_plugins
 
-    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
     try:
         import_plugins(import_list(spec.base.get("imports", [])))
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}, base.imports: {exc}") from None
+        raise type(exc)(f"{spec.where}, base.imports: {exc}") from None
 
 
 def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPoint:
@@ -373,21 +353,20 @@ def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPo
     """
     from heldout.protocol.presets import PRESETS
 
-    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
     base = {k: v for k, v in spec.base.items() if k != "preset"}
     preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
     if not isinstance(preset, str) or preset not in PRESETS:
-        raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
+        raise KeyError(f"{spec.where}: {PRESETS.unknown_message(preset)}")
     config = PRESETS.get(preset)
     values = {k: v for k, v in point.items() if k != "preset"}
-    config = _apply(_apply(config, base, where), values, where)
+    config = _apply(_apply(config, base, spec.where), values, spec.where)
     config = config.replace(out=str(spec.folder))
     name = run_name(point, config, list(spec.grid))
     name = f"{prefix}/{name}" if prefix else name
     try:
         config.validate()
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}: run {name}: {exc}") from None
+        raise type(exc)(f"{spec.where}: run {name}: {exc}") from None
     return RunPoint(name=name, point=point, config=config.resolved())
 
 
@@ -401,7 +380,6 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         KeyError: an unknown preset (did you mean).
         ValueError / TypeError: a bad value, or two grid points that would share a folder.
     """
-    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
     import_spec_plugins(spec)  # the user's modules first
     runs: list[RunPoint] = []
     by_name: dict[str, dict[str, Any]] = {}
@@ -409,7 +387,7 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         run = build_run(spec, point)
         if run.name in by_name:
             raise ValueError(
-                f"{where}: grid points {_show(by_name[run.name])} and {_show(point)} are the same run "
+                f"{spec.where}: grid points {_show(by_name[run.name])} and {_show(point)} are the same run "
                 f"({run.name}); give each a different value"
             )
         by_name[run.name] = point

@@ -1,21 +1,11 @@
 """``heldout sweep --tune``: search the spec's ``tune:`` space on validation levels, then run the best.
 
-1. **Trials.** The grid's points are grouped by everything but their seed, or by the keys of
-   ``tune.by`` (a trial's score is then the mean over the group's members, min-max normalised where
-   they span games, :func:`check_pooling`). Each group tries every trial of the space
-   (:func:`heldout.sweep.tune_spec.trial_points`, or as Optuna proposes them, :class:`Search`) on
-   the tuning seeds, by default one that no grid run trains (:func:`tune_seeds`; Eimer et al. 2023,
-   ICML, keep tuning and evaluation seeds apart). A trial's runs are ordinary run folders,
-   ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``.
-2. **The best config on the grid.** Each grid point runs with its group's best values, as an
-   ordinary sweep run, and the sweep's report covers these runs.
-
-A trial is scored from one file per run, ``eval/validation.csv``, never from the test split (Cobbe
-et al. 2020; Kirk et al. 2023, JAIR, section 4): ``mean`` of the runs' means, or ``iqm`` of their
-episodes pooled (Agarwal et al. 2021). ``<folder>/tune/tuning.json`` records every trial and each
-group's best (the highest score, the first of equal ones; a failed trial is never chosen).
-Everything is checked before any compute; the same command again skips complete trials and runs and
-resumes the rest (grid and random trials derived from the spec again, Optuna's from its journal).
+Stage 1 groups the grid's points (by all but the seed, or by ``tune.by``: :func:`build_groups`) and
+runs each group's trials on the tuning seeds (:func:`tune_seeds`), each trial scored from its runs'
+``eval/validation.csv`` only, never the test split (:func:`score_trial`), and records them in
+``<folder>/tune/tuning.json``. Stage 2 runs each grid point with its group's best values as an
+ordinary sweep. Everything is checked before any compute; the same command resumes (docs/sweeps.md,
+"Tuning on validation levels").
 """
 
 from __future__ import annotations
@@ -71,10 +61,6 @@ class Group:
     trials: list[Trial] = field(default_factory=list)
 
 
-def _where(spec: SweepSpec) -> str:
-    return f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
-
-
 def _key(point: dict[str, Any]) -> str:
     return json.dumps(point, sort_keys=True, default=str)
 
@@ -95,7 +81,7 @@ def tune_seeds(spec: SweepSpec) -> list[int]:
     both = [s for s in spec.tune.seeds if s in used]
     if both:
         raise ValueError(
-            f"{_where(spec)}, tune.seeds: {', '.join(map(str, both))} also seed(s) the grid's runs, whose "
+            f"{spec.where}, tune.seeds: {', '.join(map(str, both))} also seed(s) the grid's runs, whose "
             "test scores would then come from the very run the choice was made on (tuning and evaluation "
             f"seeds are kept apart): give seeds other than {', '.join(map(str, used))}, or leave "
             f"tune.seeds out (default {DEFAULT_SEED})"
@@ -131,7 +117,7 @@ def build_groups(spec: SweepSpec) -> list[Group]:
 
     if spec.tune is None:
         raise ValueError(
-            f"{_where(spec)} has no tune section: --tune needs one, e.g. tune: {{space: "
+            f"{spec.where} has no tune section: --tune needs one, e.g. tune: {{space: "
             "{agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}} (docs/sweeps.md, 'Tuning on validation levels')"
         )
     import_spec_plugins(spec)
@@ -399,14 +385,8 @@ class Search:
         from heldout.sweep.tune_spec import Range
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.spec, self.tune, self.groups, self.folder, self.create, self.out = (
-            spec,
-            spec.tune,
-            groups,
-            folder,
-            create,
-            out,
-        )
+        self.spec, self.tune, self.groups, self.folder = spec, spec.tune, groups, folder
+        self.create, self.out = create, out
         self.seeds, self.studies, self.decisions = tune_seeds(spec), {}, []
         self.pending: dict[str, tuple[Group, Trial, set[str]]] = {}  # by run: its trial's runs not ended
         self.flying: dict[str, set[str]] = {g.name: set() for g in groups}  # trials asked, not told
@@ -438,7 +418,7 @@ class Search:
                 study.set_user_attr("space", space)
             elif study.user_attrs["space"] != space:
                 raise ValueError(
-                    f"{_where(spec)}, tune.space: the Optuna journal {str(path)!r} searched another space for "
+                    f"{spec.where}, tune.space: the Optuna journal {str(path)!r} searched another space for "
                     f"{group.name} ({json.dumps(study.user_attrs['space'])}): give the sweep a new folder"
                 )
             self.studies[group.name] = study
@@ -469,7 +449,7 @@ class Search:
         try:
             trial.members = make_trial(self.spec, group, trial.name, values, self.seeds).members
             if running and self.create:
-                validate_runs(trial.runs, _where(self.spec))
+                validate_runs(trial.runs, self.spec.where)
         except (ValueError, KeyError, TypeError) as exc:
             trial.failed, trial.members = True, []
             if running and self.create:
@@ -615,7 +595,7 @@ def run_tune(
     from heldout.sweep.spec import build_runs, validate_runs
 
     out, err = out or sys.stdout, err or sys.stderr
-    where = _where(spec)
+    where = spec.where
     optuna = spec.tune is not None and spec.tune.method == "optuna"
     if optuna and importlib.util.find_spec("optuna") is None:
         raise ValueError(

@@ -1,19 +1,11 @@
 """The keys of a sweep spec (grid, ``base``, ``tune.space``) and its ``tune:`` section: the search
 space ``heldout sweep --tune`` tries on validation levels (docs/sweeps.md has the format).
 
-A key is a config field, ``preset``, or ``FIELD.KEY`` for one key of a mapping field
-(:func:`check_key`); :func:`fragment` is how a value reads in a folder name. A tuned key is one a
-grid may hold, except those that name the game, the seed or the split the search is scored on
-(:data:`NOT_TUNED`), and it may not also be in the grid or in ``base``.
-
-``method: grid`` tries every combination of the space's lists. ``random`` draws ``samples`` trials,
-each key from its list (uniformly) or range ``{low, high, log, int}`` (uniform on ``[low, high)``,
-log-uniform with ``log`` (Bergstra & Bengio 2012, JMLR), integers in ``[low, high]`` with ``int``),
-from a :class:`numpy.random.Generator` seeded with ``tune.seed``, one trial after the other (a
-larger ``samples`` keeps the trials a smaller one drew). ``optuna``: ``samples`` trials proposed by
-Optuna's TPE (:class:`heldout.sweep.tune.Search`; ``pip install 'heldout[tune]'``). ``samples``
-above the number of distinct trials a space of lists and integer ranges holds is refused
-(:func:`space_size`). Bad input raises ValueError with one line naming it.
+A key is ``preset``, a config field, or ``FIELD.KEY`` for one key of a mapping field
+(:func:`check_key`); keys in :data:`NOT_TUNED` are never tuned. ``method: grid`` tries every
+combination of the space's lists, ``random`` draws ``samples`` trials seeded by ``tune.seed``
+(:func:`trial_points`), ``optuna`` has them proposed by TPE (:class:`heldout.sweep.tune.Search`).
+Bad input raises ValueError with one line naming it.
 """
 
 from __future__ import annotations
