@@ -18,6 +18,7 @@ from typing import Any
 from heldout.sweep.tune_spec import MAPPING_FIELDS, check_key, grid_keys
 from heldout.sweep.tune_spec import did_you_mean as _did_you_mean
 from heldout.sweep.tune_spec import fragment as _fragment
+from heldout.sweep.tune_spec import unknown as unknown_error
 
 #: The keys a spec may have.
 SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune", "resources")
@@ -116,11 +117,7 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
         raise ValueError(f"{where} holds no mapping of keys (name, folder, base, grid, zip)")
     unknown = [k for k in data if k not in SPEC_KEYS]
     if unknown:
-        key = unknown[0]
-        raise ValueError(
-            f"{where}: unknown key {key!r}{_did_you_mean(str(key), list(SPEC_KEYS))}; valid keys: "
-            f"{', '.join(SPEC_KEYS)}"
-        )
+        raise unknown_error(where, "key", unknown[0], SPEC_KEYS)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
@@ -228,10 +225,7 @@ def parse_resources(value: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, v in value.items():
         if key not in RESOURCES:
-            raise ValueError(
-                f"{where}: resources: unknown key {key!r}{_did_you_mean(str(key), list(RESOURCES))}; "
-                f"valid keys: {', '.join(RESOURCES)}"
-            )
+            raise unknown_error(f"{where}: resources", "key", key, list(RESOURCES))
         number = (isinstance(v, int) and not isinstance(v, bool)) or (
             isinstance(v, float) and math.isfinite(v)
         )

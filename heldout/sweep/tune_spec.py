@@ -103,6 +103,15 @@ def did_you_mean(value: Any, valid: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def unknown(
+    where: str, what: str, value: Any, valid: tuple[str, ...] | list[str], label: str = "valid keys"
+) -> ValueError:
+    """The one-line error for an unknown ``what`` (``key``, ``method``): the closest and the valid ones."""
+    return ValueError(
+        f"{where}: unknown {what} {value!r}{did_you_mean(value, valid)}; {label}: {', '.join(valid)}"
+    )
+
+
 def grid_keys() -> list[str]:
     """The plain keys a grid or ``base`` may hold: ``preset`` and the config's fields."""
     from heldout.protocol.config import field_names
@@ -170,12 +179,9 @@ def _number(value: Any, where: str) -> float:
 
 def _range(key: str, data: dict[str, Any], where: str) -> Range:
     where = f"{where}.{key}"
-    unknown = [k for k in data if k not in RANGE_KEYS]
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown range key {unknown[0]!r}{did_you_mean(unknown[0], RANGE_KEYS)}; valid keys: "
-            f"{', '.join(RANGE_KEYS)}"
-        )
+    extra = [k for k in data if k not in RANGE_KEYS]
+    if extra:
+        raise unknown(where, "range key", extra[0], RANGE_KEYS)
     for need in ("low", "high"):
         if need not in data:
             raise ValueError(f"{where}: a range needs low and high, e.g. {{low: 1.0e-4, high: 1.0e-3}}")
@@ -211,16 +217,12 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         raise ValueError(
             f"{where} must be a mapping with a space, e.g. tune: {{space: {{agent_kwargs.ent_coef: [0.0, 0.01]}}}}"
         )
-    unknown = [k for k in data if k not in TUNE_KEYS]
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], TUNE_KEYS)}; valid keys: {', '.join(TUNE_KEYS)}"
-        )
+    extra = [k for k in data if k not in TUNE_KEYS]
+    if extra:
+        raise unknown(where, "key", extra[0], TUNE_KEYS)
     method = data.get("method", "grid")
     if method not in METHODS:
-        raise ValueError(
-            f"{where}.method: unknown method {method!r}{did_you_mean(method, METHODS)}; valid: {', '.join(METHODS)}"
-        )
+        raise unknown(f"{where}.method", "method", method, METHODS, "valid")
     metric = data.get("metric", "mean")
     if metric not in METRICS:
         raise ValueError(
