@@ -17,6 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import suppress
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -140,10 +141,8 @@ def run_local(
     def forward(signum: int, requests: int) -> None:  # the same signal: a second SIGTERM cuts no update
         for job in running.values():
             if job.handle.pid and job.handle.is_alive():
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(job.handle.pid, signum)
-                except ProcessLookupError:
-                    pass
 
     t0 = time.monotonic()
     try:

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -268,10 +269,8 @@ def _loop(
 
     def forward(signum: int, requests: int) -> None:
         for ref in list(pending):
-            try:
+            with suppress(Exception):  # a task that just ended
                 ray.cancel(ref, force=requests > 1)
-            except Exception:  # noqa: BLE001 - a task that just ended
-                pass
 
     try:
         with stop_signals(outcome, display, forward, "queued runs are dropped, "):

@@ -356,18 +356,12 @@ def best_runs(spec: SweepSpec, results: list[dict]) -> list[RunPoint]:
 
 
 class Search:
-    """``method: optuna``: Optuna's seeded TPE (Akiba et al. 2019; Bergstra et al. 2011), one study
-    per group, kept in the journal ``<folder>/tune/optuna.journal`` (Optuna's ``JournalFileBackend``:
-    each ask and tell appended as it happens).
-
-    A trial is asked whenever a worker frees (the local backend calls :meth:`more`), at most
-    ``tune.batch`` of a group in flight, and told its validation score (a failed trial: ``FAIL``)
-    as soon as its last run ends. Trial ``n`` of a study is ``trial-<n>``, its sampler seeded with
-    ``tune.seed + n``: one trial at a time, a search proposes the same trials on every machine,
-    interrupted or not. Resume: the journal's told trials are kept (a failed one stays failed),
-    those asked but not told have their runs resumed and are told, and the search goes on to
-    ``samples``. ``create``: create the journal and studies (else read those there are: plan time).
-    """
+    """``method: optuna``: Optuna's seeded TPE (Akiba et al. 2019), one study per group, kept in the
+    journal ``<folder>/tune/optuna.journal``. A trial is asked whenever a worker frees (:meth:`more`),
+    at most ``tune.batch`` of a group in flight, and told its validation score (or ``FAIL``) as soon
+    as its last run ends; trial ``n``'s sampler is seeded with ``tune.seed + n``. Resuming keeps the
+    told trials and resumes those asked but not told. ``create``: create the journal and studies
+    (else read those there are: plan time)."""
 
     def __init__(
         self,
@@ -538,16 +532,6 @@ def _plain(values: list[Any]) -> bool:
     return all(v is None or isinstance(v, (bool, int, float, str)) for v in values)
 
 
-def _ended(label: str, outcome: Any, plan: Plan) -> str:
-    kept, skipped = len(_kept(plan)), sum(d.action == "skip" for d in plan.decisions)
-    return (
-        f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
-        f"{len(outcome.failed) + kept} failed, {len(outcome.interrupted)} interrupted"
-        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
-        + f" ({outcome.seconds:.1f} s)"
-    )
-
-
 def _kept(plan: Plan) -> set[str]:
     """The runs a plan leaves failed (not tried again)."""
     return {d.run.name for d in plan.decisions if d.action == "keep"}
@@ -590,7 +574,7 @@ def run_tune(
     """
     import importlib.util
 
-    from heldout.sweep.outcome import log_path
+    from heldout.sweep.outcome import ended_line, log_path
     from heldout.sweep.plan import make_plan
     from heldout.sweep.spec import build_runs, validate_runs
 
@@ -659,7 +643,7 @@ def run_tune(
         search.settle(outcome)
     else:
         outcome = runner(plan1, command=command, **kwargs)
-    print(_ended("stage 1 (trials)", outcome, plan1), file=out)
+    print(ended_line("stage 1 (trials)", outcome, plan1.decisions), file=out)
     if outcome.stopped:
         print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130
@@ -690,7 +674,7 @@ def run_tune(
         print(plan2.text(), file=out)
         _record(plan1, plan2, command)
         outcome = runner(plan2, command=command, **kwargs)
-        print(_ended(f"sweep {spec.name!r}", outcome, plan2), file=out)
+        print(ended_line(f"sweep {spec.name!r}", outcome, plan2.decisions), file=out)
         failed += outcome.failed + sorted(_kept(plan2))
     for name in failed:
         print(f"  failed: {name} (log: {log_path(plan1.folder, name)})", file=out)
@@ -699,13 +683,9 @@ def run_tune(
             print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130 if outcome.stopped else 1
     if report:
-        from heldout.sweep.summary import write_sweep_report
+        from heldout.sweep.summary import report_lines
 
-        lines, warnings = write_sweep_report(plan2, reps=reps, plots=plots)
-        for line in lines:
-            print(line, file=out)
-        for warning in warnings:
-            print("warning: " + warning, file=out)
+        print("\n".join(report_lines(plan2, reps=reps, plots=plots)), file=out)
     return 1 if failed else 0
 
 

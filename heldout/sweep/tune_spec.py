@@ -182,9 +182,8 @@ def _range(key: str, data: dict[str, Any], where: str) -> Range:
     extra = [k for k in data if k not in RANGE_KEYS]
     if extra:
         raise unknown(where, "range key", extra[0], RANGE_KEYS)
-    for need in ("low", "high"):
-        if need not in data:
-            raise ValueError(f"{where}: a range needs low and high, e.g. {{low: 1.0e-4, high: 1.0e-3}}")
+    if not {"low", "high"} <= set(data):
+        raise ValueError(f"{where}: a range needs low and high, e.g. {{low: 1.0e-4, high: 1.0e-3}}")
     low, high = _number(data["low"], f"{where}.low"), _number(data["high"], f"{where}.high")
     flags = {}
     for flag in ("log", "int"):
@@ -255,8 +254,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         if isinstance(values, list):
             if not values:
                 raise ValueError(f"{where}.space.{key} is an empty list: no value to try")
-            twice = _twice([json.dumps(v, sort_keys=True) for v in values])
-            if twice is not None:
+            if (twice := _twice([json.dumps(v, sort_keys=True) for v in values])) is not None:
                 raise ValueError(f"{where}.space.{key} lists {twice} twice: each value once")
             checked[key] = list(values)
         elif isinstance(values, dict):
@@ -300,8 +298,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
     if seeds is not None:
         if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
             raise ValueError(f"{where}.seeds must be a list of whole numbers >= 0, e.g. [0], got {seeds!r}")
-        twice = _twice(seeds)
-        if twice is not None:
+        if (twice := _twice(seeds)) is not None:
             raise ValueError(f"{where}.seeds lists {twice} twice: each seed once")
     by = data.get("by")
     if by is not None:
@@ -315,8 +312,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
                     f"{where}.by names {key!r}, which is not a grid key{did_you_mean(key, [k for k in grid if k != 'seed'])}; "
                     f"grid keys: {', '.join(k for k in grid if k != 'seed') or '(none but seed)'}"
                 )
-        twice = _twice(by)
-        if twice is not None:
+        if (twice := _twice(by)) is not None:
             raise ValueError(f"{where}.by lists {twice!r} twice")
     return TuneSpec(checked, method, samples, seeds, metric, seed, batch, by)
 
