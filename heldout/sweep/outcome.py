@@ -113,8 +113,7 @@ def stop_signals(
 
 
 def ended_line(label: str, outcome: Outcome, decisions: list[Any]) -> str:
-    """The line a sweep ends with: its runs trained, skipped, failed (the plan's ``decisions`` left
-    failed among them), interrupted and not started, and the time."""
+    """The line a sweep (or stage) ends with, counting the runs its plan's ``decisions`` leave failed."""
     kept, skipped = sum(d.action == "keep" for d in decisions), sum(d.action == "skip" for d in decisions)
     return (
         f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "

@@ -72,14 +72,8 @@ class SweepSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (what ``sweep.json`` records)."""
-        out = {
-            "name": self.name,
-            "description": self.description,
-            "folder": str(self.folder),
-            "base": self.base,
-            "grid": self.grid,
-            "zip": self.zip,
-        }
+        out = {key: getattr(self, key) for key in ("name", "description", "folder", "base", "grid", "zip")}
+        out["folder"] = str(self.folder)
         if self.tune is not None:
             out["tune"] = self.tune.to_dict()
         if self.resources:
@@ -256,25 +250,16 @@ def _axes(spec: SweepSpec) -> list[list[dict[str, Any]]]:
     """The grid's axes, each a list of ``{key: value}`` parts: one per key, a zip group being one
     axis, in the order their first key is written in the grid (as many parts as values: small)."""
     group_of = {key: tuple(group) for group in spec.zip for key in group}
-    axes: list[list[dict[str, Any]]] = []
-    done: set[str] = set()
-    for key in spec.grid:
-        if key in done:
-            continue
-        group = group_of.get(key, (key,))
-        done.update(group)
-        columns = [spec.grid[k] for k in group]
-        axes.append([dict(zip(group, values, strict=True)) for values in zip(*columns, strict=True)])
-    return axes
+    groups = dict.fromkeys(group_of.get(key, (key,)) for key in spec.grid)  # in order, each once
+    return [
+        [dict(zip(group, values, strict=True)) for values in zip(*(spec.grid[k] for k in group), strict=True)]
+        for group in groups
+    ]
 
 
 def expand(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The grid points, ``[{key: value}]``: the product of the axes, a zip group being one axis.
-
-    The axes come in the order their first key is written in the grid, and the last axis varies
-    fastest (as :func:`itertools.product`). Check the grid's size first (:func:`check_grid_size`):
-    this list holds every run.
-    """
+    """The grid points, ``[{key: value}]``: the product of :func:`_axes`, the last varying fastest.
+    Check the grid's size first (:func:`check_grid_size`): this list holds every run."""
     return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*_axes(spec))]
 
 
@@ -284,8 +269,7 @@ def grid_size(spec: SweepSpec) -> int:
 
 
 def check_grid_size(spec: SweepSpec, max_runs: int = DEFAULT_MAX_RUNS) -> int:
-    """The grid's size (:func:`grid_size`), refused above ``max_runs`` before anything is expanded, so
-    a grid of a million runs is answered in a moment and in little memory.
+    """The grid's size (:func:`grid_size`), refused above ``max_runs`` before anything is expanded.
 
     Raises:
         ValueError: naming the size, its factors and the flag that confirms it (``--max-runs``).

@@ -15,6 +15,7 @@ import difflib
 import json
 import math
 import re
+from contextlib import suppress
 from typing import Any
 
 #: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
@@ -168,11 +169,9 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         hint = ""
         if isinstance(value, str):
-            try:
+            with suppress(ValueError):
                 float(value)
                 hint = " (YAML reads 1e-4 as text: write 1.0e-4)"
-            except ValueError:
-                pass
         raise ValueError(f"{where} must be a number, got {value!r}{hint}")
     return float(value)
 
