@@ -121,8 +121,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print("dry run: nothing written")
         return 0
 
-    from heldout.sweep.outcome import ended_line, log_path
-    from heldout.sweep.summary import report_lines
+    from heldout.sweep.outcome import log_path
+    from heldout.sweep.summary import ended_line, report_lines
 
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
 

@@ -112,17 +112,6 @@ def stop_signals(
             signal.signal(s, h)
 
 
-def ended_line(label: str, outcome: Outcome, decisions: list[Any]) -> str:
-    """The line a sweep (or stage) ends with, counting the runs its plan's ``decisions`` leave failed."""
-    kept, skipped = sum(d.action == "keep" for d in decisions), sum(d.action == "skip" for d in decisions)
-    return (
-        f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
-        f"{len(outcome.failed) + kept} failed, {len(outcome.interrupted)} interrupted"
-        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
-        + f" ({outcome.seconds:.1f} s)"
-    )
-
-
 def log_path(folder: Path, name: str) -> Path:
     """The log a worker writes for run ``name`` of the sweep in ``folder``."""
     return folder / "logs" / (name.replace("/", "__") + ".log")
@@ -249,14 +238,4 @@ class Ledger:
         self.display.close()
 
 
-__all__ = [
-    "Job",
-    "Ledger",
-    "Outcome",
-    "ended_line",
-    "free",
-    "judge",
-    "log_path",
-    "retry_action",
-    "stop_signals",
-]
+__all__ = ["Job", "Ledger", "Outcome", "free", "judge", "log_path", "retry_action", "stop_signals"]

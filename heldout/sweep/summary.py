@@ -85,10 +85,21 @@ def write_sweep_report(
     return lines, warnings
 
 
+def ended_line(label: str, outcome: Any, decisions: list[Any]) -> str:
+    """The line a sweep (or stage) ends with, counting the runs its plan's ``decisions`` leave failed."""
+    kept, skipped = sum(d.action == "keep" for d in decisions), sum(d.action == "skip" for d in decisions)
+    return (
+        f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
+        f"{len(outcome.failed) + kept} failed, {len(outcome.interrupted)} interrupted"
+        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
+        + f" ({outcome.seconds:.1f} s)"
+    )
+
+
 def report_lines(plan: Plan, reps: int = 2000, plots: bool = True) -> list[str]:
     """:func:`write_sweep_report`'s lines to print, its warnings last (``warning: ...``)."""
     lines, warnings = write_sweep_report(plan, reps=reps, plots=plots)
     return lines + ["warning: " + w for w in warnings]
 
 
-__all__ = ["agent_lines", "experiment_of", "report_lines", "write_sweep_report"]
+__all__ = ["agent_lines", "ended_line", "experiment_of", "report_lines", "write_sweep_report"]

@@ -574,9 +574,10 @@ def run_tune(
     """
     import importlib.util
 
-    from heldout.sweep.outcome import ended_line, log_path
+    from heldout.sweep.outcome import log_path
     from heldout.sweep.plan import make_plan
     from heldout.sweep.spec import build_runs, validate_runs
+    from heldout.sweep.summary import ended_line
 
     out, err = out or sys.stdout, err or sys.stderr
     where = spec.where
