@@ -577,7 +577,7 @@ def run_tune(
     from heldout.sweep.outcome import log_path
     from heldout.sweep.plan import make_plan
     from heldout.sweep.spec import build_runs, validate_runs
-    from heldout.sweep.summary import ended_line
+    from heldout.sweep.summary import ended_line, report_lines
 
     out, err = out or sys.stdout, err or sys.stderr
     where = spec.where
@@ -684,8 +684,6 @@ def run_tune(
             print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130 if outcome.stopped else 1
     if report:
-        from heldout.sweep.summary import report_lines
-
         print("\n".join(report_lines(plan2, reps=reps, plots=plots)), file=out)
     return 1 if failed else 0
 
