@@ -95,10 +95,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     from heldout.sweep.spec import build_runs, check_grid_size, load_spec, validate_runs
 
     if args.backend not in BACKENDS:
-        import difflib
+        from heldout.sweep.tune_spec import did_you_mean
 
-        close = difflib.get_close_matches(args.backend, BACKENDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(args.backend, BACKENDS)
         raise ValueError(
             f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
         )
@@ -122,7 +121,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print("dry run: nothing written")
         return 0
 
-    from heldout.sweep.summary import write_sweep_report
+    from heldout.sweep.outcome import log_path
+    from heldout.sweep.summary import ended_line, report_lines
 
     command = "heldout " + " ".join(shlex.quote(a) for a in argv)
 
@@ -155,27 +155,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             command=command,
         )
     kept = [d.run.name for d in plan.decisions if d.action == "keep"]
-    skipped = sum(d.action == "skip" for d in plan.decisions)
-    print(
-        f"sweep {spec.name!r}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
-        f"{len(outcome.failed) + len(kept)} failed, {len(outcome.interrupted)} interrupted"
-        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
-        + f" ({outcome.seconds:.1f} s)"
-    )
+    print(ended_line(f"sweep {spec.name!r}", outcome, plan.decisions))
     for name in outcome.failed + kept:
         error = f": {outcome.errors[name]}" if name in outcome.errors else ""
-        print(f"  failed: {name} (log: {plan.folder / 'logs' / (name.replace('/', '__') + '.log')}){error}")
+        print(f"  failed: {name} (log: {log_path(plan.folder, name)}){error}")
     if outcome.stopped:
         print(
             f"stopped: run the same command again to resume ({' '.join(map(shlex.quote, ['heldout', *argv]))})"
         )
         return 130
     if not args.no_report:
-        lines, warnings = write_sweep_report(plan, reps=args.reps, plots=not args.no_plots)
-        for line in lines:
-            print(line)
-        for warning in warnings:
-            print("warning: " + warning)
+        print("\n".join(report_lines(plan, reps=args.reps, plots=not args.no_plots)))
     return 1 if outcome.failed or kept else 0
 
 

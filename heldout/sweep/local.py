@@ -1,19 +1,11 @@
 """The local backend: a sweep's runs on a pool of worker processes on this machine.
 
 At most ``workers`` runs train at once, each in its own process (:mod:`heldout.sweep.worker`) with
-``threads`` torch threads, so that ``workers x threads`` stays within the machine's cores
-(:func:`pool_size`). Processes come from a fork server that imported heldout once, so a run starts in
-a fraction of a second and no process forks a parent whose torch thread pool is already running. The
-sweep follows its runs through their ``status.json`` and shows one progress line for them all.
-
-Ctrl-C or SIGTERM (a scheduler's preemption) stops cleanly: no new run starts, each worker gets the
-signal once and stops at the end of its update with a checkpoint, ``interrupted``; the same command
-resumes it. A second Ctrl-C stops the runs at once. The workers of a sweep killed outright notice
-within a second and stop the same way (:func:`heldout.sweep.worker._watch`); a run whose worker is
-killed outright is resumed from its last checkpoint (a retry, or the next sweep) once its lease is
-stale, and a run another live process holds waits until its lease is free or stale
-(:mod:`heldout.protocol.lease`). A failed run is started again up to ``max_retries`` times, unless
-it diverged.
+``threads`` torch threads (:func:`pool_size`), forked from a fork server that imported heldout once
+(no process forks a parent whose torch thread pool is running). Runs are followed through their
+``status.json``. Ctrl-C or SIGTERM stops cleanly (each run checkpoints, ``interrupted``; a second
+Ctrl-C stops at once); a killed sweep's workers notice and stop (:func:`heldout.sweep.worker._watch`).
+Retries, leases and resuming: docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -25,6 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import suppress
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -148,10 +141,8 @@ def run_local(
     def forward(signum: int, requests: int) -> None:  # the same signal: a second SIGTERM cuts no update
         for job in running.values():
             if job.handle.pid and job.handle.is_alive():
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(job.handle.pid, signum)
-                except ProcessLookupError:
-                    pass
 
     t0 = time.monotonic()
     try:

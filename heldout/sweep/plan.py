@@ -1,29 +1,15 @@
 """What a sweep does with each of its runs, decided from the run folders before any compute.
 
-Each run's folder is in one of the states of :mod:`heldout.protocol.status`, or does not exist yet:
-
-========================  ==================================================================
-found                     decision
-========================  ==================================================================
-no folder                 ``start``: a new run
-complete                  ``skip``
-interrupted               ``resume`` from its last intact checkpoint; ``restart`` without one
-failed                    the same as interrupted (a retry), while ``--max-retries`` allows;
-                          ``keep`` with ``--max-retries 0``, or when it diverged (a retry from
-                          the same seed and checkpoint diverges again)
-running (a live lease:    ``wait``: left alone while another sweep or ``heldout train`` holds
-see protocol/lease.py)    it; the sweep starts it once that lease is released or stale, and
-                          its worker decides again (complete: counted; else resumed)
-========================  ==================================================================
-
-A folder whose ``config.yaml`` differs from the run the spec now describes is refused (it holds
-another run), and so is a sweep folder that holds another sweep (``sweep.json`` names it) or files of
-no sweep at all.
+A run's decision follows its folder's state (:mod:`heldout.protocol.status`; the table is in
+docs/sweeps.md): ``start``, ``skip``, ``resume`` / ``restart`` (a retry while ``--max-retries``
+allows, never of a diverged run), ``keep`` (left failed) or ``wait`` (a live lease elsewhere). A
+folder that holds another run, another sweep or files of no sweep is refused.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +61,7 @@ class Plan:
 
     def count(self, what: str = "state") -> dict[str, int]:
         """How many runs are in each state (or take each action, with ``what="action"``)."""
-        out: dict[str, int] = {}
-        for d in self.decisions:
-            key = getattr(d, what)
-            out[key] = out.get(key, 0) + 1
-        return out
+        return dict(Counter(getattr(d, what) for d in self.decisions))
 
     @property
     def steps_left(self) -> int:
@@ -109,15 +91,13 @@ class Plan:
 
 
 def _verb(d: Decision) -> str:
-    if d.action == "start":
-        return f"start ({d.steps_left:,} steps)"
-    if d.action == "resume":
-        return f"resume ({d.steps_left:,} steps left)"
-    if d.action == "restart":
-        return f"restart ({d.steps_left:,} steps)"
-    if d.action == "wait":
-        return "wait for its process, then resume it"
-    return {"skip": "skip", "keep": "keep (not retried)"}[d.action]
+    verbs = {
+        "start": "start ({:,} steps)",
+        "resume": "resume ({:,} steps left)",
+        "restart": "restart ({:,} steps)",
+    }
+    verbs.update(wait="wait for its process, then resume it", skip="skip", keep="keep (not retried)")
+    return verbs[d.action].format(d.steps_left)
 
 
 def check_sweep_folder(spec: SweepSpec) -> Path:
@@ -153,28 +133,9 @@ def check_sweep_folder(spec: SweepSpec) -> Path:
     return folder
 
 
-def _checkpoint_step(path: Path) -> tuple[Path | None, int, bool]:
-    """The latest intact checkpoint of ``path``, its step, and whether training was done at it."""
-    import json
-
-    from heldout.protocol.checkpoint import latest_checkpoint
-
-    checkpoint, _ = latest_checkpoint(path)
-    if checkpoint is None:
-        return None, 0, False
-    step = int(checkpoint.name[len("step-") :])
-    try:
-        done = bool(json.loads((checkpoint / "state.json").read_text()).get("extra", {}).get("training_done"))
-    except (OSError, ValueError, AttributeError):
-        done = False
-    return checkpoint, step, done
-
-
 def _differs(found: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    for key in wanted:
-        if found.get(key) != wanted[key]:
-            return f"{key}: {found.get(key)!r} there, {wanted[key]!r} in the spec"
-    return None
+    diff = [f"{k}: {found.get(k)!r} there, {v!r} in the spec" for k, v in wanted.items() if found.get(k) != v]
+    return diff[0] if diff else None
 
 
 def decide(run: RunPoint, folder: Path, max_retries: int) -> Decision:
@@ -183,6 +144,7 @@ def decide(run: RunPoint, folder: Path, max_retries: int) -> Decision:
     Raises:
         ValueError: The folder holds a run of another config, or an unreadable status.
     """
+    from heldout.protocol.checkpoint import latest_checkpoint
     from heldout.protocol.run_folder import read_config
     from heldout.protocol.status import describe_status, read_status
 
@@ -215,19 +177,16 @@ def decide(run: RunPoint, folder: Path, max_retries: int) -> Decision:
         error = str(status.get("error") or "")
         if max_retries <= 0 or error.startswith("TrainingDiverged"):
             return Decision(run, path, state, "keep", detail, 0)
-    checkpoint, step, _ = _checkpoint_step(path)
+    checkpoint, _ = latest_checkpoint(path)
     if checkpoint is None:
         return Decision(run, path, state, "restart", detail, total)
-    return Decision(run, path, state, "resume", detail, max(0, total - step))
+    return Decision(run, path, state, "resume", detail, max(0, total - int(checkpoint.name[len("step-") :])))
 
 
 def make_plan(spec: SweepSpec, runs: list[RunPoint], max_retries: int) -> Plan:
     """Checks the sweep's folder and decides every run (writes nothing)."""
     folder = check_sweep_folder(spec)
-    plan = Plan(spec, folder)
-    for run in runs:
-        plan.decisions.append(decide(run, folder, max_retries))
-    return plan
+    return Plan(spec, folder, [decide(run, folder, max_retries) for run in runs])
 
 
 def record_sweep(plan: Plan, command: str = "") -> Path:

@@ -1,12 +1,9 @@
 """``heldout sweep --address``: the Ray cluster a sweep joins, checked to answer before anything is
 written.
 
-Ray reads the address (Moritz et al. 2018, "Ray: A Distributed Framework for Emerging AI
-Applications"): ``auto`` (``RAY_ADDRESS``, else what the last ``ray start`` on this machine left, else
-a Ray process running here), ``HOST:PORT`` (the head's GCS, 6379 by default) or ``ray://HOST:PORT``
-(Ray Client, 10001 by default). This module only checks that something accepts a TCP connection
-there, with a short timeout: a malformed address, ``auto`` with no cluster, and one where nothing
-answers are bad input (one line, exit 2), caught in a second where Ray would wait a minute for its GCS.
+``auto``, ``HOST:PORT`` or ``ray://HOST:PORT`` as Ray reads them; this module only checks that
+something accepts a TCP connection there, with a short timeout, so that a malformed address or one
+where nothing answers is bad input (one line, exit 2) in a second where Ray would wait a minute.
 """
 
 from __future__ import annotations

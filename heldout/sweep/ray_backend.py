@@ -1,23 +1,11 @@
 """The Ray backend: a sweep's runs as Ray tasks, on a local Ray instance or an existing cluster.
 
-Each run is one Ray task (Moritz et al. 2018, "Ray: A Distributed Framework for Emerging AI
-Applications") that asks for the spec's ``resources`` (``cpus``; ``gpus``, a fraction for runs that
-share a GPU), else ``num_cpus`` = its torch threads and one GPU on ``device: cuda`` only: a run on
-``auto`` asks for no GPU unless the spec does, and then sees none. The task runs
-:func:`heldout.sweep.worker.run_one` in a fresh process (``max_calls=1``): the run folder is byte for
-byte what the local backend writes, and the worker takes the run's lease first.
-
-Storage: the workers write into the sweep folder by absolute path, from the driver's working folder;
-on several machines it (and any ``imports``) must be on storage every node mounts at the same path,
-with heldout installed on every node. Before any run starts, one probe task per alive node reads back
-a token the driver wrote there (:func:`check_shared`): a node that cannot (``ray://`` from a laptop to
-a cluster without shared storage) stops the sweep in one line, before anything is written.
-
-Retries are the sweep's own (Ray's are off): a run that fails, or whose worker or node is lost, is
-started again from its last checkpoint up to ``--max-retries`` times (:func:`heldout.sweep.outcome.judge`),
-and Ray's error text goes to the run's log and the summary. Ctrl-C or SIGTERM drops the queued runs
-and cancels the running ones (``ray.cancel`` raises SIGINT's handler in the task: a checkpoint at the
-end of the update, ``interrupted``); a second Ctrl-C force-cancels. The same command resumes them.
+Each run is one Ray task (Moritz et al. 2018) in a fresh process (``max_calls=1``) running
+:func:`heldout.sweep.worker.run_one`, so its folder is what the local backend writes; it asks for
+the spec's ``resources``, else its torch threads as CPUs and a GPU on ``device: cuda`` only. The
+sweep folder must be on storage every node mounts at the same path: one probe task per node checks
+it before any run starts (:func:`check_shared`). Retries are the sweep's own (Ray's are off), and
+Ctrl-C cancels the running tasks cleanly (docs/sweeps.md, "A Ray cluster").
 """
 
 from __future__ import annotations
@@ -26,6 +14,7 @@ import os
 import sys
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -280,10 +269,8 @@ def _loop(
 
     def forward(signum: int, requests: int) -> None:
         for ref in list(pending):
-            try:
+            with suppress(Exception):  # a task that just ended
                 ray.cancel(ref, force=requests > 1)
-            except Exception:  # noqa: BLE001 - a task that just ended
-                pass
 
     try:
         with stop_signals(outcome, display, forward, "queued runs are dropped, "):

@@ -1,31 +1,8 @@
 """A sweep's spec: the YAML file ``heldout sweep`` reads, checked and expanded into runs.
 
-A spec names the sweep, its folder and a grid of config values::
-
-    name: tiny
-    folder: sweeps/tiny                      # default: sweeps/<name>
-    base:                                    # config fields every run shares (a preset among them)
-      preset: cartpole-gravity-extrapolation
-      timesteps: 2048
-    grid:                                    # each key a list of values; the runs are their product
-      agent: [ppo, sg-ppo]
-      seed: [0, 1]
-      agent_kwargs.ent_coef: [0.0, 0.01]     # a key of a mapping field (agent_kwargs, env_options, contexts)
-    zip:                                     # lists stepped through together instead of crossed
-      - [agent, agent_kwargs.ent_coef]
-    tune:                                    # optional: what ``heldout sweep --tune`` searches
-      space: {agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}   # (heldout.sweep.tune_spec)
-
-A grid key is ``preset``, a :class:`~heldout.protocol.config.TrainConfig` field, or ``FIELD.KEY`` for
-a key of one of its mapping fields. A run's config is its preset (``procgen-easy`` when none is
-named, as ``heldout train``), then ``base``, then its grid values; a mapping (``agent_kwargs: {...}``)
-is merged key by key into the preset's, as ``heldout train --agent-arg`` does. Runs are named by their
-grid point: ``<folder>/[<other keys>/]<env>/<agent>/seed<k>``, where ``<other keys>`` (e.g.
-``ent_coef=0.01``) appears when keys other than env, agent and seed vary, so each combination of them
-is a folder of its own that ``heldout report`` can read as one experiment.
-
-Bad input (an unknown key, env, agent, field or mapping key; an empty grid; a value listed twice;
-zipped lists of different lengths) raises ValueError / KeyError / TypeError with one line naming it.
+docs/sweeps.md has the format (``name``, ``folder``, ``base``, ``grid``, ``zip``, ``tune``,
+``resources``). A run's config is its preset, then ``base``, then its grid values; its folder is
+:func:`run_name`. Bad input raises ValueError / KeyError / TypeError with one line naming it.
 """
 
 from __future__ import annotations
@@ -41,6 +18,7 @@ from typing import Any
 from heldout.sweep.tune_spec import MAPPING_FIELDS, check_key, grid_keys
 from heldout.sweep.tune_spec import did_you_mean as _did_you_mean
 from heldout.sweep.tune_spec import fragment as _fragment
+from heldout.sweep.tune_spec import unknown as unknown_error
 
 #: The keys a spec may have.
 SPEC_KEYS: tuple[str, ...] = ("name", "description", "folder", "base", "grid", "zip", "tune", "resources")
@@ -87,16 +65,15 @@ class SweepSpec:
     tune: Any = None
     resources: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def where(self) -> str:
+        """How its error lines name it: ``sweep spec 'FILE'``."""
+        return f"sweep spec {self.source!r}" if self.source else "sweep spec"
+
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (what ``sweep.json`` records)."""
-        out = {
-            "name": self.name,
-            "description": self.description,
-            "folder": str(self.folder),
-            "base": self.base,
-            "grid": self.grid,
-            "zip": self.zip,
-        }
+        out = {key: getattr(self, key) for key in ("name", "description", "folder", "base", "grid", "zip")}
+        out["folder"] = str(self.folder)
         if self.tune is not None:
             out["tune"] = self.tune.to_dict()
         if self.resources:
@@ -134,11 +111,7 @@ def parse_spec(data: Any, source: str = "", default_name: str = "sweep") -> Swee
         raise ValueError(f"{where} holds no mapping of keys (name, folder, base, grid, zip)")
     unknown = [k for k in data if k not in SPEC_KEYS]
     if unknown:
-        key = unknown[0]
-        raise ValueError(
-            f"{where}: unknown key {key!r}{_did_you_mean(str(key), list(SPEC_KEYS))}; valid keys: "
-            f"{', '.join(SPEC_KEYS)}"
-        )
+        raise unknown_error(where, "key", unknown[0], SPEC_KEYS)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
@@ -246,10 +219,7 @@ def parse_resources(value: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, v in value.items():
         if key not in RESOURCES:
-            raise ValueError(
-                f"{where}: resources: unknown key {key!r}{_did_you_mean(str(key), list(RESOURCES))}; "
-                f"valid keys: {', '.join(RESOURCES)}"
-            )
+            raise unknown_error(f"{where}: resources", "key", key, list(RESOURCES))
         number = (isinstance(v, int) and not isinstance(v, bool)) or (
             isinstance(v, float) and math.isfinite(v)
         )
@@ -280,25 +250,16 @@ def _axes(spec: SweepSpec) -> list[list[dict[str, Any]]]:
     """The grid's axes, each a list of ``{key: value}`` parts: one per key, a zip group being one
     axis, in the order their first key is written in the grid (as many parts as values: small)."""
     group_of = {key: tuple(group) for group in spec.zip for key in group}
-    axes: list[list[dict[str, Any]]] = []
-    done: set[str] = set()
-    for key in spec.grid:
-        if key in done:
-            continue
-        group = group_of.get(key, (key,))
-        done.update(group)
-        columns = [spec.grid[k] for k in group]
-        axes.append([dict(zip(group, values, strict=True)) for values in zip(*columns, strict=True)])
-    return axes
+    groups = dict.fromkeys(group_of.get(key, (key,)) for key in spec.grid)  # in order, each once
+    return [
+        [dict(zip(group, values, strict=True)) for values in zip(*(spec.grid[k] for k in group), strict=True)]
+        for group in groups
+    ]
 
 
 def expand(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The grid points, ``[{key: value}]``: the product of the axes, a zip group being one axis.
-
-    The axes come in the order their first key is written in the grid, and the last axis varies
-    fastest (as :func:`itertools.product`). Check the grid's size first (:func:`check_grid_size`):
-    this list holds every run.
-    """
+    """The grid points, ``[{key: value}]``: the product of :func:`_axes`, the last varying fastest.
+    Check the grid's size first (:func:`check_grid_size`): this list holds every run."""
     return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*_axes(spec))]
 
 
@@ -308,18 +269,16 @@ def grid_size(spec: SweepSpec) -> int:
 
 
 def check_grid_size(spec: SweepSpec, max_runs: int = DEFAULT_MAX_RUNS) -> int:
-    """The grid's size (:func:`grid_size`), refused above ``max_runs`` before anything is expanded, so
-    a grid of a million runs is answered in a moment and in little memory.
+    """The grid's size (:func:`grid_size`), refused above ``max_runs`` before anything is expanded.
 
     Raises:
         ValueError: naming the size, its factors and the flag that confirms it (``--max-runs``).
     """
     size = grid_size(spec)
     if size > max_runs:
-        where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
         factors = " x ".join(f"{len(axis)} {'+'.join(axis[0])}" for axis in _axes(spec))
         raise ValueError(
-            f"{where}: the grid holds {size:,} runs ({factors}), more than --max-runs {max_runs:,}: "
+            f"{spec.where}: the grid holds {size:,} runs ({factors}), more than --max-runs {max_runs:,}: "
             f"shrink the grid, or pass --max-runs {size} if you mean to plan them all"
         )
     return size
@@ -355,11 +314,10 @@ def import_spec_plugins(spec: SweepSpec) -> None:
     from heldout.protocol.config import import_list
     from heldout.protocol.plugins import import_plugins
 
-    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
     try:
         import_plugins(import_list(spec.base.get("imports", [])))
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}, base.imports: {exc}") from None
+        raise type(exc)(f"{spec.where}, base.imports: {exc}") from None
 
 
 def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPoint:
@@ -373,21 +331,20 @@ def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPo
     """
     from heldout.protocol.presets import PRESETS
 
-    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
     base = {k: v for k, v in spec.base.items() if k != "preset"}
     preset = point.get("preset", spec.base.get("preset", DEFAULT_PRESET))
     if not isinstance(preset, str) or preset not in PRESETS:
-        raise KeyError(f"{where}: {PRESETS.unknown_message(preset)}")
+        raise KeyError(f"{spec.where}: {PRESETS.unknown_message(preset)}")
     config = PRESETS.get(preset)
     values = {k: v for k, v in point.items() if k != "preset"}
-    config = _apply(_apply(config, base, where), values, where)
+    config = _apply(_apply(config, base, spec.where), values, spec.where)
     config = config.replace(out=str(spec.folder))
     name = run_name(point, config, list(spec.grid))
     name = f"{prefix}/{name}" if prefix else name
     try:
         config.validate()
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}: run {name}: {exc}") from None
+        raise type(exc)(f"{spec.where}: run {name}: {exc}") from None
     return RunPoint(name=name, point=point, config=config.resolved())
 
 
@@ -401,7 +358,6 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         KeyError: an unknown preset (did you mean).
         ValueError / TypeError: a bad value, or two grid points that would share a folder.
     """
-    where = f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
     import_spec_plugins(spec)  # the user's modules first
     runs: list[RunPoint] = []
     by_name: dict[str, dict[str, Any]] = {}
@@ -409,7 +365,7 @@ def build_runs(spec: SweepSpec) -> list[RunPoint]:
         run = build_run(spec, point)
         if run.name in by_name:
             raise ValueError(
-                f"{where}: grid points {_show(by_name[run.name])} and {_show(point)} are the same run "
+                f"{spec.where}: grid points {_show(by_name[run.name])} and {_show(point)} are the same run "
                 f"({run.name}); give each a different value"
             )
         by_name[run.name] = point

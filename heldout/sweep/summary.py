@@ -1,11 +1,8 @@
 """The end of a sweep: the aggregate report on its folder and one line per agent.
 
-The report is ``heldout report``'s (:func:`heldout.analysis.report.write_report`: IQM, bootstrap CIs,
-P(improvement), curves, per-game tables) over the sweep's complete runs, written to
-``<folder>/report/``. Where the grid varies keys besides env, agent and seed (a hyper-parameter, a
-preset), each combination is an experiment of its own and gets its own report,
-``<folder>/report/<combination>/``: a report keeps one run per agent, game, setting and seed, so two
-values of a hyper-parameter must not meet in one.
+The report is ``heldout report``'s (:func:`heldout.analysis.report.write_report`) over the sweep's
+complete runs, in ``<folder>/report/``; where the grid varies keys besides env, agent and seed, each
+combination gets its own, ``<folder>/report/<combination>/`` (docs/sweeps.md, "The report at the end").
 """
 
 from __future__ import annotations
@@ -19,12 +16,7 @@ from heldout.sweep.plan import Plan
 def experiment_of(name: str) -> str:
     """The combination part of a run's name (``ent_coef=0.01`` of ``ent_coef=0.01/cartpole/ppo/seed0``),
     '' when only env, agent and seed vary."""
-    parts = name.split("/")
-    return "/".join(parts[:-3])
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return "/".join(name.split("/")[:-3])
 
 
 def agent_lines(run_dirs: list[Path]) -> list[str]:
@@ -39,23 +31,19 @@ def agent_lines(run_dirs: list[Path]) -> list[str]:
     lines = []
     for agent, summaries in sorted(by_agent.items()):
         games = sorted({str(s.get("env")) for s in summaries})
-        split = {
+        means = {
             name: [s["splits"][name]["mean"] for s in summaries if name in s.get("splits", {})]
             for name in ("train", "test")
         }
-        gaps = [s["gap"] for s in summaries if s.get("gap") is not None]
+        means["gap"] = [s["gap"] for s in summaries if s.get("gap") is not None]
         normalized = [s["splits"].get("test", {}).get("normalized") for s in summaries]
         text = f"{agent}: {len(summaries)} run(s) on {len(games)} game(s) ({', '.join(games[:4])}"
         text += ", ...)" if len(games) > 4 else ")"
-        for name in ("train", "test"):
-            m = _mean(split[name])
-            if m is not None:
-                text += f", {name} {m:.2f}"
-        gap = _mean(gaps)
-        if gap is not None:
-            text += f", gap {gap:.2f}"
+        for name, values in means.items():  # train, test, gap
+            if values:
+                text += f", {name} {sum(values) / len(values):.2f}"
         if normalized and all(isinstance(n, (int, float)) for n in normalized):
-            text += f", normalised test {_mean(normalized):.3f}"  # type: ignore[arg-type]
+            text += f", normalised test {sum(normalized) / len(normalized):.3f}"  # type: ignore[arg-type]
         lines.append(text + " (means over runs)")
     return lines
 
@@ -97,4 +85,21 @@ def write_sweep_report(
     return lines, warnings
 
 
-__all__ = ["agent_lines", "experiment_of", "write_sweep_report"]
+def ended_line(label: str, outcome: Any, decisions: list[Any]) -> str:
+    """The line a sweep (or stage) ends with, counting the runs its plan's ``decisions`` leave failed."""
+    kept, skipped = sum(d.action == "keep" for d in decisions), sum(d.action == "skip" for d in decisions)
+    return (
+        f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
+        f"{len(outcome.failed) + kept} failed, {len(outcome.interrupted)} interrupted"
+        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
+        + f" ({outcome.seconds:.1f} s)"
+    )
+
+
+def report_lines(plan: Plan, reps: int = 2000, plots: bool = True) -> list[str]:
+    """:func:`write_sweep_report`'s lines to print, its warnings last (``warning: ...``)."""
+    lines, warnings = write_sweep_report(plan, reps=reps, plots=plots)
+    return lines + ["warning: " + w for w in warnings]
+
+
+__all__ = ["agent_lines", "ended_line", "experiment_of", "report_lines", "write_sweep_report"]

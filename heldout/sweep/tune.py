@@ -1,21 +1,11 @@
 """``heldout sweep --tune``: search the spec's ``tune:`` space on validation levels, then run the best.
 
-1. **Trials.** The grid's points are grouped by everything but their seed, or by the keys of
-   ``tune.by`` (a trial's score is then the mean over the group's members, min-max normalised where
-   they span games, :func:`check_pooling`). Each group tries every trial of the space
-   (:func:`heldout.sweep.tune_spec.trial_points`, or as Optuna proposes them, :class:`Search`) on
-   the tuning seeds, by default one that no grid run trains (:func:`tune_seeds`; Eimer et al. 2023,
-   ICML, keep tuning and evaluation seeds apart). A trial's runs are ordinary run folders,
-   ``<folder>/tune/<trial>/<env>/<agent>/seed<k>``.
-2. **The best config on the grid.** Each grid point runs with its group's best values, as an
-   ordinary sweep run, and the sweep's report covers these runs.
-
-A trial is scored from one file per run, ``eval/validation.csv``, never from the test split (Cobbe
-et al. 2020; Kirk et al. 2023, JAIR, section 4): ``mean`` of the runs' means, or ``iqm`` of their
-episodes pooled (Agarwal et al. 2021). ``<folder>/tune/tuning.json`` records every trial and each
-group's best (the highest score, the first of equal ones; a failed trial is never chosen).
-Everything is checked before any compute; the same command again skips complete trials and runs and
-resumes the rest (grid and random trials derived from the spec again, Optuna's from its journal).
+Stage 1 groups the grid's points (by all but the seed, or by ``tune.by``: :func:`build_groups`) and
+runs each group's trials on the tuning seeds (:func:`tune_seeds`), each trial scored from its runs'
+``eval/validation.csv`` only, never the test split (:func:`score_trial`), and records them in
+``<folder>/tune/tuning.json``. Stage 2 runs each grid point with its group's best values as an
+ordinary sweep. Everything is checked before any compute; the same command resumes (docs/sweeps.md,
+"Tuning on validation levels").
 """
 
 from __future__ import annotations
@@ -71,10 +61,6 @@ class Group:
     trials: list[Trial] = field(default_factory=list)
 
 
-def _where(spec: SweepSpec) -> str:
-    return f"sweep spec {spec.source!r}" if spec.source else "sweep spec"
-
-
 def _key(point: dict[str, Any]) -> str:
     return json.dumps(point, sort_keys=True, default=str)
 
@@ -95,7 +81,7 @@ def tune_seeds(spec: SweepSpec) -> list[int]:
     both = [s for s in spec.tune.seeds if s in used]
     if both:
         raise ValueError(
-            f"{_where(spec)}, tune.seeds: {', '.join(map(str, both))} also seed(s) the grid's runs, whose "
+            f"{spec.where}, tune.seeds: {', '.join(map(str, both))} also seed(s) the grid's runs, whose "
             "test scores would then come from the very run the choice was made on (tuning and evaluation "
             f"seeds are kept apart): give seeds other than {', '.join(map(str, used))}, or leave "
             f"tune.seeds out (default {DEFAULT_SEED})"
@@ -131,7 +117,7 @@ def build_groups(spec: SweepSpec) -> list[Group]:
 
     if spec.tune is None:
         raise ValueError(
-            f"{_where(spec)} has no tune section: --tune needs one, e.g. tune: {{space: "
+            f"{spec.where} has no tune section: --tune needs one, e.g. tune: {{space: "
             "{agent_kwargs.learning_rate: [1.0e-4, 3.0e-4]}} (docs/sweeps.md, 'Tuning on validation levels')"
         )
     import_spec_plugins(spec)
@@ -370,18 +356,12 @@ def best_runs(spec: SweepSpec, results: list[dict]) -> list[RunPoint]:
 
 
 class Search:
-    """``method: optuna``: Optuna's seeded TPE (Akiba et al. 2019; Bergstra et al. 2011), one study
-    per group, kept in the journal ``<folder>/tune/optuna.journal`` (Optuna's ``JournalFileBackend``:
-    each ask and tell appended as it happens).
-
-    A trial is asked whenever a worker frees (the local backend calls :meth:`more`), at most
-    ``tune.batch`` of a group in flight, and told its validation score (a failed trial: ``FAIL``)
-    as soon as its last run ends. Trial ``n`` of a study is ``trial-<n>``, its sampler seeded with
-    ``tune.seed + n``: one trial at a time, a search proposes the same trials on every machine,
-    interrupted or not. Resume: the journal's told trials are kept (a failed one stays failed),
-    those asked but not told have their runs resumed and are told, and the search goes on to
-    ``samples``. ``create``: create the journal and studies (else read those there are: plan time).
-    """
+    """``method: optuna``: Optuna's seeded TPE (Akiba et al. 2019), one study per group, kept in the
+    journal ``<folder>/tune/optuna.journal``. A trial is asked whenever a worker frees (:meth:`more`),
+    at most ``tune.batch`` of a group in flight, and told its validation score (or ``FAIL``) as soon
+    as its last run ends; trial ``n``'s sampler is seeded with ``tune.seed + n``. Resuming keeps the
+    told trials and resumes those asked but not told. ``create``: create the journal and studies
+    (else read those there are: plan time)."""
 
     def __init__(
         self,
@@ -399,14 +379,8 @@ class Search:
         from heldout.sweep.tune_spec import Range
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.spec, self.tune, self.groups, self.folder, self.create, self.out = (
-            spec,
-            spec.tune,
-            groups,
-            folder,
-            create,
-            out,
-        )
+        self.spec, self.tune, self.groups, self.folder = spec, spec.tune, groups, folder
+        self.create, self.out = create, out
         self.seeds, self.studies, self.decisions = tune_seeds(spec), {}, []
         self.pending: dict[str, tuple[Group, Trial, set[str]]] = {}  # by run: its trial's runs not ended
         self.flying: dict[str, set[str]] = {g.name: set() for g in groups}  # trials asked, not told
@@ -438,7 +412,7 @@ class Search:
                 study.set_user_attr("space", space)
             elif study.user_attrs["space"] != space:
                 raise ValueError(
-                    f"{_where(spec)}, tune.space: the Optuna journal {str(path)!r} searched another space for "
+                    f"{spec.where}, tune.space: the Optuna journal {str(path)!r} searched another space for "
                     f"{group.name} ({json.dumps(study.user_attrs['space'])}): give the sweep a new folder"
                 )
             self.studies[group.name] = study
@@ -469,7 +443,7 @@ class Search:
         try:
             trial.members = make_trial(self.spec, group, trial.name, values, self.seeds).members
             if running and self.create:
-                validate_runs(trial.runs, _where(self.spec))
+                validate_runs(trial.runs, self.spec.where)
         except (ValueError, KeyError, TypeError) as exc:
             trial.failed, trial.members = True, []
             if running and self.create:
@@ -558,16 +532,6 @@ def _plain(values: list[Any]) -> bool:
     return all(v is None or isinstance(v, (bool, int, float, str)) for v in values)
 
 
-def _ended(label: str, outcome: Any, plan: Plan) -> str:
-    kept, skipped = len(_kept(plan)), sum(d.action == "skip" for d in plan.decisions)
-    return (
-        f"{label}: {len(outcome.complete)} run(s) trained, {skipped} skipped (complete), "
-        f"{len(outcome.failed) + kept} failed, {len(outcome.interrupted)} interrupted"
-        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
-        + f" ({outcome.seconds:.1f} s)"
-    )
-
-
 def _kept(plan: Plan) -> set[str]:
     """The runs a plan leaves failed (not tried again)."""
     return {d.run.name for d in plan.decisions if d.action == "keep"}
@@ -613,9 +577,10 @@ def run_tune(
     from heldout.sweep.outcome import log_path
     from heldout.sweep.plan import make_plan
     from heldout.sweep.spec import build_runs, validate_runs
+    from heldout.sweep.summary import ended_line, report_lines
 
     out, err = out or sys.stdout, err or sys.stderr
-    where = _where(spec)
+    where = spec.where
     optuna = spec.tune is not None and spec.tune.method == "optuna"
     if optuna and importlib.util.find_spec("optuna") is None:
         raise ValueError(
@@ -679,7 +644,7 @@ def run_tune(
         search.settle(outcome)
     else:
         outcome = runner(plan1, command=command, **kwargs)
-    print(_ended("stage 1 (trials)", outcome, plan1), file=out)
+    print(ended_line("stage 1 (trials)", outcome, plan1.decisions), file=out)
     if outcome.stopped:
         print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130
@@ -710,7 +675,7 @@ def run_tune(
         print(plan2.text(), file=out)
         _record(plan1, plan2, command)
         outcome = runner(plan2, command=command, **kwargs)
-        print(_ended(f"sweep {spec.name!r}", outcome, plan2), file=out)
+        print(ended_line(f"sweep {spec.name!r}", outcome, plan2.decisions), file=out)
         failed += outcome.failed + sorted(_kept(plan2))
     for name in failed:
         print(f"  failed: {name} (log: {log_path(plan1.folder, name)})", file=out)
@@ -719,13 +684,7 @@ def run_tune(
             print(f"stopped: run the same command again to resume ({rerun})", file=out)
         return 130 if outcome.stopped else 1
     if report:
-        from heldout.sweep.summary import write_sweep_report
-
-        lines, warnings = write_sweep_report(plan2, reps=reps, plots=plots)
-        for line in lines:
-            print(line, file=out)
-        for warning in warnings:
-            print("warning: " + warning, file=out)
+        print("\n".join(report_lines(plan2, reps=reps, plots=plots)), file=out)
     return 1 if failed else 0
 
 

@@ -1,19 +1,11 @@
 """The keys of a sweep spec (grid, ``base``, ``tune.space``) and its ``tune:`` section: the search
 space ``heldout sweep --tune`` tries on validation levels (docs/sweeps.md has the format).
 
-A key is a config field, ``preset``, or ``FIELD.KEY`` for one key of a mapping field
-(:func:`check_key`); :func:`fragment` is how a value reads in a folder name. A tuned key is one a
-grid may hold, except those that name the game, the seed or the split the search is scored on
-(:data:`NOT_TUNED`), and it may not also be in the grid or in ``base``.
-
-``method: grid`` tries every combination of the space's lists. ``random`` draws ``samples`` trials,
-each key from its list (uniformly) or range ``{low, high, log, int}`` (uniform on ``[low, high)``,
-log-uniform with ``log`` (Bergstra & Bengio 2012, JMLR), integers in ``[low, high]`` with ``int``),
-from a :class:`numpy.random.Generator` seeded with ``tune.seed``, one trial after the other (a
-larger ``samples`` keeps the trials a smaller one drew). ``optuna``: ``samples`` trials proposed by
-Optuna's TPE (:class:`heldout.sweep.tune.Search`; ``pip install 'heldout[tune]'``). ``samples``
-above the number of distinct trials a space of lists and integer ranges holds is refused
-(:func:`space_size`). Bad input raises ValueError with one line naming it.
+A key is ``preset``, a config field, or ``FIELD.KEY`` for one key of a mapping field
+(:func:`check_key`); keys in :data:`NOT_TUNED` are never tuned. ``method: grid`` tries every
+combination of the space's lists, ``random`` draws ``samples`` trials seeded by ``tune.seed``
+(:func:`trial_points`), ``optuna`` has them proposed by TPE (:class:`heldout.sweep.tune.Search`).
+Bad input raises ValueError with one line naming it.
 """
 
 from __future__ import annotations
@@ -23,6 +15,7 @@ import difflib
 import json
 import math
 import re
+from contextlib import suppress
 from typing import Any
 
 #: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
@@ -111,6 +104,15 @@ def did_you_mean(value: Any, valid: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def unknown(
+    where: str, what: str, value: Any, valid: tuple[str, ...] | list[str], label: str = "valid keys"
+) -> ValueError:
+    """The one-line error for an unknown ``what`` (``key``, ``method``): the closest and the valid ones."""
+    return ValueError(
+        f"{where}: unknown {what} {value!r}{did_you_mean(value, valid)}; {label}: {', '.join(valid)}"
+    )
+
+
 def grid_keys() -> list[str]:
     """The plain keys a grid or ``base`` may hold: ``preset`` and the config's fields."""
     from heldout.protocol.config import field_names
@@ -167,26 +169,20 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         hint = ""
         if isinstance(value, str):
-            try:
+            with suppress(ValueError):
                 float(value)
                 hint = " (YAML reads 1e-4 as text: write 1.0e-4)"
-            except ValueError:
-                pass
         raise ValueError(f"{where} must be a number, got {value!r}{hint}")
     return float(value)
 
 
 def _range(key: str, data: dict[str, Any], where: str) -> Range:
     where = f"{where}.{key}"
-    unknown = [k for k in data if k not in RANGE_KEYS]
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown range key {unknown[0]!r}{did_you_mean(unknown[0], RANGE_KEYS)}; valid keys: "
-            f"{', '.join(RANGE_KEYS)}"
-        )
-    for need in ("low", "high"):
-        if need not in data:
-            raise ValueError(f"{where}: a range needs low and high, e.g. {{low: 1.0e-4, high: 1.0e-3}}")
+    extra = [k for k in data if k not in RANGE_KEYS]
+    if extra:
+        raise unknown(where, "range key", extra[0], RANGE_KEYS)
+    if not {"low", "high"} <= set(data):
+        raise ValueError(f"{where}: a range needs low and high, e.g. {{low: 1.0e-4, high: 1.0e-3}}")
     low, high = _number(data["low"], f"{where}.low"), _number(data["high"], f"{where}.high")
     flags = {}
     for flag in ("log", "int"):
@@ -219,16 +215,12 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         raise ValueError(
             f"{where} must be a mapping with a space, e.g. tune: {{space: {{agent_kwargs.ent_coef: [0.0, 0.01]}}}}"
         )
-    unknown = [k for k in data if k not in TUNE_KEYS]
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], TUNE_KEYS)}; valid keys: {', '.join(TUNE_KEYS)}"
-        )
+    extra = [k for k in data if k not in TUNE_KEYS]
+    if extra:
+        raise unknown(where, "key", extra[0], TUNE_KEYS)
     method = data.get("method", "grid")
     if method not in METHODS:
-        raise ValueError(
-            f"{where}.method: unknown method {method!r}{did_you_mean(method, METHODS)}; valid: {', '.join(METHODS)}"
-        )
+        raise unknown(f"{where}.method", "method", method, METHODS, "valid")
     metric = data.get("metric", "mean")
     if metric not in METRICS:
         raise ValueError(
@@ -261,8 +253,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
         if isinstance(values, list):
             if not values:
                 raise ValueError(f"{where}.space.{key} is an empty list: no value to try")
-            twice = _twice([json.dumps(v, sort_keys=True) for v in values])
-            if twice is not None:
+            if (twice := _twice([json.dumps(v, sort_keys=True) for v in values])) is not None:
                 raise ValueError(f"{where}.space.{key} lists {twice} twice: each value once")
             checked[key] = list(values)
         elif isinstance(values, dict):
@@ -306,8 +297,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
     if seeds is not None:
         if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
             raise ValueError(f"{where}.seeds must be a list of whole numbers >= 0, e.g. [0], got {seeds!r}")
-        twice = _twice(seeds)
-        if twice is not None:
+        if (twice := _twice(seeds)) is not None:
             raise ValueError(f"{where}.seeds lists {twice} twice: each seed once")
     by = data.get("by")
     if by is not None:
@@ -321,8 +311,7 @@ def parse_tune(data: Any, where: str, grid: dict[str, Any], base: dict[str, Any]
                     f"{where}.by names {key!r}, which is not a grid key{did_you_mean(key, [k for k in grid if k != 'seed'])}; "
                     f"grid keys: {', '.join(k for k in grid if k != 'seed') or '(none but seed)'}"
                 )
-        twice = _twice(by)
-        if twice is not None:
+        if (twice := _twice(by)) is not None:
             raise ValueError(f"{where}.by lists {twice!r} twice")
     return TuneSpec(checked, method, samples, seeds, metric, seed, batch, by)
 

@@ -1,14 +1,9 @@
 """One run of a sweep, in a worker process: start, resume or restart it into its run folder.
 
-The worker writes nothing of its own but its log (``<sweep>/logs/<run>.log``: the run's tables and
-messages); the run folder is what ``heldout train`` writes, status.json included, which is how the
-sweep follows it. Exit codes: 0 complete, 1 failed, 3 held by another live process, 130 interrupted.
-
-Before it changes anything the worker takes the run's lease (:mod:`heldout.protocol.lease`): a run a
-live process holds (another sweep on the same folder, a ``heldout train --resume``) is left alone
-(exit 3). Holding it, the worker decides again from the folder what to do, as the plan may be out of
-date by then: a run found complete is not trained again, one with a checkpoint is resumed, one without
-is started afresh.
+It writes nothing of its own but its log (``<sweep>/logs/<run>.log``); the run folder is what
+``heldout train`` writes. It first takes the run's lease (:mod:`heldout.protocol.lease`; held by
+another live process: exit 3), then decides again from the folder, as the plan may be out of date.
+Exit codes: 0 complete, 1 failed, 3 held by another live process, 130 interrupted.
 """
 
 from __future__ import annotations
