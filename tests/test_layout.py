@@ -163,6 +163,17 @@ def test_config_knows_no_env_family():
     assert not {t for t in graph["heldout.protocol.config"] if t.startswith("heldout.protocol.families")}
 
 
+def test_the_findings_are_a_room_between_sweep_and_cli():
+    graph = import_graph()
+    findings = [m for m in graph if room(m) == "findings"]
+    assert "heldout.experiments.findings.verdict" in findings
+    assert room("heldout.experiments.config") == "experiments"
+    # the command line imports them, and they import the sweep's and the analysis' modules
+    assert any(room(t) == "findings" for t in graph["heldout.cli.findings"])
+    assert {room(t) for m in findings for t in graph[m]} >= {"analysis", "findings"}
+    assert "findings" not in ALLOWED["sweep"] and "cli" not in ALLOWED["findings"]
+
+
 def test_nothing_new_imports_the_deprecated_paths():
     users = [
         m
