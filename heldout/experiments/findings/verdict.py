@@ -229,7 +229,7 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
     left.set_xticklabels(["all seeds" if label == "all" else f"{finding.key}={label}" for label in labels])
     left.set_ylabel("mean return per seed")
     left.legend()
-    left.set_title(f"{finding.name} ({v.scale})")
+    left.set_title(f"{finding.name} ({v.scale}): each dot a seed, each bar the mean")
     lo, hi = v.estimate.ci if v.estimate.ci else (v.estimate.value, v.estimate.value)
     right.errorbar(
         [0],
@@ -242,12 +242,13 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
     right.axhline(0, color="gray", linestyle="--")
     right.set_xticks([0])
     right.set_xticklabels([finding.statistic])
-    right.set_title(v.verdict, fontsize=10)
+    right.set_title(f"{v.verdict}\n(95% bootstrap CI)", fontsize=10)
+    values = finding.scales[v.scale].values
     right.set_ylabel(
         {
-            "gap": "IQM of train - test",
-            "difference": "IQM test A - IQM test B",
-            "slope": "d gap / d log(levels)",
+            "gap": "IQM over seeds of train - test",
+            "difference": f"IQM test({values[0]}) - IQM test({values[-1]})" if values else "",
+            "slope": f"d gap / d log({finding.key})",
         }[finding.statistic]
     )
     return _save(fig, path)
