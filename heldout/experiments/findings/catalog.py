@@ -13,6 +13,16 @@ from heldout.experiments.findings.finding import Finding, Scale
 #: Every CPU run: one torch thread (two runs share the 2 cores), no periodic evaluation, no
 #: checkpoints mid-run (each run is minutes), no progress bar.
 _CPU = {"torch_threads": 1, "eval_freq": 0, "checkpoint_freq": 0}
+#: Two Procgen agents compared at a CPU budget: the procgen-quickstart preset's PPO on 50 levels,
+#: 49k env steps (48 rollouts), bf16 update, 50 evaluation episodes a split.
+_PROCGEN_CPU = {
+    "preset": "procgen-quickstart",
+    "num_levels": 50,
+    "timesteps": 49_152,
+    "agent_kwargs": {"precision": "bf16"},
+    "eval_episodes": 50,
+    **_CPU,
+}
 #: The Procgen reference protocol (easy, levels [0, 200), 25M steps; BASELINES.md).
 _PROCGEN_PAPER = {"preset": "procgen-easy"}
 #: PPO on Procgen easy-200 at 25M (openai/train-procgen, mean of 3 runs; BASELINES.md).
@@ -182,25 +192,17 @@ FINDINGS: dict[str, Finding] = {
             key="agent",
             scales={
                 "cpu": Scale(
-                    base={
-                        "preset": "procgen-quickstart",
-                        "env": "coinrun",
-                        "num_levels": 50,
-                        "timesteps": 49_152,
-                        "agent_kwargs": {"precision": "bf16"},
-                        "eval_episodes": 50,
-                        **_CPU,
-                    },
+                    base={**_PROCGEN_CPU, "env": "coinrun"},
                     values=("rad", "ppo"),
                     seeds=5,
                     protocol="Procgen coinrun easy, the procgen-quickstart preset's PPO, 50 training "
-                    "levels, 49k env steps, bf16 update; rad at its default augmentation",
+                    "levels, 49k env steps, bf16 update; rad with crop, its default augmentation",
                 ),
                 "paper": Scale(
                     base={**_PROCGEN_PAPER, "env": "coinrun"},
                     values=("rad", "ppo"),
                     seeds=10,
-                    protocol="Procgen coinrun easy, levels [0, 200), 25M env steps, RAD at its default augmentation, 10 seeds",
+                    protocol="Procgen coinrun easy, levels [0, 200), 25M env steps, RAD with crop (its default), 10 seeds",
                     published=_TEST_25M + "; coinrun test PPO 8.60, UCB-DrAC 8.55",
                 ),
             },
@@ -215,15 +217,7 @@ FINDINGS: dict[str, Finding] = {
             key="agent",
             scales={
                 "cpu": Scale(
-                    base={
-                        "preset": "procgen-quickstart",
-                        "env": "bigfish",
-                        "num_levels": 50,
-                        "timesteps": 49_152,
-                        "agent_kwargs": {"precision": "bf16"},
-                        "eval_episodes": 50,
-                        **_CPU,
-                    },
+                    base={**_PROCGEN_CPU, "env": "bigfish"},
                     values=("ucb-drac", "ppo"),
                     seeds=5,
                     protocol="Procgen bigfish easy (the game with UCB-DrAC's largest published gain), the "
