@@ -184,8 +184,8 @@ def lines(finding: Finding, v: Verdict) -> list[str]:
     out = [
         f"finding {finding.name} ({v.scale}): {finding.claim}",
         f"  source: {finding.source}",
-        f"  statistic: {finding.statistic}, {v.estimate.format()} (95% CI), {v.seeds} seed(s) per "
-        + ("arm" if finding.statistic == "difference" else "step" if finding.statistic == "slope" else "run"),
+        f"  statistic: {finding.statistic}, {v.estimate.format()} (95% CI), {v.seeds} seed(s)"
+        + {"difference": " per arm", "slope": " per step"}.get(finding.statistic, ""),
     ]
     if "p_improvement" in v.extra:
         p = Estimate(
