@@ -228,7 +228,7 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
     left.set_xticks(range(len(labels)))
     left.set_xticklabels(["all seeds" if label == "all" else f"{finding.key}={label}" for label in labels])
     left.set_ylabel("mean return per seed")
-    left.legend()
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     left.set_title(f"{finding.name} ({v.scale}): each dot a seed, each bar the mean")
     lo, hi = v.estimate.ci if v.estimate.ci else (v.estimate.value, v.estimate.value)
     right.errorbar(
