@@ -1,6 +1,7 @@
 """The house: heldout/'s import graph has no circle and every arrow runs the agreed way.
 
-The layout (docs/layout.md): envs, wrappers -> agents -> protocol -> analysis -> bench, sweep -> cli, where
+The layout (docs/layout.md): envs, wrappers -> agents -> protocol -> analysis -> bench, sweep -> cli,
+and sweep -> findings -> cli (``heldout.experiments.findings``), where
 ``A -> B`` means B may import A and never the reverse. The graph is read from the source with ``ast``
 (imports inside functions count too: a late import is still a dependency), so the test needs no
 import of the modules themselves.
@@ -27,9 +28,21 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"envs", "wrappers", "agents", "protocol", "analysis"},
     # the sweeps run protocol runs and write the analysis' report; bench and sweep know nothing of each other
     "sweep": {"envs", "wrappers", "agents", "protocol", "analysis"},
-    "cli": {"envs", "wrappers", "agents", "protocol", "analysis", "bench", "sweep"},
+    # the findings (heldout.experiments.findings) run as sweeps and are decided by the analysis' statistics
+    "findings": {"envs", "wrappers", "agents", "protocol", "analysis", "sweep"},
+    "cli": {"envs", "wrappers", "agents", "protocol", "analysis", "bench", "sweep", "findings"},
     # the deprecated forwards of the old paths sit on top of everything
-    "experiments": {"envs", "wrappers", "agents", "protocol", "analysis", "bench", "sweep", "cli"},
+    "experiments": {
+        "envs",
+        "wrappers",
+        "agents",
+        "protocol",
+        "analysis",
+        "bench",
+        "sweep",
+        "cli",
+        "findings",
+    },
 }
 #: Top-level modules every room may import (they import no room above envs).
 SHARED = {"heldout", "heldout.registry", "heldout.splits", "heldout.contexts", "heldout.safe_yaml"}
@@ -107,6 +120,8 @@ def room(module: str) -> str | None:
     if module == "heldout.__main__":  # ``python -m heldout`` is the command line
         return "cli"
     parts = module.split(".")
+    if parts[1:3] == ["experiments", "findings"]:  # the findings' room inside experiments/
+        return "findings"
     return parts[1] if len(parts) > 1 and parts[1] in ALLOWED else None
 
 
@@ -146,6 +161,17 @@ def test_every_import_runs_the_agreed_way():
 def test_config_knows_no_env_family():
     graph = import_graph()
     assert not {t for t in graph["heldout.protocol.config"] if t.startswith("heldout.protocol.families")}
+
+
+def test_the_findings_are_a_room_between_sweep_and_cli():
+    graph = import_graph()
+    findings = [m for m in graph if room(m) == "findings"]
+    assert "heldout.experiments.findings.verdict" in findings
+    assert room("heldout.experiments.config") == "experiments"
+    # the command line imports them, and they import the sweep's and the analysis' modules
+    assert any(room(t) == "findings" for t in graph["heldout.cli.findings"])
+    assert {room(t) for m in findings for t in graph[m]} >= {"analysis", "findings"}
+    assert "findings" not in ALLOWED["sweep"] and "cli" not in ALLOWED["findings"]
 
 
 def test_nothing_new_imports_the_deprecated_paths():

@@ -10,6 +10,7 @@
     heldout report RUN_DIR... --out DIR
     heldout stats FILE.json [--mode easy|hard] [--reps N] [--seed S] [--json]
     heldout sweep SPEC.yaml [--dry-run] [--workers N] [--max-retries N]
+    heldout findings list | run NAME [--scale cpu|paper] [--dry-run] [--workers N] | report NAME
     heldout levels check --env maze --train 0:200 --test 100000000:100001000 [--all] [--json PATH]
     heldout list
     heldout bench throughput
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from heldout.cli import bench, catalogue, evaluate, levels, report, saliency, stats, sweep, train
+from heldout.cli import bench, catalogue, evaluate, findings, levels, report, saliency, stats, sweep, train
 from heldout.cli.common import Parser, UsageError
 from heldout.protocol.status import TrainingDiverged
 
@@ -35,6 +36,7 @@ COMMANDS = {
     "report": report,
     "stats": stats,
     "sweep": sweep,
+    "findings": findings,
     "levels": levels,
     "list": catalogue,
     "bench": bench,
@@ -58,6 +60,7 @@ EXAMPLES = """examples:
   heldout report runs/coinrun runs/starpilot --out report   # tables, CIs, plots, published figures
   heldout stats report/scores_test.json                   # IQM & co. for {agent: {game: [scores]}}
   heldout sweep docs/examples/sweep-tiny.yaml --dry-run   # a grid of runs: the plan; without --dry-run, run it
+  heldout findings run gap-few-levels --workers 2        # a known result, run and decided (docs/findings.md)
   heldout levels check --env maze                        # distinct layouts; test levels that repeat training ones
   heldout list
 """

@@ -1,4 +1,4 @@
-"""``heldout list``: what is registered (envs, agents, augmentations, presets, shifts, wrappers)."""
+"""``heldout list``: what is registered (envs, agents, augmentations, presets, shifts, wrappers, findings)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Prints every registry: envs, agents, augmentations, presets, shifts, wrappers."""
+    """Prints every registry: envs, agents, augmentations, presets, shifts, wrappers, findings."""
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
     from heldout.envs import CONTEXTUAL_ENVS, ENVS, SEEDED_ENVS
@@ -39,4 +39,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         width = max(map(len, reg.names()), default=0) + 2
         for name in reg.names():
             print(f"  {name:<{width}} {reg.describe(name)}")
+    from heldout.experiments.findings import FINDINGS
+
+    print("findings (heldout findings run NAME; docs/findings.md):")
+    width = max(map(len, FINDINGS), default=0) + 2
+    for name, finding in FINDINGS.items():
+        print(f"  {name:<{width}} {finding.claim}")
     return 0

@@ -86,21 +86,23 @@ def add_parser(sub: Any) -> None:
     )
 
 
+def check_backend(backend: str) -> None:
+    """Raises ValueError (one line, with the closest valid name) for a backend not in :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        from heldout.sweep.tune_spec import did_you_mean
+
+        hint = did_you_mean(backend, BACKENDS)
+        raise ValueError(f"--backend {backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}")
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Plans the sweep (bad input: one line, exit 2, nothing written), runs it and reports it.
 
     Exit codes: 0 every run complete, 1 some run failed (or was left failed), 130 stopped by Ctrl-C.
     """
-    from heldout.sweep.plan import make_plan, record_sweep
-    from heldout.sweep.spec import build_runs, check_grid_size, load_spec, validate_runs
+    from heldout.sweep.spec import check_grid_size, load_spec
 
-    if args.backend not in BACKENDS:
-        from heldout.sweep.tune_spec import did_you_mean
-
-        hint = did_you_mean(args.backend, BACKENDS)
-        raise ValueError(
-            f"--backend {args.backend!r} is unknown{hint}; valid backends: {', '.join(BACKENDS)}"
-        )
+    check_backend(args.backend)
     spec = load_spec(args.spec)
     check_grid_size(spec, args.max_runs)  # its size as a product, before anything is expanded
     if args.tune and args.backend == "ray" and spec.tune is not None and spec.tune.method == "optuna":
@@ -108,14 +110,27 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "--backend ray runs tune.method grid or random; method optuna runs on the local backend "
             "(a trial asked as each worker frees, told as it ends): leave --backend ray out"
         )
-    address = _ray_address(args)
+    address = ray_address(args)
     if args.tune:
         return _run_tune(args, argv, spec, address)
     if spec.tune is not None:
         print("note: the spec has a tune section, which only --tune searches; these runs use base's values")
+    return run_spec(spec, args, argv, address, where=f"sweep spec {args.spec!r}")
+
+
+def run_spec(spec: Any, args: argparse.Namespace, argv: list[str], address: Any, where: str) -> int:
+    """Plans a parsed spec's runs (bad input: one line, exit 2, nothing written), runs them on
+    ``args.backend`` and reports them; ``heldout findings run`` runs a finding's spec through it.
+
+    ``args`` carries sweep's options (dry_run, backend, workers, max_retries, no_progress, no_report,
+    no_plots, reps). Exit codes: 0 every run complete, 1 some run failed, 130 stopped.
+    """
+    from heldout.sweep.plan import make_plan, record_sweep
+    from heldout.sweep.spec import build_runs, validate_runs
+
     runs = build_runs(spec)
     plan = make_plan(spec, runs, args.max_retries)  # the folder's identity before any compute
-    validate_runs(runs, f"sweep spec {args.spec!r}")
+    validate_runs(runs, where)
     print(plan.text())
     if args.dry_run:
         print("dry run: nothing written")
@@ -207,7 +222,7 @@ def _run_tune(args: argparse.Namespace, argv: list[str], spec: Any, address: Any
     )
 
 
-def _ray_address(args: argparse.Namespace) -> Any:
+def ray_address(args: argparse.Namespace) -> Any:
     """The checked ``--address`` (None: a local Ray instance), and Ray checked to be installed, for
     ``--backend ray``; bad input before anything is written or Ray is imported."""
     if args.backend != "ray":

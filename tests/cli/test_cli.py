@@ -38,8 +38,12 @@ def test_list_shows_every_registry(capsys: pytest.CaptureFixture) -> None:
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
+    from heldout.experiments.findings import FINDINGS
+
     for name in [*ENVS.names(), *CONTEXTUAL_ENVS.names(), *AGENTS.names(), *PRESETS.names(), *SHIFTS.names()]:
         assert f"  {name} " in out, name
+    for name, finding in FINDINGS.items():
+        assert f"  {name} " in out and finding.claim in out, name
 
 
 def test_train_help_explains_the_flags(capsys: pytest.CaptureFixture) -> None:
