@@ -8,6 +8,7 @@ killed run never leaves a half-written file behind.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -339,7 +340,9 @@ def load_run(run_dir: str | os.PathLike[str], imports: list[str] | None = None) 
         raise ValueError(
             f"{exc} (recorded in {str(path / 'config.yaml')!r}; pass --import to replace it)"
         ) from None
-    check_run_config(config, path / "config.yaml")
+    # checked with the modules actually imported: a moved file's new place, not the recorded one
+    checked = config if imports is None else dataclasses.replace(config, imports=list(imports))
+    check_run_config(checked, path / "config.yaml")
     return config, path
 
 
