@@ -30,7 +30,10 @@ def _write_run(folder: Path, config: dict, train: list[float], test: list[float]
 
     (folder / "eval").mkdir(parents=True)
     (folder / "config.yaml").write_text(yaml.safe_dump({"env": "cartpole", "agent": "ppo", **config}))
-    (folder / "summary.json").write_text(json.dumps({"timesteps": 1000}))
+    splits = {
+        name: {"mean": sum(r) / len(r), "episodes": len(r)} for name, r in (("train", train), ("test", test))
+    }
+    (folder / "summary.json").write_text(json.dumps({"timesteps": 1000, "splits": splits}))
     for split, returns in (("train", train), ("test", test)):
         rows = "".join(f"{i},{i},{r}\n" for i, r in enumerate(returns))
         (folder / "eval" / f"{split}.csv").write_text("episode,level,return\n" + rows)
