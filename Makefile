@@ -17,9 +17,10 @@ endif
 # On this project's CPU machines torch==2.13.0 comes from a local CPU wheel for CPython 3.11; for
 # 3.13 and on a CUDA machine the same pin installs PyPI's CUDA build (it runs on CPUs too). Set TORCH= (empty) to keep whatever torch the venv already has.
 TORCH ?= torch==2.13.0
-# The extras installed with heldout: dev (tests, lint), ray (the sweep's Ray backend) and tune (Optuna,
-# for sweep --tune's method optuna), both tested in the default suite. EXTRAS=dev leaves them out.
-EXTRAS ?= dev,ray,tune
+# The extras installed with heldout: dev (tests, lint), ray (the sweep's Ray backend), tune (Optuna,
+# for sweep --tune's method optuna) and minihack (NLE and MiniHack levels, Linux only; it pins
+# gymnasium==1.2.0), all tested in the default suite. EXTRAS=dev leaves them out.
+EXTRAS ?= dev,ray,tune,minihack
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

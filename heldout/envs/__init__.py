@@ -4,8 +4,8 @@
 ``factory(num_envs, levels, seed, distribution_mode, **options)``; ``make_vec`` looks names up in it.
 ``CONTEXTUAL_ENVS`` maps a contextual family (``"cartpole"``, ...) to its gymnasium env class
 (:mod:`heldout.envs.contextual`). ``SEEDED_ENVS`` maps a procedurally generated gymnasium env whose
-level is its reset seed (``"minigrid-doorkey-5x5"``, ...; :mod:`heldout.envs.seeded`,
-:mod:`heldout.envs.minigrid`) to its :class:`SeededEnvSpec`. :func:`check_env_name` knows all three,
+level is its reset seed (``"minigrid-doorkey-5x5"``, ``"minihack-multiroom-n4"``, ...; :mod:`heldout.envs.seeded`,
+:mod:`heldout.envs.minigrid`, :mod:`heldout.envs.minihack`) to its :class:`SeededEnvSpec`. :func:`check_env_name` knows all three,
 and :func:`gymnasium_ids` maps every name to its gymnasium id.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from heldout.envs import minigrid as _minigrid  # noqa: F401  (registers the MiniGrid envs)
+from heldout.envs import minihack as _minihack  # noqa: F401  (registers the MiniHack envs)
 from heldout.envs.contextual import CONTEXTUAL_ENVS, ContextualEnv, register_contextual_ids
 from heldout.envs.level_samplers import LevelSampler, SequentialLevelSampler, UniformLevelSampler
 from heldout.envs.procgen import (

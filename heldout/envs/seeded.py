@@ -61,6 +61,9 @@ class SeededEnvSpec:
         agent_kwargs: Agent keyword arguments this env needs unless the config sets them (e.g.
             ``{"policy": "MlpPolicy"}`` for observations that are not images).
         reference: The paper or source of the env, for docs and ``heldout list``.
+        missing: ``missing() -> str``: empty when the env can be built in this Python, else one line
+            naming what is not installed and how to install it (an optional extra); every command
+            checks it before it writes anything.
     """
 
     name: str
@@ -71,6 +74,7 @@ class SeededEnvSpec:
     help: str = ""
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
+    missing: Callable[[], str] = lambda: ""
 
     def __post_init__(self) -> None:
         if not self.env_id.startswith("heldout/") or "-v" not in self.env_id:

@@ -53,6 +53,9 @@ class SeededGymFamily(LevelFamily):
         self.spec = SEEDED_ENVS.get(name)
 
     def validate(self, config: TrainConfig) -> None:
+        reason = self.spec.missing()
+        if reason:
+            raise ValueError(f"env {config.env!r}: {reason}")
         if config.distribution_mode != DEFAULT_DISTRIBUTION_MODE:
             raise ValueError(
                 f"distribution_mode {config.distribution_mode!r} is a Procgen setting; env {config.env!r} has "
