@@ -85,6 +85,7 @@ from heldout.bench.common import (
     table,
     time_interleaved,
 )
+from heldout.bench.seeded import check_seeded_env, format_seeded, seeded_env_throughput
 from heldout.protocol.checks import check_seed
 
 #: Env steps per variant and round in :func:`env_throughput` (1,024 vector steps of 64 envs).
@@ -590,6 +591,10 @@ def format_throughput(results: dict[str, Any]) -> str:
         lines += table(["variant", "env steps/s", "vs raw core"], rows)
         lines += _other_load_line(results, "env")
         lines.append("")
+    if results.get("seeded_env"):
+        lines += format_seeded(config["seeded_env"], results["seeded_env"])
+        lines += _other_load_line(results, "seeded_env")
+        lines.append("")
     train = results.get("train")
     if config.get("bf16_left_out"):
         lines += [config["bf16_left_out"], ""]
@@ -764,6 +769,14 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
         "the bf16 ones are left out, since emulated bf16 is ~11x slower): " + ", ".join(TRAIN_VARIANTS) + ". "
         "The fp32 learner floor is always timed with them, the bf16 one with a bf16 variant.",
     )
+    parser.add_argument(
+        "--seeded-env",
+        default=None,
+        metavar="NAME",
+        help="Also time env stepping of a seeded level env (MiniGrid, MiniHack; e.g. minihack-multiroom-n4): "
+        "its upstream env next to heldout's level envs in SB3's DummyVecEnv, --num-envs of each, "
+        "--env-steps per variant and round.",
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="Also save all results as JSON to PATH.")
     return parser
 
@@ -782,6 +795,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.iterations is not None:
             check_positive("--iterations", args.iterations)
         check_seed("--seed", args.seed)
+        if args.seeded_env is not None:
+            check_seeded_env(args.seeded_env)
         variants = list(TRAIN_VARIANTS)
         if args.variants is not None:
             variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -827,6 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeats": repeats,
             "seed": args.seed,
             "device": device,
+            "seeded_env": args.seeded_env,
         },
         "machine": machine_info(device),
     }
@@ -840,6 +856,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with OtherLoad() as load:
         results["env"] = env_throughput(game, num_envs, env_steps, seed=args.seed, repeats=repeats)
     results["other_load"]["env"] = load.value
+    if args.seeded_env is not None:
+        print(f"measuring env stepping ({args.seeded_env}, {num_envs} envs) ...", file=sys.stderr, flush=True)
+        with OtherLoad() as load:
+            results["seeded_env"] = seeded_env_throughput(
+                args.seeded_env, num_envs, env_steps, seed=args.seed, repeats=repeats
+            )
+        results["other_load"]["seeded_env"] = load.value
     if not args.skip_train:
         print(
             f"measuring PPO training ({len(variants)} variants, {iterations} iterations of "

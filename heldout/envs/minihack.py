@@ -130,12 +130,11 @@ ABORTED = -1
 def missing() -> str:
     """Empty if NLE and MiniHack import here; else one line naming what is missing and the extra to
     install (checked by every command before it writes anything)."""
-    absent = [m for m in ("nle", "minihack") if importlib.util.find_spec(m) is None]
-    if absent:
+    if any(importlib.util.find_spec(m) is None for m in ("nle", "minihack")):
         return (
-            f"MiniHack envs need {' and '.join(absent)}, not installed in this Python: install the "
-            f"'{EXTRA}' extra (pip install 'heldout[{EXTRA}]', or make install, whose default EXTRAS "
-            "has it); NLE ships wheels for Linux only (CPython 3.11 to 3.13)"
+            f"MiniHack needs nle and minihack, not both installed in this Python: install the '{EXTRA}' "
+            f"extra in a venv of its own (pip install 'heldout[{EXTRA}]', or make test-minihack), on Linux "
+            "with CPython 3.11 or 3.12 (nle pins gymnasium==1.2.0; docs/minihack.md)"
         )
     try:
         _import_minihack()

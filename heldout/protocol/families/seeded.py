@@ -53,9 +53,6 @@ class SeededGymFamily(LevelFamily):
         self.spec = SEEDED_ENVS.get(name)
 
     def validate(self, config: TrainConfig) -> None:
-        reason = self.spec.missing()
-        if reason:
-            raise ValueError(f"env {config.env!r}: {reason}")
         if config.distribution_mode != DEFAULT_DISTRIBUTION_MODE:
             raise ValueError(
                 f"distribution_mode {config.distribution_mode!r} is a Procgen setting; env {config.env!r} has "
@@ -67,6 +64,9 @@ class SeededGymFamily(LevelFamily):
                 f"{config.env!r} takes none (valid: no --env-option)"
             )
         super().validate(config)
+        reason = self.spec.missing()  # last: the same line for a bad option, extra installed or not
+        if reason:
+            raise ValueError(f"env {config.env!r}: {reason}")
 
     def fingerprints(self, config: TrainConfig, levels: list[int]) -> list[str]:
         from heldout.envs.seeded import level_fingerprints
