@@ -239,3 +239,22 @@ def test_the_default_run_leaves_bf16_out_where_it_is_emulated(
     else:
         assert timed == [argv[1:] or list(bench.TRAIN_VARIANTS)]
         assert "left out" not in captured.err + captured.out
+
+
+def test_seeded_env_row_counts_its_steps_and_lands_in_the_json(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--seeded-env``: both variants step whole vector steps (25 asked of 4 envs: 7 vector steps = 28
+    env steps), the table names the env and the ratio is the two figures' quotient."""
+    import json
+
+    path = tmp_path / "bench.json"
+    argv = ["--num-envs", "4", "--env-steps", "25", "--repeats", "1", "--skip-train", "--device", "cpu"]
+    assert bench.main([*argv, "--seeded-env", "minigrid-doorkey-5x5", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Env stepping: minigrid-doorkey-5x5, 4 envs" in out and "SeededLevelEnv x 4" in out
+    seeded = json.loads(path.read_text())["seeded_env"]
+    assert seeded["env_steps"] == 28 and seeded["num_envs"] == 4
+    assert seeded["level_env_vs_raw"] == pytest.approx(
+        seeded["level_env_steps_per_s"] / seeded["raw_steps_per_s"]
+    )

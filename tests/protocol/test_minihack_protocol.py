@@ -123,7 +123,7 @@ def test_a_killed_run_resumes_to_completion_and_says_it_is_not_exact(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert killed.returncode == -9, killed.stderr
     (run,) = list((tmp_path / "runs").glob(f"{ENV}/ppo/seed5-*"))
@@ -135,7 +135,7 @@ def test_a_killed_run_resumes_to_completion_and_says_it_is_not_exact(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout and "not exactly" in resumed.stderr
