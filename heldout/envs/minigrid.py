@@ -28,7 +28,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from heldout.envs.seeded import SeededEnvSpec, register_seeded_env
+from heldout.envs.seeded import SeededEnvSpec, register_seeded_env, upstream_factory
 
 #: The largest index in MiniGrid's (object, colour, state) encoding ("agent" is object 10).
 MAX_INDEX = 10
@@ -94,14 +94,6 @@ def grid_fingerprint(env: gymnasium.Env, obs: Any) -> bytes:
     )
 
 
-def _factory(upstream_id: str) -> Any:
-    def make(render_mode: str | None = None) -> gymnasium.Env:
-        return make_minigrid(upstream_id, render_mode=render_mode)
-
-    make.__name__ = f"make_{upstream_id.replace('-', '_')}"
-    return make
-
-
 #: What every MiniGrid env needs from an agent unless the config says otherwise: an MLP over the
 #: flattened 7x7x3 view (an image CNN would see a 7x7 "picture" of indices).
 AGENT_KWARGS: dict[str, Any] = {"policy": "MlpPolicy"}
@@ -112,7 +104,7 @@ for _name, (_upstream, _help) in MINIGRID_ENVS.items():
         SeededEnvSpec(
             name=_name,
             env_id=f"heldout/{_upstream}",
-            make=_factory(_upstream),
+            make=upstream_factory(make_minigrid, _upstream),
             fingerprint=grid_fingerprint,
             help=_help,
             agent_kwargs=AGENT_KWARGS,

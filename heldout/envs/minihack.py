@@ -45,7 +45,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from heldout.envs.seeded import SeededEnvSpec, register_seeded_env
+from heldout.envs.seeded import SeededEnvSpec, register_seeded_env, upstream_factory
 
 #: heldout name -> (upstream MiniHack id, one-line help).
 MINIHACK_ENVS: dict[str, tuple[str, str]] = {
@@ -257,14 +257,6 @@ def completed(terminated: bool, truncated: bool, reward: float, info: dict[str, 
     return bool(terminated and int(info.get("end_status", 0)) == TASK_SUCCESSFUL)
 
 
-def _factory(upstream_id: str) -> Any:
-    def make(render_mode: str | None = None) -> gymnasium.Env:
-        return make_minihack(upstream_id, render_mode=render_mode)
-
-    make.__name__ = f"make_{upstream_id.replace('-', '_')}"
-    return make
-
-
 #: An MLP over the flattened 9x9 view (as for MiniGrid's symbolic view).
 AGENT_KWARGS: dict[str, Any] = {"policy": "MlpPolicy"}
 
@@ -274,7 +266,7 @@ for _name, (_upstream, _help) in MINIHACK_ENVS.items():
         SeededEnvSpec(
             name=_name,
             env_id=f"heldout/{_upstream}",
-            make=_factory(_upstream),
+            make=upstream_factory(make_minihack, _upstream),
             fingerprint=layout_fingerprint,
             completed=completed,
             help=f"{_help}; needs the '{EXTRA}' extra",

@@ -87,6 +87,17 @@ class SeededEnvSpec:
 SEEDED_ENVS: Registry[SeededEnvSpec] = Registry("seeded environment")
 
 
+def upstream_factory(make: Callable[..., gymnasium.Env], upstream_id: str) -> Callable[..., gymnasium.Env]:
+    """A spec's ``make`` for one upstream id: ``make(upstream_id, render_mode=...)``, named after the id
+    (MiniGrid and MiniHack build all their envs from one function this way)."""
+
+    def factory(render_mode: str | None = None) -> gymnasium.Env:
+        return make(upstream_id, render_mode=render_mode)
+
+    factory.__name__ = f"make_{upstream_id.replace('-', '_')}"
+    return factory
+
+
 def register_seeded_env(spec: SeededEnvSpec) -> SeededEnvSpec:
     """Registers ``spec`` under ``spec.name`` and its gymnasium id ``spec.env_id``.
 
@@ -258,4 +269,5 @@ __all__ = [
     "register_seeded_env",
     "register_seeded_ids",
     "terminated_with_reward",
+    "upstream_factory",
 ]

@@ -14,33 +14,10 @@ from heldout.envs.minihack import GLYPH_CLASSES, MINIHACK_ENVS, glyph_classes, m
 from heldout.envs.seeded import level_fingerprints
 from heldout.protocol.families.seeded import leak_free_levels
 from heldout.splits import LevelSet
+from tests.envs.test_minigrid import _play  # one episode of a level under given actions
+from tests.envs.test_registry_envs import _same
 
 pytestmark = pytest.mark.skipif(bool(missing()), reason=missing() or "-")
-
-
-def _play(name: str, level: int, actions: list[int]) -> list:
-    env = SeededLevelEnv(name)
-    obs, _ = env.reset(options={"level": level})
-    out: list = [obs.copy()]
-    for a in actions:
-        obs, reward, terminated, truncated, info = env.step(a)
-        out.append((obs.copy(), reward, terminated, truncated, info["agent_pos"]))
-        if terminated or truncated:
-            break
-    env.close()
-    return out
-
-
-def _equal(a: list, b: list) -> bool:
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b):
-        if isinstance(x, tuple):
-            if not (np.array_equal(x[0], y[0]) and x[1:] == y[1:]):
-                return False
-        elif not np.array_equal(x, y):
-            return False
-    return True
 
 
 def test_every_minihack_env_is_registered_with_its_upstream_id_and_an_mlp():
@@ -60,8 +37,8 @@ def test_a_level_seed_fixes_the_layout_and_different_seeds_differ(name):
     assert first == again
     assert len(set(first)) == len(levels)
     actions = [int(a) for a in np.random.default_rng(0).integers(0, 8, size=60)]
-    assert _equal(_play(name, 5, actions), _play(name, 5, actions))
-    assert not _equal(_play(name, 5, actions), _play(name, 6, actions))
+    assert _same(_play(name, 5, actions), _play(name, 5, actions))
+    assert not _same(_play(name, 5, actions), _play(name, 6, actions))
 
 
 def test_the_multiroom_layout_is_the_minigrid_layout_of_the_seed():
