@@ -130,6 +130,20 @@ def make_encoder(observation_space: gym.spaces.Space) -> ObservationEncoder:
     return ObservationEncoder(observation_space, mlp, MLP_LAYERS[-1])
 
 
+def with_head(encoder: ObservationEncoder, outputs: int, gain: float | None = None) -> nn.Sequential:
+    """``encoder`` followed by a linear head of ``outputs`` units (gen_dgrl's ``resnet`` heads).
+
+    Args:
+        gain: If given, the head is initialised orthogonally with this gain and a zero bias (BC's and
+            IQL's actor head: 0.01); else PyTorch's default initialisation.
+    """
+    linear = nn.Linear(encoder.features_dim, outputs)
+    if gain is not None:
+        nn.init.orthogonal_(linear.weight, gain=gain)
+        nn.init.zeros_(linear.bias)
+    return nn.Sequential(encoder, linear)
+
+
 def hard_update(target: nn.Module, source: nn.Module) -> None:
     """Copies ``source``'s weights into ``target`` (gen_dgrl's hard target copy; its ``tau`` is dead)."""
     target.load_state_dict(source.state_dict())
@@ -238,6 +252,24 @@ class OfflineAgent:
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One gradient step on ``batch``; returns scalars to log (loss terms, Q means, ...)."""
         raise NotImplementedError
+
+    def gradient_step(self, optimizer: str, loss: torch.Tensor, max_grad_norm: float | None = None) -> None:
+        """Zeroes ``self.optimizers[optimizer]``'s gradients, back-propagates ``loss``, clips, steps."""
+        opt = self.optimizers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+
+    def copy_targets(self, every: int, pairs: dict[str, str]) -> None:
+        """Hard-copies ``networks[source]`` into ``networks[target]`` for each ``target: source`` pair
+        when ``step % every == 0`` (gen_dgrl copies at updates 0, every, 2 every, ...; call it before
+        counting the update)."""
+        if self.step % every == 0:
+            for target, source in pairs.items():
+                hard_update(self.networks[target], self.networks[source])
 
     # -- acting -----------------------------------------------------------------------------------
 
