@@ -319,7 +319,9 @@ def evaluate(
     model (one that returns a state) always acts on the full batch.
 
     Args:
-        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        model: Anything with SB3's ``predict(obs, deterministic=...)``; its ``observe(rewards, dones)``,
+            where it has one, is called after every vectorized step (an offline DT lowers its
+            return-to-go there).
         env: Environment name (see ``heldout.envs.ENVS``).
         levels: The fixed level list, one episode each (see :func:`evaluation_levels`).
         split: Name recorded in the result.
