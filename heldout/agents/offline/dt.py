@@ -98,6 +98,11 @@ class DTModel(nn.Module):
     def padding_action(self) -> int:
         return self.n_actions
 
+    def embed_states(self, obs: torch.Tensor) -> torch.Tensor:
+        """State token embeddings (B, K, n_embd) of raw observations (B, K, *obs_shape)."""
+        b, k = obs.shape[:2]
+        return self.state_embedding(self.encoder(obs.reshape(b * k, *obs.shape[2:]))).reshape(b, k, -1)
+
     def forward(
         self, obs: torch.Tensor, action: torch.Tensor, rtg: torch.Tensor, first_timestep: torch.Tensor
     ) -> torch.Tensor:
@@ -109,8 +114,13 @@ class DTModel(nn.Module):
             rtg: (B, K) returns-to-go.
             first_timestep: (B,) the episode step of each window's first step.
         """
+        return self.logits(self.embed_states(obs), action, rtg, first_timestep)
+
+    def logits(
+        self, states: torch.Tensor, action: torch.Tensor, rtg: torch.Tensor, first_timestep: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`forward` from state embeddings (:meth:`embed_states`), as acting caches them."""
         b, k = action.shape
-        states = self.state_embedding(self.encoder(obs.reshape(b * k, *obs.shape[2:]))).reshape(b, k, -1)
         tokens = torch.stack(
             [self.rtg_embedding(rtg.unsqueeze(-1).float()), states, self.action_embedding(action)], dim=2
         ).reshape(b, 3 * k, -1)
@@ -125,13 +135,16 @@ class DTModel(nn.Module):
 class DTContext:
     """The acting state of every env slot: its last K steps, left-aligned (real steps first).
 
+    The observations are kept as their state embeddings (each frame goes through the trunk once, not
+    K times), so a context belongs to the weights it was filled with: evaluation starts a new one.
+
     Attributes:
-        obs: (n, K, *obs_shape) observations; action: (n, K), the padding token where none was taken;
+        states: (n, K, n_embd) state embeddings; action: (n, K), the padding token where none was taken;
         rtg: (n, K) returns-to-go; length: (n,) real steps held; timestep: (n,) the current step of the
         episode; target: (n,) the current return-to-go (lowered by each reward).
     """
 
-    obs: torch.Tensor
+    states: torch.Tensor
     action: torch.Tensor
     rtg: torch.Tensor
     length: torch.Tensor
@@ -139,10 +152,11 @@ class DTContext:
     target: torch.Tensor
 
     @classmethod
-    def empty(cls, obs: torch.Tensor, k: int, padding_action: int) -> DTContext:
-        n, device = obs.shape[0], obs.device
+    def empty(cls, states: torch.Tensor, k: int, padding_action: int) -> DTContext:
+        """An empty context for the n slots of ``states`` (n, n_embd)."""
+        n, device = states.shape[0], states.device
         return cls(
-            obs=torch.zeros((n, k, *obs.shape[1:]), dtype=obs.dtype, device=device),
+            states=torch.zeros((n, k, states.shape[1]), dtype=states.dtype, device=device),
             action=torch.full((n, k), padding_action, dtype=torch.long, device=device),
             rtg=torch.zeros((n, k), device=device),
             length=torch.zeros(n, dtype=torch.long, device=device),
@@ -152,25 +166,25 @@ class DTContext:
 
     def reset(self, slots: torch.Tensor, target: float, padding_action: int) -> None:
         """Starts a new episode in the ``slots`` (bool mask) at the return ``target``."""
-        self.obs[slots] = 0
+        self.states[slots] = 0.0
         self.action[slots] = padding_action
         self.rtg[slots] = 0.0
         self.length[slots] = 0
         self.timestep[slots] = 0
         self.target[slots] = target
 
-    def push(self, obs: torch.Tensor, padding_action: int) -> torch.Tensor:
-        """Appends each slot's observation and current return-to-go (dropping the oldest step of a full
+    def push(self, states: torch.Tensor, padding_action: int) -> torch.Tensor:
+        """Appends each slot's state embedding (n, n_embd) and current return-to-go (dropping the oldest step of a full
         window); returns the index of the new step in each window."""
         k = self.action.shape[1]
         full = self.length == k
         if bool(full.any()):
-            self.obs[full] = self.obs[full].roll(-1, dims=1)
+            self.states[full] = self.states[full].roll(-1, dims=1)
             self.action[full] = self.action[full].roll(-1, dims=1)
             self.rtg[full] = self.rtg[full].roll(-1, dims=1)
             self.length[full] = k - 1
-        rows = torch.arange(obs.shape[0], device=obs.device)
-        self.obs[rows, self.length] = obs
+        rows = torch.arange(states.shape[0], device=states.device)
+        self.states[rows, self.length] = states
         self.rtg[rows, self.length] = self.target
         self.action[rows, self.length] = padding_action
         self.length += 1
@@ -296,20 +310,23 @@ class DecisionTransformer(OfflineAgent):
         """Actions for a batch of env slots; ``state`` holds each slot's window (reset where
         ``episode_start``). :meth:`observe` then lowers each slot's return-to-go by its reward."""
         model = self.networks["model"]
-        obs = self.obs_tensor(observation)
-        n = obs.shape[0]
+        self.set_training(False)
+        with torch.no_grad():
+            states = model.embed_states(self.obs_tensor(observation).unsqueeze(1))[:, 0]
+        n = states.shape[0]
         pad = model.padding_action
         if state is None or state.length.shape[0] != n:
-            state = DTContext.empty(obs, self.sequence_length, pad)
+            state = DTContext.empty(states, self.sequence_length, pad)
             episode_start = np.ones(n, dtype=bool)
         if episode_start is not None:
             start = torch.as_tensor(np.asarray(episode_start, dtype=bool), device=self.device)
             state.reset(start, self.target_return, pad)
-        newest = state.push(obs, pad)
-        self.set_training(False)
+        newest = state.push(states, pad)
         rows = torch.arange(n, device=self.device)
         with torch.no_grad():
-            logits = model(state.obs, state.action, state.rtg, state.timestep - newest)[rows, newest]
+            logits = model.logits(state.states, state.action, state.rtg, state.timestep - newest)[
+                rows, newest
+            ]
             if deterministic:
                 action = logits.argmax(dim=1)
             else:

@@ -170,3 +170,22 @@ def test_weight_decay_only_on_linear_conv_and_attention_weights() -> None:
     assert all(n.endswith("weight") for n in decayed)
     assert not any("norm" in n or "action_embedding" in n or "position" in n for n in decayed)
     assert "head.weight" in decayed and any(n.endswith("in_proj_weight") for n in decayed)
+
+
+def test_the_acting_window_holds_the_embeddings_of_the_last_k_frames() -> None:
+    agent = DecisionTransformer(STATES, THREE, seed=0, context_length=3, target_return=4.0, **SMALL)
+    frames = torch.rand(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    state = None
+    for step in range(5):
+        actions, state = agent.predict(
+            frames[step].numpy(), state=state, episode_start=np.array([step == 0] * 2)
+        )
+        agent.observe(np.ones(2), np.zeros(2, dtype=bool))
+    window = frames[2:5].transpose(0, 1)  # (slots, K, obs): the last 3 frames, oldest first
+    model = agent.networks["model"]
+    with torch.no_grad():
+        assert torch.allclose(state.states, model.embed_states(window), atol=1e-6)
+        full = model(window, state.action, state.rtg, state.timestep - 3)  # the uncached forward pass
+        cached = model.logits(state.states, state.action, state.rtg, state.timestep - 3)
+    assert torch.allclose(full, cached, atol=1e-5)
+    assert state.rtg[0].tolist() == [2.0, 1.0, 0.0] and state.timestep.tolist() == [5, 5]
