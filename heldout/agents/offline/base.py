@@ -74,6 +74,14 @@ POSITIVE = Range(0.0, math.inf, low_open=True, high_open=True)
 COUNT = Range(1, math.inf, high_open=True)
 UNIT = Range(0.0, 1.0)
 NON_NEGATIVE = Range(0.0, math.inf, high_open=True)
+#: The ranges of the keywords several agents share (an agent's own ``ranges`` add to them).
+SHARED_RANGES: dict[str, Range] = {
+    "lr": POSITIVE,
+    "batch_size": COUNT,
+    "gamma": UNIT,
+    "target_update_freq": COUNT,
+    "eval_epsilon": UNIT,
+}
 
 
 class ObservationEncoder(nn.Module):
@@ -153,7 +161,7 @@ class OfflineAgent:
     """The interface of an offline agent (see the module docstring for the batch keys).
 
     Subclasses set ``name``, ``defaults`` (every ``--agent-arg`` with its default), ``ranges`` (the
-    allowed interval of each numeric keyword), build their networks in ``__init__`` after calling
+    allowed interval of each numeric keyword not in :data:`SHARED_RANGES`), build their networks in ``__init__`` after calling
     ``super().__init__``, register them in ``self.networks`` / ``self.optimizers`` (and
     ``self.schedulers``), and implement :meth:`update` and :meth:`act` (or :meth:`predict`).
 
@@ -209,6 +217,7 @@ class OfflineAgent:
         Raises:
             ValueError: One line naming the bad key or value and the valid ones.
         """
+        ranges = {**SHARED_RANGES, **cls.ranges}
         for key, value in kwargs.items():
             if key not in cls.defaults:
                 raise ValueError(
@@ -224,15 +233,15 @@ class OfflineAgent:
             if isinstance(default, int):
                 if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                     raise ValueError(
-                        f"{where} is not a whole number; valid: a whole number in {cls.ranges.get(key, COUNT)}"
+                        f"{where} is not a whole number; valid: a whole number in {ranges.get(key, COUNT)}"
                     )
             elif isinstance(default, float):
                 if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                     raise ValueError(
-                        f"{where} is not a number; valid: a number in {cls.ranges.get(key, POSITIVE)}"
+                        f"{where} is not a number; valid: a number in {ranges.get(key, POSITIVE)}"
                     )
-            if key in cls.ranges and value not in cls.ranges[key]:
-                raise ValueError(f"{where} is out of range; valid: {cls.ranges[key]}")
+            if key in ranges and value not in ranges[key]:
+                raise ValueError(f"{where} is out of range; valid: {ranges[key]}")
 
     # -- randomness -------------------------------------------------------------------------------
 

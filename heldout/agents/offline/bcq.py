@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from heldout.agents.offline.base import COUNT, POSITIVE, UNIT, OfflineAgent, Range, make_encoder
+from heldout.agents.offline.base import OfflineAgent, Range, make_encoder
 
 
 def filtered_argmax(q: torch.Tensor, logits: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -64,12 +64,7 @@ class BCQ(OfflineAgent):
         "eval_epsilon": 0.001,
     }
     ranges: ClassVar[dict[str, Range]] = {
-        "lr": POSITIVE,
-        "batch_size": COUNT,
-        "gamma": UNIT,
         "threshold": Range(0.0, 1.0, high_open=True),
-        "target_update_freq": COUNT,
-        "eval_epsilon": UNIT,
     }
 
     def __init__(self, observation_space: Any, action_space: Any, **kwargs: Any) -> None:

@@ -19,10 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from heldout.agents.offline.base import (
-    COUNT,
     NON_NEGATIVE,
-    POSITIVE,
-    UNIT,
     OfflineAgent,
     Range,
     make_encoder,
@@ -60,12 +57,7 @@ class CQL(OfflineAgent):
         "eval_epsilon": 0.001,
     }
     ranges: ClassVar[dict[str, Range]] = {
-        "lr": POSITIVE,
-        "batch_size": COUNT,
-        "gamma": UNIT,
         "alpha": NON_NEGATIVE,
-        "target_update_freq": COUNT,
-        "eval_epsilon": UNIT,
     }
 
     def __init__(self, observation_space: Any, action_space: Any, **kwargs: Any) -> None:

@@ -213,8 +213,6 @@ class DecisionTransformer(OfflineAgent):
         "max_timestep": 4096,
     }
     ranges: ClassVar[dict[str, Range]] = {
-        "lr": POSITIVE,
-        "batch_size": COUNT,
         "context_length": COUNT,
         "n_layer": COUNT,
         "n_head": COUNT,

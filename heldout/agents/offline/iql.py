@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from heldout.agents.offline.base import COUNT, POSITIVE, UNIT, OfflineAgent, Range, make_encoder, with_head
+from heldout.agents.offline.base import OfflineAgent, Range, make_encoder, with_head
 
 #: The cap of the actor's advantage weight exp(beta u) (gen_dgrl, CORL, the JAX original).
 MAX_WEIGHT = 100.0
@@ -55,12 +55,8 @@ class IQL(OfflineAgent):
         "target_update_freq": 100,
     }
     ranges: ClassVar[dict[str, Range]] = {
-        "lr": POSITIVE,
-        "batch_size": COUNT,
-        "gamma": UNIT,
         "expectile": Range(0.0, 1.0, low_open=True, high_open=True),
         "beta": Range(0.0, float("inf"), high_open=True),
-        "target_update_freq": COUNT,
     }
 
     def __init__(self, observation_space: Any, action_space: Any, **kwargs: Any) -> None:
