@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import inspect
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -318,7 +319,9 @@ def evaluate(
     model (one that returns a state) always acts on the full batch.
 
     Args:
-        model: Anything with SB3's ``predict(obs, deterministic=...)``.
+        model: Anything with SB3's ``predict(obs, deterministic=...)``; its ``observe(rewards, dones)``,
+            where it has one, is called after every vectorized step (an offline DT lowers its
+            return-to-go there).
         env: Environment name (see ``heldout.envs.ENVS``).
         levels: The fixed level list, one episode each (see :func:`evaluation_levels`).
         split: Name recorded in the result.
@@ -365,6 +368,7 @@ def evaluate(
     # which hand-out index each slot is playing (None: an uncounted extra episode)
     playing = dict(sampler.assignment)
     actions: Any = None
+    observe = getattr(model, "observe", None)  # offline DT lowers its return-to-go by each reward
     try:
         while done_count < n:
             counted = np.array(
@@ -379,7 +383,9 @@ def evaluate(
                     active = np.flatnonzero(counted)
                     actions = np.array(actions, copy=True)
                     actions[active], _ = model.predict(_take(obs, active), deterministic=deterministic)
-            obs, _, dones, infos = venv.step(actions)
+            obs, rewards, dones, infos = venv.step(actions)
+            if observe is not None:
+                observe(rewards, dones)
             episode_start = dones
             for slot in np.flatnonzero(dones):
                 index = playing.get(int(slot))
@@ -428,7 +434,10 @@ def play_episodes(
     """Plays one episode per entry of ``resets`` (keyword arguments of ``env.reset``), in order.
 
     Up to ``num_envs`` gymnasium envs from ``make_env`` play side by side, acting on batched
-    ``model.predict``; each slot takes the next entry when its episode ends.
+    ``model.predict``; each slot takes the next entry when its episode ends. A model whose ``predict``
+    takes SB3's ``state`` and ``episode_start`` gets them, and once it returns a state it acts on every
+    slot (idle ones too), so its per-slot state stays aligned; ``model.observe(rewards, dones)``, where
+    the model has one, is called after every step of the slots it acted for (DT lowers its return-to-go).
 
     Args:
         judge: ``(env, terminated, truncated) -> completed``, asked at each episode's last step,
@@ -447,6 +456,13 @@ def play_episodes(
     lengths = [0] * len(envs)
     next_item = 0
     bar = _EpisodeCount(progress, n, desc)
+    # a model that keeps a state (a recurrent one, DT's context window) acts on every slot, idle ones
+    # included, in slot order; a model with SB3's full predict signature gets state and episode_start
+    params = inspect.signature(model.predict).parameters.values()
+    takes_state = any(p.name == "episode_start" or p.kind is p.VAR_KEYWORD for p in params)
+    state = None
+    episode_start = np.ones(len(envs), dtype=bool)
+    observe = getattr(model, "observe", None)
 
     def start(slot: int) -> None:
         nonlocal next_item
@@ -462,14 +478,25 @@ def play_episodes(
             start(slot)
         while any(p is not None for p in playing):
             active = [s for s in range(len(envs)) if playing[s] is not None]
-            first = obs[active[0]]
+            acting = list(range(len(envs))) if state is not None else active
+            first = obs[acting[0]]
             if isinstance(first, dict):
-                batch: Any = {k: np.stack([obs[s][k] for s in active]) for k in first}
+                batch: Any = {k: np.stack([obs[s][k] for s in acting]) for k in first}
             else:
-                batch = np.stack([obs[s] for s in active])
-            actions, _ = model.predict(batch, deterministic=deterministic)
-            for a, slot in zip(actions, active):
+                batch = np.stack([obs[s] for s in acting])
+            if takes_state:
+                actions, state = model.predict(
+                    batch, state=state, episode_start=episode_start[acting], deterministic=deterministic
+                )
+            else:  # a bare predict(obs, deterministic=...)
+                actions, _ = model.predict(batch, deterministic=deterministic)
+            episode_start[:] = False
+            rewards, dones = np.zeros(len(acting)), np.zeros(len(acting), dtype=bool)
+            for i, (a, slot) in enumerate(zip(actions, acting)):
+                if playing[slot] is None:
+                    continue
                 obs[slot], reward, terminated, truncated, info = envs[slot].step(a)
+                rewards[i], dones[i] = float(reward), bool(terminated or truncated)
                 totals[slot] += float(reward)
                 lengths[slot] += 1
                 if terminated or truncated:
@@ -486,6 +513,9 @@ def play_episodes(
                     )
                     bar.update()
                     start(slot)
+                    episode_start[slot] = True
+            if observe is not None:
+                observe(rewards, dones)
     finally:
         bar.close()
         for env in envs:
