@@ -387,6 +387,66 @@ def open_dataset(path: str | os.PathLike[str]) -> Dataset:
     return Dataset(root, metadata, obs_space, act_space, lengths, sorted(levels))
 
 
+def write_synthetic(
+    out: str | os.PathLike[str],
+    env: str,
+    observation_space: gym.spaces.Box,
+    n_actions: int,
+    levels: Iterable[int],
+    steps: int,
+    episode_steps: tuple[int, int] = (20, 200),
+    seed: int = 0,
+) -> Path:
+    """A dataset of random episodes (tests, benchmarks): at least ``steps`` transitions over
+    ``levels`` (one at random per episode), episode lengths uniform in ``episode_steps``. Image frames
+    are 8x8 blocks of random colours (they compress about as game frames do); other observations are
+    uniform in their box. Returns the dataset folder."""
+    rng = np.random.default_rng(seed)
+    level_list = list(levels)
+    writer = DatasetWriter(out, observation_space, gym.spaces.Discrete(n_actions))
+    shape = observation_space.shape
+    image = (
+        observation_space.dtype == np.uint8 and len(shape) == 3 and shape[0] % 8 == 0 and shape[1] % 8 == 0
+    )
+    try:
+        while writer.steps < steps:
+            n = int(rng.integers(episode_steps[0], episode_steps[1] + 1))
+            if image:
+                blocks = rng.integers(0, 256, (n + 1, shape[0] // 8, shape[1] // 8, shape[2]), dtype=np.uint8)
+                obs = blocks.repeat(8, axis=1).repeat(8, axis=2)
+            else:
+                low, high = observation_space.low, observation_space.high
+                obs = rng.integers(low, high + 1, (n + 1, *shape)).astype(observation_space.dtype)
+            rewards = np.zeros(n, np.float32)
+            rewards[-1] = float(rng.random() < 0.5) * 10.0
+            terminated = np.zeros(n, bool)
+            terminated[-1] = True
+            level = int(rng.choice(level_list))
+            writer.add_episode(
+                obs,
+                rng.integers(0, n_actions, n),
+                rewards,
+                terminated,
+                np.zeros(n, bool),
+                np.full(n + 1, level),
+                0,
+            )
+        return writer.close(
+            {
+                "env": env,
+                "env_id": f"synthetic/{env}",
+                "kind": "levels",
+                "recipe": "synthetic",
+                "levels_described": f"{len(set(level_list))} levels",
+                "checkpoints": [],
+            },
+            f"heldout/{env}-synthetic-v0",
+        )
+    except BaseException:
+        writer.abort()
+        raise
+
+
 __all__ = [
     "DATA",
     "FORMAT_VERSION",
@@ -399,4 +459,5 @@ __all__ = [
     "deserialize_space",
     "open_dataset",
     "serialize_space",
+    "write_synthetic",
 ]

@@ -103,17 +103,19 @@ def check_offline_config(config: TrainConfig, family: Any) -> Dataset:
     return dataset
 
 
-def check_dataset_levels(config: TrainConfig, dataset: Dataset, lists: dict[str, list]) -> None:
-    """Refuses a dataset played on any level the run evaluates as held out (test, validation).
+def check_dataset_levels(config: TrainConfig, dataset: Dataset, split: Any, lists: dict[str, list]) -> None:
+    """Refuses a dataset played on any level the run holds out: its test or validation set, or
+    the evaluation list drawn from it.
 
     Raises:
         ValueError: naming the dataset, the split and the shared levels.
     """
-    played = set(dataset.levels)
     for name, items in lists.items():
         if name == "train":
             continue
-        shared = sorted(played & {int(x) for x in items})
+        held_out = split.get(name)
+        listed = {int(x) for x in items}
+        shared = [level for level in dataset.levels if level in listed or level in held_out]
         if shared:
             shown = ", ".join(map(str, shared[:5])) + (
                 f", ... ({len(shared)} in all)" if len(shared) > 5 else ""
