@@ -232,9 +232,8 @@ class DatasetWriter:
             "algorithm_name": f"heldout collect ({info.get('recipe', '?')})",
             "heldout": info,
         }
-        from heldout.protocol.run_folder import write_atomic
-
-        write_atomic(self.tmp / DATA / METADATA, json.dumps(metadata, indent=1) + "\n")
+        # the folder is renamed into place whole (below): a plain write is atomic enough
+        (self.tmp / DATA / METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
         if self.out.is_dir():  # an empty folder (check_out)
             self.out.rmdir()
         os.replace(self.tmp, self.out)

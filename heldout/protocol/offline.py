@@ -195,6 +195,8 @@ class OfflineModel:
         self.log_every = max(1, LOG_TRANSITIONS // self.agent.batch_size)
         self._sums: dict[str, float] = {}
         self._count = 0
+        #: The scalars of the last update that were not finite (NaN or Inf loss): the run stops.
+        self.diverged: list[str] = []
 
     def set_logger(self, logger: Any) -> None:
         """SB3's logger (CSV and TensorBoard in the run folder)."""
@@ -223,21 +225,12 @@ class OfflineModel:
 
     def learn(self, total_timesteps: int, boundary: Callable[[OfflineModel, bool], None]) -> None:
         """Updates until ``total_timesteps`` transitions are consumed; after each update
-        ``boundary(model, logged)`` (``logged``: a row was recorded) evaluates, dumps, checkpoints.
-
-        Raises:
-            TrainingDiverged: an update returned a non-finite scalar (NaN or Inf loss).
-        """
-        from heldout.protocol.status import TrainingDiverged
-
+        ``boundary(model, logged)`` (``logged``: a row was recorded) evaluates, dumps, checkpoints,
+        and stops a run whose update was not finite (:attr:`diverged`)."""
         batches = self.loader.batches(start=self.n_updates)
         while self.num_timesteps < total_timesteps:
             scalars = self.agent.update(next(batches))
-            bad = [k for k, v in scalars.items() if not math.isfinite(v)]
-            if bad:
-                raise TrainingDiverged(
-                    f"update {self.n_updates + 1} gave non-finite {', '.join(bad)}; try a lower learning_rate"
-                )
+            self.diverged = [k for k, v in scalars.items() if not math.isfinite(v)]
             for key, value in scalars.items():
                 self._sums[key] = self._sums.get(key, 0.0) + float(value)
             self._count += 1

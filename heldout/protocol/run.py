@@ -57,7 +57,13 @@ from heldout.protocol.run_folder import (
     write_yaml,
 )
 from heldout.protocol.scores import generalization_gap, normalized_score
-from heldout.protocol.status import describe_status, read_status, status_callback, write_status
+from heldout.protocol.status import (
+    TrainingDiverged,
+    describe_status,
+    read_status,
+    status_callback,
+    write_status,
+)
 from heldout.protocol.tables import context_table, split_table
 from heldout.splits import ContextSplit, LevelSplit
 
@@ -158,6 +164,11 @@ def _offline_boundary(
 
     def boundary(model: Any, logged: bool) -> None:
         n = model.num_timesteps
+        if model.diverged:
+            raise TrainingDiverged(
+                f"the update before step {n} gave non-finite {', '.join(model.diverged)} (NaN or Inf); "
+                "try a lower learning_rate"
+            )
         now = time.monotonic()
         if progress is not None:
             progress.steps(n)
