@@ -188,6 +188,13 @@ def add_parser(sub: Any) -> None:
         "--timesteps then counts the transitions the learner consumes (docs/offline.md)",
     )
     t.add_argument(
+        "--record-rollouts",
+        action="store_true",
+        default=None,
+        help="online agents on level envs: also write the agent's own training rollouts as a dataset, "
+        "RUN_DIR/rollouts (the 'suboptimal' recipe; a resumed run records the episodes begun after it)",
+    )
+    t.add_argument(
         "--dataset-epochs",
         type=int,
         help="offline agents: the most passes over the dataset --timesteps may take (0: no bound; default 0)",

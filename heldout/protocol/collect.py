@@ -15,6 +15,7 @@ randomness comes from ``seed`` (default: the run's seed).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -251,4 +252,111 @@ class _Episode:
         self.rewards: list[float] = []
 
 
-__all__ = ["collect", "plan_collect"]
+#: The folder of a run that records its rollouts (``heldout train --record-rollouts``).
+ROLLOUTS = "rollouts"
+
+
+def rollout_recorder(config: Any, family: Any, split: Any, venv: Any, run_dir: Path, start_step: int) -> Any:
+    """An SB3 callback that writes the agent's own training rollouts as a dataset, ``run_dir/rollouts``
+    (gen_dgrl's "suboptimal" recipe: the whole training log): every completed training episode, with
+    raw rewards (before reward normalisation) and channel-last frames, as :func:`collect` writes them.
+
+    Each slot's first episode after the start is recorded only if it began there: a resumed run
+    (``start_step`` > 0) records the episodes that began after its checkpoint. Call ``finish()`` when
+    training ends (the folder appears) or ``abort()``.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecTransposeImage
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
+
+    from heldout.protocol.dataset import DatasetWriter
+
+    def layer(cls: type) -> Any:
+        env = venv
+        while isinstance(env, VecEnvWrapper):
+            if isinstance(env, cls):
+                return env
+            env = env.venv
+        return None
+
+    for stale in run_dir.glob(f".{ROLLOUTS}.tmp-*"):  # an interrupted process's partial recording
+        shutil.rmtree(stale, ignore_errors=True)
+    transposed = layer(VecTransposeImage) is not None
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    normalizer = layer(VecNormalize)
+    space = layer(VecTransposeImage).venv.observation_space if transposed else venv.observation_space
+
+    class Recorder(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writer = DatasetWriter(run_dir / ROLLOUTS, space, venv.action_space)
+            self.slots: list[_Episode | None] = [None] * venv.num_envs
+            self.fresh = start_step == 0  # the envs were just reset: every slot starts an episode
+
+        def _frame(self, obs: np.ndarray) -> np.ndarray:
+            return np.moveaxis(obs, 0, -1) if transposed else np.array(obs)
+
+        def _on_step(self) -> bool:
+            last = self.model._last_obs
+            if self.fresh:
+                self.slots = [_Episode(self._frame(last[i]), -1) for i in range(venv.num_envs)]
+                self.fresh = False
+            rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
+            actions = np.asarray(self.locals["actions"]).reshape(venv.num_envs)
+            new_obs, dones, infos = self.locals["new_obs"], self.locals["dones"], self.locals["infos"]
+            for i in range(venv.num_envs):
+                ep = self.slots[i]
+                if ep is not None:
+                    ep.actions.append(int(actions[i]))
+                    ep.rewards.append(float(rewards[i]))
+                    ep.levels.append(int(infos[i].get("level_seed", -1)))
+                    if ep.levels[0] == -1:
+                        ep.levels[0] = ep.levels[1]
+                if dones[i]:
+                    if ep is not None:
+                        truncated = bool(infos[i].get("TimeLimit.truncated", False))
+                        final = infos[i].get("terminal_observation", new_obs[i])
+                        ep.observations.append(self._frame(final))
+                        n = len(ep.actions)
+                        self.writer.add_episode(
+                            np.stack(ep.observations),
+                            np.asarray(ep.actions),
+                            np.asarray(ep.rewards),
+                            np.asarray([False] * (n - 1) + [not truncated]),
+                            np.asarray([False] * (n - 1) + [truncated]),
+                            np.asarray(ep.levels),
+                            int(self.num_timesteps),
+                        )
+                    self.slots[i] = _Episode(self._frame(new_obs[i]), -1)
+                elif ep is not None:
+                    ep.observations.append(self._frame(new_obs[i]))
+            return True
+
+        def finish(self) -> Path:
+            """Writes the metadata and puts the dataset in place; returns its folder."""
+            info = {
+                "env": config.env,
+                "env_id": _dataset_env_id(family, config.env),
+                "kind": family.kind,
+                "distribution_mode": config.distribution_mode,
+                "env_options": dict(config.env_options),
+                "recipe": "rollouts",
+                "run": {"dir": str(run_dir.resolve()), "agent": config.agent, "seed": config.seed},
+                "checkpoints": [],
+                "from_step": int(start_step),
+                "train_levels": split.train.to_dict(),
+                "levels_described": split.train.describe(),
+                "policy": {"actions": "the training policy as it learnt (sampled)", "epsilon": None},
+                "seed": config.seed,
+                "num_envs": venv.num_envs,
+            }
+            return self.writer.close(info, f"heldout/{config.env}-rollouts-v0")
+
+        def abort(self) -> None:
+            self.writer.abort()
+
+    return Recorder()
+
+
+__all__ = ["ROLLOUTS", "collect", "plan_collect", "rollout_recorder"]

@@ -94,6 +94,8 @@ class TrainConfig:
             An offline run's ``timesteps`` counts the transitions the learner consumes.
         dataset_epochs: Offline agents only: the most passes over the dataset ``timesteps`` may take
             (a run asking for more is refused); 0: no bound.
+        record_rollouts: Online agents on level envs: also write the agent's own training rollouts
+            as a dataset, ``<run folder>/rollouts`` (the "suboptimal" recipe of gen_dgrl; docs/offline.md).
     """
 
     env: str = "coinrun"
@@ -134,6 +136,7 @@ class TrainConfig:
     imports: list[str] = field(default_factory=list)
     dataset: str = ""
     dataset_epochs: int = 0
+    record_rollouts: bool = False
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; unknown field names raise TypeError naming them.
@@ -219,7 +222,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, dict):
                 raise TypeError(f"{name} must be a mapping of names to values, got {value!r}")
-        for name in ("reward_norm", "deterministic_eval"):
+        for name in ("reward_norm", "deterministic_eval", "record_rollouts"):
             check_bool(name, getattr(self, name))
         check_leakage_policy(self.leakage)
         positive = (

@@ -643,6 +643,7 @@ def _train_and_evaluate(
         print(slow_bf16, file=sys.stderr)
     # one bar for the whole run, naming its phase (rollout / update / eval ...); none without progress
     bar = RunProgress(config.timesteps) if progress else None
+    recorder: Any = None  # --record-rollouts: the dataset of the training rollouts, until it is in place
     try:
         with _StopRequest(stream) as stop, bar or contextlib.nullcontext():
             if bar is not None:
@@ -679,6 +680,11 @@ def _train_and_evaluate(
                     from heldout.protocol.saliency import saliency_log_callback
 
                     callbacks.append(saliency_log_callback(config.saliency_log_freq))
+                if config.record_rollouts:
+                    from heldout.protocol.collect import rollout_recorder
+
+                    recorder = rollout_recorder(config, family, split, venv, run_dir, model.num_timesteps)
+                    callbacks.append(recorder)
                 t0 = time.perf_counter()
                 model.learn(
                     total_timesteps=config.timesteps - model.num_timesteps,
@@ -686,6 +692,9 @@ def _train_and_evaluate(
                     reset_num_timesteps=resume is None,
                 )
                 train_seconds = extra.get("train_seconds", 0.0) + time.perf_counter() - t0
+                if recorder is not None:
+                    recorder.finish()
+                    recorder = None
                 if bar is not None:
                     bar.set_phase("saving", refresh=True)
                 # the last update is done: what follows (the final evaluation) resumes from here
@@ -718,6 +727,8 @@ def _train_and_evaluate(
                 model.logger.record("eval/gap", results["train"].mean - results["test"].mean)
             model.logger.dump(model.num_timesteps)
     except KeyboardInterrupt:
+        if recorder is not None:
+            recorder.abort()
         write_status(run_dir, "interrupted", model.num_timesteps, config.timesteps)
         print(
             f"interrupted at step {model.num_timesteps}: resume with 'heldout train --resume {run_dir}'",
@@ -725,6 +736,8 @@ def _train_and_evaluate(
         )
         raise
     except BaseException as exc:
+        if recorder is not None:
+            recorder.abort()
         write_status(
             run_dir, "failed", model.num_timesteps, config.timesteps, error=f"{type(exc).__name__}: {exc}"
         )

@@ -120,8 +120,13 @@ def test_pipeline_ppo_collect_bc_report(tmp_path: Path) -> None:
         str(tmp_path / "runs"),
         "--no-progress",
     ]
-    run("train", *common, "--timesteps", "4096", "--checkpoint-freq", "2048")
+    run("train", *common, "--timesteps", "4096", "--checkpoint-freq", "2048", "--record-rollouts")
     (ppo,) = (tmp_path / "runs" / ENV / "ppo").iterdir()
+    from heldout.protocol.dataset import open_dataset
+
+    rollouts = open_dataset(ppo / "rollouts")  # the "suboptimal" recipe: its own training episodes
+    assert rollouts.heldout["recipe"] == "rollouts" and 0 < rollouts.total_steps <= 4096
+    assert set(rollouts.levels) <= set(range(5))
     data = tmp_path / "doorkey"
     printed = run("collect", str(ppo), "--steps", "600", "--out", str(data), "--checkpoint", "2048",
                   "--checkpoint", "4096", "--num-envs", "4", "--no-progress")  # fmt: skip
@@ -129,8 +134,6 @@ def test_pipeline_ppo_collect_bc_report(tmp_path: Path) -> None:
     meta = json.loads((data / "data" / "metadata.json").read_text())["heldout"]
     assert meta["recipe"] == "mixed" and meta["checkpoints"] == [2048, 4096] and meta["steps"] >= 600
     assert meta["run"]["dir"] == str(ppo.resolve())
-    from heldout.protocol.dataset import open_dataset
-
     dataset = open_dataset(data)
     assert set(dataset.levels) <= set(range(5))  # the run's training levels only
     rewards = [
