@@ -1,10 +1,10 @@
 """Issue 29, item 2: collection speed against ``heldout eval``'s, and the loader's resident memory.
 
-1. **Speed.** One Procgen run (``procgen-quickstart``, coinrun, trained for one collection: its weights
-   do not matter for the speed), then in the same process and with the same weights and env slots:
-   ``heldout eval``'s evaluation of the training levels (``family.evaluate``) and ``heldout collect``
-   (:func:`heldout.protocol.collect.collect`: the same batched play plus HDF5 writing and gzip), each
-   as env steps per second.
+1. **Speed.** ``procgen-quickstart``'s PPO on coinrun (untrained: the weights do not change the cost
+   of a forward pass), then in the same process with the same model and env slots: ``heldout eval``'s
+   evaluation of the training levels (``family.evaluate``) and ``heldout collect``'s play and writing
+   (:func:`heldout.protocol.collect._play` into a :class:`DatasetWriter`: batched play plus HDF5
+   writing and gzip), each as env steps per second.
 2. **Memory.** A synthetic Procgen-shaped dataset (64x64x3 uint8 frames in 8x8 blocks of random
    colours, which compress about as game frames do) of ``--frames`` transitions, written with
    heldout's writer; then a fresh process opens it and streams ``--batches`` minibatches of 256
@@ -30,44 +30,54 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def speed(work: Path, steps: int, episodes: int) -> dict:
-    """Evaluation and collection speed of one Procgen run's agent, in env steps per second."""
-    from heldout.cli import main
-    from heldout.protocol.checkpoint import load_trained_model
-    from heldout.protocol.collect import collect
-    from heldout.protocol.families import family_for
-    from heldout.protocol.run_folder import load_run
+    """Evaluation and collection speed of one Procgen agent, in env steps per second.
 
-    runs = work / "runs"
-    argv = ["train", "--preset", "procgen-quickstart", "--timesteps", "4096", "--eval-freq", "0"]
-    argv += ["--eval-episodes", "4", "--out", str(runs), "--no-progress"]
-    assert main(argv) == 0
-    (run,) = (runs / "coinrun" / "ppo").iterdir()
-    config, _ = load_run(run)
+    The agent is ``procgen-quickstart``'s PPO on coinrun as built (untrained: its weights do not change
+    the cost of a forward pass); both play the training levels with the same ``eval_num_envs`` slots.
+    """
+    import gymnasium as gym
+
+    from heldout.agents import AGENTS
+    from heldout.protocol.collect import _collect_env, _play
+    from heldout.protocol.dataset import DatasetWriter
+    from heldout.protocol.families import family_for
+    from heldout.protocol.presets import PRESETS
+
+    config = PRESETS.get("procgen-quickstart")
     family = family_for(config.env)
-    model = load_trained_model(config, run)
-    levels = family.split(config).train.to_list()
+    split = family.split(config)
+    venv = _collect_env(family, config, split, config.eval_num_envs, 0)
+    model = AGENTS.get(config.agent)(env=venv, seed=0, device="cpu", verbose=0, **family.agent_kwargs(config))
+    levels = split.train.to_list()
     items = [levels[i % len(levels)] for i in range(episodes)]
     t0 = time.perf_counter()
     res = family.evaluate(model, config, items, "train", seed=1)
     eval_s = time.perf_counter() - t0
     eval_steps = int(sum(res.lengths))
+    writer = DatasetWriter(
+        work / "data", venv.observation_space, gym.spaces.Discrete(int(venv.action_space.n))
+    )
     t0 = time.perf_counter()
-    path, info = collect(run, steps, work / "data", num_envs=config.eval_num_envs, progress=False)
+    _play(model, venv, writer, steps, 0, np.random.default_rng(0), None, False, None)
+    writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
     collect_s = time.perf_counter() - t0
+    venv.close()
     return {
         "env": config.env,
         "num_envs": config.eval_num_envs,
         "eval": {"episodes": episodes, "steps": eval_steps, "seconds": round(eval_s, 2),
                  "steps_per_second": round(eval_steps / eval_s, 1)},
-        "collect": {"steps": info["steps"], "episodes": info["episodes"], "seconds": round(collect_s, 2),
-                    "steps_per_second": round(info["steps"] / collect_s, 1),
-                    "bytes_per_frame": round(info["file_bytes"] / info["steps"], 1),
-                    "note": "includes loading the checkpoint, HDF5 writing, gzip and the final check of the file"},
-        "collect_over_eval": round((info["steps"] / collect_s) / (eval_steps / eval_s), 3),
+        "collect": {"steps": writer.steps, "episodes": writer.episodes, "seconds": round(collect_s, 2),
+                    "steps_per_second": round(writer.steps / collect_s, 1),
+                    "bytes_per_frame": round((work / "data" / "data" / "main_data.hdf5").stat().st_size / writer.steps, 1),
+                    "note": "playing plus HDF5 writing and gzip; a fresh env: both start from a reset"},
+        "collect_over_eval": round((writer.steps / collect_s) / (eval_steps / eval_s), 3),
     }  # fmt: skip
 
 
@@ -109,7 +119,6 @@ def stream(path: str, batches: int) -> None:
 def memory(work: Path, frames: int, batches: int) -> dict:
     """Writes the synthetic dataset, then streams it in a fresh process."""
     import gymnasium as gym
-    import numpy as np
 
     from heldout.protocol.dataset import write_synthetic
 
@@ -129,8 +138,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=1_000_000, help="transitions of the synthetic dataset")
     p.add_argument("--batches", type=int, default=400, help="minibatches of 256 streamed")
-    p.add_argument("--steps", type=int, default=20_000, help="transitions collected")
-    p.add_argument("--episodes", type=int, default=64, help="episodes evaluated")
+    p.add_argument("--steps", type=int, default=5_000, help="transitions collected")
+    p.add_argument("--episodes", type=int, default=32, help="episodes evaluated")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", type=Path, help="write the figures here")
