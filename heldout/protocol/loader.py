@@ -120,6 +120,10 @@ class MinibatchLoader:
         epoch, skip = 0, int(start)
         while True:
             counts = self.batches_in(epoch)
+            if not sum(counts):  # every block smaller than a minibatch: nothing would ever come
+                raise ValueError(
+                    f"no block of the dataset holds a minibatch of {self.batch_size}: raise buffer_bytes"
+                )
             if skip >= sum(counts):
                 skip -= sum(counts)
                 epoch += 1
