@@ -159,3 +159,14 @@ def test_pipeline_ppo_collect_bc_report(tmp_path: Path) -> None:
     run("report", str(ppo), str(bc), "--out", str(tmp_path / "report"))
     assert "bc" in (tmp_path / "report" / "report.md").read_text()
     run("eval", str(bc), "--split", "test", "--episodes", "2")
+
+
+def test_list_shows_the_offline_agents(capsys: pytest.CaptureFixture) -> None:
+    from heldout.agents.offline import OFFLINE_AGENTS
+    from heldout.cli import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("offline agents", 1)[1].split("augmentations:", 1)[0]
+    for name in OFFLINE_AGENTS.names():
+        assert f"  {name} " in section, name
