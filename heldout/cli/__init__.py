@@ -4,6 +4,8 @@
     heldout train --preset quickstart        # make run: MiniGrid, 5 training levels, a gap in ~3 min
     heldout train --import my_agent.py --agent my-agent --env coinrun
     heldout eval RUN_DIR --split test --episodes 100 [--distribution-mode hard]
+    heldout collect RUN_DIR --steps N --out DIR [--checkpoint STEP ...] [--epsilon E | --deterministic]
+    heldout train --agent bc --dataset DIR --timesteps N   # offline: learns from a dataset
     heldout saliency RUN_DIR --split test --episodes 4 --out DIR [--target value|log_prob|q]
     heldout train --preset cartpole-gravity-extrapolation [--test-context gravity=19.6:29.4]
     heldout eval RUN_DIR --shift backgrounds-off
@@ -24,13 +26,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from heldout.cli import bench, catalogue, evaluate, findings, levels, report, saliency, stats, sweep, train
+from heldout.cli import (
+    bench,
+    catalogue,
+    collect,
+    evaluate,
+    findings,
+    levels,
+    report,
+    saliency,
+    stats,
+    sweep,
+    train,
+)
 from heldout.cli.common import Parser, UsageError
 from heldout.protocol.status import TrainingDiverged
 
 #: The commands, each a module with ``add_parser(sub)`` and ``run(args, argv) -> exit code``.
 COMMANDS = {
     "train": train,
+    "collect": collect,
     "eval": evaluate,
     "saliency": saliency,
     "report": report,
@@ -62,6 +77,8 @@ EXAMPLES = """examples:
   heldout sweep docs/examples/sweep-tiny.yaml --dry-run   # a grid of runs: the plan; without --dry-run, run it
   heldout findings run gap-few-levels --workers 2        # a known result, run and decided (docs/findings.md)
   heldout levels check --env maze                        # distinct layouts; test levels that repeat training ones
+  heldout collect RUN_DIR --steps 100000 --out data/doorkey   # a dataset of a trained agent (docs/offline.md)
+  heldout train --preset minigrid-doorkey --agent bc --dataset data/doorkey --timesteps 200000   # offline
   heldout list
 """
 

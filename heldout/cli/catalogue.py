@@ -1,4 +1,4 @@
-"""``heldout list``: what is registered (envs, agents, augmentations, presets, shifts, wrappers, findings)."""
+"""``heldout list``: what is registered (envs, agents, offline agents, augmentations, presets, shifts, wrappers, findings)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Prints every registry: envs, agents, augmentations, presets, shifts, wrappers, findings."""
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
+    from heldout.agents.offline import OFFLINE_AGENTS
     from heldout.envs import CONTEXTUAL_ENVS, ENVS, SEEDED_ENVS
     from heldout.envs.procgen_shifts import SHIFTS
     from heldout.protocol.presets import PRESETS
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         ("contextual environments", CONTEXTUAL_ENVS),
         ("seeded level environments (the level is the reset seed)", SEEDED_ENVS),
         ("agents", AGENTS),
+        ("offline agents (heldout train --agent NAME --dataset PATH; docs/offline.md)", OFFLINE_AGENTS),
         ("augmentations", AUGMENTATIONS),
         ("presets", PRESETS),
         ("visual shifts (heldout eval --shift)", SHIFTS),

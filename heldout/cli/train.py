@@ -182,6 +182,24 @@ def add_parser(sub: Any) -> None:
         "repeat a level)",
     )
     t.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="offline agents (bc, ...; see 'heldout list'): the dataset they learn from ('heldout collect'); "
+        "--timesteps then counts the transitions the learner consumes (docs/offline.md)",
+    )
+    t.add_argument(
+        "--record-rollouts",
+        action="store_true",
+        default=None,
+        help="online agents on level envs: also write the agent's own training rollouts as a dataset, "
+        "RUN_DIR/rollouts (the 'suboptimal' recipe; a resumed run records the episodes begun after it)",
+    )
+    t.add_argument(
+        "--dataset-epochs",
+        type=int,
+        help="offline agents: the most passes over the dataset --timesteps may take (0: no bound; default 0)",
+    )
+    t.add_argument(
         "--agent-arg",
         action="append",
         type=key_value,
@@ -314,6 +332,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if args.engine:
             extra["engine"] = args.engine
         changes["agent_kwargs"] = {**config.agent_kwargs, **dict(args.agent_arg), **extra}
+    agent = changes.get("agent", config.agent)
+    if agent != config.agent and isinstance(agent, str):
+        from heldout.protocol.offline import is_offline
+
+        if is_offline(agent):  # the preset's agent arguments are its online agent's: only --agent-arg
+            changes["agent_kwargs"] = dict(args.agent_arg)
     if args.sampler_arg:
         changes["sampler_kwargs"] = {**config.sampler_kwargs, **dict(args.sampler_arg)}
     if args.env_option:

@@ -317,16 +317,6 @@ def save_checkpoint(
 ) -> Path:
     """Writes ``checkpoints/step-<num_timesteps>/`` (atomically: temporary folder, fsync, rename) and
     deletes all but the newest ``keep`` checkpoints. ``extra``: JSON the caller gets back on resume."""
-    import torch
-
-    step = int(model.num_timesteps)
-    root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step}"
-    tmp = root / f".step-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-
     rng_json, rng_arrays, rng_tensors = _global_rng_state()
     weights = {
         "policy": model.policy.state_dict(),
@@ -334,41 +324,83 @@ def save_checkpoint(
         "agent": _agent_state(model),
         **rng_tensors,
     }
-    buf = io.BytesIO()
-    torch.save(weights, buf)
-    _fsync_write(tmp / "weights.pt", buf.getvalue())
-
     env_arrays, env_json, env_pickle = _env_state(model.get_env())
     arrays = {**rng_arrays, **env_arrays}
     _put_obs(arrays, "last_obs", model._last_obs)
     _put_obs(arrays, "last_original_obs", getattr(model, "_last_original_obs", None))
     if getattr(model, "_last_episode_starts", None) is not None:
         arrays["last_episode_starts"] = np.asarray(model._last_episode_starts)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    _fsync_write(tmp / "arrays.npz", buf.getvalue())
-
-    logger = model.logger
-    # plain values only (a histogram, e.g. plr/level_weights, is not kept), and their counts and exclusions
-    values = {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))}
     state = {
-        "step": step,
-        "num_timesteps": step,
         "n_updates": int(getattr(model, "_n_updates", 0)),
         "episode_num": int(getattr(model, "_episode_num", 0)),
         "ep_info_buffer": list(model.ep_info_buffer or []),
         "ep_success_buffer": [bool(x) for x in (model.ep_success_buffer or [])],
-        "logger": {
-            "values": values,
-            "counts": {k: v for k, v in logger.name_to_count.items() if k in values},
-            "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items() if k in values},
-        },
         "env": env_json,
         "level_sampler": _sampler_state(model),
+    }
+    return write_checkpoint(
+        run_dir,
+        int(model.num_timesteps),
+        weights,
+        arrays,
+        state,
+        model.logger,
+        rng_json,
+        extra,
+        keep,
+        env_pickle,
+    )
+
+
+def logger_state(logger: Any) -> dict[str, Any]:
+    """The values SB3's ``logger`` holds for its next row: plain values only (a histogram, e.g.
+    plr/level_weights, is not kept), and their counts and exclusions."""
+    values = {k: v for k, v in logger.name_to_value.items() if isinstance(v, (int, float, str))}
+    return {
+        "values": values,
+        "counts": {k: v for k, v in logger.name_to_count.items() if k in values},
+        "excluded": {k: list(v) if v else v for k, v in logger.name_to_excluded.items() if k in values},
+    }
+
+
+def write_checkpoint(
+    run_dir: str | os.PathLike[str],
+    step: int,
+    weights: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    state: dict[str, Any],
+    logger: Any,
+    rng_json: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    keep: int = DEFAULT_KEEP,
+    env_pickle: bytes | None = None,
+) -> Path:
+    """Writes checkpoint folder ``checkpoints/step-<step>/`` (temporary folder, fsync, rename) from its
+    parts (``state``: the fields of :data:`STATE_FIELDS` but the step, logger, rng and extra ones) and
+    deletes all but the newest ``keep`` checkpoints; the one writer of online and offline runs."""
+    import torch
+
+    root = Path(run_dir) / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step}"
+    tmp = root / f".step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    buf = io.BytesIO()
+    torch.save(weights, buf)
+    _fsync_write(tmp / "weights.pt", buf.getvalue())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _fsync_write(tmp / "arrays.npz", buf.getvalue())
+    full = {
+        "step": step,
+        "num_timesteps": step,
+        **state,
+        "logger": logger_state(logger),
         "rng": rng_json,
         "extra": extra or {},
     }
-    _fsync_write(tmp / "state.json", (json.dumps(state, default=float) + "\n").encode())
+    _fsync_write(tmp / "state.json", (json.dumps(full, default=float) + "\n").encode())
     if env_pickle is not None:
         _fsync_write(tmp / "envs.pkl", env_pickle)
         _fsync_write(tmp / "envs.sig", (_signature(env_pickle) + "\n").encode())
@@ -655,6 +687,48 @@ def restore_checkpoint(
     return {**state["extra"], "not_exact": unsaved}
 
 
+def save_offline_checkpoint(
+    model: Any, run_dir: str | os.PathLike[str], extra: dict[str, Any] | None = None, keep: int = DEFAULT_KEEP
+) -> Path:
+    """Writes the checkpoint of an offline run (:class:`heldout.protocol.offline.OfflineModel`): the
+    agent's ``state_dict`` (networks, targets, optimisers, generator, step) as ``weights.pt``'s
+    ``agent``, the update count (which fixes the next minibatch), the global generators and the
+    logger; no env. The same folder and checks as an online checkpoint."""
+    rng_json, rng_arrays, rng_tensors = _global_rng_state()
+    weights = {"policy": {}, "optimizer": {}, "agent": model.agent.state_dict(), **rng_tensors}
+    state = {
+        "n_updates": int(model.n_updates),
+        "episode_num": 0,
+        "ep_info_buffer": [],
+        "ep_success_buffer": [],
+        "env": {"layers": []},
+        "level_sampler": None,
+    }
+    return write_checkpoint(
+        run_dir, int(model.num_timesteps), weights, rng_arrays, state, model.logger, rng_json, extra, keep
+    )
+
+
+def restore_offline_checkpoint(model: Any, checkpoint: Checkpoint) -> dict[str, Any]:
+    """Puts an offline run's ``checkpoint`` into ``model`` (built as the run built it); returns its
+    ``extra``. The next minibatch is the one the uninterrupted run would have taken.
+
+    Raises:
+        ValueError: the checkpoint does not fit the agent the run's config builds.
+    """
+    try:
+        model.agent.load_state_dict(checkpoint.weights["agent"])
+    except (RuntimeError, KeyError, AttributeError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"checkpoint {str(checkpoint.path)!r} does not fit the offline agent its run's config builds: {first}"
+        ) from None
+    model.num_timesteps = int(checkpoint.state["num_timesteps"])
+    model.n_updates = int(checkpoint.state["n_updates"])
+    _set_global_rng_state(checkpoint.state["rng"], checkpoint.arrays, checkpoint.weights)
+    return {**checkpoint.state["extra"], "not_exact": []}
+
+
 def restore_logger(logger: Any, checkpoint: Checkpoint) -> None:
     """Puts the values the logger held for its next row at ``checkpoint`` into SB3's ``logger``."""
     saved = checkpoint.state["logger"]
@@ -756,8 +830,20 @@ def load_trained_model(
 
     from heldout.agents import AGENTS
     from heldout.protocol.families import family_for
+    from heldout.protocol.offline import build_agent, is_offline
     from heldout.protocol.validate import agent_parameters
 
+    if is_offline(config.agent):  # no model.zip: the agent of a checkpoint, always
+        path = trained_checkpoint(run_dir, checkpoint, trust_pickle=False)
+        agent = build_agent(config, family_for(config.env), device)
+        try:
+            agent.load_state_dict(read_checkpoint(path, envs=False).weights["agent"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                f"checkpoint {str(path)!r} does not fit the offline agent its run's config builds: {first}"
+            ) from None
+        return agent
     agent_cls = AGENTS.get(config.agent)
     path = trained_checkpoint(run_dir, checkpoint, trust_pickle)
     if path is None:
@@ -800,7 +886,10 @@ __all__ = [
     "load_trained_model",
     "load_signed_pickle",
     "restore_checkpoint",
+    "restore_offline_checkpoint",
     "save_checkpoint",
+    "save_offline_checkpoint",
+    "write_checkpoint",
     "trained_checkpoint",
     "verify",
 ]

@@ -89,6 +89,13 @@ class TrainConfig:
             files or dotted module names that register their own agents, envs, ... (``heldout train
             --import FILE.py``; docs/adding-an-agent.md). :meth:`resolved` records a file as its
             absolute path, and ``heldout eval`` / ``heldout saliency`` import them again.
+        dataset: Offline agents only (``heldout train --agent bc --dataset PATH``): the dataset they
+            learn from (``heldout collect``; :mod:`heldout.protocol.offline`); ``""`` for online agents.
+            An offline run's ``timesteps`` counts the transitions the learner consumes.
+        dataset_epochs: Offline agents only: the most passes over the dataset ``timesteps`` may take
+            (a run asking for more is refused); 0: no bound.
+        record_rollouts: Online agents on level envs: also write the agent's own training rollouts
+            as a dataset, ``<run folder>/rollouts`` (the "suboptimal" recipe of gen_dgrl; docs/offline.md).
     """
 
     env: str = "coinrun"
@@ -127,6 +134,9 @@ class TrainConfig:
     level_sampler: str = "uniform"
     sampler_kwargs: dict[str, Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
+    dataset: str = ""
+    dataset_epochs: int = 0
+    record_rollouts: bool = False
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; unknown field names raise TypeError naming them.
@@ -206,11 +216,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise TypeError(f"{name} must be a name (a non-empty string), got {value!r}")
+        if not isinstance(self.dataset, str):
+            raise TypeError(f"dataset must be the path of a dataset (a string), got {shown(self.dataset)}")
         for name in ("env_options", "agent_kwargs", "contexts", "sampler_kwargs"):
             value = getattr(self, name)
             if not isinstance(value, dict):
                 raise TypeError(f"{name} must be a mapping of names to values, got {value!r}")
-        for name in ("reward_norm", "deterministic_eval"):
+        for name in ("reward_norm", "deterministic_eval", "record_rollouts"):
             check_bool(name, getattr(self, name))
         check_leakage_policy(self.leakage)
         positive = (
@@ -228,6 +240,7 @@ class TrainConfig:
             "eval_periodic_episodes",
             "saliency_log_freq",
             "torch_threads",
+            "dataset_epochs",
         )
         for name in positive:
             check_int(name, getattr(self, name), minimum=1)

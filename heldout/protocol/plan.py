@@ -77,12 +77,19 @@ def plan_train(config: TrainConfig) -> TrainPlan:
     check_writable(config.out)
 
     from heldout.agents import AGENTS
+    from heldout.protocol import offline
 
     family = family_for(config.env)
-    agent_cls = AGENTS.get(config.agent)
-    note = timesteps_note(agent_cls, config)
+    if offline.is_offline(config.agent):
+        agent_cls = offline.offline_agents().get(config.agent)
+        note = offline.timesteps_note(agent_cls, config)
+    else:
+        agent_cls = AGENTS.get(config.agent)
+        note = timesteps_note(agent_cls, config)
     split = family.split(config)
     lists, leakage = family.eval_lists(config, split, config.eval_episodes)
+    if offline.is_offline(config.agent):
+        offline.check_dataset_levels(config, offline.open_dataset(config.dataset), split, lists)
     return TrainPlan(
         config=config,
         family=family,

@@ -57,7 +57,13 @@ from heldout.protocol.run_folder import (
     write_yaml,
 )
 from heldout.protocol.scores import generalization_gap, normalized_score
-from heldout.protocol.status import describe_status, read_status, status_callback, write_status
+from heldout.protocol.status import (
+    TrainingDiverged,
+    describe_status,
+    read_status,
+    status_callback,
+    write_status,
+)
 from heldout.protocol.tables import context_table, split_table
 from heldout.splits import ContextSplit, LevelSplit
 
@@ -93,6 +99,28 @@ def summarize(
     return out
 
 
+def periodic_evaluation(
+    model: Any, config: TrainConfig, lists: dict[str, list], family: EnvFamily, progress: RunProgress | None
+) -> None:
+    """Evaluates ``model`` on the first ``eval_periodic_episodes`` of the train and test lists and
+    records eval/<split>/mean_return (and completion_rate) and eval/gap in ``model.logger``."""
+    means = {}
+    for name in ("train", "test"):
+        res = family.evaluate(
+            model,
+            config,
+            lists[name][: config.eval_periodic_episodes],
+            name,
+            seed=config.seed + 1,
+            progress=progress.episodes(f"eval {name}") if progress else False,
+        )
+        means[name] = res.mean
+        model.logger.record(f"eval/{name}/mean_return", res.mean)
+        if res.completion_rate is not None:
+            model.logger.record(f"eval/{name}/completion_rate", res.completion_rate)
+    model.logger.record("eval/gap", means["train"] - means["test"])
+
+
 def _periodic_eval_callback(
     config: TrainConfig, lists: dict[str, list], family: EnvFamily, progress: RunProgress | None = None
 ) -> Any:
@@ -107,26 +135,71 @@ def _periodic_eval_callback(
         def _on_step(self) -> bool:
             if config.eval_freq and self.num_timesteps >= self.next_eval:
                 self.next_eval += config.eval_freq
-                means = {}
-                for name in ("train", "test"):
-                    res = family.evaluate(
-                        self.model,
-                        config,
-                        lists[name][: config.eval_periodic_episodes],
-                        name,
-                        seed=config.seed + 1,
-                        progress=progress.episodes(f"eval {name}") if progress else False,
-                    )
-                    means[name] = res.mean
-                    self.logger.record(f"eval/{name}/mean_return", res.mean)
-                    if res.completion_rate is not None:
-                        self.logger.record(f"eval/{name}/completion_rate", res.completion_rate)
-                self.logger.record("eval/gap", means["train"] - means["test"])
+                periodic_evaluation(self.model, config, lists, family, progress)
                 if progress is not None:
                     progress.set_phase("rollout", refresh=True)
             return True
 
     return PeriodicEval()
+
+
+def _offline_boundary(
+    config: TrainConfig,
+    lists: dict[str, list],
+    family: EnvFamily,
+    progress: RunProgress | None,
+    run_dir: Path,
+    stop: _StopRequest,
+    start: int,
+) -> Any:
+    """What an offline run does after each update (:meth:`heldout.protocol.offline.OfflineModel.learn`),
+    as the online callbacks do after each step or rollout: status.json, the progress bar, the periodic
+    evaluation, a row of progress.csv and TensorBoard, a checkpoint when due or asked for (Ctrl-C)."""
+    from heldout.protocol.checkpoint import save_offline_checkpoint
+
+    every = checkpoint_every(config)
+    every_seconds = 60.0 * config.checkpoint_minutes
+    due = {"eval": next_multiple(start, config.eval_freq), "save": next_multiple(start, every)}
+    clock = {"status": -float("inf"), "save": time.monotonic()}
+
+    def boundary(model: Any, logged: bool) -> None:
+        n = model.num_timesteps
+        if model.diverged:
+            raise TrainingDiverged(
+                f"the update before step {n} gave non-finite {', '.join(model.diverged)} (NaN or Inf); "
+                "try a lower learning_rate"
+            )
+        now = time.monotonic()
+        if progress is not None:
+            progress.steps(n)
+        if now - clock["status"] >= 5.0:
+            clock["status"] = now
+            write_status(run_dir, "running", n, config.timesteps)
+        evaluated = bool(config.eval_freq) and n >= due["eval"]
+        if evaluated:
+            due["eval"] = next_multiple(n, config.eval_freq)
+            periodic_evaluation(model, config, lists, family, progress)
+            if progress is not None:
+                progress.set_phase("update", refresh=True)
+        save = (
+            bool(every)
+            and n < config.timesteps
+            and (n >= due["save"] or now - clock["save"] >= every_seconds)
+        ) or (stop.requested)
+        if save and not logged:
+            logged = model.record()
+        if logged or evaluated:
+            model.logger.record("time/total_timesteps", n)
+            model.logger.dump(n)
+        if save:
+            save_offline_checkpoint(model, run_dir, keep=config.checkpoint_keep)
+            if every:
+                due["save"] = next_multiple(n, every)
+            clock["save"] = now
+        if stop.requested:
+            raise KeyboardInterrupt
+
+    return boundary
 
 
 def next_multiple(steps: int, freq: int) -> int:
@@ -390,6 +463,7 @@ def resume_train(
             checkpoints' env state was signed by someone else (see ``trust_pickle``).
     """
     from heldout.agents import AGENTS
+    from heldout.protocol.offline import is_offline, offline_agents
     from heldout.protocol.plugins import import_plugins
 
     stream = stream or sys.stdout
@@ -430,7 +504,7 @@ def resume_train(
             split,
             lists,
             leakage,
-            AGENTS.get(config.agent),
+            (offline_agents() if is_offline(config.agent) else AGENTS).get(config.agent),
             path,
             progress,
             stream,
@@ -521,17 +595,32 @@ def _train_and_evaluate(
     stream: Any,
     resume: tuple[Checkpoint, list[list[str]] | None, str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
-    model = agent_cls(
-        env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
-    )
+    from heldout.protocol.offline import OfflineModel, is_offline
+
+    offline = is_offline(config.agent)
+    venv: Any = None
+    model: Any
+    if offline:  # learns from its dataset: no env until evaluation
+        from heldout.protocol.checkpoint import restore_offline_checkpoint
+        from heldout.protocol.dataset import open_dataset
+
+        model = OfflineModel(config, family, open_dataset(config.dataset))
+    else:
+        venv = family.make_train_env(config, split, output_dir=run_dir / "wrappers")
+        model = agent_cls(
+            env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
+        )
     extra: dict[str, Any] = {}
     if resume is not None:
         checkpoint, rows, command = resume
         try:  # the model first: a checkpoint that does not fit it is refused before any file changes
-            extra = restore_checkpoint(model, checkpoint, logger=False)
+            if offline:
+                extra = restore_offline_checkpoint(model, checkpoint)
+            else:
+                extra = restore_checkpoint(model, checkpoint, logger=False)
         except BaseException:
-            venv.close()
+            if venv is not None:
+                venv.close()
             raise
         if command:
             previous = (run_dir / "command.txt").read_text() if (run_dir / "command.txt").is_file() else ""
@@ -554,11 +643,29 @@ def _train_and_evaluate(
         print(slow_bf16, file=sys.stderr)
     # one bar for the whole run, naming its phase (rollout / update / eval ...); none without progress
     bar = RunProgress(config.timesteps) if progress else None
+    recorder: Any = None  # --record-rollouts: the dataset of the training rollouts, until it is in place
     try:
         with _StopRequest(stream) as stop, bar or contextlib.nullcontext():
             if bar is not None:
                 bar.steps(model.num_timesteps)
-            if not extra.get("training_done"):
+            if not extra.get("training_done") and offline:
+                t0 = time.perf_counter()
+                if bar is not None:
+                    bar.set_phase("update")
+                model.learn(
+                    config.timesteps,
+                    _offline_boundary(config, lists, family, bar, run_dir, stop, model.num_timesteps),
+                )
+                train_seconds = extra.get("train_seconds", 0.0) + time.perf_counter() - t0
+                from heldout.protocol.checkpoint import save_offline_checkpoint
+
+                save_offline_checkpoint(
+                    model,
+                    run_dir,
+                    extra={"training_done": True, "train_seconds": train_seconds},
+                    keep=config.checkpoint_keep,
+                )
+            elif not extra.get("training_done"):
                 callbacks = [
                     status_callback(run_dir, config.timesteps),
                     _periodic_eval_callback(config, lists, family, bar),
@@ -573,6 +680,11 @@ def _train_and_evaluate(
                     from heldout.protocol.saliency import saliency_log_callback
 
                     callbacks.append(saliency_log_callback(config.saliency_log_freq))
+                if config.record_rollouts:
+                    from heldout.protocol.collect import rollout_recorder
+
+                    recorder = rollout_recorder(config, family, split, venv, run_dir, model.num_timesteps)
+                    callbacks.append(recorder)
                 t0 = time.perf_counter()
                 model.learn(
                     total_timesteps=config.timesteps - model.num_timesteps,
@@ -580,6 +692,9 @@ def _train_and_evaluate(
                     reset_num_timesteps=resume is None,
                 )
                 train_seconds = extra.get("train_seconds", 0.0) + time.perf_counter() - t0
+                if recorder is not None:
+                    recorder.finish()
+                    recorder = None
                 if bar is not None:
                     bar.set_phase("saving", refresh=True)
                 # the last update is done: what follows (the final evaluation) resumes from here
@@ -591,9 +706,10 @@ def _train_and_evaluate(
                 )
             else:
                 train_seconds = float(extra.get("train_seconds") or 0.0)
-            save_model(model, run_dir / "model.zip")
-            write_level_weights(venv, run_dir)
-            if hasattr(venv, "save"):
+            if not offline:  # an offline run's trained agent is its final checkpoint
+                save_model(model, run_dir / "model.zip")
+                write_level_weights(venv, run_dir)
+            if venv is not None and hasattr(venv, "save"):
                 tmp = run_dir / ".vecnormalize.tmp.pkl"
                 venv.save(str(tmp))
                 os.replace(tmp, run_dir / "vecnormalize.pkl")
@@ -611,6 +727,8 @@ def _train_and_evaluate(
                 model.logger.record("eval/gap", results["train"].mean - results["test"].mean)
             model.logger.dump(model.num_timesteps)
     except KeyboardInterrupt:
+        if recorder is not None:
+            recorder.abort()
         write_status(run_dir, "interrupted", model.num_timesteps, config.timesteps)
         print(
             f"interrupted at step {model.num_timesteps}: resume with 'heldout train --resume {run_dir}'",
@@ -618,13 +736,16 @@ def _train_and_evaluate(
         )
         raise
     except BaseException as exc:
+        if recorder is not None:
+            recorder.abort()
         write_status(
             run_dir, "failed", model.num_timesteps, config.timesteps, error=f"{type(exc).__name__}: {exc}"
         )
         raise
     finally:
         model.logger.close()
-        venv.close()
+        if venv is not None:
+            venv.close()
 
     summary = summarize(config, results, split)
     summary.update(

@@ -317,6 +317,13 @@ def run_saliency(
             f"heldout saliency needs a Procgen run (images, and the background-free foreground), got env "
             f"{config.env!r}; valid: a run of {', '.join(PROCGEN_GAMES)}"
         )
+    from heldout.protocol.offline import is_offline
+
+    if is_offline(config.agent):
+        raise ValueError(
+            f"heldout saliency maps an online agent's SB3 policy; run {str(run_dir)!r} is of offline agent "
+            f"{config.agent!r} (valid: a run of an online agent)"
+        )
     levels = split_levels(path, config, split, episodes)
     out_dir = check_writable(out)
     trained_checkpoint(path, trust_pickle=trust_pickle)  # intact, before any work

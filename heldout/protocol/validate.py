@@ -39,6 +39,27 @@ def validate_config(config: TrainConfig) -> None:
     import_plugins(import_list(config.imports))
     config.validate()
     family = family_for(config.env)
+    from heldout.protocol.offline import check_offline_config, is_offline, offline_agents
+
+    if is_offline(config.agent):  # learns from a dataset: its own checks (heldout.protocol.offline)
+        if config.record_rollouts:
+            raise ValueError(
+                f"--record-rollouts records an online agent's training; offline agent {config.agent!r} plays none"
+            )
+        resolve_device(config.device)
+        family.validate(config)
+        check_offline_config(config, family)
+        return
+    if config.dataset:
+        raise ValueError(
+            f"--dataset {config.dataset!r} goes with an offline agent (valid: {', '.join(offline_agents().names())}); "
+            f"agent {config.agent!r} learns online"
+        )
+    if config.record_rollouts and family.kind != "levels":
+        raise ValueError(
+            f"--record-rollouts records level envs (Procgen, MiniGrid), not env {config.env!r}, which trains on "
+            "contexts"
+        )
     if config.agent not in AGENTS:
         hint = (
             "" if config.imports else " (an agent of your own: --import FILE.py, see docs/adding-an-agent.md)"

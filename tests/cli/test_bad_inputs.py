@@ -51,6 +51,8 @@ FIXTURE_TRAIN = [
 
 CARTPOLE = ["--preset", "cartpole-gravity-extrapolation"]
 PROCGEN = ["--preset", "procgen-quickstart"]
+MINIGRID = ["--preset", "minigrid-doorkey"]
+BC = [*MINIGRID, "--agent", "bc", "--dataset"]
 
 
 @dataclass(frozen=True)
@@ -399,6 +401,24 @@ CASES: list[Case] = [
     _case("bench-contexts-preset-unknown", ["bench", "contexts", "--presets", "cartpole-gravity-extrapolaton"], "cartpole-gravity-extrapolaton"),
     _case("bench-contexts-preset-not-contextual", ["bench", "contexts", "--presets", "procgen-easy"], "procgen-easy"),
     _case("bench-contexts-episodes-zero", ["bench", "contexts", "--episodes", "0"], "0"),
+    # -- offline: datasets and offline agents (docs/offline.md) -------------------------------------
+    _case("train-offline-agent-without-dataset", ["train", *MINIGRID, "--agent", "bc"], "'bc'"),
+    _case("train-dataset-with-online-agent", ["train", *MINIGRID, "--dataset", "datasets/doorkey"], "datasets/doorkey"),
+    _case("train-dataset-other-env", ["train", *BC, "datasets/coinrun"], "coinrun"),
+    _case("train-dataset-missing", ["train", *BC, "datasets/none"], "datasets/none"),
+    _case("train-dataset-truncated", ["train", *BC, "datasets/truncated"], "datasets/truncated"),
+    _case("train-dataset-corrupt-metadata", ["train", *BC, "datasets/corrupt-metadata"], "datasets/corrupt-metadata"),
+    _case("train-dataset-levels-overlap-test", ["train", *BC, "datasets/doorkey", "--num-levels", "3", "--test-start", "3"], "test level(s) 3"),
+    _case("train-dataset-more-steps-than-epochs", ["train", *BC, "datasets/doorkey", "--dataset-epochs", "1", "--timesteps", "100000"], "100000"),
+    _case("train-offline-agent-arg-unknown", ["train", *BC, "datasets/doorkey", "--agent-arg", "lr=0.1"], "'lr'"),
+    _case("train-record-rollouts-offline-agent", ["train", *BC, "datasets/doorkey", "--record-rollouts"], "--record-rollouts"),
+    _case("train-record-rollouts-contexts", ["train", *CARTPOLE, "--record-rollouts"], "cartpole"),
+    _case("collect-steps-zero", ["collect", "cartpole-run", "--steps", "0", "--out", "new-data"], "'0'"),
+    _case("collect-epsilon-out-of-range", ["collect", "cartpole-run", "--steps", "100", "--out", "new-data", "--epsilon", "1.5"], "1.5"),
+    _case("collect-out-not-empty", ["collect", "cartpole-run", "--steps", "100", "--out", "datasets/doorkey"], "datasets/doorkey"),
+    _case("collect-contextual-run", ["collect", "cartpole-run", "--steps", "100", "--out", "new-data"], "cartpole-run"),
+    _case("collect-checkpoint-missing", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--checkpoint", "999"], "999"),
+    _case("collect-run-missing", ["collect", "no-such-run", "--steps", "100", "--out", "new-data"], "no-such-run"),
 ]
 # fmt: on
 
@@ -406,6 +426,7 @@ CASES: list[Case] = [
 SECTIONS = {
     "train --resume": "heldout train --resume",
     "train": "heldout train",
+    "collect": "heldout collect",
     "eval": "heldout eval",
     "saliency": "heldout saliency",
     "report": "heldout report",
@@ -648,7 +669,34 @@ def build_workspace(root: Path) -> Path:
         _write(files / f"{name}.yaml", f"name: {name}\nfolder: {folder}\n{tiny}grid: {{seed: [0]}}\n")
     _write(root / "sweeps" / "other" / "sweep.json", json.dumps({"name": "someone-else"}))
     _write(root / "sweeps" / "stray" / "notes.txt", "not a sweep\n")
+    _datasets(root / "datasets")
     return root
+
+
+def _datasets(root: Path) -> None:
+    """Tiny synthetic datasets (``heldout.protocol.dataset.write_synthetic``): ``doorkey`` (MiniGrid
+    DoorKey's spaces, levels 0-4), ``coinrun`` (Procgen frames), and broken copies of ``doorkey``."""
+    import gymnasium as gym
+    import numpy as np
+
+    from heldout.protocol.dataset import DATA, MAIN, METADATA, write_synthetic
+    from heldout.protocol.families import family_for
+    from heldout.protocol.presets import PRESETS
+
+    probe = family_for("minigrid-doorkey-6x6").probe_env(PRESETS.get("minigrid-doorkey"))
+    space, actions = probe.observation_space, int(probe.action_space.n)
+    probe.close()
+    doorkey = write_synthetic(
+        root / "doorkey", "minigrid-doorkey-6x6", space, actions, range(5), 300, (10, 40)
+    )
+    write_synthetic(
+        root / "coinrun", "coinrun", gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), 15, [0], 40, (5, 20)
+    )
+    shutil.copytree(doorkey, root / "truncated")
+    data = (doorkey / DATA / MAIN).read_bytes()
+    (root / "truncated" / DATA / MAIN).write_bytes(data[: len(data) // 2])
+    shutil.copytree(doorkey, root / "corrupt-metadata")
+    _write(root / "corrupt-metadata" / DATA / METADATA, '{"dataset_id": "heldout/x", "total_epi')
 
 
 def _rehash(checkpoint: Path) -> None:
@@ -714,6 +762,8 @@ TRIPWIRES: dict[tuple[str, str], str] = {
     ("heldout.sweep.ray_backend", "run_ray"): "the sweep's Ray tasks",
     ("heldout.sweep.plan", "record_sweep"): "the sweep's folder",
     ("heldout.analysis.levels", "check_levels"): "the levels check (fingerprints)",
+    ("heldout.protocol.collect", "_play"): "the collection of a dataset",
+    ("heldout.protocol.offline", "OfflineModel.learn"): "offline training",
 }
 
 

@@ -7,6 +7,7 @@ training loop drives; docs/offline-algorithms.md describes each algorithm and it
 from __future__ import annotations
 
 from heldout.agents.offline.base import OfflineAgent
+from heldout.agents.offline.bc import BC
 from heldout.agents.offline.bcq import BCQ
 from heldout.agents.offline.cql import CQL
 from heldout.agents.offline.dt import DecisionTransformer
@@ -15,6 +16,9 @@ from heldout.registry import Registry
 
 #: Offline agent name -> :class:`OfflineAgent` subclass.
 OFFLINE_AGENTS = Registry[type]("offline agent")
+OFFLINE_AGENTS.register(
+    "bc", BC, help="behavioural cloning: cross-entropy on the dataset's actions, sampled acting (gen_dgrl)"
+)
 OFFLINE_AGENTS.register(
     "bcq",
     BCQ,
@@ -36,4 +40,4 @@ OFFLINE_AGENTS.register(
     help="Decision Transformer conditioned on 5x the best return, context 10 (Chen et al. 2021)",
 )
 
-__all__ = ["BCQ", "CQL", "IQL", "OFFLINE_AGENTS", "DecisionTransformer", "OfflineAgent"]
+__all__ = ["BC", "BCQ", "CQL", "IQL", "OFFLINE_AGENTS", "DecisionTransformer", "OfflineAgent"]

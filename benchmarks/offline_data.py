@@ -1,0 +1,177 @@
+"""Issue 29, item 2: collection speed against ``heldout eval``'s, and the loader's resident memory.
+
+1. **Speed.** ``procgen-quickstart``'s PPO on coinrun (untrained: the weights do not change the cost
+   of a forward pass), then in the same process with the same model and env slots: ``heldout eval``'s
+   evaluation of the training levels (``family.evaluate``) and ``heldout collect``'s play and writing
+   (:func:`heldout.protocol.collect._play` into a :class:`DatasetWriter`: batched play plus HDF5
+   writing and gzip), each as env steps per second.
+2. **Memory.** A synthetic Procgen-shaped dataset (64x64x3 uint8 frames in 8x8 blocks of random
+   colours, which compress about as game frames do) of ``--frames`` transitions, written with
+   heldout's writer; then a fresh process opens it and streams ``--batches`` minibatches of 256
+   through :class:`heldout.protocol.loader.MinibatchLoader` as an offline run does (torch tensors),
+   and reports its peak resident memory (``ru_maxrss``: interpreter and torch included).
+
+    nice -n 15 python benchmarks/offline_data.py --json benchmarks/results/offline_data_cpu.json
+
+Nothing here is a timed assertion: the figures are written to the JSON and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def speed(work: Path, steps: int, episodes: int) -> dict:
+    """Evaluation and collection speed of one Procgen agent, in env steps per second.
+
+    The agent is ``procgen-quickstart``'s PPO on coinrun as built (untrained: its weights do not change
+    the cost of a forward pass); both play the training levels with the same ``eval_num_envs`` slots.
+    """
+    import gymnasium as gym
+
+    from heldout.agents import AGENTS
+    from heldout.protocol.collect import _collect_env, _play
+    from heldout.protocol.dataset import DatasetWriter
+    from heldout.protocol.families import family_for
+    from heldout.protocol.presets import PRESETS
+
+    config = PRESETS.get("procgen-quickstart")
+    family = family_for(config.env)
+    split = family.split(config)
+    venv = _collect_env(family, config, split, config.eval_num_envs, 0)
+    model = AGENTS.get(config.agent)(env=venv, seed=0, device="cpu", verbose=0, **family.agent_kwargs(config))
+    levels = split.train.to_list()
+    items = [levels[i % len(levels)] for i in range(episodes)]
+    t0 = time.perf_counter()
+    res = family.evaluate(model, config, items, "train", seed=1)
+    eval_s = time.perf_counter() - t0
+    eval_steps = int(sum(res.lengths))
+    writer = DatasetWriter(
+        work / "data", venv.observation_space, gym.spaces.Discrete(int(venv.action_space.n))
+    )
+    t0 = time.perf_counter()
+    _play(model, venv, writer, steps, 0, np.random.default_rng(0), None, False, None)
+    writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
+    collect_s = time.perf_counter() - t0
+    venv.close()
+    return {
+        "env": config.env,
+        "num_envs": config.eval_num_envs,
+        "eval": {"episodes": episodes, "steps": eval_steps, "seconds": round(eval_s, 2),
+                 "steps_per_second": round(eval_steps / eval_s, 1)},
+        "collect": {"steps": writer.steps, "episodes": writer.episodes, "seconds": round(collect_s, 2),
+                    "steps_per_second": round(writer.steps / collect_s, 1),
+                    "bytes_per_frame": round((work / "data" / "data" / "main_data.hdf5").stat().st_size / writer.steps, 1),
+                    "note": "playing plus HDF5 writing and gzip; a fresh env: both start from a reset"},
+        "collect_over_eval": round((writer.steps / collect_s) / (eval_steps / eval_s), 3),
+    }  # fmt: skip
+
+
+def stream(path: str, batches: int) -> None:
+    """In a fresh process: streams ``batches`` minibatches; prints JSON with the peak RSS."""
+    import torch
+
+    from heldout.protocol.dataset import open_dataset
+    from heldout.protocol.loader import MinibatchLoader
+
+    t0 = time.perf_counter()
+    dataset = open_dataset(path)
+    opened = time.perf_counter() - t0
+    loader = MinibatchLoader(dataset, 256, seed=0, device=torch.device("cpu"))
+    it = loader.batches()
+    t0 = time.perf_counter()
+    first = next(it)
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(batches - 1):
+        batch = next(it)
+    rest_s = time.perf_counter() - t0
+    assert batch["obs"].shape == first["obs"].shape == (256, 64, 64, 3)
+    print(json.dumps({
+        "frames": dataset.total_steps,
+        "episodes": len(dataset.lengths),
+        "file_gb": round(dataset.file.stat().st_size / 1e9, 3),
+        "raw_gb": round(dataset.total_steps * 64 * 64 * 3 / 1e9, 2),
+        "open_seconds": round(opened, 2),
+        "block_frames": loader.block_steps,
+        "blocks_per_epoch": len(loader.blocks(0)),
+        "first_batch_seconds": round(first_s, 2),
+        "batches": batches,
+        "batches_per_second_after_first": round((batches - 1) / rest_s, 1),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
+    }))  # fmt: skip
+
+
+def memory(work: Path, frames: int, batches: int) -> dict:
+    """Writes the synthetic dataset, then streams it in a fresh process."""
+    import gymnasium as gym
+
+    from heldout.protocol.dataset import write_synthetic
+
+    t0 = time.perf_counter()
+    space = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    path = write_synthetic(work / "synthetic", "coinrun", space, 15, range(200), frames, (100, 500))
+    write_s = time.perf_counter() - t0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, __file__, "--stream", str(path), "--batches", str(batches)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["write_seconds"] = round(write_s, 1)
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=1_000_000, help="transitions of the synthetic dataset")
+    p.add_argument("--batches", type=int, default=400, help="minibatches of 256 streamed")
+    p.add_argument("--steps", type=int, default=5_000, help="transitions collected")
+    p.add_argument("--episodes", type=int, default=32, help="episodes evaluated")
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--json", type=Path, help="write the figures here")
+    p.add_argument("--stream", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.stream:
+        stream(args.stream, args.batches)
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="heldout-offline-bench-"))
+    result: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": os.getloadavg(),
+        },
+        "command": "python " + " ".join(sys.argv),
+    }
+    try:
+        if not args.skip_speed:
+            result["speed"] = speed(work, args.steps, args.episodes)
+            print(json.dumps(result["speed"], indent=1))
+        if not args.skip_memory:
+            result["memory"] = memory(work, args.frames, args.batches)
+            print(json.dumps(result["memory"], indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["machine"]["load_after"] = os.getloadavg()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,462 @@
+"""Offline datasets in Minari's layout: episodes of a trained agent, in HDF5, that ``minari`` opens.
+
+A dataset is a folder ``DIR`` holding ``DIR/data/metadata.json`` and ``DIR/data/main_data.hdf5``,
+the layout of Minari's HDF5 storage (Farama's standard for offline RL; ``minari.MinariDataset(
+"DIR/data")`` reads it, ``tests/protocol/test_dataset.py`` checks so where ``minari`` is installed).
+heldout writes it itself with ``h5py``: ``minari`` needs NumPy 2, which the 3.11/3.12 stack cannot
+have, and the format is plain HDF5 either way. Nothing is pickled.
+
+``main_data.hdf5`` holds one group ``episode_<i>`` per completed episode of ``T`` steps:
+
+* ``observations`` (T+1, *obs_shape) in the env's dtype (uint8 frames): the first frame after the
+  reset, then each step's next observation; the last is the true last frame, or for Procgen (which
+  resets itself and keeps no last frame) the next episode's first frame, as gen_dgrl stores it;
+* ``actions`` (T,) int64, ``rewards`` (T,) float32 (raw), ``terminations`` and ``truncations`` (T,)
+  bool (a time-out is a truncation where the env tells one apart; Procgen's count as terminal);
+* ``infos/level_seed`` (T+1,) int64: the level of the reset and of every step;
+* attributes ``id``, ``total_steps``, ``seed`` (the level: the reset seed of a seeded env),
+  ``checkpoint`` (the step of the weights that played it) and ``return``.
+
+Each array is stored in chunks of at most :data:`CHUNK` steps, gzip-compressed and with Fletcher-32
+checksums, so a flipped byte is an error, never silent data. ``metadata.json`` holds Minari's keys
+(``dataset_id``, ``total_episodes``, ``total_steps``, ``data_format``, ``observation_space``,
+``action_space``, ``minari_version``, ...) and ``heldout``: how the dataset was made (the run, its
+env and env id, its checkpoints, training levels, steps, episodes, mean return, the policy's
+choice of actions) and the file's exact size, so a truncated file is refused at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+#: The folder inside a dataset that Minari reads, and its two files.
+DATA, MAIN, METADATA = "data", "main_data.hdf5", "metadata.json"
+#: Version of heldout's layout (``metadata.json``: ``heldout.format_version``).
+FORMAT_VERSION = 1
+#: The Minari dataset version whose layout this is (Minari 0.4.0 to 0.5.3 read it).
+MINARI_VERSION = "0.5.0"
+#: Steps per HDF5 chunk of each array.
+CHUNK = 64
+#: gzip level (1: fastest; Procgen frames compress ~4x at level 1 already).
+GZIP_LEVEL = 1
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - a dependency of heldout
+        raise ValueError("offline datasets need h5py (pip install h5py; make install installs it)") from None
+    return h5py
+
+
+# -- spaces as Minari serialises them -------------------------------------------------------------
+
+
+def serialize_space(space: gym.Space) -> str:
+    """``space`` as Minari's JSON (``minari.serialization.serialize_space``): Box and Discrete.
+
+    Raises:
+        ValueError: another kind of space (one line naming it).
+    """
+    if isinstance(space, gym.spaces.Box):
+        data: dict[str, Any] = {
+            "type": "Box",
+            "dtype": str(space.dtype),
+            "shape": list(space.shape),
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+        }
+    elif isinstance(space, gym.spaces.Discrete):
+        data = {"type": "Discrete", "dtype": "int64", "start": int(space.start), "n": int(space.n)}
+    else:
+        raise ValueError(
+            f"offline datasets hold Box observations and Discrete actions, not {type(space).__name__}; "
+            "valid: Box, Discrete"
+        )
+    return json.dumps(data)
+
+
+def deserialize_space(text: str) -> gym.Space:
+    """The space :func:`serialize_space` wrote.
+
+    Raises:
+        ValueError: text that is no such space.
+    """
+    try:
+        data = json.loads(text)
+        if data["type"] == "Box":
+            return gym.spaces.Box(
+                low=np.asarray(data["low"], dtype=data["dtype"]),
+                high=np.asarray(data["high"], dtype=data["dtype"]),
+                shape=tuple(data["shape"]),
+                dtype=data["dtype"],
+            )
+        if data["type"] == "Discrete":
+            return gym.spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"no Box or Discrete space ({type(exc).__name__}: {exc})") from None
+    raise ValueError(f"space type {data.get('type')!r} is not Box or Discrete")
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def check_out(out: str | os.PathLike[str]) -> Path:
+    """``out`` as the folder of a new dataset: missing (or an empty folder) with a writable parent.
+
+    Raises:
+        ValueError: it holds something, or is a file, or cannot be written.
+    """
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ValueError(
+            f"--out {str(out)!r} exists and is not an empty folder: a dataset needs a new folder"
+        )
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"--out {str(out)!r}: {str(parent)!r} is not writable")
+    return path
+
+
+class DatasetWriter:
+    """Writes a dataset episode by episode into a temporary folder, renamed to ``out`` by :meth:`close`.
+
+    Args:
+        out: The dataset folder (missing or empty: :func:`check_out`).
+        observation_space: The env's observation space (a Box).
+        action_space: The env's action space (Discrete).
+    """
+
+    def __init__(
+        self, out: str | os.PathLike[str], observation_space: gym.Space, action_space: gym.Space
+    ) -> None:
+        h5py = _h5py()
+        self.out = Path(out)
+        self.observation_space, self.action_space = observation_space, action_space
+        self._spaces = (serialize_space(observation_space), serialize_space(action_space))
+        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        (self.tmp / DATA).mkdir(parents=True)
+        self.file = h5py.File(self.tmp / DATA / MAIN, "w", track_order=True)
+        self.episodes = 0
+        self.steps = 0
+        self.returns: list[float] = []
+
+    def _array(self, group: Any, name: str, data: np.ndarray) -> None:
+        chunks = (min(len(data), CHUNK), *data.shape[1:]) if len(data) else None
+        group.create_dataset(
+            name,
+            data=data,
+            chunks=chunks,
+            compression="gzip" if len(data) else None,
+            compression_opts=GZIP_LEVEL if len(data) else None,
+            fletcher32=bool(len(data)),
+        )
+
+    def add_episode(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminations: np.ndarray,
+        truncations: np.ndarray,
+        levels: np.ndarray,
+        checkpoint: int,
+    ) -> None:
+        """Appends one completed episode of ``T = len(actions)`` steps (``observations`` and ``levels``
+        have T+1 entries: the reset's and each step's)."""
+        n = len(actions)
+        if n < 1 or len(observations) != n + 1 or len(levels) != n + 1:
+            raise ValueError(f"an episode of {n} actions needs {n + 1} observations and levels")
+        group = self.file.create_group(f"episode_{self.episodes}")
+        obs = np.asarray(observations, dtype=self.observation_space.dtype)
+        self._array(group, "observations", obs)
+        self._array(group, "actions", np.asarray(actions, dtype=np.int64))
+        self._array(group, "rewards", np.asarray(rewards, dtype=np.float32))
+        self._array(group, "terminations", np.asarray(terminations, dtype=bool))
+        self._array(group, "truncations", np.asarray(truncations, dtype=bool))
+        self._array(group.create_group("infos"), "level_seed", np.asarray(levels, dtype=np.int64))
+        ret = float(np.sum(rewards, dtype=np.float64))
+        group.attrs.update(
+            {
+                "id": self.episodes,
+                "total_steps": n,
+                "seed": int(levels[0]),
+                "checkpoint": int(checkpoint),
+                "return": ret,
+            }
+        )
+        self.episodes += 1
+        self.steps += n
+        self.returns.append(ret)
+
+    def close(self, heldout: dict[str, Any], dataset_id: str) -> Path:
+        """Writes ``metadata.json`` (Minari's keys, ``heldout``: how the dataset was made, with the
+        totals and the file size added) and renames the folder to ``out``; returns it."""
+        self.file.close()
+        main = self.tmp / DATA / MAIN
+        returns = np.asarray(self.returns, dtype=np.float64)
+        info = {
+            **heldout,
+            "format_version": FORMAT_VERSION,
+            "steps": self.steps,
+            "episodes": self.episodes,
+            "mean_return": float(returns.mean()) if len(returns) else None,
+            "return_std": float(returns.std()) if len(returns) else None,
+            "file_bytes": main.stat().st_size,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        metadata = {
+            "dataset_id": dataset_id,
+            "total_episodes": self.episodes,
+            "total_steps": self.steps,
+            "data_format": "hdf5",
+            "jpeg_encoding": False,
+            "observation_space": self._spaces[0],
+            "action_space": self._spaces[1],
+            "minari_version": MINARI_VERSION,
+            "dataset_size": round(main.stat().st_size / 1e6, 1),
+            "author": ["heldout"],
+            "algorithm_name": f"heldout collect ({info.get('recipe', '?')})",
+            "heldout": info,
+        }
+        # the folder is renamed into place whole (below): a plain write is atomic enough
+        (self.tmp / DATA / METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
+        if self.out.is_dir():  # an empty folder (check_out)
+            self.out.rmdir()
+        os.replace(self.tmp, self.out)
+        return self.out
+
+    def abort(self) -> None:
+        """Closes and deletes the temporary folder: nothing is left behind."""
+        try:
+            self.file.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """A dataset opened and checked (:func:`open_dataset`); episodes are read on demand.
+
+    Attributes:
+        path: The dataset folder (the one holding ``data/``).
+        metadata: ``metadata.json``.
+        observation_space: The observations' space.
+        action_space: The actions' space.
+        lengths: Steps of each episode (E,).
+        levels: The distinct levels the episodes were played on, sorted.
+    """
+
+    path: Path
+    metadata: dict[str, Any]
+    observation_space: gym.spaces.Box
+    action_space: gym.spaces.Discrete
+    lengths: np.ndarray
+    levels: list[int] = field(default_factory=list)
+
+    @property
+    def heldout(self) -> dict[str, Any]:
+        """How the dataset was made (``metadata.json``'s ``heldout``)."""
+        return self.metadata["heldout"]
+
+    @property
+    def env(self) -> str:
+        """The heldout env name the dataset was collected on."""
+        return str(self.heldout["env"])
+
+    @property
+    def total_steps(self) -> int:
+        """Transitions in the dataset."""
+        return int(self.lengths.sum())
+
+    @property
+    def file(self) -> Path:
+        """``main_data.hdf5``."""
+        return self.path / DATA / MAIN
+
+    def read_episodes(
+        self, indices: Iterable[int], keys: Iterable[str] | None = None
+    ) -> Iterable[dict[str, np.ndarray]]:
+        """Each episode of ``indices`` as arrays (``observations``, ``actions``, ``rewards``,
+        ``terminations``, ``truncations``, ``level_seed``; ``keys``: only those), in order."""
+        h5py = _h5py()
+        wanted = (
+            tuple(keys)
+            if keys is not None
+            else ("observations", "actions", "rewards", "terminations", "truncations", "level_seed")
+        )
+        try:
+            with h5py.File(self.file, "r") as f:
+                for i in indices:
+                    group = f[f"episode_{int(i)}"]
+                    yield {k: group["infos/level_seed" if k == "level_seed" else k][()] for k in wanted}
+        except OSError as exc:  # a checksum or a chunk that fails to decode
+            raise ValueError(f"dataset {str(self.path)!r} is corrupt: {str(exc).splitlines()[0]}") from None
+
+
+def _fail(path: Any, what: str) -> ValueError:
+    return ValueError(f"--dataset {str(path)!r} {what}")
+
+
+def open_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """Opens the dataset at ``path`` (its folder, or its ``data/`` folder) and checks it whole but the
+    frames: ``metadata.json``, the file's size, every episode's arrays and their lengths.
+
+    Raises:
+        ValueError: one line naming the dataset and what is wrong (missing, corrupt, truncated).
+    """
+    h5py = _h5py()
+    root = Path(path)
+    if root.name == DATA and (root / METADATA).is_file():
+        root = root.parent
+    meta_file = root / DATA / METADATA
+    if not meta_file.is_file():
+        raise _fail(path, f"is no dataset: {str(meta_file)!r} is missing (heldout collect writes one)")
+    try:
+        metadata = json.loads(meta_file.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"is corrupt: {METADATA} is no JSON ({type(exc).__name__})") from None
+    info = metadata.get("heldout") if isinstance(metadata, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("env"), str):
+        raise _fail(path, f"is no heldout dataset: {METADATA} has no heldout section naming its env")
+    if metadata.get("data_format") != "hdf5" or info.get("format_version") != FORMAT_VERSION:
+        raise _fail(
+            path,
+            f"has data_format {metadata.get('data_format')!r}, format_version {info.get('format_version')!r}; "
+            f"valid: 'hdf5', {FORMAT_VERSION}",
+        )
+    try:
+        obs_space = deserialize_space(metadata["observation_space"])
+        act_space = deserialize_space(metadata["action_space"])
+        episodes = int(metadata["total_episodes"])
+        file_bytes = int(info["file_bytes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(path, f"is corrupt: {METADATA} ({type(exc).__name__}: {exc})") from None
+    main = root / DATA / MAIN
+    if not main.is_file():
+        raise _fail(path, f"is incomplete: {str(main)!r} is missing")
+    size = main.stat().st_size
+    if size != file_bytes:
+        raise _fail(path, f"is truncated or changed: {MAIN} has {size} bytes, its metadata says {file_bytes}")
+    lengths = np.zeros(episodes, dtype=np.int64)
+    levels: set[int] = set()
+    try:
+        with h5py.File(main, "r") as f:
+            if len(f) != episodes:
+                raise _fail(path, f"is corrupt: {len(f)} episodes in {MAIN}, {episodes} in its metadata")
+            for i in range(episodes):
+                g = f[f"episode_{i}"]
+                n = int(g["actions"].shape[0])
+                shapes = {
+                    "observations": (n + 1, *obs_space.shape),
+                    "rewards": (n,),
+                    "terminations": (n,),
+                    "truncations": (n,),
+                    "infos/level_seed": (n + 1,),
+                }
+                for key, shape in shapes.items():
+                    if g[key].shape != shape:
+                        raise _fail(
+                            path, f"is corrupt: episode_{i}/{key} has shape {g[key].shape}, expected {shape}"
+                        )
+                lengths[i] = n
+                levels.add(int(g.attrs["seed"]))
+    except (OSError, KeyError) as exc:
+        raise _fail(path, f"is corrupt: {MAIN} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if int(metadata.get("total_steps", -1)) != int(lengths.sum()):
+        raise _fail(
+            path, f"is corrupt: {int(lengths.sum())} steps, its metadata says {metadata.get('total_steps')}"
+        )
+    return Dataset(root, metadata, obs_space, act_space, lengths, sorted(levels))
+
+
+def write_synthetic(
+    out: str | os.PathLike[str],
+    env: str,
+    observation_space: gym.spaces.Box,
+    n_actions: int,
+    levels: Iterable[int],
+    steps: int,
+    episode_steps: tuple[int, int] = (20, 200),
+    seed: int = 0,
+) -> Path:
+    """A dataset of random episodes (tests, benchmarks): at least ``steps`` transitions over
+    ``levels`` (one at random per episode), episode lengths uniform in ``episode_steps``. Image frames
+    are 8x8 blocks of random colours (they compress about as game frames do); other observations are
+    uniform in their box. Returns the dataset folder."""
+    rng = np.random.default_rng(seed)
+    level_list = list(levels)
+    writer = DatasetWriter(out, observation_space, gym.spaces.Discrete(n_actions))
+    shape = observation_space.shape
+    image = (
+        observation_space.dtype == np.uint8 and len(shape) == 3 and shape[0] % 8 == 0 and shape[1] % 8 == 0
+    )
+    try:
+        while writer.steps < steps:
+            n = int(rng.integers(episode_steps[0], episode_steps[1] + 1))
+            if image:
+                blocks = rng.integers(0, 256, (n + 1, shape[0] // 8, shape[1] // 8, shape[2]), dtype=np.uint8)
+                obs = blocks.repeat(8, axis=1).repeat(8, axis=2)
+            else:
+                low, high = observation_space.low, observation_space.high
+                obs = rng.integers(low, high + 1, (n + 1, *shape)).astype(observation_space.dtype)
+            rewards = np.zeros(n, np.float32)
+            rewards[-1] = float(rng.random() < 0.5) * 10.0
+            terminated = np.zeros(n, bool)
+            terminated[-1] = True
+            level = int(rng.choice(level_list))
+            writer.add_episode(
+                obs,
+                rng.integers(0, n_actions, n),
+                rewards,
+                terminated,
+                np.zeros(n, bool),
+                np.full(n + 1, level),
+                0,
+            )
+        return writer.close(
+            {
+                "env": env,
+                "env_id": f"synthetic/{env}",
+                "kind": "levels",
+                "recipe": "synthetic",
+                "levels_described": f"{len(set(level_list))} levels",
+                "checkpoints": [],
+            },
+            f"heldout/{env}-synthetic-v0",
+        )
+    except BaseException:
+        writer.abort()
+        raise
+
+
+__all__ = [
+    "DATA",
+    "FORMAT_VERSION",
+    "MAIN",
+    "METADATA",
+    "MINARI_VERSION",
+    "Dataset",
+    "DatasetWriter",
+    "check_out",
+    "deserialize_space",
+    "open_dataset",
+    "serialize_space",
+    "write_synthetic",
+]

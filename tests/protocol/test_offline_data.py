@@ -1,0 +1,207 @@
+"""Offline datasets (Minari's layout), the streaming loader, and the offline run (issue 29).
+
+The format is checked by reading the file back with h5py directly (the layout Minari reads) and, where
+``minari`` is installed (the 3.13 stack), with ``minari`` itself; the loader's minibatches against
+a direct read of the same steps; windows' returns-to-go against a plain loop.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+h5py = pytest.importorskip(
+    "h5py", reason="offline datasets need h5py (a dependency: make install installs it)"
+)
+
+from heldout.protocol.dataset import (  # noqa: E402
+    DATA,
+    MAIN,
+    METADATA,
+    DatasetWriter,
+    open_dataset,
+    write_synthetic,
+)
+from heldout.protocol.loader import MinibatchLoader  # noqa: E402
+
+FRAME = gym.spaces.Box(0, 255, (16, 16, 3), np.uint8)
+
+
+def _episodes(seed: int = 0, count: int = 5) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        n = int(rng.integers(3, 40))
+        term = np.zeros(n, bool)
+        trunc = np.zeros(n, bool)
+        (trunc if i % 2 else term)[-1] = True
+        out.append(
+            {
+                "observations": rng.integers(0, 256, (n + 1, 16, 16, 3), dtype=np.uint8),
+                "actions": rng.integers(0, 15, n),
+                "rewards": rng.normal(size=n).astype(np.float32),
+                "terminations": term,
+                "truncations": trunc,
+                "level_seed": np.full(n + 1, 10 + i),
+            }
+        )
+    return out
+
+
+def _write(path: Path, episodes: list[dict[str, np.ndarray]], env: str = "coinrun") -> Path:
+    writer = DatasetWriter(path, FRAME, gym.spaces.Discrete(15))
+    for ep in episodes:
+        writer.add_episode(
+            ep["observations"],
+            ep["actions"],
+            ep["rewards"],
+            ep["terminations"],
+            ep["truncations"],
+            ep["level_seed"],
+            checkpoint=100,
+        )
+    return writer.close(
+        {"env": env, "recipe": "test", "levels_described": "[10, 15)"}, f"heldout/{env}-test-v0"
+    )
+
+
+def test_round_trip_in_minaris_layout(tmp_path: Path) -> None:
+    episodes = _episodes()
+    path = _write(tmp_path / "ds", episodes)
+    meta = json.loads((path / DATA / METADATA).read_text())
+    assert meta["total_episodes"] == 5 and meta["total_steps"] == sum(len(e["actions"]) for e in episodes)
+    assert meta["data_format"] == "hdf5" and meta["jpeg_encoding"] is False
+    assert json.loads(meta["observation_space"])["shape"] == [16, 16, 3]
+    rewards = [float(np.sum(e["rewards"], dtype=np.float64)) for e in episodes]
+    assert meta["heldout"]["mean_return"] == pytest.approx(np.mean(rewards))
+    # the file itself, read without heldout's reader: Minari's groups, datasets and attributes
+    with h5py.File(path / DATA / MAIN, "r") as f:
+        assert sorted(f) == [f"episode_{i}" for i in range(5)]
+        for i, ep in enumerate(episodes):
+            g = f[f"episode_{i}"]
+            obs = g["observations"]
+            assert obs.dtype == np.uint8 and obs.compression == "gzip" and obs.fletcher32
+            assert obs.chunks[0] <= 64
+            np.testing.assert_array_equal(obs[()], ep["observations"])
+            np.testing.assert_array_equal(g["actions"][()], ep["actions"])
+            np.testing.assert_array_equal(g["rewards"][()], ep["rewards"])
+            np.testing.assert_array_equal(g["terminations"][()], ep["terminations"])
+            np.testing.assert_array_equal(g["truncations"][()], ep["truncations"])
+            np.testing.assert_array_equal(g["infos/level_seed"][()], ep["level_seed"])
+            assert g.attrs["total_steps"] == len(ep["actions"]) and g.attrs["seed"] == 10 + i
+    dataset = open_dataset(path)
+    assert dataset.levels == [10, 11, 12, 13, 14]
+    for ep, read in zip(episodes, dataset.read_episodes(range(5))):
+        for key, value in ep.items():
+            np.testing.assert_array_equal(read[key], value)
+
+
+def test_minari_reads_the_dataset(tmp_path: Path) -> None:
+    minari = pytest.importorskip("minari", reason="minari needs NumPy 2: the 3.13 stack only")
+    episodes = _episodes()
+    path = _write(tmp_path / "ds", episodes)
+    data = minari.MinariDataset(path / DATA)
+    assert data.total_episodes == 5 and data.total_steps == sum(len(e["actions"]) for e in episodes)
+    for ep, read in zip(episodes, data.iterate_episodes()):
+        np.testing.assert_array_equal(read.observations, ep["observations"])
+        np.testing.assert_array_equal(read.actions, ep["actions"])
+        np.testing.assert_array_equal(read.rewards, ep["rewards"])
+        np.testing.assert_array_equal(read.terminations, ep["terminations"])
+
+
+def test_a_truncated_or_corrupt_file_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "ds", _episodes())
+    main = path / DATA / MAIN
+    data = main.read_bytes()
+    truncated = tmp_path / "truncated"
+    shutil.copytree(path, truncated)
+    (truncated / DATA / MAIN).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        open_dataset(truncated)
+    # a flipped byte inside a chunk of frames: the chunk's Fletcher-32 checksum fails on reading
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(path, corrupt)
+    with h5py.File(main, "r") as f:
+        offset = f["episode_2/observations"].id.get_chunk_info(0).byte_offset
+    flipped = bytearray(data)
+    flipped[offset + 20] ^= 0xFF
+    (corrupt / DATA / MAIN).write_bytes(bytes(flipped))
+    dataset = open_dataset(corrupt)  # the headers are intact
+    with pytest.raises(ValueError, match="corrupt"):
+        list(dataset.read_episodes([2]))
+    (corrupt / DATA / METADATA).write_text("{not json")
+    with pytest.raises(ValueError, match="no JSON"):
+        open_dataset(corrupt)
+
+
+def test_loader_batches_are_the_steps_they_index(tmp_path: Path) -> None:
+    episodes = _episodes(count=12)
+    dataset = open_dataset(_write(tmp_path / "ds", episodes))
+    frame_bytes = 16 * 16 * 3
+    loader = MinibatchLoader(dataset, batch_size=7, seed=3, buffer_bytes=60 * frame_bytes)
+    assert len(loader.blocks(0)) > 2  # several blocks: memory bounded by the buffer, not the dataset
+    seen: list[tuple[int, int]] = []
+    per_epoch = loader.batches_per_epoch(0)
+    count = 0
+    for epoch, block, items in loader.index_batches():
+        if epoch > 0:
+            break
+        count += 1
+        batch = loader.transitions_of(block, items)
+        for row, (k, t) in enumerate(items):
+            ep = episodes[int(block.episodes[k])]  # a direct read of the same step
+            np.testing.assert_array_equal(batch["obs"][row], ep["observations"][t])
+            np.testing.assert_array_equal(batch["next_obs"][row], ep["observations"][t + 1])
+            assert batch["action"][row] == ep["actions"][t] and batch["reward"][row] == ep["rewards"][t]
+            assert batch["terminated"][row] == float(ep["terminations"][t])
+            assert batch["truncated"][row] == float(ep["truncations"][t])
+            seen.append((int(block.episodes[k]), int(t)))
+    assert count == per_epoch
+    assert len(seen) == len(set(seen))  # an epoch hands out each transition at most once
+    assert len(seen) > 0.6 * dataset.total_steps
+    # the same seed gives the same minibatches, and starting at the n-th gives the n-th (resume)
+    again = MinibatchLoader(dataset, batch_size=7, seed=3, buffer_bytes=60 * frame_bytes)
+    all_batches = [b for _, b in zip(range(per_epoch + 5), again.batches())]
+    resumed = MinibatchLoader(dataset, batch_size=7, seed=3, buffer_bytes=60 * frame_bytes).batches(
+        start=per_epoch + 2
+    )
+    for key, value in next(resumed).items():
+        np.testing.assert_array_equal(value, all_batches[per_epoch + 2][key])
+    other = next(MinibatchLoader(dataset, batch_size=7, seed=4, buffer_bytes=60 * frame_bytes).batches())
+    assert not np.array_equal(other["obs"], all_batches[0]["obs"])
+
+
+def test_windows_hold_returns_to_go_and_padding(tmp_path: Path) -> None:
+    episodes = _episodes(count=6)
+    dataset = open_dataset(_write(tmp_path / "ds", episodes))
+    K = 8
+    loader = MinibatchLoader(dataset, batch_size=16, seed=0, sequence_length=K, windows=True)
+    _, block, items = next(loader.index_batches())
+    batch = loader.windows_of(block, items)
+    assert batch["obs"].shape == (16, K, 16, 16, 3)
+    for row, (k, t) in enumerate(items):
+        ep = episodes[int(block.episodes[k])]
+        T = len(ep["actions"])
+        for i in range(K):
+            if t + i < T:
+                rtg = sum(float(r) for r in ep["rewards"][t + i :])  # the plain suffix sum
+                assert batch["rtg"][row, i] == pytest.approx(rtg, abs=1e-4)
+                assert batch["timestep"][row, i] == t + i and batch["mask"][row, i]
+                assert batch["action"][row, i] == ep["actions"][t + i]
+            else:
+                assert (
+                    not batch["mask"][row, i] and batch["rtg"][row, i] == 0 and not batch["obs"][row, i].any()
+                )
+
+
+def test_synthetic_dataset_opens_with_its_levels(tmp_path: Path) -> None:
+    path = write_synthetic(
+        tmp_path / "syn", "coinrun", gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), 15, [3, 4], 300
+    )
+    dataset = open_dataset(path)
+    assert dataset.total_steps >= 300 and set(dataset.levels) <= {3, 4} and dataset.env == "coinrun"
