@@ -189,9 +189,9 @@ RECORDED: dict[str, str | None] = {
     "rad-vs-ppo-coinrun": None,
     "ucb-drac-vs-ppo-procgen": None,
 }
-#: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, minutes each on 2 cores
-#: (the Procgen ones take an hour or more each at their CPU budgets).
-RERUN = ("gap-few-levels", "carl-visible-context")
+#: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, 5-12 minutes each with 2
+#: workers on 2 quiet cores (the Procgen ones take an hour or more each at their CPU budgets).
+RERUN = ("gap-few-levels", "gap-vs-levels-minigrid", "plr-vs-uniform-minigrid", "carl-visible-context")
 
 
 def _verdict_cells(path: Path, column: int) -> dict[str, str]:
