@@ -183,7 +183,7 @@ def test_a_tiny_finding_runs_end_to_end_resumes_and_reports(tmp_path, monkeypatc
 RECORDED: dict[str, str | None] = {
     "gap-few-levels": REPRODUCED,
     "gap-vs-levels-minigrid": REPRODUCED,
-    "gap-vs-levels-procgen": None,
+    "gap-vs-levels-procgen": OPPOSITE,
     "plr-vs-uniform-minigrid": INCONCLUSIVE,
     "carl-visible-context": OPPOSITE,
     "rad-vs-ppo-coinrun": None,
