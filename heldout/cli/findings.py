@@ -43,6 +43,13 @@ def add_parser(sub: Any) -> None:
             "published protocol; for a GPU machine or a Ray cluster)",
         )
         p.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the CI")
+        if name == "report":
+            p.add_argument(
+                "--include-incomplete",
+                action="store_true",
+                help="decide on the complete runs alone while others are still running or were stopped "
+                "(the verdict then says how many seeds it has)",
+            )
         if name == "run":
             p.add_argument(
                 "--dry-run",
@@ -88,7 +95,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         return _list()
     finding, scale = _finding(args.name), _scale(args.scale)
     if args.findings_command == "report":
-        return _report(finding, scale, args.reps)
+        return _report(finding, scale, args.reps, args.include_incomplete)
     return _run(finding, scale, args, argv)
 
 
@@ -138,7 +145,7 @@ def _run(finding: Any, scale: str, args: argparse.Namespace, argv: list[str]) ->
     return _report(finding, scale, args.reps)
 
 
-def _report(finding: Any, scale: str, reps: int) -> int:
+def _report(finding: Any, scale: str, reps: int, include_incomplete: bool = False) -> int:
     from heldout.analysis.runs import find_run_folders, load_run_record
     from heldout.experiments.findings.verdict import compute, lines, plot
     from heldout.protocol.run_folder import write_json
@@ -151,7 +158,7 @@ def _report(finding: Any, scale: str, reps: int) -> int:
             f"exist); run it first: {command}"
         )
     try:
-        paths = find_run_folders([folder])
+        paths = find_run_folders([folder], include_incomplete)
     except ValueError as exc:
         raise UsageError(f"heldout findings: error: {exc}; finish it first: {command}") from None
     verdict = compute(finding, scale, [load_run_record(p) for p in paths], reps=reps)

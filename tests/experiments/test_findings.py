@@ -177,6 +177,14 @@ def test_a_tiny_finding_runs_end_to_end_resumes_and_reports(tmp_path, monkeypatc
     assert before == {p: p.stat().st_mtime_ns for p in folder.glob("cartpole/ppo/seed*/summary.json")}
     assert json.loads((folder / "verdict.json").read_text())["estimate"] == verdict["estimate"]
     assert os.listdir(tmp_path) == ["findings"]
+    # one run unfinished: report refuses in one line naming the flag it suggests, and the flag is accepted
+    (folder / "cartpole/ppo/seed1/summary.json").unlink()
+    code, _, err = _main(["findings", "report", "tiny"])
+    assert code == 2 and "--include-incomplete" in err and len(err.strip().splitlines()) == 1
+    code, out3, err = _main(["findings", "report", "tiny", "--include-incomplete"])
+    assert code == 0, err
+    kept = json.loads((folder / "verdict.json").read_text())
+    assert kept["seeds"] == 1 and kept["estimate"]["value"] == pytest.approx(gaps[0])
 
 
 #: The CPU verdicts recorded in docs/findings.md and the README (None: not measured yet).
