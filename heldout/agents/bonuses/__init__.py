@@ -20,6 +20,7 @@ the differences from facebookresearch/e3b.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from gymnasium import spaces
@@ -92,7 +93,9 @@ def check_bonus(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             )
         return {}
     if name not in BONUSES:
-        raise KeyError(BONUSES.unknown_message(name) + f" (or {NO_BONUS!r})")
+        close = difflib.get_close_matches(str(name), BONUSES.names(), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"unknown bonus {name!r}{hint}; valid: {NO_BONUS}, {', '.join(BONUSES.names())}")
     own = {
         k: v
         for k, v in kwargs.items()
@@ -113,10 +116,7 @@ def check_bonus(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             }
             part_name = out[part]
             options = {o.name: o for o in BONUSES.get(part_name).OPTIONS}
-            try:
-                out[f"{part}_options"] = check_options(part_name, options, given)
-            except ValueError as exc:
-                raise ValueError(f"{exc} (as {prefix}KEY of bonus {name!r})") from None
+            out[f"{part}_options"] = check_options(f"{name}, {part} {part_name}", options, given, prefix)
     return out
 
 

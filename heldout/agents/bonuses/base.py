@@ -50,13 +50,18 @@ class BonusOption:
     low_open: bool = False
     help: str = ""
 
-    def check(self, bonus: str, value: Any) -> Any:
+    def check(self, bonus: str, value: Any, prefix: str = "") -> Any:
         """``value`` checked and converted (an int where a float is asked becomes a float).
+
+        Args:
+            bonus: The bonus (for the message).
+            value: The value given.
+            prefix: How the key was written before its name (a combination's ``episodic.``).
 
         Raises:
             ValueError: one line naming the bonus, the key, the value and what is valid.
         """
-        where = f"--bonus-arg {self.name}={value!r} (bonus {bonus!r})"
+        where = f"--bonus-arg {prefix}{self.name}={value!r} (bonus {bonus!r})"
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ValueError(f"{where}: give true or false")
@@ -87,8 +92,11 @@ class BonusOption:
         return " ".join([what, " and ".join(x for x in (lo, hi) if x)]).strip()
 
 
-def check_options(bonus: str, options: dict[str, BonusOption], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The defaults of ``options`` with ``kwargs`` checked and applied.
+def check_options(
+    bonus: str, options: dict[str, BonusOption], kwargs: dict[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """The defaults of ``options`` with ``kwargs`` checked and applied (``prefix``: as
+    :meth:`BonusOption.check`).
 
     Raises:
         ValueError: one line naming an unknown key (did you mean) or a bad value, with the valid ones.
@@ -98,9 +106,11 @@ def check_options(bonus: str, options: dict[str, BonusOption], kwargs: dict[str,
         if key not in options:
             close = difflib.get_close_matches(str(key), list(options), n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            valid = ", ".join(options) or "none"
-            raise ValueError(f"unknown --bonus-arg {key!r} for bonus {bonus!r}{hint}; valid: {valid}")
-        out[key] = options[key].check(bonus, value)
+            valid = ", ".join(prefix + name for name in options) or "none"
+            raise ValueError(
+                f"unknown --bonus-arg {prefix + str(key)!r} for bonus {bonus!r}{hint}; valid: {valid}"
+            )
+        out[key] = options[key].check(bonus, value, prefix)
     return out
 
 
