@@ -1,4 +1,5 @@
-"""``heldout list``: what is registered (envs, agents, augmentations, presets, shifts, wrappers, findings)."""
+"""``heldout list``: what is registered (envs, agents, augmentations, bonuses, presets, shifts, wrappers,
+findings)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Prints every registry: envs, agents, augmentations, presets, shifts, wrappers, findings."""
+    """Prints every registry: envs, agents, augmentations, bonuses, presets, shifts, wrappers, findings."""
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
+    from heldout.agents.bonuses import BONUSES
     from heldout.envs import CONTEXTUAL_ENVS, ENVS, SEEDED_ENVS
     from heldout.envs.procgen_shifts import SHIFTS
     from heldout.protocol.presets import PRESETS
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         ("seeded level environments (the level is the reset seed)", SEEDED_ENVS),
         ("agents", AGENTS),
         ("augmentations", AUGMENTATIONS),
+        ("exploration bonuses (heldout train --bonus; docs/exploration.md)", BONUSES),
         ("presets", PRESETS),
         ("visual shifts (heldout eval --shift)", SHIFTS),
         ("wrappers (heldout train/eval --wrapper)", WRAPPERS),
