@@ -189,6 +189,32 @@ class Bonus(nn.Module):
         return {}
 
 
+class LearnedBonus(Bonus):
+    """A bonus with networks that learn from rollouts: their Adam optimiser, their epochs and minibatch
+    size, and the generator of their minibatch order (seeded by the run seed), all in its state."""
+
+    def setup_learning(self, parameters: list[nn.Parameter], lr: float, epochs: int, batch_size: int) -> None:
+        """Creates the optimiser over ``parameters`` and the minibatch generator."""
+        self.optimizer = torch.optim.Adam(parameters, lr=lr)
+        self.epochs, self.batch_size = epochs, batch_size
+        self.generator = torch.Generator().manual_seed(self.seed + 2)
+
+    def minibatches(self, n: int, device: torch.device) -> list[torch.Tensor]:
+        """``epochs`` permutations of ``range(n)`` from the bonus's generator, cut into minibatches."""
+        return [
+            part
+            for _ in range(self.epochs)
+            for part in torch.randperm(n, generator=self.generator).to(device).split(self.batch_size)
+        ]
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+
+
 # -- state keys ---------------------------------------------------------------------------------
 
 
@@ -270,24 +296,16 @@ def seeded_init(seed: int, build: Any) -> Any:
         return build()
 
 
-def minibatch_order(
-    generator: torch.Generator, n: int, batch_size: int, device: torch.device
-) -> list[torch.Tensor]:
-    """A permutation of ``range(n)`` from ``generator``, cut into minibatches of ``batch_size``."""
-    order = torch.randperm(n, generator=generator).to(device)
-    return list(order.split(batch_size))
-
-
 __all__ = [
     "COMMON_OPTIONS",
     "Bonus",
     "BonusOption",
     "Keys",
+    "LearnedBonus",
     "ObservationScale",
     "check_options",
     "encoder",
     "hashable_observation",
-    "minibatch_order",
     "seeded_init",
     "state_key",
 ]

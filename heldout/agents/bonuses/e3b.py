@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from heldout.agents.bonuses.base import Bonus, BonusOption, Keys, encoder, minibatch_order, seeded_init
+from heldout.agents.bonuses.base import BonusOption, Keys, LearnedBonus, encoder, seeded_init
 from heldout.agents.bonuses.rnd import LEARNING_OPTIONS
 
 #: e3b's gradient-norm clip (``--max_grad_norm``).
@@ -48,7 +48,7 @@ def sherman_morrison(inverse: torch.Tensor, phi: torch.Tensor) -> tuple[torch.Te
     return b, inverse - outer / (1.0 + b).reshape(-1, 1, 1)
 
 
-class E3B(Bonus):
+class E3B(LearnedBonus):
     """The elliptical episodic bonus ``phi(s')^T C^-1 phi(s')`` with ``phi`` from inverse dynamics."""
 
     scope = "episodic"
@@ -75,11 +75,7 @@ class E3B(Bonus):
         n_actions = int(self.action_space.n)
         self.embedding = seeded_init(self.seed, lambda: encoder(self.observation_space, dim, final_relu=True))
         self.inverse_dynamics = seeded_init(self.seed + 1, lambda: _inverse_dynamics(dim, n_actions))
-        self.optimizer = torch.optim.Adam(
-            [*self.embedding.parameters(), *self.inverse_dynamics.parameters()], lr=lr
-        )
-        self.epochs, self.batch_size = epochs, batch_size
-        self.generator = torch.Generator().manual_seed(self.seed + 2)
+        self.setup_learning(self._learned(), lr, epochs, batch_size)
         self.register_buffer("inverse", torch.eye(dim).repeat(self.n_envs, 1, 1) / ridge)
 
     @torch.no_grad()
@@ -99,35 +95,29 @@ class E3B(Bonus):
         _, entered = sherman_morrison(fresh, phi)  # phi(s_0) enters C; its bonus is not paid
         self.inverse = torch.where(mask.reshape(-1, 1, 1), entered, self.inverse)
 
+    def _learned(self) -> list[nn.Parameter]:
+        """The parameters the inverse-dynamics loss trains: the embedding's and the model's."""
+        return [*self.embedding.parameters(), *self.inverse_dynamics.parameters()]
+
     def learn(self, obs: torch.Tensor, actions: torch.Tensor, starts: torch.Tensor) -> dict[str, float]:
         keep = ~starts[1:].reshape(-1)  # (s, s') within one episode
         before = obs[:-1].reshape(-1, *obs.shape[2:])[keep]
         after = obs[1:].reshape(-1, *obs.shape[2:])[keep]
         taken = actions.reshape(-1)[keep].long()
         losses = []
-        for _ in range(self.epochs):
-            for index in minibatch_order(self.generator, taken.shape[0], self.batch_size, taken.device):
-                logits = self.inverse_dynamics(
-                    torch.cat([self.embedding(before[index]), self.embedding(after[index])], dim=-1)
-                )
-                loss = nn.functional.cross_entropy(logits, taken[index])
-                self.optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(
-                    [*self.embedding.parameters(), *self.inverse_dynamics.parameters()], MAX_GRAD_NORM
-                )
-                self.optimizer.step()
-                losses.append(loss.detach())
+        for index in self.minibatches(taken.shape[0], taken.device):
+            logits = self.inverse_dynamics(
+                torch.cat([self.embedding(before[index]), self.embedding(after[index])], dim=-1)
+            )
+            loss = nn.functional.cross_entropy(logits, taken[index])
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self._learned(), MAX_GRAD_NORM)
+            self.optimizer.step()
+            losses.append(loss.detach())
         if not losses:
             return {}
         return {"inverse_dynamics_loss": float(torch.stack(losses).mean())}
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
 
 
 def _inverse_dynamics(dim: int, n_actions: int) -> nn.Sequential:

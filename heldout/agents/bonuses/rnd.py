@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from heldout.agents.bonuses.base import Bonus, BonusOption, Keys, encoder, minibatch_order, seeded_init
+from heldout.agents.bonuses.base import BonusOption, Keys, LearnedBonus, encoder, seeded_init
 
 LEARNING_OPTIONS = (
     BonusOption(
@@ -26,7 +26,7 @@ LEARNING_OPTIONS = (
 )
 
 
-class RND(Bonus):
+class RND(LearnedBonus):
     """``|| f_pred(s') - f_target(s') ||_2``; the predictor learns after every rollout."""
 
     scope = "global"
@@ -50,9 +50,7 @@ class RND(Bonus):
             self.seed + 1, lambda: encoder(self.observation_space, dim, final_relu=False)
         )
         self.target.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=lr)
-        self.epochs, self.batch_size = epochs, batch_size
-        self.generator = torch.Generator().manual_seed(self.seed + 2)
+        self.setup_learning(list(self.predictor.parameters()), lr, epochs, batch_size)
 
     def error(self, obs: torch.Tensor) -> torch.Tensor:
         """(B,) prediction errors of observations (B, ...)."""
@@ -65,21 +63,13 @@ class RND(Bonus):
     def learn(self, obs: torch.Tensor, actions: torch.Tensor, starts: torch.Tensor) -> dict[str, float]:
         flat = obs[1:].reshape(-1, *obs.shape[2:])  # the states reached (s'), as the bonus scores them
         losses = []
-        for _ in range(self.epochs):
-            for index in minibatch_order(self.generator, flat.shape[0], self.batch_size, flat.device):
-                loss = self.error(flat[index]).mean()
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
-                losses.append(loss.detach())
+        for index in self.minibatches(flat.shape[0], flat.device):
+            loss = self.error(flat[index]).mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.detach())
         return {"rnd_loss": float(torch.stack(losses).mean())}
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
 
 
 __all__ = ["LEARNING_OPTIONS", "RND"]
