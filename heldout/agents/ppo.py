@@ -33,6 +33,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
+from heldout.agents.bonuses.intrinsic import BonusVecEnv, IntrinsicReward
 from heldout.agents.level_replay import (
     LevelRecorder,
     minibatches,
@@ -329,6 +330,8 @@ class PPO(stable_baselines3.PPO):
             engine = default_engine(kwargs.get("device", "auto"))
         self.precision = precision
         self.engine = engine
+        #: The exploration bonus (:mod:`heldout.agents.bonuses`), or None; :func:`~heldout.agents.bonuses.attach_bonus` sets it.
+        self.bonus: IntrinsicReward | None = None
         if engine == "heldout":
             kwargs["rollout_buffer_class"] = device_buffer_class(kwargs.get("rollout_buffer_class"))
         if _is_cnn_policy(policy):
@@ -475,6 +478,10 @@ class PPO(stable_baselines3.PPO):
                 nn.init.orthogonal_(module.weight, gain=gain)
                 nn.init.zeros_(module.bias)
 
+    def _excluded_save_params(self) -> list[str]:
+        # the bonus trains only: model.zip (acting, evaluation) does not need it; checkpoints hold it
+        return [*super()._excluded_save_params(), "bonus"]
+
     def forward_policy(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor, Any]:
         """One forward pass of an actor-critic policy, keeping what agents reuse.
 
@@ -550,9 +557,25 @@ class PPO(stable_baselines3.PPO):
     ) -> bool:
         """Either engine's collection, acting in the update's precision (bf16: the trunk only,
         :meth:`_precision`), so the recorded log-probs and values are the ones the update computes
-        from the same weights (the ratio is exactly 1 before the first step)."""
+        from the same weights (the ratio is exactly 1 before the first step).
+
+        With an exploration bonus (:attr:`bonus`) the env is seen through
+        :class:`~heldout.agents.bonuses.intrinsic.BonusVecEnv`, innermost, so the bonus scores the
+        env's own observations and every step's reward is ``r_ext + r_int``; ``rollout/intrinsic``
+        (the mean ``r_int`` per step) and ``bonus/raw``, ``bonus/std`` are logged apart.
+        """
+        if self.bonus is not None:
+            self.bonus.begin(self._last_obs, self.device)  # type: ignore[arg-type]
+            env = BonusVecEnv(env, self.bonus, self.device)
         with self._precision():
-            return self._collect_with(env, callback, rollout_buffer, n_rollout_steps)
+            done = self._collect_with(env, callback, rollout_buffer, n_rollout_steps)
+        if self.bonus is not None:
+            logs = self.bonus.rollout_logs()
+            if logs:
+                self.logger.record("rollout/intrinsic", logs["intrinsic"])
+                self.logger.record("bonus/raw", logs["raw"])
+                self.logger.record("bonus/std", logs["std"])
+        return done
 
     def _collect_with(
         self,
@@ -599,6 +622,10 @@ class PPO(stable_baselines3.PPO):
         if self.clip_range_vf is not None:
             clip_range_vf = float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
 
+        if self.bonus is not None:  # the bonus's own networks learn from the rollout, apart from the policy
+            bonus_logs = self.bonus.learn(self.rollout_buffer, self._last_obs, self._last_episode_starts)  # type: ignore[arg-type]
+            for key, value in bonus_logs.items():
+                self.logger.record(f"bonus/{key}", value)
         sampler = scoring_sampler(self.env)
         keep = None if sampler is None else update_mask(self, sampler)
         if keep is not None and not keep.any():  # Robust PLR: new levels only, scored, not trained on

@@ -133,6 +133,19 @@ TRAIN_VARIANTS: dict[str, str] = {
     "sb3_ppo_dummy": "stock SB3 PPO + make_vec_env (DummyVecEnv, {n} x heldout/{game}-v0)",
 }
 
+#: Exploration-bonus variants (``--bonuses``, docs/exploration.md): heldout's PPO with each bonus on
+#: the engine its device defaults to (CPU: sb3, CUDA: heldout), timed next to the same PPO without
+#: one (:func:`bonus_base`); never in the default run.
+BONUS_VARIANTS: dict[str, str] = {
+    f"heldout_bonus_{name.replace('-', '_')}": f"heldout PPO + ProcgenVecEnv, bonus {name}"
+    for name in ("count", "episodic-count", "rnd", "e3b", "product")
+}
+
+
+def bonus_base(device: str) -> str:
+    """The variant a bonus variant is compared with: heldout's PPO without a bonus on the same engine."""
+    return "heldout_engine" if device_type(device) == "cuda" else "heldout_ppo_vec"
+
 
 def _train_config(
     num_envs: int, n_steps: int | None, iterations: int | None, device: str
@@ -286,6 +299,14 @@ def _build_model(
     set_random_seed(seed)
     hparams = {**PPO_HPARAMS, "n_steps": n_steps, "batch_size": batch_size}
     common = {"seed": seed, "device": device, "verbose": 0}
+    if variant in BONUS_VARIANTS:
+        from heldout.agents.bonuses import attach_bonus
+
+        env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
+        engine = "heldout" if bonus_base(device) == "heldout_engine" else "sb3"
+        model = PPO("CnnPolicy", env, engine=engine, **hparams, **common)
+        attach_bonus(model, variant[len("heldout_bonus_") :].replace("_", "-"), {}, seed)
+        return model
     if variant in ("heldout_ppo_vec", "heldout_ppo_vec_bf16", "heldout_engine", "heldout_engine_bf16"):
         env = ProcgenVecEnv(game, num_envs=num_envs, levels=LEVELS, seed=seed)
         precision = "bf16" if variant.endswith("_bf16") else "fp32"
@@ -449,8 +470,9 @@ def train_throughput(
     device, n_steps, iterations, batch_size = _train_config(num_envs, n_steps, iterations, device)
     variants = list(TRAIN_VARIANTS) if variants is None else list(variants)
     for variant in variants:
-        if variant not in TRAIN_VARIANTS:
-            raise ValueError(f"unknown train variant {variant!r}; valid: {', '.join(TRAIN_VARIANTS)}")
+        if variant not in TRAIN_VARIANTS and variant not in BONUS_VARIANTS:
+            valid = ", ".join([*TRAIN_VARIANTS, *BONUS_VARIANTS])
+            raise ValueError(f"unknown train variant {variant!r}; valid: {valid}")
 
     rollout = num_envs * n_steps
     result: dict[str, Any] = {
@@ -506,6 +528,10 @@ def train_throughput(
     ):
         if num in sps and den in sps:
             result["ratios"][f"{num}/{den}"] = sps[num] / sps[den]
+    base = bonus_base(device)
+    for variant in BONUS_VARIANTS:
+        if variant in sps and base in sps:
+            result["ratios"][f"{variant}/{base}"] = sps[variant] / sps[base]
     return result
 
 
@@ -611,7 +637,7 @@ def format_throughput(results: dict[str, Any]) -> str:
         base = sps.get("sb3_ppo_dummy")
         stock = sps.get("sb3_ppo_vec")
         floors = train.get("floor_steps_per_s") or {}
-        for key, label in TRAIN_VARIANTS.items():
+        for key, label in {**TRAIN_VARIANTS, **BONUS_VARIANTS}.items():
             if key not in sps:
                 continue
             floor = (
@@ -682,6 +708,10 @@ def format_throughput(results: dict[str, Any]) -> str:
             "heldout_ppo_vec/sb3_ppo_vec": "ours / stock SB3, same env (algorithm effect)",
             "sb3_ppo_vec/sb3_ppo_dummy": "ProcgenVecEnv / DummyVecEnv, stock SB3 (env effect)",
             "heldout_ppo_vec/sb3_ppo_dummy": "ours / what an SB3 user runs today (both)",
+            **{
+                f"{key}/{bonus_base(train['device'])}": f"with bonus {label.rsplit(' ', 1)[-1]} / without (bonus cost)"
+                for key, label in BONUS_VARIANTS.items()
+            },
         }
         lines += _memory_lines(train, n, game)
         if "sb3_ppo_dummy" in sps:
@@ -777,6 +807,14 @@ def build_parser(prog: str = "heldout bench throughput") -> argparse.ArgumentPar
         "its upstream env next to heldout's level envs in SB3's DummyVecEnv, --num-envs of each, "
         "--env-steps per variant and round.",
     )
+    parser.add_argument(
+        "--bonuses",
+        default=None,
+        metavar="A,B,...|all",
+        help="Time heldout's PPO with these exploration bonuses (count, episodic-count, rnd, e3b, product, "
+        "or all) next to the same PPO without a bonus, on the engine the device defaults to (added to "
+        "--variants if given, else only these; docs/exploration.md).",
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="Also save all results as JSON to PATH.")
     return parser
 
@@ -806,8 +844,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"--variants {args.variants!r}: unknown variant {unknown[0] if unknown else '(none)'!r}; "
                     f"valid: {', '.join(TRAIN_VARIANTS)}"
                 )
+        if args.bonuses is not None:
+            names = {v.rsplit("bonus ", 1)[-1]: key for key, v in BONUS_VARIANTS.items()}
+            asked = (
+                list(names)
+                if args.bonuses == "all"
+                else [b.strip() for b in args.bonuses.split(",") if b.strip()]
+            )
+            unknown = [b for b in asked if b not in names]
+            if unknown or not asked:
+                raise ValueError(
+                    f"--bonuses {args.bonuses!r}: unknown bonus {unknown[0] if unknown else '(none)'!r}; "
+                    f"valid: all, {', '.join(names)}"
+                )
+            base = bonus_base(resolve_device(args.device))
+            if args.variants is None:
+                variants = [base]
+            elif base not in variants:
+                variants.append(base)
+            variants += [names[b] for b in asked]
         bf16_left_out = None
-        if args.variants is None and not args.skip_train:
+        if args.variants is None and args.bonuses is None and not args.skip_train:
             from heldout.agents.precision import emulated_bf16
 
             bf16_left_out = emulated_bf16(resolve_device(args.device))

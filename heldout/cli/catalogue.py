@@ -1,4 +1,4 @@
-"""``heldout list``: what is registered (envs, agents, offline agents, augmentations, presets, shifts, wrappers, findings)."""
+"""``heldout list``: what is registered (envs, agents, offline agents, augmentations, bonuses, presets, shifts, wrappers, findings)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Prints every registry: envs, agents, augmentations, presets, shifts, wrappers, findings."""
+    """Prints every registry: envs, agents, augmentations, bonuses, presets, shifts, wrappers, findings."""
     from heldout.agents import AGENTS
     from heldout.agents.augment import AUGMENTATIONS
+    from heldout.agents.bonuses import BONUSES
     from heldout.agents.offline import OFFLINE_AGENTS
     from heldout.envs import CONTEXTUAL_ENVS, ENVS, SEEDED_ENVS
     from heldout.envs.procgen_shifts import SHIFTS
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         ("agents", AGENTS),
         ("offline agents (heldout train --agent NAME --dataset PATH; docs/offline.md)", OFFLINE_AGENTS),
         ("augmentations", AUGMENTATIONS),
+        ("exploration bonuses (heldout train --bonus; docs/exploration.md)", BONUSES),
         ("presets", PRESETS),
         ("visual shifts (heldout eval --shift)", SHIFTS),
         ("wrappers (heldout train/eval --wrapper)", WRAPPERS),

@@ -222,6 +222,21 @@ def add_parser(sub: Any) -> None:
         help="level sampler option, e.g. --sampler-arg temperature=0.3 (repeatable; docs/plr.md lists them)",
     )
     t.add_argument(
+        "--bonus",
+        metavar="NAME",
+        help="exploration bonus added to the training reward (never to evaluation returns): count, rnd, "
+        "episodic-count, e3b, product, sum (docs/exploration.md)" + d("bonus"),
+    )
+    t.add_argument(
+        "--bonus-arg",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="bonus option, e.g. --bonus-arg coef=0.01, --bonus-arg episodic=episodic-count (repeatable; "
+        "docs/exploration.md lists them)",
+    )
+    t.add_argument(
         "--env-option",
         action="append",
         type=key_value,
@@ -311,6 +326,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             "contexts",
             "imports",
             "sampler_kwargs",
+            "bonus_kwargs",
         ):
             changes[name] = value
     contexts = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (config.contexts or {}).items()}
@@ -340,6 +356,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
             changes["agent_kwargs"] = dict(args.agent_arg)
     if args.sampler_arg:
         changes["sampler_kwargs"] = {**config.sampler_kwargs, **dict(args.sampler_arg)}
+    if args.bonus_arg:
+        changes["bonus_kwargs"] = {**config.bonus_kwargs, **dict(args.bonus_arg)}
     if args.env_option:
         changes["env_options"] = {**config.env_options, **dict(args.env_option)}
     if args.wrapper:
@@ -414,6 +432,7 @@ def _config_flags(args: argparse.Namespace) -> list[str]:
         "config",
         "agent_arg",
         "sampler_arg",
+        "bonus_arg",
         "env_option",
         "augmentation",
         "precision",

@@ -85,6 +85,12 @@ class TrainConfig:
             on-policy agents only (``heldout.envs.plr``, docs/plr.md).
         sampler_kwargs: Options of the level sampler (``--sampler-arg key=value``), over its
             defaults (``heldout.envs.plr.PLR_DEFAULTS`` / ``ROBUST_PLR_DEFAULTS``).
+        bonus: Exploration bonus added to the training reward (:mod:`heldout.agents.bonuses`,
+            docs/exploration.md): ``"none"`` (default), ``"count"``, ``"rnd"``, ``"episodic-count"``,
+            ``"e3b"``, ``"product"`` or ``"sum"``; on-policy agents only. Evaluation returns never
+            include it.
+        bonus_kwargs: The bonus's options (``--bonus-arg key=value``), over its defaults
+            (``heldout.agents.bonuses.bonus_options``); checked by :func:`heldout.agents.bonuses.check_bonus`.
         imports: User modules to import before the agent, env and preset names are looked up: ``.py``
             files or dotted module names that register their own agents, envs, ... (``heldout train
             --import FILE.py``; docs/adding-an-agent.md). :meth:`resolved` records a file as its
@@ -133,6 +139,8 @@ class TrainConfig:
     torch_threads: int = 0
     level_sampler: str = "uniform"
     sampler_kwargs: dict[str, Any] = field(default_factory=dict)
+    bonus: str = "none"
+    bonus_kwargs: dict[str, Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     dataset: str = ""
     dataset_epochs: int = 0
@@ -212,13 +220,14 @@ class TrainConfig:
             "out",
             "visible_context",
             "level_sampler",
+            "bonus",
         ):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise TypeError(f"{name} must be a name (a non-empty string), got {value!r}")
         if not isinstance(self.dataset, str):
             raise TypeError(f"dataset must be the path of a dataset (a string), got {shown(self.dataset)}")
-        for name in ("env_options", "agent_kwargs", "contexts", "sampler_kwargs"):
+        for name in ("env_options", "agent_kwargs", "contexts", "sampler_kwargs", "bonus_kwargs"):
             value = getattr(self, name)
             if not isinstance(value, dict):
                 raise TypeError(f"{name} must be a mapping of names to values, got {value!r}")

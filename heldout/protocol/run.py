@@ -610,6 +610,9 @@ def _train_and_evaluate(
         model = agent_cls(
             env=venv, seed=config.seed, device=config.device, verbose=0, **family.agent_kwargs(config)
         )
+        from heldout.agents.bonuses import attach_bonus
+
+        attach_bonus(model, config.bonus, config.bonus_kwargs, config.seed)  # before a checkpoint restores it
     extra: dict[str, Any] = {}
     if resume is not None:
         checkpoint, rows, command = resume

@@ -75,7 +75,65 @@ def validate_config(config: TrainConfig) -> None:
             f"valid envs: {', '.join(sorted(BEST_AUGMENTATION))}"
         )
     check_level_sampler(config, agent_cls, family)
+    check_bonus_config(config, agent_cls)
     check_agent_fits_env(agent_cls, config, family)
+
+
+def check_bonus_config(config: TrainConfig, agent_cls: type) -> None:
+    """The exploration bonus's name and options (:func:`heldout.agents.bonuses.check_bonus`), and
+    whether the agent can take it: a bonus rides on heldout's PPO rollouts (on-policy agents only).
+    Whether it can score the env's observations is checked on the probe (:func:`check_agent_fits_env`).
+
+    Raises:
+        KeyError: an unknown bonus (did you mean). ValueError: one line naming the bad value.
+    """
+    from heldout.agents import AGENTS
+    from heldout.agents.bonuses import NO_BONUS, check_bonus
+    from heldout.agents.ppo import PPO
+
+    check_bonus(config.bonus, config.bonus_kwargs)
+    if config.bonus != NO_BONUS and not (isinstance(agent_cls, type) and issubclass(agent_cls, PPO)):
+        able = [
+            n for n in AGENTS.names() if isinstance(AGENTS.get(n), type) and issubclass(AGENTS.get(n), PPO)
+        ]
+        raise ValueError(
+            f"bonus {config.bonus!r} adds to the rewards of on-policy rollouts; agent {config.agent!r} has "
+            f"none; valid agents: {', '.join(able)}"
+        )
+
+
+def check_bonus_on_probe(config: TrainConfig, env: Any) -> None:
+    """Whether ``config``'s bonus can score the probe ``env`` (the spaces, and a declared ``key`` in
+    its ``info``: one reset and one step with a fixed action).
+
+    Raises:
+        ValueError: one line naming the bonus, the env and what fits.
+    """
+    from heldout.agents.bonuses import COMBINATIONS, NO_BONUS, check_bonus, check_bonus_fits
+
+    if config.bonus == NO_BONUS:
+        return
+    options = check_bonus(config.bonus, config.bonus_kwargs)
+    check_bonus_fits(config.bonus, options, env.observation_space, env.action_space, env=config.env)
+    parts = (
+        [options["global_options"], options["episodic_options"]]
+        if config.bonus in COMBINATIONS
+        else [options]
+    )
+    keys = sorted({p["key"] for p in parts if p.get("key", "obs") != "obs"})
+    if not keys:
+        return
+    _, info = env.reset(seed=0)
+    seen = set(info)
+    space = env.action_space
+    action = space.sample() if not hasattr(space, "n") else 0
+    seen |= set(env.step(action)[4])
+    for key in keys:
+        if key not in seen:
+            raise ValueError(
+                f"--bonus-arg key={key!r}: env {config.env!r} reports no info entry {key!r} to count; valid: obs"
+                + (f", {', '.join(sorted(map(str, seen)))}" if seen else "")
+            )
 
 
 def check_level_sampler(config: TrainConfig, agent_cls: type, family: EnvFamily) -> None:
@@ -139,6 +197,7 @@ def check_agent_fits_env(agent_cls: type, config: TrainConfig, family: EnvFamily
                 f"{', '.join(_agents_for(obs_space, action_space))}"
             )
         check_agent_kwargs(agent_cls, config.agent, config.agent_kwargs, num_envs=config.num_envs)
+        check_bonus_on_probe(config, env)
         kwargs = family.agent_kwargs(config)  # raises ValueError on an unreadable schedule ("lin_<x>")
         check_policy(
             agent_cls,

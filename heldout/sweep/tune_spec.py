@@ -19,7 +19,7 @@ from contextlib import suppress
 from typing import Any
 
 #: The config fields that are mappings: a grid key ``FIELD.KEY`` sets one of their keys.
-MAPPING_FIELDS: tuple[str, ...] = ("agent_kwargs", "env_options", "contexts")
+MAPPING_FIELDS: tuple[str, ...] = ("agent_kwargs", "env_options", "contexts", "bonus_kwargs")
 #: Fields the sweep sets itself.
 SWEEP_OWNED: dict[str, str] = {"out": "the sweep's folder holds its runs (set 'folder' instead)"}
 

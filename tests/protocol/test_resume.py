@@ -420,3 +420,40 @@ def test_a_robust_plr_run_killed_during_an_update_resumes_exactly(tmp_path):
     weights = (run / "level_weights.csv").read_text()
     assert weights == (reference / "level_weights.csv").read_text()
     assert weights.splitlines()[0] == "level,score,staleness,weight,seen,times_played,times_handed_out"
+
+
+BONUS_ARGS = [
+    "train", "--preset", "minigrid-doorkey", "--env", "minigrid-doorkey-5x5", "--num-levels", "12",
+    "--timesteps", "1024", "--num-envs", "2", "--agent-arg", "n_steps=64", "--agent-arg", "batch_size=64",
+    "--eval-episodes", "4", "--eval-freq", "0", "--checkpoint-freq", "256", "--checkpoint-keep", "3",
+    "--import", str(PLUGIN), "--no-progress",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "bonus",
+    [
+        ["--bonus", "product"],  # E3B x RND: networks, optimisers, per-slot inverse covariances
+        ["--bonus", "sum", "--bonus-arg", "global=count", "--bonus-arg", "episodic=episodic-count"],
+    ],
+    ids=["e3b-x-rnd", "count-plus-episodic-count"],
+)
+def test_a_run_with_an_exploration_bonus_killed_during_an_update_resumes_exactly(tmp_path, bonus):
+    """The bonus's state (networks, optimisers, generators, counts, episodic memories, the running
+    std) comes back from the checkpoint: the resumed run ends with the uninterrupted run's weights,
+    evaluation episodes and progress.csv rows, intrinsic column included."""
+    args = [*BONUS_ARGS, *bonus]
+    ref = _heldout([*args, "--out", str(tmp_path / "ref")], tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    killed = _heldout([*args, "--out", str(tmp_path / "runs")], tmp_path, kill="update:6")
+    assert killed.returncode == -9, killed.stderr
+    (run,) = list((tmp_path / "runs").glob("minigrid-doorkey-5x5/ppo/seed0-*"))
+    (reference,) = list((tmp_path / "ref").glob("minigrid-doorkey-5x5/ppo/seed0-*"))
+    agent = torch.load(checkpoints(run)[-1] / "weights.pt", weights_only=True)["agent"]
+    assert "bonus" in agent
+    resumed = _heldout(["train", "--resume", str(run), "--no-progress"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not exactly" not in resumed.stderr
+    _assert_same_run(run, reference)
+    assert any(row["rollout/intrinsic"] for row in _progress(run))

@@ -240,3 +240,21 @@ def test_max_runs_confirms_a_grid_above_the_default(tmp_path) -> None:
         assert main(["sweep", str(path), "--dry-run", "--max-runs", "2"]) == 2
         assert main(["sweep", str(path), "--dry-run", "--max-runs", "3"]) == 0
     assert "3 run" in out.getvalue()
+
+
+def test_a_spec_sets_the_bonus_and_its_options_key_by_key_and_checks_them() -> None:
+    """``bonus`` and ``bonus_kwargs`` (a mapping field: ``bonus_kwargs.KEY`` sets one key over the
+    base's); a bad option is refused by the bonus's own check, naming the run."""
+    s = spec(
+        base={"preset": "quickstart", "bonus": "product", "bonus_kwargs": {"global": "count"}},
+        grid={"bonus_kwargs.coef": [0.01, 0.1]},
+    )
+    runs = build_runs(s)
+    assert [r.config.bonus_kwargs for r in runs] == [
+        {"global": "count", "coef": 0.01},
+        {"global": "count", "coef": 0.1},
+    ]
+    validate_runs(runs[:1])
+    bad = build_runs(spec(base={"preset": "quickstart", "bonus": "e3b"}, grid={"bonus_kwargs.dim": [0]}))
+    with pytest.raises(ValueError, match="dim=0"):
+        validate_runs(bad)
