@@ -39,12 +39,18 @@ def validate_config(config: TrainConfig) -> None:
     import_plugins(import_list(config.imports))
     config.validate()
     family = family_for(config.env)
+    from heldout.agents.bonuses import NO_BONUS
     from heldout.protocol.offline import check_offline_config, is_offline, offline_agents
 
     if is_offline(config.agent):  # learns from a dataset: its own checks (heldout.protocol.offline)
         if config.record_rollouts:
             raise ValueError(
                 f"--record-rollouts records an online agent's training; offline agent {config.agent!r} plays none"
+            )
+        if config.bonus != NO_BONUS:
+            raise ValueError(
+                f"--bonus {config.bonus!r} adds to the rewards of online rollouts; offline agent "
+                f"{config.agent!r} learns from its dataset's rewards (valid: no --bonus)"
             )
         resolve_device(config.device)
         family.validate(config)

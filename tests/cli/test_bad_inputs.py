@@ -425,6 +425,7 @@ CASES: list[Case] = [
     _case("train-dataset-more-steps-than-epochs", ["train", *BC, "datasets/doorkey", "--dataset-epochs", "1", "--timesteps", "100000"], "100000"),
     _case("train-offline-agent-arg-unknown", ["train", *BC, "datasets/doorkey", "--agent-arg", "lr=0.1"], "'lr'"),
     _case("train-record-rollouts-offline-agent", ["train", *BC, "datasets/doorkey", "--record-rollouts"], "--record-rollouts"),
+    _case("train-bonus-offline-agent", ["train", *BC, "datasets/doorkey", "--bonus", "count"], "'count'"),
     _case("train-record-rollouts-contexts", ["train", *CARTPOLE, "--record-rollouts"], "cartpole"),
     _case("collect-steps-zero", ["collect", "cartpole-run", "--steps", "0", "--out", "new-data"], "'0'"),
     _case("collect-epsilon-out-of-range", ["collect", "cartpole-run", "--steps", "100", "--out", "new-data", "--epsilon", "1.5"], "1.5"),
