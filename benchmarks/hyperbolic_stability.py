@@ -1,0 +1,153 @@
+"""The stability study of hyperbolic PPO (issue 30): per-update diagnostics and test returns per variant.
+
+    nice -n 15 heldout sweep benchmarks/hyperbolic_stability.yaml --workers 1
+    python benchmarks/hyperbolic_stability.py runs/hyperbolic-stability --out benchmarks/results/hyperbolic_stability
+
+Reads every complete run of the sweep (``summary.json`` and ``progress.csv``), groups them by variant
+(the sweep's grid point), and writes ``results.json`` and ``results.md``:
+
+* per update, over the runs of a variant: the pre-clip gradient norm, the representation norm, the
+  hyperbolic radius (distance of the policy head's points from the origin; the Poincaré ball's
+  projection caps it at 6.21 for c = 1 in float32), approx KL and clip fraction; reported as the median
+  over runs of each run's median and maximum over its updates;
+* the test and train returns and the gap: IQM with 95% stratified-bootstrap CIs (Agarwal et al. 2021;
+  :mod:`heldout.analysis.stats`), and P(variant > euclidean) on test return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heldout.analysis.stats import aggregate_estimates, aggregate_iqm, probability_of_improvement_ci
+
+#: The sweep's grid points, by the short name the results use.
+VARIANTS = {
+    "euclidean": "representation=euclidean,s_rym=false,feature_reg=false,hl_gauss=false",
+    "poincare": "representation=poincare,s_rym=false,feature_reg=false,hl_gauss=false",
+    "poincare-srym": "representation=poincare,s_rym=true,feature_reg=false,hl_gauss=false",
+    "hyperpp": "representation=hyperboloid,s_rym=false,feature_reg=true,hl_gauss=true",
+}
+DIAGNOSTICS = ("grad_norm", "representation_norm", "hyperbolic_radius", "approx_kl", "clip_fraction")
+
+
+def _column(rows: list[dict[str, str]], key: str) -> np.ndarray:
+    values = [float(r[key]) for r in rows if r.get(key, "") not in ("", None)]
+    return np.asarray(values, dtype=float)
+
+
+def read_run(run: Path) -> dict[str, Any] | None:
+    """A complete run's returns and per-update diagnostics; None if it is not complete."""
+    summary_path = run / "summary.json"
+    if not summary_path.exists():
+        return None
+    summary = json.loads(summary_path.read_text())
+    with open(run / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[str, Any] = {"run": run.name}
+    for split in ("train", "test"):
+        out[split] = float(summary["splits"][split]["mean_return"])
+    out["gap"] = out["train"] - out["test"]
+    for key in DIAGNOSTICS:
+        column = _column(rows, f"train/{key}")
+        out[key] = {"median": float(np.median(column)), "max": float(column.max())} if len(column) else None
+    out["updates"] = len(_column(rows, "train/approx_kl"))
+    out["nonfinite"] = any(not math.isfinite(v) for k in DIAGNOSTICS if out[k] for v in out[k].values())
+    return out
+
+
+def collect(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """``{variant: [run, ...]}`` of the complete runs under the sweep ``folder``."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for name, point in VARIANTS.items():
+        for run in sorted((folder / point).glob("*/*/seed*")):
+            record = read_run(run)
+            if record is not None:
+                runs.setdefault(name, []).append(record)
+    return runs
+
+
+def statistics(runs: dict[str, list[dict[str, Any]]], reps: int = 2000) -> dict[str, Any]:
+    """IQM and CIs of the returns, the diagnostics' medians over runs, P(variant > euclidean)."""
+    out: dict[str, Any] = {}
+    for name, records in runs.items():
+        entry: dict[str, Any] = {"runs": len(records)}
+        for metric in ("test", "train", "gap"):
+            matrix = np.asarray([[r[metric]] for r in records])
+            est = aggregate_estimates({name: matrix}, {"iqm": aggregate_iqm}, reps=reps)[name]["iqm"]
+            entry[f"{metric}_iqm"] = est.to_dict()
+        for key in DIAGNOSTICS:
+            present = [r[key] for r in records if r[key] is not None]
+            if present:
+                entry[key] = {
+                    "median_of_medians": float(np.median([p["median"] for p in present])),
+                    "median_of_max": float(np.median([p["max"] for p in present])),
+                }
+        if name != "euclidean" and "euclidean" in runs:
+            x = np.asarray([[r["test"]] for r in records])
+            y = np.asarray([[r["test"]] for r in runs["euclidean"]])
+            entry["p_test_better_than_euclidean"] = probability_of_improvement_ci(x, y, reps=reps).to_dict()
+        out[name] = entry
+    return out
+
+
+def _ci(estimate: dict[str, Any]) -> str:
+    ci = estimate.get("ci")
+    return f"{estimate['value']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def markdown(stats: dict[str, Any]) -> str:
+    """The results as two tables: diagnostics, then returns."""
+    lines = [
+        "| variant | runs | grad norm (median / max) | representation norm | hyperbolic radius (median / max) "
+        "| approx KL (median / max) | clip fraction (median / max) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, e in stats.items():
+
+        def pair(key: str) -> str:
+            if key not in e:
+                return "-"
+            d = e[key]
+            return f"{d['median_of_medians']:.3g} / {d['median_of_max']:.3g}"
+
+        lines.append(
+            f"| {name} | {e['runs']} | {pair('grad_norm')} | {pair('representation_norm')} | "
+            f"{pair('hyperbolic_radius')} | {pair('approx_kl')} | {pair('clip_fraction')} |"
+        )
+    lines += [
+        "",
+        "| variant | runs | test return IQM [95% CI] | train return IQM | gap IQM | P(test > euclidean) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, e in stats.items():
+        p = e.get("p_test_better_than_euclidean")
+        lines.append(
+            f"| {name} | {e['runs']} | {_ci(e['test_iqm'])} | {_ci(e['train_iqm'])} | {_ci(e['gap_iqm'])} | "
+            f"{_ci(p) if p else '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="the sweep's folder (runs/hyperbolic-stability)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hyperbolic_stability"))
+    args = parser.parse_args()
+    runs = collect(args.folder)
+    stats = statistics(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"stats": stats, "runs": runs}, indent=2) + "\n")
+    text = markdown(stats)
+    (args.out / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
