@@ -109,17 +109,15 @@ def markdown(stats: dict[str, Any]) -> str:
         "| approx KL (median / max) | clip fraction (median / max) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    def pair(e: dict[str, Any], key: str) -> str:
+        if key not in e:
+            return "-"
+        return f"{e[key]['median_of_medians']:.3g} / {e[key]['median_of_max']:.3g}"
+
     for name, e in stats.items():
-
-        def pair(key: str) -> str:
-            if key not in e:
-                return "-"
-            d = e[key]
-            return f"{d['median_of_medians']:.3g} / {d['median_of_max']:.3g}"
-
         lines.append(
-            f"| {name} | {e['runs']} | {pair('grad_norm')} | {pair('representation_norm')} | "
-            f"{pair('hyperbolic_radius')} | {pair('approx_kl')} | {pair('clip_fraction')} |"
+            f"| {name} | {e['runs']} | {pair(e, 'grad_norm')} | {pair(e, 'representation_norm')} | "
+            f"{pair(e, 'hyperbolic_radius')} | {pair(e, 'approx_kl')} | {pair(e, 'clip_fraction')} |"
         )
     lines += [
         "",
