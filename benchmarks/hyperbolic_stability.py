@@ -109,6 +109,7 @@ def markdown(stats: dict[str, Any]) -> str:
         "| approx KL (median / max) | clip fraction (median / max) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+
     def pair(e: dict[str, Any], key: str) -> str:
         if key not in e:
             return "-"
@@ -134,7 +135,9 @@ def markdown(stats: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folder", type=Path, help="the sweep's folder (runs/hyperbolic-stability)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hyperbolic_stability"))
     args = parser.parse_args()
