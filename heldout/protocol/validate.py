@@ -448,6 +448,10 @@ def check_agent_kwargs(
     for key, value in agent_kwargs.items():
         if key in HYPERPARAMETER_CHECKS:
             HYPERPARAMETER_CHECKS[key](key, value)
+    if agent_kwargs.get("feature_reg") and agent_kwargs.get("representation", "euclidean") == "euclidean":
+        from heldout.agents.hyperbolic import check_geometry  # torch: imported when needed
+
+        check_geometry("euclidean", 1.0, feature_reg=True)  # raises, naming the representations it needs
     if num_envs is None:
         return
     effective = {**agent_defaults(agent_cls), **agent_kwargs}

@@ -182,3 +182,50 @@ def test_a_hyperbolic_run_killed_during_an_update_resumes_exactly(tmp_path, args
     assert {"action_net.normals", "value_net.normals"} <= keys or "value_net.head.normals" in keys
     if "s_rym=true" in args:
         assert any(key.endswith("parametrizations.weight.0._u") for key in keys)
+
+
+def test_the_presets_hold_the_papers_hyperparameters() -> None:
+    """ALGORITHMS-hyperbolic.md H4: 64 envs x 256 steps, 8 minibatches of 2048, lr 5e-4, gamma 0.999,
+    lambda 0.95, clip 0.2, entropy 0.01, vf 0.5, grad clip 0.5, easy / 200 levels / 25M steps; 3 epochs
+    and value clip 0.2 for Cetin et al., 2 epochs and no value clip for Hyper++; c = 1, 32-d."""
+    from heldout.protocol.presets import PRESETS
+    from heldout.protocol.validate import agent_defaults
+
+    expected_common = {
+        "n_steps": 256,
+        "batch_size": 2048,
+        "learning_rate": 5e-4,
+        "gamma": 0.999,
+        "gae_lambda": 0.95,
+        "clip_range": 0.2,
+        "ent_coef": 0.01,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+        "curvature": 1.0,
+    }
+    for name, own in (
+        (
+            "hyperbolic-procgen-easy",
+            {"representation": "poincare", "s_rym": True, "n_epochs": 3, "clip_range_vf": 0.2},
+        ),
+        (
+            "hyperpp-procgen-easy",
+            {
+                "representation": "hyperboloid",
+                "feature_reg": True,
+                "hl_gauss": True,
+                "n_epochs": 2,
+                "clip_range_vf": None,
+            },
+        ),
+    ):
+        config = PRESETS.get(name)
+        assert (config.num_envs, config.num_levels, config.distribution_mode, config.timesteps) == (
+            64,
+            200,
+            "easy",
+            25_000_000,
+        )
+        effective = {**agent_defaults(AGENTS.get(config.agent)), **config.agent_kwargs}
+        for key, value in {**expected_common, **own}.items():
+            assert effective[key] == value, (name, key)
