@@ -43,27 +43,29 @@ def _column(rows: list[dict[str, str]], key: str) -> np.ndarray:
 
 
 def read_run(run: Path) -> dict[str, Any] | None:
-    """A complete run's returns and per-update diagnostics; None if it is not complete."""
-    summary_path = run / "summary.json"
-    if not summary_path.exists():
+    """A run's per-update diagnostics and, once it is complete, its returns (None before); None for a
+    run with no update logged yet."""
+    if not (run / "progress.csv").exists():
         return None
-    summary = json.loads(summary_path.read_text())
     with open(run / "progress.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    out: dict[str, Any] = {"run": run.name}
+    out: dict[str, Any] = {"run": run.name, "complete": (run / "summary.json").exists()}
+    summary = json.loads((run / "summary.json").read_text()) if out["complete"] else None
     for split in ("train", "test"):
-        out[split] = float(summary["splits"][split]["mean_return"])
-    out["gap"] = out["train"] - out["test"]
+        out[split] = float(summary["splits"][split]["mean"]) if summary else None
+    out["gap"] = out["train"] - out["test"] if summary else None
     for key in DIAGNOSTICS:
         column = _column(rows, f"train/{key}")
         out[key] = {"median": float(np.median(column)), "max": float(column.max())} if len(column) else None
     out["updates"] = len(_column(rows, "train/approx_kl"))
+    if out["updates"] == 0:
+        return None
     out["nonfinite"] = any(not math.isfinite(v) for k in DIAGNOSTICS if out[k] for v in out[k].values())
     return out
 
 
 def collect(folder: Path) -> dict[str, list[dict[str, Any]]]:
-    """``{variant: [run, ...]}`` of the complete runs under the sweep ``folder``."""
+    """``{variant: [run, ...]}`` of the runs under the sweep ``folder`` that logged an update."""
     runs: dict[str, list[dict[str, Any]]] = {}
     for name, point in VARIANTS.items():
         for run in sorted((folder / point).glob("*/*/seed*")):
@@ -77,11 +79,14 @@ def statistics(runs: dict[str, list[dict[str, Any]]], reps: int = 2000) -> dict[
     """IQM and CIs of the returns, the diagnostics' medians over runs, P(variant > euclidean)."""
     out: dict[str, Any] = {}
     for name, records in runs.items():
-        entry: dict[str, Any] = {"runs": len(records)}
+        complete = [r for r in records if r["complete"]]
+        entry: dict[str, Any] = {"runs": len(records), "complete": len(complete)}
+        entry["updates"] = [r["updates"] for r in records]
         for metric in ("test", "train", "gap"):
-            matrix = np.asarray([[r[metric]] for r in records])
-            est = aggregate_estimates({name: matrix}, {"iqm": aggregate_iqm}, reps=reps)[name]["iqm"]
-            entry[f"{metric}_iqm"] = est.to_dict()
+            if complete:
+                matrix = np.asarray([[r[metric]] for r in complete])
+                est = aggregate_estimates({name: matrix}, {"iqm": aggregate_iqm}, reps=reps)[name]["iqm"]
+                entry[f"{metric}_iqm"] = est.to_dict()
         for key in DIAGNOSTICS:
             present = [r[key] for r in records if r[key] is not None]
             if present:
@@ -89,9 +94,10 @@ def statistics(runs: dict[str, list[dict[str, Any]]], reps: int = 2000) -> dict[
                     "median_of_medians": float(np.median([p["median"] for p in present])),
                     "median_of_max": float(np.median([p["max"] for p in present])),
                 }
-        if name != "euclidean" and "euclidean" in runs:
-            x = np.asarray([[r["test"]] for r in records])
-            y = np.asarray([[r["test"]] for r in runs["euclidean"]])
+        baseline = [r for r in runs.get("euclidean", []) if r["complete"]]
+        if name != "euclidean" and complete and baseline:
+            x = np.asarray([[r["test"]] for r in complete])
+            y = np.asarray([[r["test"]] for r in baseline])
             entry["p_test_better_than_euclidean"] = probability_of_improvement_ci(x, y, reps=reps).to_dict()
         out[name] = entry
     return out
@@ -105,7 +111,7 @@ def _ci(estimate: dict[str, Any]) -> str:
 def markdown(stats: dict[str, Any]) -> str:
     """The results as two tables: diagnostics, then returns."""
     lines = [
-        "| variant | runs | grad norm (median / max) | representation norm | hyperbolic radius (median / max) "
+        "| variant | runs (updates) | grad norm (median / max) | representation norm | hyperbolic radius (median / max) "
         "| approx KL (median / max) | clip fraction (median / max) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -117,18 +123,21 @@ def markdown(stats: dict[str, Any]) -> str:
 
     for name, e in stats.items():
         lines.append(
-            f"| {name} | {e['runs']} | {pair(e, 'grad_norm')} | {pair(e, 'representation_norm')} | "
+            f"| {name} | {e['runs']} ({', '.join(map(str, e['updates']))}) | {pair(e, 'grad_norm')} | {pair(e, 'representation_norm')} | "
             f"{pair(e, 'hyperbolic_radius')} | {pair(e, 'approx_kl')} | {pair(e, 'clip_fraction')} |"
         )
     lines += [
         "",
-        "| variant | runs | test return IQM [95% CI] | train return IQM | gap IQM | P(test > euclidean) |",
+        "| variant | complete runs | test return IQM [95% CI] | train return IQM | gap IQM | P(test > euclidean) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, e in stats.items():
         p = e.get("p_test_better_than_euclidean")
+        if not e["complete"]:
+            lines.append(f"| {name} | 0 | - | - | - | - |")
+            continue
         lines.append(
-            f"| {name} | {e['runs']} | {_ci(e['test_iqm'])} | {_ci(e['train_iqm'])} | {_ci(e['gap_iqm'])} | "
+            f"| {name} | {e['complete']} | {_ci(e['test_iqm'])} | {_ci(e['train_iqm'])} | {_ci(e['gap_iqm'])} | "
             f"{_ci(p) if p else '-'} |"
         )
     return "\n".join(lines) + "\n"

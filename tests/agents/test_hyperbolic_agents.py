@@ -229,3 +229,37 @@ def test_the_presets_hold_the_papers_hyperparameters() -> None:
         effective = {**agent_defaults(AGENTS.get(config.agent)), **config.agent_kwargs}
         for key, value in {**expected_common, **own}.items():
             assert effective[key] == value, (name, key)
+
+
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+def test_a_checkpoint_holds_every_new_parameter_and_buffer(tmp_path, monkeypatch, geometry: str) -> None:
+    """Saved after an update and restored into a model built afresh (another seed): the same state
+    dict (points, normals, offsets, feature scale, spectral norm's power-iteration vectors), the same
+    optimiser state, and the same outputs of a training-mode forward pass (which runs a power iteration)."""
+    from heldout.protocol.checkpoint import restore_checkpoint, save_checkpoint
+
+    monkeypatch.setenv("HELDOUT_SIGNING_KEY", str(tmp_path / "signing.key"))
+    model = small_agent(AGENTS.get("ppo"), **GEOMETRIES[geometry])
+    model.learn(16)
+    path = save_checkpoint(model, tmp_path / "run")
+    fresh = small_agent(AGENTS.get("ppo"), **{**GEOMETRIES[geometry], "seed": 1})
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(model.policy.state_dict().values(), fresh.policy.state_dict().values())
+    )
+    restore_checkpoint(fresh, path, trust_pickle=True, logger=False)
+    saved, restored = model.policy.state_dict(), fresh.policy.state_dict()
+    assert saved.keys() == restored.keys()
+    assert all(torch.equal(saved[k], restored[k]) for k in saved)
+    if GEOMETRIES[geometry].get("s_rym"):
+        assert any(k.endswith("parametrizations.weight.0._u") for k in saved)
+    obs = torch.as_tensor(np.random.default_rng(0).integers(0, 256, (4, 3, 64, 64), dtype=np.uint8))
+    model.policy.set_training_mode(True)
+    fresh.policy.set_training_mode(True)
+    with torch.no_grad():
+        a, b = model.forward_policy(obs), fresh.forward_policy(obs)
+    assert torch.equal(a[1], b[1]) and torch.equal(a[0].distribution.logits, b[0].distribution.logits)
+    opt_a, opt_b = model.policy.optimizer.state_dict(), fresh.policy.optimizer.state_dict()
+    assert all(
+        torch.equal(opt_a["state"][i]["exp_avg"], opt_b["state"][i]["exp_avg"]) for i in opt_a["state"]
+    )
