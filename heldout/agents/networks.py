@@ -95,6 +95,9 @@ class ImpalaCNN(BaseFeaturesExtractor):
         channels_last: Feed the convolutions channels-last input (same maths, same outputs up to
             float rounding; measured 1.5x faster forward+backward and 2.3x faster inference on 2 CPU
             cores, and the layout tensor cores prefer on GPUs).
+        final_relu: Apply the ReLU after the final linear layer (the references). False for the
+            hyperbolic heads (:mod:`heldout.agents.hyperbolic`), which map the linear output itself to
+            the manifold, as Cetin et al. 2023 do (``pre_hyperbolic_relu: false``).
 
     Raises:
         TypeError: If ``observation_space`` is not a ``gymnasium.spaces.Box``.
@@ -108,6 +111,7 @@ class ImpalaCNN(BaseFeaturesExtractor):
         depths: Sequence[int] = (16, 32, 32),
         relu_skip: bool = False,
         channels_last: bool = True,
+        final_relu: bool = True,
     ) -> None:
         if not isinstance(observation_space, spaces.Box):
             raise TypeError(f"ImpalaCNN needs a Box observation space, got {observation_space!r}")
@@ -131,7 +135,7 @@ class ImpalaCNN(BaseFeaturesExtractor):
         self.flatten = nn.Flatten()
         self.n_flatten = channels * height * width
         self.linear = nn.Linear(self.n_flatten, features_dim)
-        self.linear_relu = nn.ReLU()
+        self.linear_relu = nn.ReLU() if final_relu else nn.Identity()
         # Only the input is made channels-last: the convolutions then run (and return) in that
         # layout, while the weights keep the standard layout, so SB3's orthogonal init, state dicts
         # and checkpoints are unaffected.

@@ -34,6 +34,14 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
 from heldout.agents.bonuses.intrinsic import BonusVecEnv, IntrinsicReward
+from heldout.agents.hyperbolic import (
+    HL_GAUSS_BINS,
+    HYPERBOLIC_DIM,
+    HLGauss,
+    HyperbolicHead,
+    check_geometry,
+    spectral_normalise,
+)
 from heldout.agents.level_replay import (
     LevelRecorder,
     minibatches,
@@ -92,6 +100,7 @@ def ppo_loss(
     vf_coef: float,
     normalize_advantage: bool = True,
     sample_weights: torch.Tensor | None = None,
+    value_loss: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss of one minibatch, in the openai/baselines ``ppo2`` form (cleanrl identical).
 
@@ -124,6 +133,9 @@ def ppo_loss(
         sample_weights: Optional per-sample weights of the policy term, shape (B,), mean 1 (SGFD's
             reweighted actor loss): ``L_pg = mean(weights * max(...))``. Value and entropy terms
             stay unweighted. None: plain mean.
+        value_loss: A value loss computed elsewhere that replaces ``L_v`` (Hyper++'s HL-Gauss
+            cross-entropy, :class:`~heldout.agents.hyperbolic.HLGauss`); ``values``, ``old_values``
+            and ``clip_range_vf`` are then unused. None: ``L_v`` as above.
 
     Returns:
         ``(loss, stats)``: the scalar loss to minimise and detached diagnostics:
@@ -165,7 +177,9 @@ def ppo_loss(
     pg_loss = pg_loss.mean()
 
     value_error = (values - returns) ** 2
-    if clip_range_vf is None:
+    if value_loss is not None:
+        pass
+    elif clip_range_vf is None:
         value_loss = 0.5 * value_error.mean()
     else:
         values_clipped = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
@@ -293,6 +307,20 @@ class PPO(stable_baselines3.PPO):
             advantages, returns and weights; ``tests/agents/test_engine.py``). A
             ``rollout_buffer_class`` of SB3's or :class:`~heldout.agents.level_buffer.LevelRolloutBuffer`
             is replaced by its device counterpart.
+        representation: The geometry of the heads (:mod:`heldout.agents.hyperbolic`):
+            ``"euclidean"`` (default, linear heads), ``"poincare"`` (Cetin et al. 2023: the
+            representation mapped onto the Poincaré ball, policy logits and value from gyroplane
+            distances) or ``"hyperboloid"`` (Hyper++'s Lorentz MLR, in float64). On the IMPALA-CNN a
+            hyperbolic head reads a 32-d representation with no final ReLU, as both authors' code does
+            (unless ``policy_kwargs`` sets the extractor's arguments).
+        curvature: The magnitude c > 0 of the manifold's curvature -c (1.0 in both papers).
+        s_rym: S-RYM (Cetin et al.): spectral normalisation of every Conv2d and Linear before the
+            heads, and (hyperbolic heads) the representation divided by sqrt(d) before the map. With
+            Euclidean heads: the spectral normalisation only (the authors' ``ppo_sn`` control).
+        feature_reg: Hyper++'s bounded features (RMSNorm, tanh, a learned scale below
+            artanh(0.95)/sqrt(c)) before the map, in place of the clip and rescale; hyperbolic heads only.
+        hl_gauss: Hyper++'s categorical value: 51 bins on [-10, 10], HL-Gauss cross-entropy loss
+            (times ``vf_coef``, no value clipping) in place of the squared error; any representation.
         **kwargs: Every other keyword argument of ``stable_baselines3.PPO`` (``use_sde``,
             ``target_kl``, ``tensorboard_log``, ``verbose``, ``seed``, ``device``, ...).
     """
@@ -320,8 +348,19 @@ class PPO(stable_baselines3.PPO):
         policy_kwargs: dict[str, Any] | None = None,
         precision: str = "fp32",
         engine: str = "auto",
+        representation: str = "euclidean",
+        curvature: float = 1.0,
+        s_rym: bool = False,
+        feature_reg: bool = False,
+        hl_gauss: bool = False,
         **kwargs: Any,
     ) -> None:
+        check_geometry(representation, curvature, feature_reg)
+        self.representation = representation
+        self.curvature = float(curvature)
+        self.s_rym = bool(s_rym)
+        self.feature_reg = bool(feature_reg)
+        self.hl_gauss = bool(hl_gauss)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         if engine not in ENGINES:
@@ -335,7 +374,10 @@ class PPO(stable_baselines3.PPO):
         if engine == "heldout":
             kwargs["rollout_buffer_class"] = device_buffer_class(kwargs.get("rollout_buffer_class"))
         if _is_cnn_policy(policy):
-            policy_kwargs = {**copy.deepcopy(IMPALA_POLICY_KWARGS), **(policy_kwargs or {})}
+            defaults = copy.deepcopy(IMPALA_POLICY_KWARGS)
+            if representation != "euclidean":
+                defaults["features_extractor_kwargs"] = {"features_dim": HYPERBOLIC_DIM, "final_relu": False}
+            policy_kwargs = {**defaults, **(policy_kwargs or {})}
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
@@ -466,6 +508,46 @@ class PPO(stable_baselines3.PPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._init_heads()
+        self._setup_geometry()
+
+    def _setup_geometry(self) -> None:
+        """The heads of ``representation`` / ``hl_gauss`` and S-RYM's spectral normalisation, in place
+        of the linear heads; the optimiser is rebuilt over the new parameters."""
+        policy = self.policy
+        representation = getattr(self, "representation", "euclidean")
+        s_rym, hl_gauss = getattr(self, "s_rym", False), getattr(self, "hl_gauss", False)
+        if representation == "euclidean" and not s_rym and not hl_gauss:
+            return
+        if not isinstance(policy, ActorCriticPolicy):
+            raise TypeError(f"hyperbolic heads need an SB3 ActorCriticPolicy, got {type(policy).__name__}")
+        if s_rym:
+            encoders = {id(m): m for m in (policy.pi_features_extractor, policy.vf_features_extractor)}
+            for module in [*encoders.values(), policy.mlp_extractor]:
+                spectral_normalise(module)
+        latent_pi, latent_vf = policy.mlp_extractor.latent_dim_pi, policy.mlp_extractor.latent_dim_vf
+        value_outputs = HL_GAUSS_BINS if hl_gauss else 1
+
+        def head(in_dim: int, out_dim: int) -> nn.Module:
+            if representation == "euclidean":
+                return nn.Linear(in_dim, out_dim)
+            return HyperbolicHead(
+                in_dim, out_dim, representation, self.curvature, rescale=s_rym, feature_reg=self.feature_reg
+            )
+
+        if representation != "euclidean":
+            if not isinstance(self.action_space, spaces.Discrete):
+                raise ValueError(
+                    f"representation={representation!r} needs a Discrete action space (its heads output "
+                    f"logits), got {type(self.action_space).__name__}; valid for it: euclidean"
+                )
+            policy.action_net = head(latent_pi, int(self.action_space.n)).to(self.device)
+        value_net = (
+            head(latent_vf, value_outputs) if representation != "euclidean" or hl_gauss else policy.value_net
+        )
+        policy.value_net = (HLGauss(value_net, bins=HL_GAUSS_BINS) if hl_gauss else value_net).to(self.device)
+        policy.optimizer = policy.optimizer_class(
+            policy.parameters(), lr=self.lr_schedule(1), **policy.optimizer_kwargs
+        )
 
     def _init_heads(self) -> None:
         """Orthogonal init of the linear heads: policy gain 0.01, value gain 1.0, zero bias."""
@@ -637,84 +719,111 @@ class PPO(stable_baselines3.PPO):
         approx_kl_divs: list[torch.Tensor] = []
         loss = torch.zeros(())
         continue_training = True
-        for epoch in range(self.n_epochs):
-            approx_kl_divs = []
-            for rollout_data in minibatches(self.rollout_buffer, self.batch_size, keep):
-                actions = rollout_data.actions
-                if isinstance(self.action_space, spaces.Discrete):
-                    actions = rollout_data.actions.long().flatten()
-                with self._precision():  # bf16: the trunk only; heads, losses, optimisers fp32
-                    obs = self.augment_batch(rollout_data.observations)
-                    values, log_prob, entropy, features, distribution = self._evaluate_actions(obs, actions)
-                    values = values.flatten()
-                    if entropy is None:
-                        # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
-                        entropy = -log_prob
-                    outputs = {
-                        "obs": obs,
-                        "actions": actions,
-                        "values": values,
-                        "log_prob": log_prob,
-                        "entropy": entropy,
-                        "features": features,
-                        "distribution": distribution,
-                    }
-                    weights = self.policy_loss_weights(rollout_data, outputs) if self._reweights else None
-                    aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
-                loss, stats = ppo_loss(
-                    log_prob,
-                    rollout_data.old_log_prob,
-                    rollout_data.advantages,
-                    values,
-                    rollout_data.old_values,
-                    rollout_data.returns,
-                    entropy,
-                    clip_range=clip_range,
-                    clip_range_vf=clip_range_vf,
-                    ent_coef=self.ent_coef,
-                    vf_coef=self.vf_coef,
-                    normalize_advantage=self.normalize_advantage,
-                    sample_weights=weights,
-                )
-                loss = loss + aux_loss
-                for key in ("policy_gradient_loss", "value_loss", "entropy_loss", "clip_fraction"):
-                    stats_history[key].append(stats[key])
-                for key, value in aux_logs.items():
-                    aux_history[key].append(value.detach() if isinstance(value, torch.Tensor) else value)
-                approx_kl_divs.append(stats["approx_kl"])
+        head_inputs: list[torch.Tensor] = []
+        hook = self.policy.action_net.register_forward_pre_hook(
+            lambda _, args: head_inputs.append(args[0].detach().float().norm(dim=-1).mean())
+        )
+        try:
+            for epoch in range(self.n_epochs):
+                approx_kl_divs = []
+                for rollout_data in minibatches(self.rollout_buffer, self.batch_size, keep):
+                    actions = rollout_data.actions
+                    if isinstance(self.action_space, spaces.Discrete):
+                        actions = rollout_data.actions.long().flatten()
+                    with self._precision():  # bf16: the trunk only; heads, losses, optimisers fp32
+                        obs = self.augment_batch(rollout_data.observations)
+                        values, log_prob, entropy, features, distribution = self._evaluate_actions(
+                            obs, actions
+                        )
+                        values = values.flatten()
+                        value_loss = (
+                            self.policy.value_net.loss(rollout_data.returns) if self.hl_gauss else None
+                        )
+                        if entropy is None:
+                            # No analytical entropy (e.g. squashed Gaussian): SB3's estimate -log_prob.
+                            entropy = -log_prob
+                        outputs = {
+                            "obs": obs,
+                            "actions": actions,
+                            "values": values,
+                            "log_prob": log_prob,
+                            "entropy": entropy,
+                            "features": features,
+                            "distribution": distribution,
+                        }
+                        weights = self.policy_loss_weights(rollout_data, outputs) if self._reweights else None
+                        aux_loss, aux_logs = self.auxiliary_loss(rollout_data, outputs)
+                    loss, stats = ppo_loss(
+                        log_prob,
+                        rollout_data.old_log_prob,
+                        rollout_data.advantages,
+                        values,
+                        rollout_data.old_values,
+                        rollout_data.returns,
+                        entropy,
+                        clip_range=clip_range,
+                        clip_range_vf=clip_range_vf,
+                        ent_coef=self.ent_coef,
+                        vf_coef=self.vf_coef,
+                        normalize_advantage=self.normalize_advantage,
+                        sample_weights=weights,
+                        value_loss=value_loss,
+                    )
+                    loss = loss + aux_loss
+                    for key in ("policy_gradient_loss", "value_loss", "entropy_loss", "clip_fraction"):
+                        stats_history[key].append(stats[key])
+                    for key, value in aux_logs.items():
+                        aux_history[key].append(value.detach() if isinstance(value, torch.Tensor) else value)
+                    approx_kl_divs.append(stats["approx_kl"])
 
-                if self.target_kl is not None:
-                    approx_kl_div = stats["approx_kl"].item()
-                    if approx_kl_div > 1.5 * self.target_kl:
-                        continue_training = False
-                        if self.verbose >= 1:
-                            print(
-                                f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}"
-                            )
-                        break
+                    if self.target_kl is not None:
+                        approx_kl_div = stats["approx_kl"].item()
+                        if approx_kl_div > 1.5 * self.target_kl:
+                            continue_training = False
+                            if self.verbose >= 1:
+                                print(
+                                    f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}"
+                                )
+                            break
 
-                self.policy.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-                self.policy.optimizer.step()
+                    self.policy.optimizer.zero_grad()
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                    stats_history["grad_norm"].append(grad_norm.detach())
+                    self.policy.optimizer.step()
 
-            self._n_updates += 1
-            if not continue_training:
-                break
+                self._n_updates += 1
+                if not continue_training:
+                    break
+        finally:
+            hook.remove()
 
         explained_var = explained_variance(
             self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten()
         )
         # One device-to-host transfer for all the means.
-        names = ["entropy_loss", "policy_gradient_loss", "value_loss", "clip_fraction"]
+        names = ["entropy_loss", "policy_gradient_loss", "value_loss", "clip_fraction", "grad_norm"]
         means = [torch.stack(stats_history[name]).mean() for name in names]
-        names += ["approx_kl", "loss"]
-        means += [torch.stack(approx_kl_divs).mean(), loss.detach().reshape(())]
+        names += ["approx_kl", "loss", "representation_norm"]
+        means += [
+            torch.stack(approx_kl_divs).mean(),
+            loss.detach().reshape(()),
+            torch.stack(head_inputs).mean(),
+        ]
+        radius = getattr(self.policy.action_net, "last_radius", None)
+        if radius is not None:  # the policy head's points, last minibatch: distance from the origin
+            names.append("hyperbolic_radius")
+            means.append(radius)
         values_host = torch.stack([m.float().to(means[0].device) for m in means]).cpu().tolist()
         logged = dict(zip(names, values_host))
 
         for name in ("entropy_loss", "policy_gradient_loss", "value_loss", "approx_kl", "clip_fraction"):
             self.logger.record(f"train/{name}", logged[name])
+        # Per update (issue 30): the pre-clip global gradient norm (mean over minibatches), the mean norm
+        # of the representation the policy head reads, and for hyperbolic heads the points' radius.
+        for name in ("grad_norm", "representation_norm", "hyperbolic_radius"):
+            if name in logged:
+                self.logger.record(f"train/{name}", logged[name])
         self.logger.record("train/loss", logged["loss"])
         self.logger.record("train/explained_variance", explained_var)
         if hasattr(self.policy, "log_std"):

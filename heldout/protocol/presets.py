@@ -75,6 +75,31 @@ PRESETS.register(
     ),
     help="UCB-DrAC, c 0.1, window 10, alpha_r 0.1, Procgen reference (Raileanu et al. 2021)",
 )
+#: Hyperbolic PPO at the reference protocol (docs/agents.md, "Hyperbolic representations"): Cetin et
+#: al. 2023 (twitter-research/hyperbolic-rl ``cfgs/agent/onpolicy/hyperbolic/ppo.yaml``) trains with
+#: exactly the Procgen PPO hyper-parameters (64 x 256, 3 x 8 minibatches, Adam 5e-4, eps 1e-5, gamma
+#: 0.999, lambda 0.95, clip 0.2, value clip 0.2, entropy 0.01, grad clip 0.5) on a 32-d Poincaré
+#: representation, c = 1, with S-RYM. Hyper++ (Klein et al. 2025, hyper-rl
+#: ``config/procgen_paper/hyperpp.yaml``) changes 2 epochs and no value clipping.
+PRESETS.register(
+    "hyperbolic-procgen-easy",
+    _PROCGEN_EASY.replace(agent_kwargs={"representation": "poincare", "s_rym": True, "curvature": 1.0}),
+    help="PPO with Poincaré-ball heads and S-RYM, c 1, Procgen reference (Cetin et al. 2023)",
+)
+PRESETS.register(
+    "hyperpp-procgen-easy",
+    _PROCGEN_EASY.replace(
+        agent_kwargs={
+            "representation": "hyperboloid",
+            "feature_reg": True,
+            "hl_gauss": True,
+            "curvature": 1.0,
+            "n_epochs": 2,
+            "clip_range_vf": None,
+        }
+    ),
+    help="PPO with Hyper++'s hyperboloid heads, bounded features and HL-Gauss value, 2 epochs (Klein et al. 2025)",
+)
 PRESETS.register(
     "sgqn-quickstart",
     TrainConfig(

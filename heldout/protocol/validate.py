@@ -465,7 +465,22 @@ HYPERPARAMETER_CHECKS: dict[str, Any] = {
     "aux_learning_rate": _number(0.0, low_open=True),
     "precision": lambda name, value: _choice(name, value, ("fp32", "bf16")),
     "engine": lambda name, value: _choice(name, value, ("auto", "heldout", "sb3")),
+    "representation": lambda name, value: _geometry(representation=value),
+    "curvature": lambda name, value: _geometry(curvature=value),
+    "s_rym": lambda name, value: check_bool(f"agent argument {name}", value),
+    "feature_reg": lambda name, value: check_bool(f"agent argument {name}", value),
+    "hl_gauss": lambda name, value: check_bool(f"agent argument {name}", value),
 }
+
+#: The agent arguments of the head's geometry (:mod:`heldout.agents.hyperbolic`), which only the
+#: PPO-family agents take.
+GEOMETRY_ARGUMENTS: tuple[str, ...] = ("representation", "curvature", "s_rym", "feature_reg", "hl_gauss")
+
+
+def _geometry(representation: Any = "euclidean", curvature: Any = 1.0) -> None:
+    from heldout.agents.hyperbolic import check_geometry  # torch: imported when needed
+
+    check_geometry(representation, curvature)
 
 
 def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
@@ -496,6 +511,15 @@ def check_agent_kwargs(
     # (contextual presets pick "MlpPolicy")
     valid = agent_parameters(agent_cls) - {"env", "seed", "device", "verbose", "_init_setup_model"}
     unknown = sorted(set(agent_kwargs) - valid)
+    geometry = [name for name in GEOMETRY_ARGUMENTS if name in unknown]
+    if geometry:
+        from heldout.agents import AGENTS
+
+        takers = [name for name in AGENTS.names() if "representation" in agent_parameters(AGENTS.get(name))]
+        raise TypeError(
+            f"agent {agent!r} has no policy and value heads to make hyperbolic (got {geometry[0]}="
+            f"{agent_kwargs[geometry[0]]!r}); agents that take {geometry[0]}: {', '.join(takers)}"
+        )
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -510,6 +534,10 @@ def check_agent_kwargs(
     for key, value in agent_kwargs.items():
         if key in HYPERPARAMETER_CHECKS:
             HYPERPARAMETER_CHECKS[key](key, value)
+    if agent_kwargs.get("feature_reg") and agent_kwargs.get("representation", "euclidean") == "euclidean":
+        from heldout.agents.hyperbolic import check_geometry  # torch: imported when needed
+
+        check_geometry("euclidean", 1.0, feature_reg=True)  # raises, naming the representations it needs
     if num_envs is None:
         return
     effective = {**agent_defaults(agent_cls), **agent_kwargs}

@@ -137,6 +137,14 @@ CASES: list[Case] = [
     _case("train-precision-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "precision=half"], "half"),
     _case("train-engine-unknown", ["train", *CARTPOLE, "--engine", "fast"], "fast"),
     _case("train-engine-agent-arg-unknown", ["train", *CARTPOLE, "--agent-arg", "engine=cleanrl"], "cleanrl"),
+    # -- heldout train: the heads' geometry (hyperbolic representations, docs/agents.md) ------------
+    _case("train-representation-unknown", ["train", *CARTPOLE, "--agent-arg", "representation=klein"], "klein"),
+    _case("train-curvature-zero", ["train", *CARTPOLE, "--agent-arg", "representation=poincare", "--agent-arg", "curvature=0"], "curvature=0"),
+    _case("train-curvature-negative", ["train", *CARTPOLE, "--agent-arg", "curvature=-1"], "curvature=-1"),
+    _case("train-curvature-text", ["train", *CARTPOLE, "--agent-arg", "curvature=flat"], "flat"),
+    _case("train-s-rym-not-boolean", ["train", *CARTPOLE, "--agent-arg", "s_rym=maybe"], "maybe"),
+    _case("train-feature-reg-euclidean", ["train", *CARTPOLE, "--agent-arg", "feature_reg=true"], "feature_reg=true"),
+    _case("train-representation-on-sgqn", ["train", *PROCGEN, "--agent", "sgqn", "--agent-arg", "representation=poincare"], "sgqn"),
     _case("train-visible-context-unknown", ["train", *CARTPOLE, "--visible-context", "shown"], "shown"),
     # -- heldout train: the device --------------------------------------------------------------------
     _case("train-device-unknown", ["train", *CARTPOLE, "--device", "gpu"], "gpu"),
