@@ -194,7 +194,7 @@ RECORDED: dict[str, str | None] = {
     "gap-vs-levels-procgen": OPPOSITE,
     "plr-vs-uniform-minigrid": INCONCLUSIVE,
     "carl-visible-context": OPPOSITE,
-    "rad-vs-ppo-coinrun": None,
+    "rad-vs-ppo-coinrun": INCONCLUSIVE,
     "ucb-drac-vs-ppo-procgen": None,
 }
 #: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, 5-12 minutes each with 2
