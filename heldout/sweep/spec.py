@@ -329,6 +329,7 @@ def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPo
         KeyError: an unknown preset (did you mean).
         ValueError / TypeError: a bad value.
     """
+    from heldout.protocol.offline import is_offline
     from heldout.protocol.presets import PRESETS
 
     base = {k: v for k, v in spec.base.items() if k != "preset"}
@@ -337,6 +338,10 @@ def build_run(spec: SweepSpec, point: dict[str, Any], prefix: str = "") -> RunPo
         raise KeyError(f"{spec.where}: {PRESETS.unknown_message(preset)}")
     config = PRESETS.get(preset)
     values = {k: v for k, v in point.items() if k != "preset"}
+    agent = values.get("agent", base.get("agent", config.agent))
+    if agent != config.agent and isinstance(agent, str) and is_offline(agent):
+        # as heldout train: the preset's agent arguments are its online agent's; only the spec's apply
+        config = config.replace(agent_kwargs={})
     config = _apply(_apply(config, base, spec.where), values, spec.where)
     config = config.replace(out=str(spec.folder))
     name = run_name(point, config, list(spec.grid))

@@ -88,6 +88,22 @@ def test_run_names_without_other_varying_keys_are_env_agent_seed() -> None:
     assert [r.name for r in runs] == ["cartpole/ppo/seed0", "cartpole/sgfd/seed0"]
 
 
+def test_an_offline_agent_drops_the_presets_online_agent_arguments_as_heldout_train() -> None:
+    """The preset's agent arguments are its PPO's: an offline agent keeps only the spec's own."""
+    from heldout.protocol.presets import PRESETS
+
+    runs = build_runs(
+        spec(
+            base={"preset": "minigrid-doorkey", "dataset": "data/x", "agent_kwargs.learning_rate": 1e-3},
+            grid={"agent": ["ppo", "bc"]},
+        )
+    )
+    by_agent = {r.config.agent: r.config.agent_kwargs for r in runs}
+    assert PRESETS.get("minigrid-doorkey").agent_kwargs  # the preset has some, so the test can fail
+    assert by_agent["bc"] == {"learning_rate": 1e-3}
+    assert by_agent["ppo"] == {**PRESETS.get("minigrid-doorkey").agent_kwargs, "learning_rate": 1e-3}
+
+
 def test_a_varying_preset_names_the_folder_and_sets_the_env() -> None:
     runs = build_runs(spec(grid={"preset": [CARTPOLE, "pendulum-mass-extrapolation"]}))
     assert [(r.name, r.config.env) for r in runs] == [
