@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Summarise the offline MiniGrid study (benchmarks/offline_minigrid_online.yaml, offline_minigrid.yaml;
+docs/offline.md, "Measured: offline vs online on MiniGrid").
+
+Usage: python benchmarks/offline_minigrid.py runs/offline-minigrid-online runs/offline-minigrid-offline OUT_DIR
+
+Per agent (the online PPO and each offline agent): train and test IQM over seeds with 95%
+stratified-bootstrap CIs, the gap, and P(test > BC) and P(test > PPO), from the run folders' final
+evaluations (the mean return over each split's evaluation episodes).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from heldout.analysis.runs import find_run_folders, load_run_record
+from heldout.analysis.stats import aggregate_iqm, bootstrap_ci, probability_of_improvement_ci
+
+
+def main(online: str, offline: str, out: str) -> None:
+    arms: dict[str, list[tuple[int, float, float]]] = {}
+    for p in find_run_folders([online, offline]):
+        r = load_run_record(p)
+        train, test = float(np.mean(r.returns["train"])), float(np.mean(r.returns["test"]))
+        arms.setdefault(r.agent, []).append((r.seed, train, test))
+
+    def col(agent: str, i: int) -> np.ndarray:
+        return np.array([row[i] for row in sorted(arms[agent])])[:, None]
+
+    def fmt(e) -> str:
+        return f"{e.value:.3f}" + (f" [{e.ci[0]:.3f}, {e.ci[1]:.3f}]" if e.ci else "")
+
+    lines = [
+        "| agent | seeds | train IQM [95% CI] | test IQM [95% CI] | gap IQM [95% CI] | P(test > BC) | P(test > PPO) | test per seed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    result = {}
+    for agent in [a for a in ("ppo", "bc", "bcq", "cql", "iql", "dt") if a in arms]:
+        train, test = col(agent, 1), col(agent, 2)
+        est = {
+            k: bootstrap_ci(v, aggregate_iqm)
+            for k, v in (("train", train), ("test", test), ("gap", train - test))
+        }
+        poi = {
+            ref: probability_of_improvement_ci(test, col(ref, 2)) if ref in arms and ref != agent else None
+            for ref in ("bc", "ppo")
+        }
+        result[agent] = {
+            "seeds": [row[0] for row in sorted(arms[agent])],
+            "train": train[:, 0].tolist(),
+            "test": test[:, 0].tolist(),
+            **{f"{k}_iqm": [e.value, e.ci] for k, e in est.items()},
+            **{f"p_test_better_than_{k}": None if e is None else [e.value, e.ci] for k, e in poi.items()},
+        }
+        cells = [fmt(est["train"]), fmt(est["test"]), fmt(est["gap"])]
+        cells += ["-" if poi[k] is None else fmt(poi[k]) for k in ("bc", "ppo")]
+        per_seed = ", ".join(f"{t:.2f}" for t in test[:, 0])
+        lines.append(f"| {agent} | {len(train)} | " + " | ".join(cells) + f" | {per_seed} |")
+    print("\n".join(lines))
+    dst = Path(out)
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "results.json").write_text(json.dumps(result, indent=1))
+    (dst / "results.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
