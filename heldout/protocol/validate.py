@@ -56,6 +56,19 @@ def validate_config(config: TrainConfig) -> None:
         family.validate(config)
         check_offline_config(config, family)
         return
+    if config.agent not in AGENTS:  # neither online nor offline: the names of both registries
+        offline = offline_agents().names()
+        close = difflib.get_close_matches(config.agent, [*AGENTS.names(), *offline], n=1, cutoff=0.5)
+        hint = (
+            "" if config.imports else " (an agent of your own: --import FILE.py, see docs/adding-an-agent.md)"
+        )
+        raise KeyError(
+            f"unknown agent {config.agent!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; valid agents: {', '.join(AGENTS.names())}; offline agents (with --dataset): "
+            + ", ".join(offline)
+            + hint
+        )
     if config.dataset:
         raise ValueError(
             f"--dataset {config.dataset!r} goes with an offline agent (valid: {', '.join(offline_agents().names())}); "
@@ -66,11 +79,6 @@ def validate_config(config: TrainConfig) -> None:
             f"--record-rollouts records level envs (Procgen, MiniGrid), not env {config.env!r}, which trains on "
             "contexts"
         )
-    if config.agent not in AGENTS:
-        hint = (
-            "" if config.imports else " (an agent of your own: --import FILE.py, see docs/adding-an-agent.md)"
-        )
-        raise KeyError(AGENTS.unknown_message(config.agent) + hint)
     agent_cls = AGENTS.get(config.agent)
     resolve_device(config.device)
     family.validate(config)  # env-specific fields; raises ValueError on an overlapping or invalid split
