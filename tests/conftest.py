@@ -8,6 +8,8 @@ registry-parametrized tests also cover the agents, envs and augmentations it reg
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -28,3 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from heldout.protocol.plugins import import_plugins
 
         import_plugins(specs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_logdir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SB3's ``learn`` without a logger makes a fresh ``/tmp/SB3-<time>`` folder each call: keep them
+    in pytest's own temporary folder (SB3 reads ``SB3_LOGDIR``; subprocesses inherit it)."""
+    os.environ.setdefault("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logs")))

@@ -198,7 +198,15 @@ def _play(
     deterministic: bool,
     bar: Any,
 ) -> None:
-    """Plays ``venv`` with ``model`` until its completed episodes hold ``steps`` transitions."""
+    """Plays ``venv`` with ``model`` until its completed episodes hold ``steps`` transitions.
+
+    The forward passes run in the precision evaluation acts in (the model's own: bf16 trunks for a
+    bf16 agent, :func:`heldout.protocol.evaluate.acting_context`), so a dataset records the actions
+    ``heldout eval`` would take, at its speed.
+    """
+    from heldout.protocol.evaluate import acting_context, inference_precision
+
+    precision = inference_precision(model)
     n = venv.num_envs
     n_actions = int(venv.action_space.n)
     obs = venv.reset()
@@ -207,7 +215,8 @@ def _play(
     done_steps = 0
     while done_steps < steps:
         greedy = deterministic or epsilon is not None
-        actions, _ = model.predict(obs, deterministic=greedy)
+        with acting_context(model, precision):  # a fresh context each step: hooks on, then off
+            actions, _ = model.predict(obs, deterministic=greedy)
         actions = np.asarray(actions).reshape(n)
         if epsilon:
             coin = rng.random(n) < epsilon
