@@ -35,50 +35,81 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def speed(work: Path, steps: int, episodes: int) -> dict:
+def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeats: int = 1) -> dict:
     """Evaluation and collection speed of one Procgen agent, in env steps per second.
 
-    The agent is ``procgen-quickstart``'s PPO on coinrun as built (untrained: its weights do not change
-    the cost of a forward pass); both play the training levels with the same ``eval_num_envs`` slots.
+    The agent is ``run``'s trained one (as ``heldout collect RUN`` loads it), or else
+    ``procgen-quickstart``'s PPO on coinrun as built (untrained: its weights do not change the cost of
+    a forward pass, but its episodes run to the 1,000-step time-out, so the slots' unfinished episodes
+    at the end, which neither side counts, weigh more than a trained agent's); both play the training
+    levels with the same ``eval_num_envs`` slots. ``played_steps_per_second`` counts every env step
+    collection took, the unfinished episodes at the end included.
     """
     import gymnasium as gym
 
     from heldout.agents import AGENTS
-    from heldout.protocol.collect import _collect_env, _play
+    from heldout.protocol.checkpoint import load_trained_model
+    from heldout.protocol.collect import _collect_env, _play, plan_collect
     from heldout.protocol.dataset import DatasetWriter
     from heldout.protocol.families import family_for
     from heldout.protocol.presets import PRESETS
 
-    config = PRESETS.get("procgen-quickstart")
-    family = family_for(config.env)
+    if run is not None:
+        config, path, _, family = plan_collect(run, steps, work / "unused")
+    else:
+        config = PRESETS.get("procgen-quickstart")
+        family = family_for(config.env)
     split = family.split(config)
     venv = _collect_env(family, config, split, config.eval_num_envs, 0)
-    model = AGENTS.get(config.agent)(env=venv, seed=0, device="cpu", verbose=0, **family.agent_kwargs(config))
+    if run is not None:
+        model = load_trained_model(config, path, device="cpu")
+    else:
+        model = AGENTS.get(config.agent)(
+            env=venv, seed=0, device="cpu", verbose=0, **family.agent_kwargs(config)
+        )
+    played = [0]
+    step = venv.step
+
+    def counted(actions: np.ndarray) -> tuple:
+        played[0] += venv.num_envs
+        return step(actions)
+
+    venv.step = counted
     levels = split.train.to_list()
     items = [levels[i % len(levels)] for i in range(episodes)]
-    t0 = time.perf_counter()
-    res = family.evaluate(model, config, items, "train", seed=1)
-    eval_s = time.perf_counter() - t0
-    eval_steps = int(sum(res.lengths))
-    writer = DatasetWriter(
-        work / "data", venv.observation_space, gym.spaces.Discrete(int(venv.action_space.n))
-    )
-    t0 = time.perf_counter()
-    _play(model, venv, writer, steps, 0, np.random.default_rng(0), None, False, None)
-    writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
-    collect_s = time.perf_counter() - t0
+    rounds = []
+    for r in range(repeats):  # alternated, so a change in the machine's load hits both sides alike
+        t0 = time.perf_counter()
+        res = family.evaluate(model, config, items, "train", seed=1)
+        eval_s = time.perf_counter() - t0
+        eval_steps = int(sum(res.lengths))
+        writer = DatasetWriter(
+            work / f"data{r}", venv.observation_space, gym.spaces.Discrete(int(venv.action_space.n))
+        )
+        played[0] = 0
+        t0 = time.perf_counter()
+        _play(model, venv, writer, steps, 0, np.random.default_rng(r), None, False, None)
+        writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
+        collect_s = time.perf_counter() - t0
+        rounds.append({
+            "eval": {"episodes": episodes, "steps": eval_steps, "seconds": round(eval_s, 2),
+                     "steps_per_second": round(eval_steps / eval_s, 1)},
+            "collect": {"steps": writer.steps, "episodes": writer.episodes, "seconds": round(collect_s, 2),
+                        "steps_per_second": round(writer.steps / collect_s, 1),
+                        "played_steps": played[0], "played_steps_per_second": round(played[0] / collect_s, 1),
+                        "bytes_per_frame": round((work / f"data{r}" / "data" / "main_data.hdf5").stat().st_size / writer.steps, 1)},
+            "collect_over_eval": round((writer.steps / collect_s) / (eval_steps / eval_s), 3),
+        })  # fmt: skip
     venv.close()
     return {
+        "agent": str(run) if run is not None else "procgen-quickstart's PPO, untrained",
         "env": config.env,
         "num_envs": config.eval_num_envs,
-        "eval": {"episodes": episodes, "steps": eval_steps, "seconds": round(eval_s, 2),
-                 "steps_per_second": round(eval_steps / eval_s, 1)},
-        "collect": {"steps": writer.steps, "episodes": writer.episodes, "seconds": round(collect_s, 2),
-                    "steps_per_second": round(writer.steps / collect_s, 1),
-                    "bytes_per_frame": round((work / "data" / "data" / "main_data.hdf5").stat().st_size / writer.steps, 1),
-                    "note": "playing plus HDF5 writing and gzip; a fresh env: both start from a reset"},
-        "collect_over_eval": round((writer.steps / collect_s) / (eval_steps / eval_s), 3),
-    }  # fmt: skip
+        "note": "collect: playing plus HDF5 writing and gzip, counting the transitions of completed episodes "
+        "(steps) and every env step taken (played_steps); each side starts from a reset",
+        "rounds": rounds,
+        "collect_over_eval_median": float(np.median([x["collect_over_eval"] for x in rounds])),
+    }
 
 
 def stream(path: str, batches: int) -> None:
@@ -140,6 +171,10 @@ def main() -> int:
     p.add_argument("--batches", type=int, default=400, help="minibatches of 256 streamed")
     p.add_argument("--steps", type=int, default=5_000, help="transitions collected")
     p.add_argument("--episodes", type=int, default=32, help="episodes evaluated")
+    p.add_argument(
+        "--run", type=Path, help="a trained Procgen run whose agent plays (default: an untrained PPO)"
+    )
+    p.add_argument("--repeats", type=int, default=3, help="evaluation/collection rounds, alternated")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", type=Path, help="write the figures here")
@@ -159,7 +194,7 @@ def main() -> int:
     }
     try:
         if not args.skip_speed:
-            result["speed"] = speed(work, args.steps, args.episodes)
+            result["speed"] = speed(work, args.steps, args.episodes, args.run, args.repeats)
             print(json.dumps(result["speed"], indent=1))
         if not args.skip_memory:
             result["memory"] = memory(work, args.frames, args.batches)
