@@ -1,8 +1,14 @@
 #!/usr/bin/env python
-"""Summarise the offline MiniGrid study (benchmarks/offline_minigrid_online.yaml, offline_minigrid.yaml;
-docs/offline.md, "Measured: offline vs online on MiniGrid").
+"""Summarise an offline-vs-online study (issue 29, item 4): the online PPO runs against offline agents
+trained on a dataset one of them collected.
 
-Usage: python benchmarks/offline_minigrid.py runs/offline-minigrid-online runs/offline-minigrid-offline OUT_DIR
+Used by the MiniGrid study (benchmarks/offline_minigrid_online.yaml, offline_minigrid.yaml; docs/offline.md,
+"Measured: offline vs online on MiniGrid") and the Procgen one (benchmarks/offline_procgen.yaml; docs/offline.md,
+"Measured: Procgen coinrun at a CPU budget").
+
+Usage: python benchmarks/offline_study.py ONLINE_RUNS OFFLINE_RUNS OUT_DIR
+  e.g. python benchmarks/offline_study.py runs/offline-minigrid-online runs/offline-minigrid-offline \
+           benchmarks/results/offline_minigrid
 
 Per agent (the online PPO and each offline agent): train and test IQM over seeds with 95%
 stratified-bootstrap CIs, the gap, and P(test > BC) and P(test > PPO), from the run folders' final
