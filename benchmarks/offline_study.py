@@ -1,8 +1,13 @@
 #!/usr/bin/env python
-"""Summarise the offline MiniGrid study (benchmarks/offline_minigrid_online.yaml, offline_minigrid.yaml;
-docs/offline.md, "Measured: offline vs online on MiniGrid").
+"""Summarise an offline-vs-online study (issue 29, item 4): the online PPO runs against offline agents
+trained on a dataset one of them collected.
 
-Usage: python benchmarks/offline_minigrid.py runs/offline-minigrid-online runs/offline-minigrid-offline OUT_DIR
+Used by the MiniGrid study (benchmarks/offline_minigrid_online.yaml, offline_minigrid.yaml; docs/offline.md,
+"Measured: offline vs online on MiniGrid") and the Procgen one (benchmarks/offline_procgen.yaml,
+offline_procgen_rl.yaml; docs/offline.md, "Measured: Procgen coinrun at a CPU budget").
+
+Usage: python benchmarks/offline_study.py RUNS [RUNS ...] OUT_DIR   (folders of run folders: online and offline)
+  e.g. python benchmarks/offline_study.py runs/offline-minigrid-online runs/offline-minigrid-offline OUT_DIR
 
 Per agent (the online PPO and each offline agent): train and test IQM over seeds with 95%
 stratified-bootstrap CIs, the gap, and P(test > BC) and P(test > PPO), from the run folders' final
@@ -19,9 +24,10 @@ from heldout.analysis.runs import find_run_folders, load_run_record
 from heldout.analysis.stats import aggregate_iqm, bootstrap_ci, probability_of_improvement_ci
 
 
-def main(online: str, offline: str, out: str) -> None:
+def main(runs: list[str], out: str) -> None:
+    """Print the table and write OUT/results.{md,json} from the run folders under ``runs``, by agent."""
     arms: dict[str, list[tuple[int, float, float]]] = {}
-    for p in find_run_folders([online, offline]):
+    for p in find_run_folders(runs):
         r = load_run_record(p)
         train, test = float(np.mean(r.returns["train"])), float(np.mean(r.returns["test"]))
         arms.setdefault(r.agent, []).append((r.seed, train, test))
@@ -66,4 +72,6 @@ def main(online: str, offline: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(sys.argv[1:-1], sys.argv[-1])
