@@ -46,6 +46,13 @@ def add_parser(sub: Any) -> None:
         "--deterministic", action="store_true", help="greedy actions (default: sample the policy)"
     )
     c.add_argument(
+        "--num-levels",
+        type=positive_int,
+        metavar="K",
+        help="record on the first K of the run's training levels (the smallest seeds, as its split lists "
+        "them) rather than all of them: the same steps from fewer levels (default: all)",
+    )
+    c.add_argument(
         "--num-envs",
         type=positive_int,
         help="env slots played side by side (default: the run's eval_num_envs)",
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         seed=args.seed,
         device=args.device,
         progress=not args.no_progress,
+        num_levels=args.num_levels,
     )
     print(
         f"dataset: {path} ({info['steps']} transitions, {info['episodes']} episodes, mean return "

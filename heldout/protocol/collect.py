@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,16 @@ def plan_collect(
     out: str | os.PathLike[str],
     checkpoints: Sequence[str] = (),
     epsilon: float | None = None,
-) -> tuple[Any, Path, list[str | None], Any]:
+    num_levels: int | None = None,
+) -> tuple[Any, Path, list[str | None], Any, Any]:
     """Checks everything ``heldout collect`` needs before it writes or computes anything.
 
+    ``num_levels``: record on the first ``num_levels`` of the run's training levels (in the order its
+    split lists them: the smallest seeds) rather than on all of them.
+
     Returns:
-        ``(config, run folder, checkpoint specs (None: the final one), family)``.
+        ``(config, run folder, checkpoint specs (None: the final one), family, split)``: the split's
+        training levels are the ones the dataset is recorded on.
 
     Raises:
         ValueError: one line naming the bad value.
@@ -69,6 +75,15 @@ def plan_collect(
             f"run {str(run_dir)!r} is an offline run ({config.agent}); collect from an online run "
             f"(valid agents: {', '.join(AGENTS.names())})"
         )
+    split = family.split(config)
+    if num_levels is not None:
+        try:
+            split = replace(split, train=split.train.head(num_levels))
+        except ValueError:
+            raise ValueError(
+                f"--num-levels {num_levels} is out of range; valid: 1 to {len(split.train)} (the run's "
+                f"training levels {split.train.describe()})"
+            ) from None
     specs: list[str | None] = list(checkpoints) or [None]
     for spec in specs:
         trained_checkpoint(path, spec)  # intact, or one line naming it
@@ -76,7 +91,7 @@ def plan_collect(
         raise ValueError(
             f"--steps {steps} cannot be shared between {len(specs)} checkpoints; valid: >= {len(specs)}"
         )
-    return config, path, specs, family
+    return config, path, specs, family, split
 
 
 def collect(
@@ -91,6 +106,7 @@ def collect(
     device: str = "auto",
     progress: bool = True,
     recipe: str | None = None,
+    num_levels: int | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Writes a dataset of ``steps`` (at least) transitions at ``out``; returns it and its ``heldout``
     metadata. See the module docstring.
@@ -102,10 +118,9 @@ def collect(
 
     from heldout.protocol.checkpoint import load_trained_model
 
-    config, path, specs, family = plan_collect(run_dir, steps, out, checkpoints, epsilon)
+    config, path, specs, family, split = plan_collect(run_dir, steps, out, checkpoints, epsilon, num_levels)
     seed = config.seed if seed is None else int(seed)
     n_envs = int(num_envs or config.eval_num_envs)
-    split = family.split(config)
     shares = [steps // len(specs) + (1 if i < steps % len(specs) else 0) for i in range(len(specs))]
     rng = np.random.default_rng([seed, 0xC011EC7])
     torch.manual_seed(seed)
@@ -140,6 +155,8 @@ def collect(
             "checkpoints": used,
             "train_levels": split.train.to_dict(),
             "levels_described": split.train.describe(),
+            "run_train_levels": family.split(config).train.to_dict(),
+            "num_levels": len(split.train),
             "policy": {
                 "actions": "epsilon-greedy"
                 if epsilon is not None

@@ -153,6 +153,7 @@ class DatasetWriter:
         self.episodes = 0
         self.steps = 0
         self.returns: list[float] = []
+        self.levels: set[int] = set()
 
     def _array(self, group: Any, name: str, data: np.ndarray) -> None:
         chunks = (min(len(data), CHUNK), *data.shape[1:]) if len(data) else None
@@ -201,6 +202,7 @@ class DatasetWriter:
         self.episodes += 1
         self.steps += n
         self.returns.append(ret)
+        self.levels.update(int(x) for x in np.unique(levels))
 
     def close(self, heldout: dict[str, Any], dataset_id: str) -> Path:
         """Writes ``metadata.json`` (Minari's keys, ``heldout``: how the dataset was made, with the
@@ -215,6 +217,7 @@ class DatasetWriter:
             "episodes": self.episodes,
             "mean_return": float(returns.mean()) if len(returns) else None,
             "return_std": float(returns.std()) if len(returns) else None,
+            "levels_played": sorted(self.levels),
             "file_bytes": main.stat().st_size,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
