@@ -104,3 +104,127 @@ def test_num_levels_out_of_range_writes_nothing(minigrid_run: Path, tmp_path: Pa
     assert repr(k) in line or f"--num-levels {k} " in line
     if k == "6":
         assert "valid: 1 to 5" in line
+
+
+#: A tiny CartPole run on gravity contexts (as tests/cli/test_bad_inputs.py's fixture run).
+TINY_CARTPOLE = [
+    "--preset", "cartpole-gravity-extrapolation",
+    "--num-envs", "2",
+    "--eval-episodes", "2",
+    "--eval-freq", "0",
+    "--seed", "0",
+    "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cartpole_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny contextual PPO run and a dataset it collected: ``(run folder, dataset)``."""
+    root = tmp_path_factory.mktemp("contextual")
+    ppo = ["--timesteps", "128", "--agent-arg", "n_steps=32", "--agent-arg", "batch_size=32"]
+    code, _, err = _cli(
+        "train", *TINY_CARTPOLE, *ppo, "--agent-arg", "n_epochs=1", "--out", str(root / "runs")
+    )
+    assert code == 0, err
+    (run,) = (root / "runs" / "cartpole" / "ppo").iterdir()
+    code, printed, err = _cli(
+        "collect", str(run), "--steps", "400", "--num-envs", "2", "--out", str(root / "data"), "--no-progress"
+    )
+    assert code == 0, err
+    assert "contexts gravity U[4.9, 14.7]" in printed
+    return run, root / "data"
+
+
+def _physics_step(context: dict[str, float], state: np.ndarray, action: int) -> np.ndarray:
+    """gymnasium's own CartPole, its physics set from ``context`` by hand, one step from ``state``."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    env = CartPoleEnv()
+    for name, value in context.items():
+        setattr(env, name, value)
+    env.total_mass = env.masspole + env.masscart
+    env.polemass_length = env.masspole * env.length
+    env.reset(seed=0)
+    env.state = np.asarray(state, dtype=np.float64)
+    return env.step(action)[0]
+
+
+def test_contextual_collection_records_the_context_the_env_had(cartpole_data: tuple[Path, Path]) -> None:
+    """Every step's recorded context is the env's: gymnasium's CartPole with that context's physics
+    (set independently of heldout's env) turns each recorded state and action into the recorded next
+    state, and another episode's context does not."""
+    from heldout.envs.contextual.cartpole import ContextualCartPole
+
+    dataset = open_dataset(cartpole_data[1])
+    names = ContextualCartPole.context_space.names
+    assert dataset.context_features == names and dataset.heldout["kind"] == "contexts"
+    assert dataset.heldout["levels_played"] == [] and "train_contexts" in dataset.heldout
+    episodes = list(dataset.read_episodes(range(len(dataset.lengths))))
+    contexts = []
+    for e in episodes:
+        values = {n: e[f"context/{n}"] for n in names}
+        assert all(len(v) == len(e["observations"]) and (v == v[0]).all() for v in values.values())
+        contexts.append({n: float(v[0]) for n, v in values.items()})
+        assert 4.9 <= contexts[-1]["gravity"] <= 14.7 and contexts[-1]["masscart"] == 1.0
+    gravities = [c["gravity"] for c in contexts]
+    assert len(episodes) >= 4 and max(gravities) - min(gravities) > 1.0  # a fresh context per episode
+    far = {
+        i: max(range(len(contexts)), key=lambda j: abs(gravities[j] - gravities[i]))
+        for i in range(len(contexts))
+    }
+    for i, e in enumerate(episodes):
+        obs, actions = e["observations"], e["actions"]
+        for t in range(min(len(actions), 8)):
+            np.testing.assert_allclose(
+                _physics_step(contexts[i], obs[t], int(actions[t])), obs[t + 1], atol=2e-6
+            )
+        other = [
+            _physics_step(contexts[far[i]], obs[t], int(actions[t])) for t in range(1, min(len(actions), 8))
+        ]
+        assert not np.allclose(other, obs[2 : len(other) + 2], atol=2e-6)
+
+
+def test_bc_learns_from_a_contextual_dataset(cartpole_data: tuple[Path, Path], tmp_path: Path) -> None:
+    bc = [
+        "--agent",
+        "bc",
+        "--dataset",
+        str(cartpole_data[1]),
+        "--timesteps",
+        "256",
+        "--agent-arg",
+        "batch_size=64",
+    ]
+    code, _, err = _cli("train", *TINY_CARTPOLE, *bc, "--out", str(tmp_path / "runs"))
+    assert code == 0, err
+    (run,) = (tmp_path / "runs" / "cartpole" / "bc").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["agent"] == "bc" and summary["timesteps"] == 256 and summary["kind"] == "contexts"
+
+
+def test_a_contextual_dataset_in_held_out_contexts_is_refused(
+    cartpole_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Gravity 4.9-14.7 recorded; a run that holds out 4.9-14.7 (and trains on 15-29) is refused."""
+    swap = [
+        "--train-context",
+        "gravity=15:29",
+        "--test-context",
+        "gravity=4.9:14.7",
+        "--context-mode",
+        "extrapolation",
+    ]
+    argv = ["train", *TINY_CARTPOLE, *swap, "--agent", "bc", "--dataset", str(cartpole_data[1])]
+    code, _, err = _cli(*argv, "--out", str(tmp_path / "runs"))
+    assert code == 2 and not (tmp_path / "runs").exists()
+    line = err.strip().splitlines()[-1]
+    assert "was played in context gravity=" in line and "test contexts" in line
+
+
+def test_num_levels_on_a_contextual_run_is_refused(cartpole_data: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    code, _, err = _cli(
+        "collect", str(cartpole_data[0]), "--steps", "10", "--num-levels", "2", "--out", str(out)
+    )
+    assert code == 2 and not out.exists()
+    assert "--num-levels 2 applies to level runs" in err.strip().splitlines()[-1]
