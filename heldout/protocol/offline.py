@@ -3,7 +3,8 @@
 An offline agent (:data:`heldout.agents.offline.OFFLINE_AGENTS`) learns from minibatches of a dataset
 (:mod:`heldout.protocol.dataset`, :mod:`heldout.protocol.loader`) and never steps an env while it
 learns; the protocol around it is the online one (:mod:`heldout.protocol.run`): the same split and
-evaluation lists, periodic and final evaluation on training and held-out levels, ``summary.json``,
+evaluation lists, periodic and final evaluation on training and held-out levels (or a contextual
+env's contexts), ``summary.json``,
 TensorBoard and ``progress.csv``, checkpoints and an exact ``--resume``.
 
 ``timesteps`` counts the **transitions the learner consumes**: ``ceil(timesteps / batch_size)``
