@@ -15,23 +15,12 @@ pytest.importorskip("h5py", reason="offline datasets need h5py (a dependency: ma
 
 from heldout.cli import main  # noqa: E402
 from heldout.protocol.dataset import open_dataset  # noqa: E402
+from tests.cli.test_bad_inputs import FIXTURE_TRAIN  # noqa: E402
 
 ENV = "minigrid-doorkey-6x6"
 
-#: A tiny MiniGrid PPO run on 5 training levels (2 envs x 32 steps x 2 updates).
-TINY_PPO = [
-    "train",
-    "--preset", "minigrid-doorkey",
-    "--timesteps", "128",
-    "--num-envs", "2",
-    "--agent-arg", "n_steps=32",
-    "--agent-arg", "batch_size=32",
-    "--agent-arg", "n_epochs=1",
-    "--eval-episodes", "2",
-    "--eval-freq", "0",
-    "--seed", "0",
-    "--no-progress",
-]  # fmt: skip
+#: A tiny MiniGrid PPO run on 5 training levels: the bad-input catalogue's tiny CartPole run, on MiniGrid.
+TINY_PPO = ["minigrid-doorkey" if a == "cartpole-gravity-extrapolation" else a for a in FIXTURE_TRAIN]
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
@@ -106,7 +95,7 @@ def test_num_levels_out_of_range_writes_nothing(minigrid_run: Path, tmp_path: Pa
         assert "valid: 1 to 5" in line
 
 
-#: A tiny CartPole run on gravity contexts (as tests/cli/test_bad_inputs.py's fixture run).
+#: The flags of a BC run on the CartPole dataset.
 TINY_CARTPOLE = [
     "--preset", "cartpole-gravity-extrapolation",
     "--num-envs", "2",
@@ -121,10 +110,7 @@ TINY_CARTPOLE = [
 def cartpole_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny contextual PPO run and a dataset it collected: ``(run folder, dataset)``."""
     root = tmp_path_factory.mktemp("contextual")
-    ppo = ["--timesteps", "128", "--agent-arg", "n_steps=32", "--agent-arg", "batch_size=32"]
-    code, _, err = _cli(
-        "train", *TINY_CARTPOLE, *ppo, "--agent-arg", "n_epochs=1", "--out", str(root / "runs")
-    )
+    code, _, err = _cli(*FIXTURE_TRAIN, "--out", str(root / "runs"))
     assert code == 0, err
     (run,) = (root / "runs" / "cartpole" / "ppo").iterdir()
     code, printed, err = _cli(
