@@ -87,7 +87,7 @@ def plan_collect(
     if family.kind == "contexts":
         from heldout.protocol.offline import probe_spaces
 
-        obs_space, act_space = probe_spaces(config, family)
+        act_space = probe_spaces(config, family)[1]
         if not hasattr(act_space, "n") or config.visible_context == "dict":
             what = (
                 f"{type(act_space).__name__} actions" if not hasattr(act_space, "n") else "Dict observations"

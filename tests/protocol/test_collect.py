@@ -214,3 +214,22 @@ def test_num_levels_on_a_contextual_run_is_refused(cartpole_data: tuple[Path, Pa
     )
     assert code == 2 and not out.exists()
     assert "--num-levels 2 applies to level runs" in err.strip().splitlines()[-1]
+
+
+def test_a_dict_observation_run_is_refused_before_anything_is_written(
+    cartpole_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A dataset holds Box observations: a run whose visible context is a Dict observation is refused."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "dict-run"
+    shutil.copytree(cartpole_data[0], run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "visible_context": "dict"}, sort_keys=False))
+    out = tmp_path / "d"
+    code, _, err = _cli("collect", str(run), "--steps", "10", "--out", str(out))
+    assert code == 2 and not out.exists()
+    line = err.strip().splitlines()[-1]
+    assert "visible_context dict) has Dict observations" in line and "valid:" in line
