@@ -166,7 +166,8 @@ def _check_dataset_contexts(
                 raise ValueError(
                     f"--dataset {config.dataset!r} was played in context {shown_context}, which the run's {name} "
                     f"contexts ({split.get(name).describe()}) hold: its held-out contexts must be unseen (its "
-                    f"contexts: {dataset.heldout.get('contexts_described', '?')})"
+                    f"contexts: {dataset.heldout.get('contexts_described', '?')}; choose --test-context / "
+                    "--validation-context that avoid them)"
                 )
 
 
