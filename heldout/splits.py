@@ -160,6 +160,20 @@ class LevelSet:
             return list(range(self.start, min(self.stop, self.start + n)))  # type: ignore[operator]
         return list(self.seeds[:n])
 
+    def head(self, n: int) -> LevelSet:
+        """The ``n`` smallest seeds as a set (a range stays a range).
+
+        Raises:
+            ValueError: ``n`` is not between 1 and the set's size.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(self):
+            raise ValueError(
+                f"{n!r} is out of range; valid: 1 to {len(self)} (the levels of {self.describe()})"
+            )
+        if self.is_range:
+            return LevelSet.range(self.start, self.start + int(n))  # type: ignore[operator]
+        return LevelSet(seeds=self.seeds[: int(n)])
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` seeds drawn uniformly with replacement using ``rng``."""
         if self.is_range:

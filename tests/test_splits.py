@@ -130,6 +130,12 @@ def test_level_set_queries_match_python_set(pair, n):
     assert set(levels) == expected
     assert levels.to_list() == sorted(expected)
     assert levels.first(n) == sorted(expected)[:n]
+    if 1 <= n <= len(expected):
+        head = levels.head(n)
+        assert set(head) == set(sorted(expected)[:n]) and head.is_range == levels.is_range
+    else:
+        with pytest.raises(ValueError, match=f"{n} is out of range; valid: 1 to {len(expected)}"):
+            levels.head(n)
     low, high = min(expected), max(expected)
     for probe in (low - 1, low, high, high + 1, (low + high) // 2):
         assert (probe in levels) == (probe in expected)

@@ -380,6 +380,25 @@ def probability_of_improvement_ci(
     return Estimate(value, (float(lo), float(hi)))
 
 
+def iqm_difference_ci(
+    scores_x: np.ndarray, scores_y: np.ndarray, reps: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> Estimate:
+    """``IQM(X) - IQM(Y)`` with a CI from independent stratified bootstraps of X and of Y (X's
+    resamples first, then Y's, from one generator seeded ``seed``); no CI when either has fewer than
+    :data:`MIN_RUNS_FOR_CI` runs of a task."""
+    _check_bootstrap_args(reps, confidence)
+    x, y = np.asarray(scores_x, dtype=float), np.asarray(scores_y, dtype=float)
+    value = float(aggregate_iqm(x) - aggregate_iqm(y))
+    if min(np.min(runs_per_task(x)), np.min(runs_per_task(y))) < MIN_RUNS_FOR_CI:
+        return Estimate(value, None)
+    rng = np.random.default_rng(seed)
+    samples = aggregate_iqm(stratified_resample(x, reps, rng)) - aggregate_iqm(
+        stratified_resample(y, reps, rng)
+    )
+    lo, hi = percentile_interval(np.asarray(samples), confidence)
+    return Estimate(value, (float(lo), float(hi)))
+
+
 def performance_profile(
     scores: np.ndarray,
     taus: Sequence[float] | np.ndarray,

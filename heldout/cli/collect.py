@@ -12,11 +12,11 @@ def add_parser(sub: Any) -> None:
     """Adds ``heldout collect`` to the subcommands ``sub``."""
     c = sub.add_parser(
         "collect",
-        help="record a dataset of a trained agent on its run's training levels (offline RL)",
-        description="Play a trained run's agent on the run's training levels, batched over env slots, and "
-        "write its completed episodes as a dataset in Minari's layout (OUT/data/main_data.hdf5 and "
+        help="record a dataset of a trained agent on its run's training levels or contexts (offline RL)",
+        description="Play a trained run's agent on the run's training levels (or contexts), batched over env "
+        "slots, and write its completed episodes as a dataset in Minari's layout (OUT/data/main_data.hdf5 and "
         "metadata.json: 'minari' opens OUT/data; docs/offline.md). Rewards are raw; every step records its "
-        "level. 'heldout train --agent bc --dataset OUT' learns from it.",
+        "level (or its context's values). 'heldout train --agent bc --dataset OUT' learns from it.",
         formatter_class=HelpFormatter,
     )
     c.add_argument("run_dir", metavar="RUN_DIR", help="a trained run folder (an online agent's)")
@@ -44,6 +44,13 @@ def add_parser(sub: Any) -> None:
     )
     how.add_argument(
         "--deterministic", action="store_true", help="greedy actions (default: sample the policy)"
+    )
+    c.add_argument(
+        "--num-levels",
+        type=positive_int,
+        metavar="K",
+        help="record on the first K of the run's training levels (the smallest seeds, as its split lists "
+        "them) rather than all of them: the same steps from fewer levels (default: all)",
     )
     c.add_argument(
         "--num-envs",
@@ -74,10 +81,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         seed=args.seed,
         device=args.device,
         progress=not args.no_progress,
+        num_levels=args.num_levels,
+    )
+    where = (
+        f"levels {info['levels_described']}"
+        if "levels_described" in info
+        else f"contexts {info['contexts_described']} (recorded at every step)"
     )
     print(
         f"dataset: {path} ({info['steps']} transitions, {info['episodes']} episodes, mean return "
-        f"{info['mean_return']:.3f}, env {info['env']}, levels {info['levels_described']}, "
+        f"{info['mean_return']:.3f}, env {info['env']}, {where}, "
         f"checkpoints {', '.join(map(str, info['checkpoints']))})"
     )
     return 0

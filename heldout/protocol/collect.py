@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,16 @@ def plan_collect(
     out: str | os.PathLike[str],
     checkpoints: Sequence[str] = (),
     epsilon: float | None = None,
-) -> tuple[Any, Path, list[str | None], Any]:
+    num_levels: int | None = None,
+) -> tuple[Any, Path, list[str | None], Any, Any]:
     """Checks everything ``heldout collect`` needs before it writes or computes anything.
 
+    ``num_levels``: record on the first ``num_levels`` of the run's training levels (in the order its
+    split lists them: the smallest seeds) rather than on all of them.
+
     Returns:
-        ``(config, run folder, checkpoint specs (None: the final one), family)``.
+        ``(config, run folder, checkpoint specs (None: the final one), family, split)``: the split's
+        training levels are the ones the dataset is recorded on.
 
     Raises:
         ValueError: one line naming the bad value.
@@ -57,10 +63,10 @@ def plan_collect(
     check_out(out)
     config, path = load_run(run_dir)
     family = family_for(config.env)
-    if family.kind != "levels":
+    if family.kind != "levels" and num_levels is not None:
         raise ValueError(
-            f"run {str(run_dir)!r} trains on contexts ({config.env}); heldout collect records level envs: "
-            "valid: a Procgen or MiniGrid run"
+            f"--num-levels {num_levels} applies to level runs (Procgen, MiniGrid); run {str(run_dir)!r} "
+            f"trains on contexts ({config.env}): valid: no --num-levels"
         )
     from heldout.agents import AGENTS
 
@@ -69,6 +75,28 @@ def plan_collect(
             f"run {str(run_dir)!r} is an offline run ({config.agent}); collect from an online run "
             f"(valid agents: {', '.join(AGENTS.names())})"
         )
+    split = family.split(config)
+    if num_levels is not None:
+        try:
+            split = replace(split, train=split.train.head(num_levels))
+        except ValueError:
+            raise ValueError(
+                f"--num-levels {num_levels} is out of range; valid: 1 to {len(split.train)} (the run's "
+                f"training levels {split.train.describe()})"
+            ) from None
+    if family.kind == "contexts":
+        from heldout.protocol.offline import probe_spaces
+
+        act_space = probe_spaces(config, family)[1]
+        if not hasattr(act_space, "n") or config.visible_context == "dict":
+            what = (
+                f"{type(act_space).__name__} actions" if not hasattr(act_space, "n") else "Dict observations"
+            )
+            raise ValueError(
+                f"run {str(run_dir)!r} ({config.env}, visible_context {config.visible_context}) has {what}; "
+                "datasets hold Box observations and Discrete actions: valid: a discrete-action env, "
+                "visible_context hidden or concat"
+            )
     specs: list[str | None] = list(checkpoints) or [None]
     for spec in specs:
         trained_checkpoint(path, spec)  # intact, or one line naming it
@@ -76,7 +104,7 @@ def plan_collect(
         raise ValueError(
             f"--steps {steps} cannot be shared between {len(specs)} checkpoints; valid: >= {len(specs)}"
         )
-    return config, path, specs, family
+    return config, path, specs, family, split
 
 
 def collect(
@@ -91,6 +119,7 @@ def collect(
     device: str = "auto",
     progress: bool = True,
     recipe: str | None = None,
+    num_levels: int | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Writes a dataset of ``steps`` (at least) transitions at ``out``; returns it and its ``heldout``
     metadata. See the module docstring.
@@ -102,10 +131,9 @@ def collect(
 
     from heldout.protocol.checkpoint import load_trained_model
 
-    config, path, specs, family = plan_collect(run_dir, steps, out, checkpoints, epsilon)
+    config, path, specs, family, split = plan_collect(run_dir, steps, out, checkpoints, epsilon, num_levels)
     seed = config.seed if seed is None else int(seed)
     n_envs = int(num_envs or config.eval_num_envs)
-    split = family.split(config)
     shares = [steps // len(specs) + (1 if i < steps % len(specs) else 0) for i in range(len(specs))]
     rng = np.random.default_rng([seed, 0xC011EC7])
     torch.manual_seed(seed)
@@ -138,8 +166,7 @@ def collect(
             "recipe": recipe or ("mixed" if len(specs) > 1 else "expert"),
             "run": {"dir": str(path.resolve()), "agent": config.agent, "seed": config.seed},
             "checkpoints": used,
-            "train_levels": split.train.to_dict(),
-            "levels_described": split.train.describe(),
+            **_train_set(family, config, split),
             "policy": {
                 "actions": "epsilon-greedy"
                 if epsilon is not None
@@ -163,6 +190,24 @@ def collect(
     from heldout.protocol.dataset import open_dataset
 
     return result, open_dataset(result).heldout
+
+
+def _train_set(family: Any, config: Any, split: Any) -> dict[str, Any]:
+    """What a dataset records of the training set it was played on: the levels (and the run's own,
+    of which they may be the first K), or the contexts' distribution and features."""
+    if family.kind == "contexts":
+        return {
+            "train_contexts": split.train.to_spec(),
+            "contexts_described": split.train.describe(),
+            "context_features": list(family.space.names),
+            "visible_context": config.visible_context,
+        }
+    return {
+        "train_levels": split.train.to_dict(),
+        "levels_described": split.train.describe(),
+        "run_train_levels": family.split(config).train.to_dict(),
+        "num_levels": len(split.train),
+    }
 
 
 def _checkpoint_step(run_dir: Path, spec: str | None) -> int:
@@ -210,8 +255,8 @@ def _play(
     n = venv.num_envs
     n_actions = int(venv.action_space.n)
     obs = venv.reset()
-    levels0 = [int(info.get("level_seed", -1)) for info in getattr(venv, "reset_infos", [{}] * n)]
-    buf = [_Episode(obs[i], levels0[i]) for i in range(n)]
+    infos0 = getattr(venv, "reset_infos", None) or [{}] * n
+    buf = [_Episode(obs[i], infos0[i]) for i in range(n)]
     done_steps = 0
     while done_steps < steps:
         greedy = deterministic or epsilon is not None
@@ -227,7 +272,7 @@ def _play(
             info = infos[i]
             ep.actions.append(int(actions[i]))
             ep.rewards.append(float(rewards[i]))
-            ep.levels.append(int(info.get("level_seed", -1)))
+            ep.add_info(info)
             if dones[i]:
                 truncated = bool(info.get("TimeLimit.truncated", False))
                 last = info.get("terminal_observation", obs[i])
@@ -241,24 +286,48 @@ def _play(
                         np.asarray([False] * (len(ep.actions) - 1) + [truncated]),
                         np.asarray(ep.levels),
                         checkpoint,
+                        contexts=ep.context_arrays(),
                     )
                     done_steps += len(ep.actions)
                     if bar is not None:
                         bar.update(len(ep.actions))
-                level = int((getattr(venv, "reset_infos", None) or [{}] * n)[i].get("level_seed", -1))
-                buf[i] = _Episode(obs[i], level)
+                buf[i] = _Episode(obs[i], (getattr(venv, "reset_infos", None) or [{}] * n)[i])
             else:
                 ep.observations.append(np.array(obs[i]))
 
 
 class _Episode:
-    """One slot's episode so far: T+1 observations and levels, T actions and rewards."""
+    """One slot's episode so far: T+1 observations, levels and (contextual envs) contexts, T actions
+    and rewards.
 
-    def __init__(self, first_obs: np.ndarray, level: int) -> None:
+    Args:
+        first_obs: The reset's observation.
+        info: The reset's info (``level_seed``, or a contextual env's ``context``), or a level (-1: none).
+    """
+
+    def __init__(self, first_obs: np.ndarray, info: dict[str, Any] | int) -> None:
         self.observations: list[np.ndarray] = [np.array(first_obs)]
-        self.levels: list[int] = [level]
+        self.levels: list[int] = []
+        self.contexts: list[dict[str, float]] = []
         self.actions: list[int] = []
         self.rewards: list[float] = []
+        self.add_info({"level_seed": info} if isinstance(info, int) else info)
+
+    def add_info(self, info: dict[str, Any]) -> None:
+        """Records the level and context of one more observation (the reset's or a step's)."""
+        self.levels.append(int(info.get("level_seed", -1)))
+        if "context" in info:
+            self.contexts.append(dict(info["context"]))
+
+    def context_arrays(self) -> dict[str, np.ndarray] | None:
+        """Each context feature's value at every observation (T+1), or None for a level env."""
+        if not self.contexts:
+            return None
+        if len(self.contexts) != len(self.observations):
+            raise RuntimeError(f"{len(self.contexts)} contexts for {len(self.observations)} observations")
+        return {
+            name: np.array([c[name] for c in self.contexts], dtype=np.float64) for name in self.contexts[0]
+        }
 
 
 #: The folder of a run that records its rollouts (``heldout train --record-rollouts``).

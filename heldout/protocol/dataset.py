@@ -13,7 +13,10 @@ have, and the format is plain HDF5 either way. Nothing is pickled.
   resets itself and keeps no last frame) the next episode's first frame, as gen_dgrl stores it;
 * ``actions`` (T,) int64, ``rewards`` (T,) float32 (raw), ``terminations`` and ``truncations`` (T,)
   bool (a time-out is a truncation where the env tells one apart; Procgen's count as terminal);
-* ``infos/level_seed`` (T+1,) int64: the level of the reset and of every step;
+* ``infos/level_seed`` (T+1,) int64: the level of the reset and of every step (-1 for a
+  contextual env, which has none);
+* ``infos/context/<feature>`` (T+1,) float64, a contextual env's only: the value of each context
+  feature at the reset and at every step (``metadata.json``'s ``heldout.context_features`` names them);
 * attributes ``id``, ``total_steps``, ``seed`` (the level: the reset seed of a seeded env),
   ``checkpoint`` (the step of the weights that played it) and ``return``.
 
@@ -153,6 +156,7 @@ class DatasetWriter:
         self.episodes = 0
         self.steps = 0
         self.returns: list[float] = []
+        self.levels: set[int] = set()
 
     def _array(self, group: Any, name: str, data: np.ndarray) -> None:
         chunks = (min(len(data), CHUNK), *data.shape[1:]) if len(data) else None
@@ -174,12 +178,16 @@ class DatasetWriter:
         truncations: np.ndarray,
         levels: np.ndarray,
         checkpoint: int,
+        contexts: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """Appends one completed episode of ``T = len(actions)`` steps (``observations`` and ``levels``
-        have T+1 entries: the reset's and each step's)."""
+        """Appends one completed episode of ``T = len(actions)`` steps (``observations``, ``levels``
+        and each of ``contexts``, a contextual env's feature values, have T+1 entries: the reset's
+        and each step's)."""
         n = len(actions)
         if n < 1 or len(observations) != n + 1 or len(levels) != n + 1:
             raise ValueError(f"an episode of {n} actions needs {n + 1} observations and levels")
+        if contexts is not None and any(len(v) != n + 1 for v in contexts.values()):
+            raise ValueError(f"an episode of {n} actions needs {n + 1} values of each context feature")
         group = self.file.create_group(f"episode_{self.episodes}")
         obs = np.asarray(observations, dtype=self.observation_space.dtype)
         self._array(group, "observations", obs)
@@ -187,7 +195,12 @@ class DatasetWriter:
         self._array(group, "rewards", np.asarray(rewards, dtype=np.float32))
         self._array(group, "terminations", np.asarray(terminations, dtype=bool))
         self._array(group, "truncations", np.asarray(truncations, dtype=bool))
-        self._array(group.create_group("infos"), "level_seed", np.asarray(levels, dtype=np.int64))
+        infos = group.create_group("infos")
+        self._array(infos, "level_seed", np.asarray(levels, dtype=np.int64))
+        if contexts is not None:
+            context = infos.create_group("context")
+            for name, values in contexts.items():
+                self._array(context, name, np.asarray(values, dtype=np.float64))
         ret = float(np.sum(rewards, dtype=np.float64))
         group.attrs.update(
             {
@@ -201,6 +214,7 @@ class DatasetWriter:
         self.episodes += 1
         self.steps += n
         self.returns.append(ret)
+        self.levels.update(int(x) for x in np.unique(levels) if x >= 0)  # -1: no level (contexts)
 
     def close(self, heldout: dict[str, Any], dataset_id: str) -> Path:
         """Writes ``metadata.json`` (Minari's keys, ``heldout``: how the dataset was made, with the
@@ -215,6 +229,7 @@ class DatasetWriter:
             "episodes": self.episodes,
             "mean_return": float(returns.mean()) if len(returns) else None,
             "return_std": float(returns.std()) if len(returns) else None,
+            "levels_played": sorted(self.levels),
             "file_bytes": main.stat().st_size,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -290,22 +305,40 @@ class Dataset:
         """``main_data.hdf5``."""
         return self.path / DATA / MAIN
 
+    @property
+    def context_features(self) -> list[str]:
+        """The context features recorded at every step (a contextual env's dataset), else empty."""
+        return list(self.heldout.get("context_features") or [])
+
     def read_episodes(
         self, indices: Iterable[int], keys: Iterable[str] | None = None
     ) -> Iterable[dict[str, np.ndarray]]:
         """Each episode of ``indices`` as arrays (``observations``, ``actions``, ``rewards``,
-        ``terminations``, ``truncations``, ``level_seed``; ``keys``: only those), in order."""
+        ``terminations``, ``truncations``, ``level_seed``, and ``context/<feature>`` for each of
+        :attr:`context_features`; ``keys``: only those), in order."""
         h5py = _h5py()
         wanted = (
             tuple(keys)
             if keys is not None
-            else ("observations", "actions", "rewards", "terminations", "truncations", "level_seed")
+            else (
+                "observations",
+                "actions",
+                "rewards",
+                "terminations",
+                "truncations",
+                "level_seed",
+                *(f"context/{name}" for name in self.context_features),
+            )
         )
+        where = {
+            "level_seed": "infos/level_seed",
+            **{f"context/{n}": f"infos/context/{n}" for n in self.context_features},
+        }
         try:
             with h5py.File(self.file, "r") as f:
                 for i in indices:
                     group = f[f"episode_{int(i)}"]
-                    yield {k: group["infos/level_seed" if k == "level_seed" else k][()] for k in wanted}
+                    yield {k: group[where.get(k, k)][()] for k in wanted}
         except OSError as exc:  # a checksum or a chunk that fails to decode
             raise ValueError(f"dataset {str(self.path)!r} is corrupt: {str(exc).splitlines()[0]}") from None
 
@@ -369,6 +402,7 @@ def open_dataset(path: str | os.PathLike[str]) -> Dataset:
                     "terminations": (n,),
                     "truncations": (n,),
                     "infos/level_seed": (n + 1,),
+                    **{f"infos/context/{name}": (n + 1,) for name in info.get("context_features") or []},
                 }
                 for key, shape in shapes.items():
                     if g[key].shape != shape:

@@ -3,7 +3,8 @@
 An offline agent (:data:`heldout.agents.offline.OFFLINE_AGENTS`) learns from minibatches of a dataset
 (:mod:`heldout.protocol.dataset`, :mod:`heldout.protocol.loader`) and never steps an env while it
 learns; the protocol around it is the online one (:mod:`heldout.protocol.run`): the same split and
-evaluation lists, periodic and final evaluation on training and held-out levels, ``summary.json``,
+evaluation lists, periodic and final evaluation on training and held-out levels (or a contextual
+env's contexts), ``summary.json``,
 TensorBoard and ``progress.csv``, checkpoints and an exact ``--resume``.
 
 ``timesteps`` counts the **transitions the learner consumes**: ``ceil(timesteps / batch_size)``
@@ -55,8 +56,6 @@ def check_offline_config(config: TrainConfig, family: Any) -> Dataset:
         raise ValueError(
             f"agent {config.agent!r} learns offline and needs --dataset PATH (a dataset 'heldout collect' wrote)"
         )
-    if family.kind != "levels":
-        raise ValueError(f"offline agents train on level envs (Procgen, MiniGrid), not env {config.env!r}")
     if config.wrappers:
         raise ValueError(
             f"offline agent {config.agent!r} takes no --wrapper ({', '.join(config.wrappers)}): it sees the "
@@ -103,13 +102,16 @@ def check_offline_config(config: TrainConfig, family: Any) -> Dataset:
     return dataset
 
 
-def check_dataset_levels(config: TrainConfig, dataset: Dataset, split: Any, lists: dict[str, list]) -> None:
-    """Refuses a dataset played on any level the run holds out: its test or validation set, or
-    the evaluation list drawn from it.
+def check_dataset_held_out(config: TrainConfig, dataset: Dataset, split: Any, lists: dict[str, list]) -> None:
+    """Refuses a dataset played on any level (or context) the run holds out: in its test or
+    validation set, or in the evaluation list drawn from it.
 
     Raises:
-        ValueError: naming the dataset, the split and the shared levels.
+        ValueError: naming the dataset, the split and the shared levels (or a shared context).
     """
+    if dataset.context_features:
+        _check_dataset_contexts(config, dataset, split, lists)
+        return
     for name, items in lists.items():
         if name == "train":
             continue
@@ -125,6 +127,48 @@ def check_dataset_levels(config: TrainConfig, dataset: Dataset, split: Any, list
                 f"levels must be unseen (its levels: {dataset.heldout.get('levels_described', '?')}; choose "
                 "--test-start / --num-levels that avoid them)"
             )
+
+
+def _check_dataset_contexts(
+    config: TrainConfig, dataset: Dataset, split: Any, lists: dict[str, list]
+) -> None:
+    """:func:`check_dataset_held_out` for a contextual env's dataset: no recorded context may be a
+    context of a held-out evaluation list, or lie in a held-out distribution's support (every
+    feature within one component's intervals; a feature the component leaves unset: the split's
+    default for it)."""
+    names = dataset.context_features
+    keys = [f"context/{n}" for n in names]
+    played = {
+        tuple(float(v) for v in row)
+        for e in dataset.read_episodes(range(len(dataset.lengths)), keys=keys)
+        for row in np.unique(np.stack([e[k] for k in keys], axis=1), axis=0)
+    }
+    defaults = split.defaults or {}
+
+    def inside(dist: Any, context: dict[str, float]) -> bool:
+        for comp in dist.components:
+            spans = [
+                comp[f].support() if f in comp else [(defaults.get(f, v), defaults.get(f, v))]
+                for f, v in context.items()
+            ]
+            if all(any(lo <= v <= hi for lo, hi in span) for span, v in zip(spans, context.values())):
+                return True
+        return False
+
+    for name, items in lists.items():
+        if name == "train":
+            continue
+        listed = {tuple(float(item["context"][n]) for n in names) for item in items}
+        for values in sorted(played):
+            context = dict(zip(names, values))
+            if values in listed or inside(split.get(name), context):
+                shown_context = ", ".join(f"{k}={v:g}" for k, v in context.items())
+                raise ValueError(
+                    f"--dataset {config.dataset!r} was played in context {shown_context}, which the run's {name} "
+                    f"contexts ({split.get(name).describe()}) hold: its held-out contexts must be unseen (its "
+                    f"contexts: {dataset.heldout.get('contexts_described', '?')}; choose --test-context / "
+                    "--validation-context that avoid them)"
+                )
 
 
 def probe_spaces(config: TrainConfig, family: Any) -> tuple[Any, Any]:
@@ -246,7 +290,7 @@ __all__ = [
     "LOG_TRANSITIONS",
     "OfflineModel",
     "build_agent",
-    "check_dataset_levels",
+    "check_dataset_held_out",
     "check_offline_config",
     "is_offline",
     "offline_agents",

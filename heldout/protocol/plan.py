@@ -89,7 +89,7 @@ def plan_train(config: TrainConfig) -> TrainPlan:
     split = family.split(config)
     lists, leakage = family.eval_lists(config, split, config.eval_episodes)
     if offline.is_offline(config.agent):
-        offline.check_dataset_levels(config, offline.open_dataset(config.dataset), split, lists)
+        offline.check_dataset_held_out(config, offline.open_dataset(config.dataset), split, lists)
     return TrainPlan(
         config=config,
         family=family,

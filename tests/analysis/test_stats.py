@@ -231,3 +231,23 @@ def test_iqm_and_probability_of_improvement_agree_with_scipy() -> None:
         ]
         expected = np.mean(np.array(u) / (runs * (runs + 1)))
         assert S.probability_of_improvement(scores, other) == pytest.approx(expected)
+
+
+def test_iqm_difference_ci_is_the_difference_of_trimmed_means() -> None:
+    from scipy.stats import trim_mean
+
+    from heldout.analysis.stats import iqm_difference_ci
+
+    rng = np.random.default_rng(3)
+    x, y = rng.random((5, 1)), rng.random((7, 1))
+    est = iqm_difference_ci(x, y)
+    assert est.value == pytest.approx(trim_mean(x[:, 0], 0.25) - trim_mean(y[:, 0], 0.25))
+    assert est.ci is not None and est.ci[0] <= est.value <= est.ci[1]
+    # the same resamples: moving Y by c moves the difference and both ends of its CI by -c
+    moved = iqm_difference_ci(x, y + 0.5)
+    assert moved.value == pytest.approx(est.value - 0.5)
+    assert moved.ci == pytest.approx((est.ci[0] - 0.5, est.ci[1] - 0.5))
+    # arms without spread: no sampling error
+    flat = iqm_difference_ci(np.full((5, 1), 0.9), np.full((5, 1), 0.4))
+    assert flat.value == pytest.approx(0.5) and flat.ci == pytest.approx((0.5, 0.5))
+    assert iqm_difference_ci(x[:1], y).ci is None  # one run: no interval

@@ -438,9 +438,11 @@ CASES: list[Case] = [
     _case("collect-steps-zero", ["collect", "cartpole-run", "--steps", "0", "--out", "new-data"], "'0'"),
     _case("collect-epsilon-out-of-range", ["collect", "cartpole-run", "--steps", "100", "--out", "new-data", "--epsilon", "1.5"], "1.5"),
     _case("collect-out-not-empty", ["collect", "cartpole-run", "--steps", "100", "--out", "datasets/doorkey"], "datasets/doorkey"),
-    _case("collect-contextual-run", ["collect", "cartpole-run", "--steps", "100", "--out", "new-data"], "cartpole-run"),
+    _case("collect-num-levels-on-contexts", ["collect", "cartpole-run", "--steps", "100", "--out", "new-data", "--num-levels", "2"], "--num-levels 2"),
     _case("collect-checkpoint-missing", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--checkpoint", "999"], "999"),
     _case("collect-run-missing", ["collect", "no-such-run", "--steps", "100", "--out", "new-data"], "no-such-run"),
+    _case("collect-num-levels-beyond-the-run", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--num-levels", "3"], "--num-levels 3"),
+    _case("collect-num-levels-zero", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--num-levels", "0"], "'0'"),
 ]
 # fmt: on
 

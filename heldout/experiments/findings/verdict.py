@@ -30,6 +30,7 @@ from heldout.analysis.runs import RunRecord
 from heldout.analysis.stats import (
     Estimate,
     aggregate_iqm,
+    iqm_difference_ci,
     percentile_interval,
     probability_of_improvement_ci,
     stratified_resample,
@@ -155,16 +156,15 @@ def compute(finding: Finding, scale: str, runs: list[RunRecord], reps: int = 200
         "claim": finding.claim,
         "direction": finding.direction,
     }
+    if finding.statistic == "difference":
+        a, b = _column(tests[labels[0]]), _column(tests[labels[1]])
+        extra["p_improvement"] = probability_of_improvement_ci(a, b, reps=reps, seed=seed).to_dict()
+        estimate = iqm_difference_ci(a, b, reps=reps, seed=seed)
+        verdict, needed = decide(estimate, finding.direction, seeds)
+        return Verdict(finding.name, scale, verdict, estimate, seeds, needed, groups, extra)
     if finding.statistic == "gap":
         matrix = _column(gaps["all"])
         value, samples = float(aggregate_iqm(matrix)), aggregate_iqm(stratified_resample(matrix, reps, rng))
-    elif finding.statistic == "difference":
-        a, b = _column(tests[labels[0]]), _column(tests[labels[1]])
-        value = float(aggregate_iqm(a) - aggregate_iqm(b))
-        samples = aggregate_iqm(stratified_resample(a, reps, rng)) - aggregate_iqm(
-            stratified_resample(b, reps, rng)
-        )
-        extra["p_improvement"] = probability_of_improvement_ci(a, b, reps=reps, seed=seed).to_dict()
     else:
         x = np.log(np.asarray([float(v) for v in s.values]))
         matrix = _ragged([gaps[label] for label in labels])

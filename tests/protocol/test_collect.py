@@ -1,0 +1,235 @@
+"""``heldout collect`` on a subset of the run's training levels (``--num-levels``), checked against
+the env itself (issue 29, items 1 and 4b)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("h5py", reason="offline datasets need h5py (a dependency: make install installs it)")
+
+from heldout.cli import main  # noqa: E402
+from heldout.protocol.dataset import open_dataset  # noqa: E402
+from tests.cli.test_bad_inputs import FIXTURE_TRAIN  # noqa: E402
+
+ENV = "minigrid-doorkey-6x6"
+
+#: A tiny MiniGrid PPO run on 5 training levels: the bad-input catalogue's tiny CartPole run, on MiniGrid.
+TINY_PPO = ["minigrid-doorkey" if a == "cartpole-gravity-extrapolation" else a for a in FIXTURE_TRAIN]
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def minigrid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("collect")
+    code, _, err = _cli(*TINY_PPO, "--out", str(root / "runs"))
+    assert code == 0, err
+    (run,) = (root / "runs" / ENV / "ppo").iterdir()
+    return run
+
+
+def test_num_levels_records_the_first_k_levels_only(minigrid_run: Path, tmp_path: Path) -> None:
+    """Every episode of a ``--num-levels 2`` dataset is on level 0 or 1 (the run trains on 0-4), and
+    its first frame is the frame the env itself gives on a reset to that level."""
+    from heldout.envs.seeded import SeededLevelEnv
+
+    out = tmp_path / "k2"
+    code, printed, err = _cli(
+        "collect", str(minigrid_run), "--steps", "700", "--num-levels", "2", "--num-envs", "4",
+        "--out", str(out), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    dataset = open_dataset(out)
+    meta = dataset.heldout
+    assert meta["train_levels"] == {"start": 0, "stop": 2} and meta["num_levels"] == 2
+    assert meta["run_train_levels"] == {"start": 0, "stop": 5}
+    assert "[0, 2)" in printed
+    episodes = list(dataset.read_episodes(range(len(dataset.lengths)), keys=("observations", "level_seed")))
+    played = sorted({int(x) for e in episodes for x in e["level_seed"]})
+    assert played == meta["levels_played"] == dataset.levels
+    assert set(played) <= {0, 1} and len(episodes) >= 2
+    env = SeededLevelEnv(ENV)
+    try:
+        for e in episodes:
+            level = int(e["level_seed"][0])
+            assert (e["level_seed"] == level).all()  # one level an episode
+            first, _ = env.reset(options={"level": level})
+            np.testing.assert_array_equal(e["observations"][0], first)
+    finally:
+        env.close()
+
+
+def test_without_num_levels_every_training_level_may_be_played(minigrid_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "all"
+    code, _, err = _cli(
+        "collect", str(minigrid_run), "--steps", "400", "--num-envs", "4", "--out", str(out), "--no-progress"
+    )
+    assert code == 0, err
+    meta = json.loads((out / "data" / "metadata.json").read_text())["heldout"]
+    assert meta["train_levels"] == meta["run_train_levels"] == {"start": 0, "stop": 5}
+    assert meta["num_levels"] == 5 and set(meta["levels_played"]) <= set(range(5))
+
+
+@pytest.mark.parametrize("k", ["6", "0", "x"])
+def test_num_levels_out_of_range_writes_nothing(minigrid_run: Path, tmp_path: Path, k: str) -> None:
+    out = tmp_path / "bad"
+    code, _, err = _cli("collect", str(minigrid_run), "--steps", "100", "--num-levels", k, "--out", str(out))
+    assert code == 2 and not out.exists() and not list(tmp_path.iterdir())
+    (line,) = err.strip().splitlines()[-1:]
+    assert repr(k) in line or f"--num-levels {k} " in line
+    if k == "6":
+        assert "valid: 1 to 5" in line
+
+
+#: The flags of a BC run on the CartPole dataset.
+TINY_CARTPOLE = [
+    "--preset", "cartpole-gravity-extrapolation",
+    "--num-envs", "2",
+    "--eval-episodes", "2",
+    "--eval-freq", "0",
+    "--seed", "0",
+    "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cartpole_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny contextual PPO run and a dataset it collected: ``(run folder, dataset)``."""
+    root = tmp_path_factory.mktemp("contextual")
+    code, _, err = _cli(*FIXTURE_TRAIN, "--out", str(root / "runs"))
+    assert code == 0, err
+    (run,) = (root / "runs" / "cartpole" / "ppo").iterdir()
+    code, printed, err = _cli(
+        "collect", str(run), "--steps", "400", "--num-envs", "2", "--out", str(root / "data"), "--no-progress"
+    )
+    assert code == 0, err
+    assert "contexts gravity U[4.9, 14.7]" in printed
+    return run, root / "data"
+
+
+def _physics_step(context: dict[str, float], state: np.ndarray, action: int) -> np.ndarray:
+    """gymnasium's own CartPole, its physics set from ``context`` by hand, one step from ``state``."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    env = CartPoleEnv()
+    for name, value in context.items():
+        setattr(env, name, value)
+    env.total_mass = env.masspole + env.masscart
+    env.polemass_length = env.masspole * env.length
+    env.reset(seed=0)
+    env.state = np.asarray(state, dtype=np.float64)
+    return env.step(action)[0]
+
+
+def test_contextual_collection_records_the_context_the_env_had(cartpole_data: tuple[Path, Path]) -> None:
+    """Every step's recorded context is the env's: gymnasium's CartPole with that context's physics
+    (set independently of heldout's env) turns each recorded state and action into the recorded next
+    state, and another episode's context does not."""
+    from heldout.envs.contextual.cartpole import ContextualCartPole
+
+    dataset = open_dataset(cartpole_data[1])
+    names = ContextualCartPole.context_space.names
+    assert dataset.context_features == names and dataset.heldout["kind"] == "contexts"
+    assert dataset.heldout["levels_played"] == [] and "train_contexts" in dataset.heldout
+    episodes = list(dataset.read_episodes(range(len(dataset.lengths))))
+    contexts = []
+    for e in episodes:
+        values = {n: e[f"context/{n}"] for n in names}
+        assert all(len(v) == len(e["observations"]) and (v == v[0]).all() for v in values.values())
+        contexts.append({n: float(v[0]) for n, v in values.items()})
+        assert 4.9 <= contexts[-1]["gravity"] <= 14.7 and contexts[-1]["masscart"] == 1.0
+    gravities = [c["gravity"] for c in contexts]
+    assert len(episodes) >= 4 and max(gravities) - min(gravities) > 1.0  # a fresh context per episode
+    far = {
+        i: max(range(len(contexts)), key=lambda j: abs(gravities[j] - gravities[i]))
+        for i in range(len(contexts))
+    }
+    for i, e in enumerate(episodes):
+        obs, actions = e["observations"], e["actions"]
+        for t in range(min(len(actions), 8)):
+            np.testing.assert_allclose(
+                _physics_step(contexts[i], obs[t], int(actions[t])), obs[t + 1], atol=2e-6
+            )
+        other = [
+            _physics_step(contexts[far[i]], obs[t], int(actions[t])) for t in range(1, min(len(actions), 8))
+        ]
+        assert not np.allclose(other, obs[2 : len(other) + 2], atol=2e-6)
+
+
+def test_bc_learns_from_a_contextual_dataset(cartpole_data: tuple[Path, Path], tmp_path: Path) -> None:
+    bc = [
+        "--agent",
+        "bc",
+        "--dataset",
+        str(cartpole_data[1]),
+        "--timesteps",
+        "256",
+        "--agent-arg",
+        "batch_size=64",
+    ]
+    code, _, err = _cli("train", *TINY_CARTPOLE, *bc, "--out", str(tmp_path / "runs"))
+    assert code == 0, err
+    (run,) = (tmp_path / "runs" / "cartpole" / "bc").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["agent"] == "bc" and summary["timesteps"] == 256 and summary["kind"] == "contexts"
+
+
+def test_a_contextual_dataset_in_held_out_contexts_is_refused(
+    cartpole_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Gravity 4.9-14.7 recorded; a run that holds out 4.9-14.7 (and trains on 15-29) is refused."""
+    swap = [
+        "--train-context",
+        "gravity=15:29",
+        "--test-context",
+        "gravity=4.9:14.7",
+        "--context-mode",
+        "extrapolation",
+    ]
+    argv = ["train", *TINY_CARTPOLE, *swap, "--agent", "bc", "--dataset", str(cartpole_data[1])]
+    code, _, err = _cli(*argv, "--out", str(tmp_path / "runs"))
+    assert code == 2 and not (tmp_path / "runs").exists()
+    line = err.strip().splitlines()[-1]
+    assert "was played in context gravity=" in line and "test contexts" in line
+
+
+def test_num_levels_on_a_contextual_run_is_refused(cartpole_data: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    code, _, err = _cli(
+        "collect", str(cartpole_data[0]), "--steps", "10", "--num-levels", "2", "--out", str(out)
+    )
+    assert code == 2 and not out.exists()
+    assert "--num-levels 2 applies to level runs" in err.strip().splitlines()[-1]
+
+
+def test_a_dict_observation_run_is_refused_before_anything_is_written(
+    cartpole_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A dataset holds Box observations: a run whose visible context is a Dict observation is refused."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "dict-run"
+    shutil.copytree(cartpole_data[0], run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "visible_context": "dict"}, sort_keys=False))
+    out = tmp_path / "d"
+    code, _, err = _cli("collect", str(run), "--steps", "10", "--out", str(out))
+    assert code == 2 and not out.exists()
+    line = err.strip().splitlines()[-1]
+    assert "visible_context dict) has Dict observations" in line and "valid:" in line
