@@ -74,7 +74,7 @@ FINDINGS: dict[str, Finding] = {
                 "cpu": Scale(
                     base={"preset": "minigrid-doorkey", "timesteps": 150_000, **_CPU},
                     values=(2, 5, 20, 100),
-                    seeds=3,
+                    seeds=5,
                     protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 150k env steps, "
                     "2 / 5 / 20 / 100 training levels",
                 ),
@@ -230,6 +230,86 @@ FINDINGS: dict[str, Finding] = {
                     seeds=10,
                     protocol="Procgen bigfish easy, levels [0, 200), 25M env steps, 10 seeds",
                     published=_TEST_25M + ", UCB-DrAC 0.407 [0.396, 0.418]",
+                ),
+            },
+        ),
+        Finding(
+            name="episodic-vs-global-bonus-minigrid",
+            source="Henaff, Jiang, Raileanu 2023, 'A Study of Global and Episodic Bonuses for Exploration "
+            "in Contextual MDPs' (ICML; E3B's authors), Sec. 3.1 (../shared/reference/ALGORITHMS-exploration.md)",
+            claim="When levels share little structure (many training levels), an episodic count bonus beats a "
+            "global count bonus on held-out levels: test(episodic-count) > test(count).",
+            direction=1,
+            statistic="difference",
+            key="bonus",
+            scales={
+                "cpu": Scale(
+                    base={
+                        "preset": "minigrid-doorkey",
+                        "num_levels": 200,
+                        "timesteps": 40_960,
+                        "eval_episodes": 50,
+                        **_CPU,
+                    },
+                    values=("episodic-count", "count"),
+                    seeds=10,
+                    protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 200 training levels, "
+                    "40,960 env steps, counts of the hashed 7x7x3 view, beta 0.01 (the 200-level arm of "
+                    "benchmarks/exploration_minigrid.yaml), 50 evaluation episodes a split",
+                ),
+                "paper": Scale(
+                    base={
+                        "env": "minihack-multiroom-n6",
+                        "num_levels": 100_000,
+                        "timesteps": 50_000_000,
+                        "bonus_kwargs": {"key": "agent_pos", "coef": 1.0},
+                    },
+                    values=("episodic-count", "count"),
+                    seeds=5,
+                    protocol="heldout's adaptation of the study's Sec. 3.1: MiniHack MultiRoom-N6 (the study's "
+                    "is N6-Lava, not registered here), 100,000 training levels (the study draws unlimited "
+                    "contexts), 50M env steps, counts of the agent's (x, y) position, beta 1 (of the study's "
+                    "0.1 / 1 / 10), 5 seeds; heldout's PPO, not the study's IMPALA; needs the minihack extra "
+                    "(docs/minihack.md)",
+                    published="no figures in ../shared/reference (only the abstract: episodic bonuses do best "
+                    "when little is shared across episodes)",
+                ),
+            },
+        ),
+        Finding(
+            name="srym-vs-poincare-minigrid",
+            source="Cetin et al. 2023, 'Hyperbolic Deep Reinforcement Learning' (ICLR), S-RYM "
+            "(../shared/reference/ALGORITHMS-hyperbolic.md, H3-H4)",
+            claim="Stabilising Poincare-ball heads with S-RYM (spectral norm and 1/sqrt(d) rescaling) raises "
+            "test return over naive Poincare heads: test(s_rym) > test(naive).",
+            direction=1,
+            statistic="difference",
+            key="agent_kwargs.s_rym",
+            scales={
+                "cpu": Scale(
+                    base={
+                        "preset": "minigrid-doorkey",
+                        "env": "minigrid-doorkey-5x5",
+                        "timesteps": 20_480,
+                        "eval_episodes": 50,
+                        "agent_kwargs": {"representation": "poincare"},
+                        **_CPU,
+                    },
+                    values=(True, False),
+                    seeds=10,
+                    protocol="MiniGrid DoorKey-5x5, the minigrid-doorkey preset's PPO (MLP 64x64 over the "
+                    "7x7x3 view) with Poincare-ball heads, 5 training levels, 20,480 env steps (the setting "
+                    "of benchmarks/hyperbolic_stability.yaml), 50 evaluation episodes a split",
+                ),
+                "paper": Scale(
+                    base={"preset": "hyperbolic-procgen-easy", "env": "bigfish"},
+                    values=(True, False),
+                    seeds=10,
+                    protocol="Procgen bigfish easy (one of Cetin et al.'s ablation games), levels [0, 200), "
+                    "25M env steps, the hyperbolic-procgen-easy preset (32-d Poincare representation, c 1) "
+                    "with and without S-RYM, 10 seeds (the paper's seed count is not in ../shared/reference)",
+                    published="Cetin et al. give no figures for naive Poincare heads beyond 'fatal "
+                    "instabilities'; their Procgen table with S-RYM: heldout/analysis/data (when added)",
                 ),
             },
         ),
