@@ -218,7 +218,7 @@ RECORDED: dict[str, str | None] = {
     "rad-vs-ppo-coinrun": INCONCLUSIVE,
     "ucb-drac-vs-ppo-procgen": None,
     "episodic-vs-global-bonus-minigrid": None,
-    "srym-vs-poincare-minigrid": None,
+    "srym-vs-poincare-minigrid": REPRODUCED,
 }
 #: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, 5-12 minutes each with 2
 #: workers on 2 quiet cores (the Procgen ones take an hour or more each at their CPU budgets).
