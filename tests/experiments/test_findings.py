@@ -19,7 +19,7 @@ import pytest
 from heldout.analysis.runs import find_run_folders, load_run_record
 from heldout.analysis.stats import Estimate
 from heldout.experiments.findings import FINDINGS, SCALES, Finding, Scale
-from heldout.experiments.findings.verdict import VERDICTS, compute, decide, seeds_needed
+from heldout.experiments.findings.verdict import VERDICTS, compute, decide, lines, seeds_needed
 
 REPRODUCED, OPPOSITE, INCONCLUSIVE = VERDICTS
 
@@ -110,6 +110,7 @@ def test_arms_told_apart_by_a_nested_boolean_are_read_from_the_run_config(tmp_pa
     # IQM of 4 scores trims one from each end: the mean of the middle two
     assert v.estimate.value == pytest.approx((0.3 + 0.3) / 2 - (0.0 + 0.0) / 2)
     assert v.groups["True"]["test"] == a and v.groups["False"]["test"] == b
+    assert "  P(s_rym=True > s_rym=False) on test: 1.00" in lines(finding, v)[3]
 
 
 def test_a_missing_arm_is_named():
