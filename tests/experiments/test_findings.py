@@ -218,7 +218,7 @@ RECORDED: dict[str, str | None] = {
     "carl-visible-context": OPPOSITE,
     "rad-vs-ppo-coinrun": INCONCLUSIVE,
     "ucb-drac-vs-ppo-procgen": None,
-    "episodic-vs-global-bonus-minigrid": None,
+    "episodic-vs-global-bonus-minigrid": REPRODUCED,
     "srym-vs-poincare-minigrid": REPRODUCED,
 }
 #: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, 5-12 minutes each with 2
