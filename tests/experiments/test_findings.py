@@ -221,9 +221,16 @@ RECORDED: dict[str, str | None] = {
     "episodic-vs-global-bonus-minigrid": REPRODUCED,
     "srym-vs-poincare-minigrid": REPRODUCED,
 }
-#: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, 5-12 minutes each with 2
+#: The recorded verdicts the slow suite re-runs: the MiniGrid and CartPole ones, 3-20 minutes each with 2
 #: workers on 2 quiet cores (the Procgen ones take an hour or more each at their CPU budgets).
-RERUN = ("gap-few-levels", "gap-vs-levels-minigrid", "plr-vs-uniform-minigrid", "carl-visible-context")
+RERUN = (
+    "gap-few-levels",
+    "gap-vs-levels-minigrid",
+    "plr-vs-uniform-minigrid",
+    "carl-visible-context",
+    "episodic-vs-global-bonus-minigrid",
+    "srym-vs-poincare-minigrid",
+)
 
 
 def _verdict_cells(path: Path, column: int) -> dict[str, str]:
