@@ -13,6 +13,9 @@ from heldout.experiments.findings.finding import Finding, Scale
 #: Every CPU run: one torch thread (two runs share the 2 cores), no periodic evaluation, no
 #: checkpoints mid-run (each run is minutes), no progress bar.
 _CPU = {"torch_threads": 1, "eval_freq": 0, "checkpoint_freq": 0}
+#: Two MiniGrid arms compared at a CPU budget: the minigrid-doorkey preset's PPO, 50 evaluation
+#: episodes a split.
+_MINIGRID_CPU = {"preset": "minigrid-doorkey", "eval_episodes": 50, **_CPU}
 #: Two Procgen agents compared at a CPU budget: the procgen-quickstart preset's PPO on 50 levels,
 #: 49k env steps (48 rollouts), bf16 update, 50 evaluation episodes a split.
 _PROCGEN_CPU = {
@@ -131,13 +134,7 @@ FINDINGS: dict[str, Finding] = {
             key="level_sampler",
             scales={
                 "cpu": Scale(
-                    base={
-                        "preset": "minigrid-doorkey",
-                        "num_levels": 30,
-                        "timesteps": 102_400,
-                        "eval_episodes": 50,
-                        **_CPU,
-                    },
+                    base={**_MINIGRID_CPU, "num_levels": 30, "timesteps": 102_400},
                     values=("plr", "uniform"),
                     seeds=20,
                     protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 30 training levels, "
@@ -243,13 +240,7 @@ FINDINGS: dict[str, Finding] = {
             key="bonus",
             scales={
                 "cpu": Scale(
-                    base={
-                        "preset": "minigrid-doorkey",
-                        "num_levels": 200,
-                        "timesteps": 40_960,
-                        "eval_episodes": 50,
-                        **_CPU,
-                    },
+                    base={**_MINIGRID_CPU, "num_levels": 200, "timesteps": 40_960},
                     values=("episodic-count", "count"),
                     seeds=10,
                     protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 200 training levels, "
@@ -287,12 +278,10 @@ FINDINGS: dict[str, Finding] = {
             scales={
                 "cpu": Scale(
                     base={
-                        "preset": "minigrid-doorkey",
+                        **_MINIGRID_CPU,
                         "env": "minigrid-doorkey-5x5",
                         "timesteps": 20_480,
-                        "eval_episodes": 50,
                         "agent_kwargs": {"representation": "poincare"},
-                        **_CPU,
                     },
                     values=(True, False),
                     seeds=10,
