@@ -13,6 +13,9 @@ from heldout.experiments.findings.finding import Finding, Scale
 #: Every CPU run: one torch thread (two runs share the 2 cores), no periodic evaluation, no
 #: checkpoints mid-run (each run is minutes), no progress bar.
 _CPU = {"torch_threads": 1, "eval_freq": 0, "checkpoint_freq": 0}
+#: Two MiniGrid arms compared at a CPU budget: the minigrid-doorkey preset's PPO, 50 evaluation
+#: episodes a split.
+_MINIGRID_CPU = {"preset": "minigrid-doorkey", "eval_episodes": 50, **_CPU}
 #: Two Procgen agents compared at a CPU budget: the procgen-quickstart preset's PPO on 50 levels,
 #: 49k env steps (48 rollouts), bf16 update, 50 evaluation episodes a split.
 _PROCGEN_CPU = {
@@ -74,7 +77,7 @@ FINDINGS: dict[str, Finding] = {
                 "cpu": Scale(
                     base={"preset": "minigrid-doorkey", "timesteps": 150_000, **_CPU},
                     values=(2, 5, 20, 100),
-                    seeds=3,
+                    seeds=5,
                     protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 150k env steps, "
                     "2 / 5 / 20 / 100 training levels",
                 ),
@@ -131,19 +134,12 @@ FINDINGS: dict[str, Finding] = {
             key="level_sampler",
             scales={
                 "cpu": Scale(
-                    base={
-                        "preset": "minigrid-doorkey",
-                        "env": "minigrid-doorkey-5x5",
-                        "num_levels": 20,
-                        "timesteps": 102_400,
-                        "eval_episodes": 50,
-                        **_CPU,
-                    },
+                    base={**_MINIGRID_CPU, "num_levels": 30, "timesteps": 102_400},
                     values=("plr", "uniform"),
-                    seeds=10,
-                    protocol="MiniGrid DoorKey-5x5, the minigrid-doorkey preset's PPO, 20 training levels, "
-                    "102,400 env steps (50 rollouts: a seed that has not started by benchmarks/plr.py's 40,960 "
-                    "solves its levels by ~90k), 50 evaluation episodes a split",
+                    seeds=20,
+                    protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 30 training levels, "
+                    "102,400 env steps (50 rollouts: mid take-off, where uniform sampling's test return is "
+                    "0.33 and 0.88 in a pilot of 2 seeds, and 0.96 by 164k), 50 evaluation episodes a split",
                 ),
                 "paper": Scale(
                     base=dict(_PROCGEN_PAPER),
@@ -230,6 +226,78 @@ FINDINGS: dict[str, Finding] = {
                     seeds=10,
                     protocol="Procgen bigfish easy, levels [0, 200), 25M env steps, 10 seeds",
                     published=_TEST_25M + ", UCB-DrAC 0.407 [0.396, 0.418]",
+                ),
+            },
+        ),
+        Finding(
+            name="episodic-vs-global-bonus-minigrid",
+            source="Henaff, Jiang, Raileanu 2023, 'A Study of Global and Episodic Bonuses for Exploration "
+            "in Contextual MDPs' (ICML; E3B's authors), Sec. 3.1 (../shared/reference/ALGORITHMS-exploration.md)",
+            claim="When levels share little structure (many training levels), an episodic count bonus beats a "
+            "global count bonus on held-out levels: test(episodic-count) > test(count).",
+            direction=1,
+            statistic="difference",
+            key="bonus",
+            scales={
+                "cpu": Scale(
+                    base={**_MINIGRID_CPU, "num_levels": 200, "timesteps": 40_960},
+                    values=("episodic-count", "count"),
+                    seeds=10,
+                    protocol="MiniGrid DoorKey-6x6, the minigrid-doorkey preset's PPO, 200 training levels, "
+                    "40,960 env steps, counts of the hashed 7x7x3 view, beta 0.01 (the 200-level arm of "
+                    "benchmarks/exploration_minigrid.yaml), 50 evaluation episodes a split",
+                ),
+                "paper": Scale(
+                    base={
+                        "env": "minihack-multiroom-n6",
+                        "num_levels": 100_000,
+                        "timesteps": 50_000_000,
+                        "bonus_kwargs": {"key": "agent_pos", "coef": 1.0},
+                    },
+                    values=("episodic-count", "count"),
+                    seeds=5,
+                    protocol="heldout's adaptation of the study's Sec. 3.1: MiniHack MultiRoom-N6 (the study's "
+                    "is N6-Lava, not registered here), 100,000 training levels (the study draws unlimited "
+                    "contexts), 50M env steps, counts of the agent's (x, y) position, beta 1 (of the study's "
+                    "0.1 / 1 / 10), 5 seeds; heldout's PPO, not the study's IMPALA; needs the minihack extra "
+                    "(docs/minihack.md)",
+                    published="no figures in ../shared/reference (only the abstract: episodic bonuses do best "
+                    "when little is shared across episodes)",
+                ),
+            },
+        ),
+        Finding(
+            name="srym-vs-poincare-minigrid",
+            source="Cetin et al. 2023, 'Hyperbolic Deep Reinforcement Learning' (ICLR), S-RYM "
+            "(../shared/reference/ALGORITHMS-hyperbolic.md, H3-H4)",
+            claim="Stabilising Poincare-ball heads with S-RYM (spectral norm and 1/sqrt(d) rescaling) raises "
+            "test return over naive Poincare heads: test(s_rym) > test(naive).",
+            direction=1,
+            statistic="difference",
+            key="agent_kwargs.s_rym",
+            scales={
+                "cpu": Scale(
+                    base={
+                        **_MINIGRID_CPU,
+                        "env": "minigrid-doorkey-5x5",
+                        "timesteps": 20_480,
+                        "agent_kwargs": {"representation": "poincare"},
+                    },
+                    values=(True, False),
+                    seeds=10,
+                    protocol="MiniGrid DoorKey-5x5, the minigrid-doorkey preset's PPO (MLP 64x64 over the "
+                    "7x7x3 view) with Poincare-ball heads, 5 training levels, 20,480 env steps (the setting "
+                    "of benchmarks/hyperbolic_stability.yaml), 50 evaluation episodes a split",
+                ),
+                "paper": Scale(
+                    base={"preset": "hyperbolic-procgen-easy", "env": "bigfish"},
+                    values=(True, False),
+                    seeds=10,
+                    protocol="Procgen bigfish easy (one of Cetin et al.'s ablation games), levels [0, 200), "
+                    "25M env steps, the hyperbolic-procgen-easy preset (32-d Poincare representation, c 1) "
+                    "with and without S-RYM, 10 seeds (the paper's seed count is not in ../shared/reference)",
+                    published="Cetin et al. give no figures for naive Poincare heads beyond 'fatal "
+                    "instabilities'; their Procgen table with S-RYM: heldout/analysis/data (when added)",
                 ),
             },
         ),

@@ -192,9 +192,12 @@ def lines(finding: Finding, v: Verdict) -> list[str]:
             v.extra["p_improvement"]["value"],
             v.extra["p_improvement"]["ci"] and tuple(v.extra["p_improvement"]["ci"]),
         )
-        out.append(
-            f"  P({finding.scales[v.scale].values[0]} > {finding.scales[v.scale].values[1]}) on test: {p.format(2)}"
+        # an arm that is not a name (a boolean, a number) is shown with its key: P(s_rym=True > s_rym=False)
+        a, b = (
+            arm if isinstance(arm, str) else f"{str(finding.key).rsplit('.', 1)[-1]}={arm}"
+            for arm in finding.scales[v.scale].values
         )
+        out.append(f"  P({a} > {b}) on test: {p.format(2)}")
     for label, g in v.groups.items():
         name = "runs" if label == "all" else f"{finding.key}={label}"
         out.append(
