@@ -55,11 +55,11 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
     from heldout.protocol.presets import PRESETS
 
     if run is not None:
-        config, path, _, family = plan_collect(run, steps, work / "unused")
+        config, path, _, family, split = plan_collect(run, steps, work / "unused")
     else:
         config = PRESETS.get("procgen-quickstart")
         family = family_for(config.env)
-    split = family.split(config)
+        split = family.split(config)
     venv = _collect_env(family, config, split, config.eval_num_envs, 0)
     if run is not None:
         model = load_trained_model(config, path, device="cpu")
