@@ -217,7 +217,7 @@ RECORDED: dict[str, str | None] = {
     "plr-vs-uniform-minigrid": INCONCLUSIVE,
     "carl-visible-context": OPPOSITE,
     "rad-vs-ppo-coinrun": INCONCLUSIVE,
-    "ucb-drac-vs-ppo-procgen": None,
+    "ucb-drac-vs-ppo-procgen": INCONCLUSIVE,
     "episodic-vs-global-bonus-minigrid": REPRODUCED,
     "srym-vs-poincare-minigrid": REPRODUCED,
 }
