@@ -4,8 +4,10 @@ The agent (the weights of one checkpoint, or of several: the "mixed" recipe of g
 shared out evenly between them) plays the run's training env, batched over ``num_envs`` slots as the
 run trained (one forward pass for all slots per step), with raw rewards (no normalisation) and the
 uniform level distribution of the training levels. Only completed episodes are kept, as gen_dgrl
-does: each slot's episode is written when it ends, until the completed steps reach ``steps`` (the
-dataset holds at least ``steps`` transitions: the last episodes are kept whole).
+does: each slot's episode is written when it ends. Once the written episodes and those under way
+hold ``steps`` transitions, a slot whose episode ends starts no other and the episodes under way
+play to their end, as evaluation's last episodes do: the dataset holds at least ``steps``
+transitions and every step played is in it (none discarded).
 
 Actions are sampled from the policy (gen_dgrl's choice), or greedy (``deterministic``), or
 epsilon-greedy (``epsilon``: a uniform action with that probability, else the greedy one). All
@@ -254,46 +256,45 @@ def _play(
     precision = inference_precision(model)
     n = venv.num_envs
     n_actions = int(venv.action_space.n)
+    greedy = deterministic or epsilon is not None
     obs = venv.reset()
     infos0 = getattr(venv, "reset_infos", None) or [{}] * n
-    buf = [_Episode(obs[i], infos0[i]) for i in range(n)]
+    buf: list[_Episode | None] = [_Episode(obs[i], infos0[i]) for i in range(n)]
+    actions = np.zeros(n, dtype=np.int64)
     done_steps = 0
-    while done_steps < steps:
-        greedy = deterministic or epsilon is not None
+    while any(ep is not None for ep in buf):
+        # once the finished episodes and those under way hold ``steps`` transitions, a slot whose
+        # episode ends starts no other (it idles, stepped with its last action, as evaluation's tail
+        # does): every step played is recorded, none discarded
+        active = np.flatnonzero([ep is not None for ep in buf])
         with acting_context(model, precision):  # a fresh context each step: hooks on, then off
-            actions, _ = model.predict(obs, deterministic=greedy)
-        actions = np.asarray(actions).reshape(n)
+            chosen, _ = model.predict(obs if len(active) == n else obs[active], deterministic=greedy)
+        chosen = np.asarray(chosen).reshape(len(active))
         if epsilon:
-            coin = rng.random(n) < epsilon
-            actions = np.where(coin, rng.integers(0, n_actions, n), actions)
+            coin = rng.random(len(active)) < epsilon
+            chosen = np.where(coin, rng.integers(0, n_actions, len(active)), chosen)
+        actions[active] = chosen
         obs, rewards, dones, infos = venv.step(actions)
-        for i in range(n):
+        covered = done_steps + sum(len(ep.actions) + 1 for ep in buf if ep is not None) >= steps
+        for i in active:
             ep = buf[i]
+            assert ep is not None
             info = infos[i]
             ep.actions.append(int(actions[i]))
             ep.rewards.append(float(rewards[i]))
             ep.add_info(info)
-            if dones[i]:
-                truncated = bool(info.get("TimeLimit.truncated", False))
-                last = info.get("terminal_observation", obs[i])
-                ep.observations.append(np.array(last))
-                if done_steps < steps:
-                    writer.add_episode(
-                        np.stack(ep.observations),
-                        np.asarray(ep.actions),
-                        np.asarray(ep.rewards),
-                        np.asarray([False] * (len(ep.actions) - 1) + [not truncated]),
-                        np.asarray([False] * (len(ep.actions) - 1) + [truncated]),
-                        np.asarray(ep.levels),
-                        checkpoint,
-                        contexts=ep.context_arrays(),
-                    )
-                    done_steps += len(ep.actions)
-                    if bar is not None:
-                        bar.update(len(ep.actions))
-                buf[i] = _Episode(obs[i], (getattr(venv, "reset_infos", None) or [{}] * n)[i])
-            else:
+            if not dones[i]:
                 ep.observations.append(np.array(obs[i]))
+                continue
+            ep.observations.append(np.array(info.get("terminal_observation", obs[i])))
+            t = ep.write(writer, info, checkpoint)
+            done_steps += t
+            if bar is not None:
+                bar.update(t)
+            covered = covered or done_steps >= steps
+            buf[i] = (
+                None if covered else _Episode(obs[i], (getattr(venv, "reset_infos", None) or [{}] * n)[i])
+            )
 
 
 class _Episode:
@@ -318,6 +319,23 @@ class _Episode:
         self.levels.append(int(info.get("level_seed", -1)))
         if "context" in info:
             self.contexts.append(dict(info["context"]))
+
+    def write(self, writer: DatasetWriter, last_info: dict[str, Any], checkpoint: int) -> int:
+        """Hands the ended episode to ``writer`` (its last step a truncation where ``last_info``
+        says ``TimeLimit.truncated``, else a termination); returns its length."""
+        t = len(self.actions)
+        truncated = bool(last_info.get("TimeLimit.truncated", False))
+        writer.add_episode(
+            np.stack(self.observations),
+            np.asarray(self.actions),
+            np.asarray(self.rewards),
+            np.asarray([False] * (t - 1) + [not truncated]),
+            np.asarray([False] * (t - 1) + [truncated]),
+            np.asarray(self.levels),
+            checkpoint,
+            contexts=self.context_arrays(),
+        )
+        return t
 
     def context_arrays(self) -> dict[str, np.ndarray] | None:
         """Each context feature's value at every observation (T+1), or None for a level env."""
@@ -393,19 +411,9 @@ def rollout_recorder(config: Any, family: Any, split: Any, venv: Any, run_dir: P
                         ep.levels[0] = ep.levels[1]
                 if dones[i]:
                     if ep is not None:
-                        truncated = bool(infos[i].get("TimeLimit.truncated", False))
                         final = infos[i].get("terminal_observation", new_obs[i])
                         ep.observations.append(self._frame(final))
-                        n = len(ep.actions)
-                        self.writer.add_episode(
-                            np.stack(ep.observations),
-                            np.asarray(ep.actions),
-                            np.asarray(ep.rewards),
-                            np.asarray([False] * (n - 1) + [not truncated]),
-                            np.asarray([False] * (n - 1) + [truncated]),
-                            np.asarray(ep.levels),
-                            int(self.num_timesteps),
-                        )
+                        ep.write(self.writer, infos[i], int(self.num_timesteps))
                     self.slots[i] = _Episode(self._frame(new_obs[i]), -1)
                 elif ep is not None:
                     ep.observations.append(self._frame(new_obs[i]))

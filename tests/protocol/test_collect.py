@@ -233,3 +233,41 @@ def test_a_dict_observation_run_is_refused_before_anything_is_written(
     assert code == 2 and not out.exists()
     line = err.strip().splitlines()[-1]
     assert "visible_context dict) has Dict observations" in line and "valid:" in line
+
+
+def test_every_step_played_is_recorded_and_the_dataset_holds_at_least_steps(
+    minigrid_run: Path, tmp_path: Path
+) -> None:
+    """Collection discards nothing: the actions the model chose (counted at its ``predict``, all
+    slots together) are exactly the dataset's, in number and as a multiset; the dataset holds at least
+    ``steps`` transitions, and only episodes that ended (the last step of each is a termination or a
+    truncation)."""
+    from heldout.protocol.checkpoint import load_trained_model
+    from heldout.protocol.collect import _collect_env, _play, plan_collect
+    from heldout.protocol.dataset import DatasetWriter
+
+    config, path, _, family, split = plan_collect(minigrid_run, 300, tmp_path / "unused")
+    model = load_trained_model(config, path, device="cpu")
+    chosen: list[int] = []
+    predict = model.predict
+
+    def counting(obs: np.ndarray, deterministic: bool = False) -> tuple:
+        actions, state = predict(obs, deterministic=deterministic)
+        chosen.extend(np.asarray(actions).reshape(-1).tolist())
+        return actions, state
+
+    model.predict = counting  # type: ignore[method-assign]
+    venv = _collect_env(family, config, split, 4, 0)
+    writer = DatasetWriter(tmp_path / "data", venv.observation_space, venv.action_space)
+    try:
+        _play(model, venv, writer, 300, 0, np.random.default_rng(0), None, False, None)
+    finally:
+        venv.close()
+    writer.close({"env": config.env, "recipe": "test"}, "heldout/test-v0")
+    data = open_dataset(tmp_path / "data")
+    episodes = list(data.read_episodes(range(len(data.lengths))))
+    recorded = np.concatenate([ep["actions"] for ep in episodes]).tolist()
+    assert len(recorded) == data.total_steps >= 300
+    assert len(recorded) == len(chosen)  # no action the model chose was thrown away
+    assert sorted(recorded) == sorted(chosen)
+    assert all(bool(ep["terminations"][-1] or ep["truncations"][-1]) for ep in episodes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,6 +25,7 @@ from heldout.protocol.dataset import (  # noqa: E402
     MAIN,
     METADATA,
     DatasetWriter,
+    fletcher32,
     open_dataset,
     write_synthetic,
 )
@@ -112,6 +114,53 @@ def test_minari_reads_the_dataset(tmp_path: Path) -> None:
         np.testing.assert_array_equal(read.actions, ep["actions"])
         np.testing.assert_array_equal(read.rewards, ep["rewards"])
         np.testing.assert_array_equal(read.terminations, ep["terminations"])
+
+
+def test_fletcher32_is_the_checksum_hdf5_itself_appends(tmp_path: Path) -> None:
+    """The frames' chunks are compressed on a thread and written whole, with heldout's Fletcher-32:
+    it must equal what HDF5's own filter appends to the chunks h5py writes (odd lengths, all zeros
+    and all 0xFF, whose sums are multiples of 65535, included)."""
+    rng = np.random.default_rng(3)
+    arrays = [rng.integers(0, 256, n, dtype=np.uint8) for n in (1, 2, 3, 719, 720, 721, 5000, 100_001)] + [
+        np.zeros(64, np.uint8),
+        np.full(4000, 255, np.uint8),
+        np.full(7, 255, np.uint8),
+    ]
+    with h5py.File(tmp_path / "ref.h5", "w") as f:
+        for i, a in enumerate(arrays):
+            f.create_dataset(str(i), data=a, chunks=(len(a),), fletcher32=True)  # checksum only
+            f.create_dataset(f"z{i}", data=a, chunks=(len(a),), compression="gzip", fletcher32=True)
+    with h5py.File(tmp_path / "ref.h5", "r") as f:
+        for i, a in enumerate(arrays):
+            mask, raw = f[str(i)].id.read_direct_chunk((0,))
+            assert mask == 0 and raw[:-4] == a.tobytes()
+            assert int.from_bytes(raw[-4:], "little") == fletcher32(a.tobytes()), len(a)
+            _, packed = f[f"z{i}"].id.read_direct_chunk((0,))
+            assert int.from_bytes(packed[-4:], "little") == fletcher32(packed[:-4])
+    assert fletcher32(b"\x01\x02") != fletcher32(b"\x02\x01")  # the words' byte order counts
+
+
+def test_episodes_longer_than_a_chunk_round_trip(tmp_path: Path) -> None:
+    """Frames written as finished chunks on the writer's thread (a partial last chunk, padded as HDF5
+    pads it) read back exactly through h5py's own gzip and Fletcher-32 filters."""
+    episodes = _episodes(seed=4, count=3)
+    rng = np.random.default_rng(5)
+    for ep, n in zip(episodes, (64, 150, 129)):
+        ep["observations"] = rng.integers(0, 256, (n + 1, 16, 16, 3), dtype=np.uint8)
+        ep["actions"], ep["rewards"] = ep["actions"][:1].repeat(n), np.zeros(n, np.float32)
+        ep["terminations"], ep["truncations"] = np.zeros(n, bool), np.zeros(n, bool)
+        ep["terminations"][-1] = True
+        ep["level_seed"] = np.full(n + 1, 7)
+    path = _write(tmp_path / "ds", episodes)
+    with h5py.File(path / DATA / MAIN, "r") as f:
+        for i, ep in enumerate(episodes):
+            obs = f[f"episode_{i}/observations"]
+            assert obs.compression == "gzip" and obs.fletcher32 and obs.chunks[0] == 64
+            assert obs.id.get_num_chunks() == -(-len(ep["observations"]) // 64)
+            np.testing.assert_array_equal(obs[()], ep["observations"])
+            for k in range(obs.id.get_num_chunks()):  # whole chunks, as HDF5's own filter writes them
+                raw = obs.id.read_direct_chunk(obs.id.get_chunk_info(k).chunk_offset)[1]
+                assert len(zlib.decompress(raw[:-4])) == 64 * 16 * 16 * 3
 
 
 def test_a_truncated_or_corrupt_file_is_refused(tmp_path: Path) -> None:
