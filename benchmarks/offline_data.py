@@ -6,9 +6,9 @@
    (:func:`heldout.protocol.collect._play` into a :class:`DatasetWriter`: batched play plus HDF5
    writing and gzip), each as env steps per second.
 2. **Memory.** A synthetic Procgen-shaped dataset (64x64x3 uint8 frames in 8x8 blocks of random
-   colours, which compress about as game frames do) of ``--frames`` transitions, written with
-   heldout's writer; then a fresh process opens it and streams ``--batches`` minibatches of 256
-   through :class:`heldout.protocol.loader.MinibatchLoader` as an offline run does (torch tensors),
+   colours; they compress less than game frames with ISA-L's fast deflate) of ``--frames``
+   transitions, written with heldout's writer; then a fresh process opens it and streams
+   ``--batches`` minibatches of 256 through :class:`heldout.protocol.loader.MinibatchLoader` as an offline run does (torch tensors),
    and reports its peak resident memory (``ru_maxrss``: interpreter and torch included).
 
     nice -n 15 python benchmarks/offline_data.py --json benchmarks/results/offline_data_cpu.json

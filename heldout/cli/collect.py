@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
         "--steps",
         type=positive_int,
         required=True,
-        help="transitions to record (at least: the last episodes are kept whole; only completed episodes)",
+        help="transitions to record (at least: only completed episodes are kept, and the episodes under way when N is reached play to their end; at most one episode a slot more)",
     )
     c.add_argument("--out", required=True, help="the dataset folder to create (missing or empty)")
     c.add_argument(
