@@ -397,6 +397,19 @@ class ContextDistribution:
                 parts.append((default, default))
         return merge_intervals(parts)
 
+    def holds(self, context: Mapping[str, float], defaults: Mapping[str, float] | None = None) -> bool:
+        """True if one component can draw ``context``: each of its values lies in that component's
+        support for the feature (``defaults[feature]``, else the value itself, where the component
+        does not name it)."""
+        defaults = defaults or {}
+        for comp in self.components:
+            if all(
+                within([(v, v)], comp[f].support() if f in comp else [(defaults.get(f, v),) * 2])
+                for f, v in context.items()
+            ):
+                return True
+        return False
+
     def hull(self, feature: str, default: float | None = None) -> Interval | None:
         """The smallest interval holding ``feature``'s support (None if it never occurs)."""
         sup = self.support(feature, default)

@@ -172,3 +172,18 @@ def test_a_validation_split_must_be_disjoint_too_and_modes_are_checked():
         ContextSplit(D({"g": "0:1"}), D({"g": "1:2"}), validation=D({"g": "1.5:3"}))
     with pytest.raises(ValueError, match="valid modes: interpolation, extrapolation, combinatorial"):
         ContextSplit(D({"g": "0:1"}), D({"g": "1:2"}), mode="sideways")
+
+
+def test_holds_is_drawing_a_context_worked_by_hand() -> None:
+    """A point is held when one component can draw every feature of it: closed ranges, listed
+    values, and a feature the component does not name is its default (or free without one)."""
+    dist = ContextDistribution.parse([{"gravity": "4.9:14.7"}, {"gravity": "20,30", "length": 0.5}])
+    assert dist.holds({"gravity": 14.7})  # a closed end
+    assert dist.holds({"gravity": 30.0, "length": 0.5})
+    assert not dist.holds({"gravity": 15.0})
+    assert not dist.holds({"gravity": 25.0, "length": 0.5})  # between listed values
+    assert not dist.holds({"gravity": 30.0, "length": 0.6})  # the second component fixes length
+    # the first component names no length: the default decides, or any value without one
+    assert dist.holds({"gravity": 9.8, "length": 0.6})
+    assert dist.holds({"gravity": 9.8, "length": 0.5}, defaults={"length": 0.5})
+    assert not dist.holds({"gravity": 9.8, "length": 0.6}, defaults={"length": 0.5})

@@ -143,25 +143,13 @@ def _check_dataset_contexts(
         for e in dataset.read_episodes(range(len(dataset.lengths)), keys=keys)
         for row in np.unique(np.stack([e[k] for k in keys], axis=1), axis=0)
     }
-    defaults = split.defaults or {}
-
-    def inside(dist: Any, context: dict[str, float]) -> bool:
-        for comp in dist.components:
-            spans = [
-                comp[f].support() if f in comp else [(defaults.get(f, v), defaults.get(f, v))]
-                for f, v in context.items()
-            ]
-            if all(any(lo <= v <= hi for lo, hi in span) for span, v in zip(spans, context.values())):
-                return True
-        return False
-
     for name, items in lists.items():
         if name == "train":
             continue
         listed = {tuple(float(item["context"][n]) for n in names) for item in items}
         for values in sorted(played):
             context = dict(zip(names, values))
-            if values in listed or inside(split.get(name), context):
+            if values in listed or split.get(name).holds(context, split.defaults):
                 shown_context = ", ".join(f"{k}={v:g}" for k, v in context.items())
                 raise ValueError(
                     f"--dataset {config.dataset!r} was played in context {shown_context}, which the run's {name} "
