@@ -261,7 +261,7 @@ def _play(
     infos0 = getattr(venv, "reset_infos", None) or [{}] * n
     buf: list[_Episode | None] = [_Episode(obs[i], infos0[i]) for i in range(n)]
     actions = np.zeros(n, dtype=np.int64)
-    done_steps = 0
+    done_steps, covered = 0, False
     while any(ep is not None for ep in buf):
         # once the finished episodes and those under way hold ``steps`` transitions, a slot whose
         # episode ends starts no other (it idles, stepped with its last action, as evaluation's tail
@@ -275,7 +275,8 @@ def _play(
             chosen = np.where(coin, rng.integers(0, n_actions, len(active)), chosen)
         actions[active] = chosen
         obs, rewards, dones, infos = venv.step(actions)
-        covered = done_steps + sum(len(ep.actions) + 1 for ep in buf if ep is not None) >= steps
+        reset_infos = getattr(venv, "reset_infos", None) or [{}] * n
+        covered = covered or done_steps + sum(len(ep.actions) + 1 for ep in buf if ep is not None) >= steps
         for i in active:
             ep = buf[i]
             assert ep is not None
@@ -291,10 +292,7 @@ def _play(
             done_steps += t
             if bar is not None:
                 bar.update(t)
-            covered = covered or done_steps >= steps
-            buf[i] = (
-                None if covered else _Episode(obs[i], (getattr(venv, "reset_infos", None) or [{}] * n)[i])
-            )
+            buf[i] = None if covered else _Episode(obs[i], reset_infos[i])
 
 
 class _Episode:
