@@ -442,6 +442,8 @@ CASES: list[Case] = [
     _case("collect-checkpoint-missing", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--checkpoint", "999"], "999"),
     _case("collect-run-missing", ["collect", "no-such-run", "--steps", "100", "--out", "new-data"], "no-such-run"),
     _case("collect-num-levels-beyond-the-run", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--num-levels", "3"], "--num-levels 3"),
+    _case("collect-steps-misspelt", ["collect", "procgen-run", "--stpes", "100", "--out", "new-data"], "--stpes"),
+    _case("collect-out-misspelt", ["collect", "procgen-run", "--steps", "100", "--otu", "new-data"], "--otu"),
     _case("collect-num-levels-zero", ["collect", "procgen-run", "--steps", "100", "--out", "new-data", "--num-levels", "0"], "'0'"),
 ]
 # fmt: on
