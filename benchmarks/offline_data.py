@@ -1,10 +1,12 @@
 """Issue 29, item 2: collection speed against ``heldout eval``'s, and the loader's resident memory.
 
-1. **Speed.** ``procgen-quickstart``'s PPO on coinrun (untrained: the weights do not change the cost
-   of a forward pass), then in the same process with the same model and env slots: ``heldout eval``'s
-   evaluation of the training levels (``family.evaluate``) and ``heldout collect``'s play and writing
-   (:func:`heldout.protocol.collect._play` into a :class:`DatasetWriter`: batched play plus HDF5
-   writing and gzip), each as env steps per second.
+1. **Speed.** A run's trained agent (``--run``; else ``procgen-quickstart``'s PPO on coinrun,
+   untrained), then in the same process with the same model and env slots, alternated ``--repeats``
+   times: ``heldout eval``'s evaluation of the training levels (``family.evaluate``), ``heldout
+   collect``'s play and writing (:func:`heldout.protocol.collect._play` into a :class:`DatasetWriter`:
+   batched play plus HDF5 writing and compression) and the same play into a writer that keeps
+   nothing, each as env steps per second; the ratios to evaluation, their medians and a bootstrap
+   interval of each median.
 2. **Memory.** A synthetic Procgen-shaped dataset (64x64x3 uint8 frames in 8x8 blocks of random
    colours; they compress less than game frames with ISA-L's fast deflate) of ``--frames``
    transitions, written with heldout's writer; then a fresh process opens it and streams
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,55 +63,90 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
         config = PRESETS.get("procgen-quickstart")
         family = family_for(config.env)
         split = family.split(config)
-    venv = _collect_env(family, config, split, config.eval_num_envs, 0)
     if run is not None:
         model = load_trained_model(config, path, device="cpu")
     else:
+        venv = _collect_env(family, config, split, config.eval_num_envs, 0)
         model = AGENTS.get(config.agent)(
             env=venv, seed=0, device="cpu", verbose=0, **family.agent_kwargs(config)
         )
-    played = [0]
-    step = venv.step
-
-    def counted(actions: np.ndarray) -> tuple:
-        played[0] += venv.num_envs
-        return step(actions)
-
-    venv.step = counted
+        venv.close()
     levels = split.train.to_list()
     items = [levels[i % len(levels)] for i in range(episodes)]
+
+    def play(r: int, writer: Any) -> tuple[float, int, int]:
+        """Collects into ``writer`` as ``heldout collect`` does, its env made in the time measured
+        (evaluation makes its own too); returns the seconds, transitions and env steps played."""
+        t0 = time.perf_counter()
+        venv = _collect_env(family, config, split, config.eval_num_envs, r)
+        played, step = [0], venv.step
+
+        def counted(actions: np.ndarray) -> tuple:
+            played[0] += venv.num_envs
+            return step(actions)
+
+        venv.step = counted
+        space = gym.spaces.Discrete(int(venv.action_space.n))
+        writer = writer or DatasetWriter(work / f"data{r}", venv.observation_space, space)
+        _play(model, venv, writer, steps, 0, np.random.default_rng(r), None, False, None)
+        if isinstance(writer, DatasetWriter):
+            writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
+        venv.close()
+        return time.perf_counter() - t0, writer.steps, played[0]
+
     rounds = []
-    for r in range(repeats):  # alternated, so a change in the machine's load hits both sides alike
+    for r in range(repeats):  # alternated, so a change in the machine's load hits all three alike
         t0 = time.perf_counter()
         res = family.evaluate(model, config, items, "train", seed=1)
         eval_s = time.perf_counter() - t0
         eval_steps = int(sum(res.lengths))
-        writer = DatasetWriter(
-            work / f"data{r}", venv.observation_space, gym.spaces.Discrete(int(venv.action_space.n))
-        )
-        played[0] = 0
-        t0 = time.perf_counter()
-        _play(model, venv, writer, steps, 0, np.random.default_rng(r), None, False, None)
-        writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
-        collect_s = time.perf_counter() - t0
+        collect_s, collect_steps, played = play(r, None)
+        bytes_per_frame = (work / f"data{r}" / "data" / "main_data.hdf5").stat().st_size / collect_steps
+        shutil.rmtree(work / f"data{r}")
+        play_s, play_steps, _ = play(r, _NoWriter())
+        eval_rate = eval_steps / eval_s
         rounds.append({
             "eval": {"episodes": episodes, "steps": eval_steps, "seconds": round(eval_s, 2),
-                     "steps_per_second": round(eval_steps / eval_s, 1)},
-            "collect": {"steps": writer.steps, "episodes": writer.episodes, "seconds": round(collect_s, 2),
-                        "steps_per_second": round(writer.steps / collect_s, 1),
-                        "played_steps": played[0], "played_steps_per_second": round(played[0] / collect_s, 1),
-                        "bytes_per_frame": round((work / f"data{r}" / "data" / "main_data.hdf5").stat().st_size / writer.steps, 1)},
-            "collect_over_eval": round((writer.steps / collect_s) / (eval_steps / eval_s), 3),
+                     "steps_per_second": round(eval_rate, 1)},
+            "collect": {"steps": collect_steps, "seconds": round(collect_s, 2),
+                        "steps_per_second": round(collect_steps / collect_s, 1),
+                        "played_steps": played, "played_steps_per_second": round(played / collect_s, 1),
+                        "bytes_per_frame": round(bytes_per_frame, 1)},
+            "play_only": {"steps": play_steps, "seconds": round(play_s, 2),
+                          "steps_per_second": round(play_steps / play_s, 1)},
+            "collect_over_eval": round(collect_steps / collect_s / eval_rate, 3),
+            "play_only_over_eval": round(play_steps / play_s / eval_rate, 3),
         })  # fmt: skip
-    venv.close()
     return {
         "agent": str(run) if run is not None else "procgen-quickstart's PPO, untrained",
         "env": config.env,
         "num_envs": config.eval_num_envs,
-        "note": "collect: playing plus HDF5 writing and gzip, counting the transitions of completed episodes "
-        "(steps) and every env step taken (played_steps); each side starts from a reset",
+        "note": "collect: playing plus HDF5 writing and compression, counting the transitions of completed "
+        "episodes (steps) and every env step taken (played_steps); play_only: the same play with the "
+        "episodes handed to a writer that keeps nothing (what the writing costs is the difference); each "
+        "side makes its env in the time measured and starts from a reset",
         "rounds": rounds,
-        "collect_over_eval_median": float(np.median([x["collect_over_eval"] for x in rounds])),
+        **_median_ci("collect_over_eval", [x["collect_over_eval"] for x in rounds]),
+        **_median_ci("play_only_over_eval", [x["play_only_over_eval"] for x in rounds]),
+    }
+
+
+class _NoWriter:
+    """A writer that keeps nothing: collection's playing alone."""
+
+    steps = 0
+
+    def add_episode(self, observations: np.ndarray, actions: np.ndarray, *args: Any, **kwargs: Any) -> None:
+        self.steps += len(actions)
+
+
+def _median_ci(name: str, ratios: list[float]) -> dict[str, Any]:
+    """The rounds' median ratio and a 95% percentile-bootstrap interval of it (10,000 resamples)."""
+    x = np.asarray(ratios, dtype=float)
+    boot = np.median(np.random.default_rng(0).choice(x, (10_000, len(x))), axis=1)
+    return {
+        f"{name}_median": float(np.median(x)),
+        f"{name}_ci95": [float(v) for v in np.percentile(boot, [2.5, 97.5])],
     }
 
 

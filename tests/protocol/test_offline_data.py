@@ -11,6 +11,7 @@ import json
 import shutil
 import zlib
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -117,14 +118,16 @@ def test_minari_reads_the_dataset(tmp_path: Path) -> None:
 
 
 def test_fletcher32_is_the_checksum_hdf5_itself_appends(tmp_path: Path) -> None:
-    """The frames' chunks are compressed on a thread and written whole, with heldout's Fletcher-32:
-    it must equal what HDF5's own filter appends to the chunks h5py writes (odd lengths, all zeros
-    and all 0xFF, whose sums are multiples of 65535, included)."""
+    """The frames' chunks are compressed by heldout and written whole, with heldout's Fletcher-32: it
+    must equal what HDF5's own filter appends to the chunks h5py writes (odd lengths, lengths about
+    the 512-word blocks it sums by, all zeros and all 0xFF, whose sums are multiples of 65535)."""
     rng = np.random.default_rng(3)
-    arrays = [rng.integers(0, 256, n, dtype=np.uint8) for n in (1, 2, 3, 719, 720, 721, 5000, 100_001)] + [
+    sizes = (1, 2, 3, 719, 720, 721, 1023, 1024, 1025, 2048, 5000, 100_001, 786_433)
+    arrays = [rng.integers(0, 256, n, dtype=np.uint8) for n in sizes] + [
         np.zeros(64, np.uint8),
         np.full(4000, 255, np.uint8),
         np.full(7, 255, np.uint8),
+        np.full(800_001, 255, np.uint8),  # the largest weighted sums
     ]
     with h5py.File(tmp_path / "ref.h5", "w") as f:
         for i, a in enumerate(arrays):
@@ -141,8 +144,7 @@ def test_fletcher32_is_the_checksum_hdf5_itself_appends(tmp_path: Path) -> None:
 
 
 def test_episodes_longer_than_a_chunk_round_trip(tmp_path: Path) -> None:
-    """Frames written as finished chunks on the writer's thread (a partial last chunk, padded as HDF5
-    pads it) read back exactly through h5py's own gzip and Fletcher-32 filters."""
+    """Frames written as finished chunks (a partial last chunk, padded as HDF5 pads it) read back exactly through h5py's own gzip and Fletcher-32 filters."""
     episodes = _episodes(seed=4, count=3)
     rng = np.random.default_rng(5)
     for ep, n in zip(episodes, (64, 150, 129)):
@@ -161,6 +163,82 @@ def test_episodes_longer_than_a_chunk_round_trip(tmp_path: Path) -> None:
             for k in range(obs.id.get_num_chunks()):  # whole chunks, as HDF5's own filter writes them
                 raw = obs.id.read_direct_chunk(obs.id.get_chunk_info(k).chunk_offset)[1]
                 assert len(zlib.decompress(raw[:-4])) == 64 * 16 * 16 * 3
+
+
+def _reference_file(path: Path, episodes: list[dict[str, np.ndarray]], contexts: list[dict | None]) -> None:
+    """The file as h5py's high-level API writes it: ``create_group``, ``create_dataset(...,
+    compression="gzip", fletcher32=True)`` and ``attrs.update``; the frames' chunks through
+    ``write_direct_chunk`` with heldout's packing (h5py's gzip filter compresses with another zlib)."""
+    from heldout.protocol.dataset import CHUNK, GZIP_LEVEL, _packed_chunk
+
+    filters = {"compression": "gzip", "compression_opts": GZIP_LEVEL, "fletcher32": True}
+
+    def array(group: Any, name: str, data: np.ndarray) -> Any:
+        return group.create_dataset(
+            name, data=data, chunks=(min(len(data), CHUNK), *data.shape[1:]), **filters
+        )
+
+    with h5py.File(path, "w", track_order=True) as f:
+        for i, (ep, ctx) in enumerate(zip(episodes, contexts)):
+            group = f.create_group(f"episode_{i}")
+            obs = ep["observations"]
+            rows = min(len(obs), CHUNK)
+            frames = group.create_dataset(
+                "observations", shape=obs.shape, dtype=obs.dtype, chunks=(rows, *obs.shape[1:]), **filters
+            )
+            for start in range(0, len(obs), rows):
+                block = obs[start : start + rows]
+                pad = np.zeros((rows - len(block), *obs.shape[1:]), obs.dtype)
+                frames.id.write_direct_chunk((start, 0, 0, 0), _packed_chunk(np.concatenate([block, pad])))
+            array(group, "actions", np.asarray(ep["actions"], np.int64))
+            array(group, "rewards", np.asarray(ep["rewards"], np.float32))
+            array(group, "terminations", np.asarray(ep["terminations"], bool))
+            array(group, "truncations", np.asarray(ep["truncations"], bool))
+            infos = group.create_group("infos")
+            array(infos, "level_seed", np.asarray(ep["level_seed"], np.int64))
+            if ctx is not None:
+                context = infos.create_group("context")
+                for name, values in ctx.items():
+                    array(context, name, np.asarray(values, np.float64))
+            group.attrs.update(
+                {
+                    "id": i,
+                    "total_steps": len(ep["actions"]),
+                    "seed": int(ep["level_seed"][0]),
+                    "checkpoint": 5,
+                    "return": float(np.sum(ep["rewards"], dtype=np.float64)),
+                }
+            )
+
+
+def test_the_writer_writes_the_file_h5pys_high_level_api_writes(tmp_path: Path) -> None:
+    """The writer creates its groups, arrays and attributes through h5py's low-level API with property
+    lists made once; the file must be the high-level API's, byte for byte (episodes shorter and
+    longer than a chunk, with and without context features). A change of filter, chunk shape,
+    dtype, name encoding or creation order fails here."""
+    episodes = _episodes(seed=8, count=4)
+    rng = np.random.default_rng(9)
+    n = 70  # longer than a chunk
+    episodes[1].update(
+        observations=rng.integers(0, 256, (n + 1, 16, 16, 3), dtype=np.uint8),
+        actions=rng.integers(0, 15, n),
+        rewards=rng.normal(size=n).astype(np.float32),
+        terminations=np.r_[np.zeros(n - 1, bool), True],
+        truncations=np.zeros(n, bool),
+        level_seed=np.full(n + 1, -1),
+    )
+    contexts = [None, {"gravity": rng.normal(size=n + 1), "mass": rng.normal(size=n + 1)}, None, None]
+    writer = DatasetWriter(tmp_path / "ds", FRAME, gym.spaces.Discrete(15))
+    for ep, ctx in zip(episodes, contexts):
+        writer.add_episode(
+            ep["observations"], ep["actions"], ep["rewards"], ep["terminations"], ep["truncations"],
+            ep["level_seed"], 5, contexts=ctx,
+        )  # fmt: skip
+    writer.file.close()
+    _reference_file(tmp_path / "ref.hdf5", episodes, contexts)
+    written = (writer.tmp / DATA / MAIN).read_bytes()
+    assert written == (tmp_path / "ref.hdf5").read_bytes()
+    writer.abort()
 
 
 def test_a_truncated_or_corrupt_file_is_refused(tmp_path: Path) -> None:
