@@ -38,7 +38,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeats: int = 1) -> dict:
+def speed(
+    work: Path, steps: int, episodes: int, run: Path | None = None, repeats: int = 1, device: str = "cpu"
+) -> dict:
     """Evaluation and collection speed of one Procgen agent, in env steps per second.
 
     The agent is ``run``'s trained one (as ``heldout collect RUN`` loads it), or else
@@ -51,6 +53,7 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
     import gymnasium as gym
 
     from heldout.agents import AGENTS
+    from heldout.protocol.background_writer import BackgroundWriter, spare_core
     from heldout.protocol.checkpoint import load_trained_model
     from heldout.protocol.collect import _collect_env, _play, plan_collect
     from heldout.protocol.dataset import DatasetWriter
@@ -64,11 +67,11 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
         family = family_for(config.env)
         split = family.split(config)
     if run is not None:
-        model = load_trained_model(config, path, device="cpu")
+        model = load_trained_model(config, path, device=device)
     else:
         venv = _collect_env(family, config, split, config.eval_num_envs, 0)
         model = AGENTS.get(config.agent)(
-            env=venv, seed=0, device="cpu", verbose=0, **family.agent_kwargs(config)
+            env=venv, seed=0, device=device, verbose=0, **family.agent_kwargs(config)
         )
         venv.close()
     levels = split.train.to_list()
@@ -87,9 +90,10 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
 
         venv.step = counted
         space = gym.spaces.Discrete(int(venv.action_space.n))
-        writer = writer or DatasetWriter(work / f"data{r}", venv.observation_space, space)
+        if isinstance(writer, type):  # DatasetWriter (inline) or BackgroundWriter (a child process)
+            writer = writer(work / f"data{r}", venv.observation_space, space)
         _play(model, venv, writer, steps, 0, np.random.default_rng(r), None, False, None)
-        if isinstance(writer, DatasetWriter):
+        if not isinstance(writer, _NoWriter):
             writer.close({"env": config.env, "recipe": "bench"}, "heldout/bench-v0")
         venv.close()
         return time.perf_counter() - t0, writer.steps, played[0]
@@ -100,8 +104,10 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
         res = family.evaluate(model, config, items, "train", seed=1)
         eval_s = time.perf_counter() - t0
         eval_steps = int(sum(res.lengths))
-        collect_s, collect_steps, played = play(r, None)
+        collect_s, collect_steps, played = play(r, DatasetWriter)
         bytes_per_frame = (work / f"data{r}" / "data" / "main_data.hdf5").stat().st_size / collect_steps
+        shutil.rmtree(work / f"data{r}")
+        process_s, process_steps, _ = play(r, BackgroundWriter)
         shutil.rmtree(work / f"data{r}")
         play_s, play_steps, _ = play(r, _NoWriter())
         eval_rate = eval_steps / eval_s
@@ -112,21 +118,28 @@ def speed(work: Path, steps: int, episodes: int, run: Path | None = None, repeat
                         "steps_per_second": round(collect_steps / collect_s, 1),
                         "played_steps": played, "played_steps_per_second": round(played / collect_s, 1),
                         "bytes_per_frame": round(bytes_per_frame, 1)},
+            "collect_process": {"steps": process_steps, "seconds": round(process_s, 2),
+                                "steps_per_second": round(process_steps / process_s, 1)},
             "play_only": {"steps": play_steps, "seconds": round(play_s, 2),
                           "steps_per_second": round(play_steps / play_s, 1)},
             "collect_over_eval": round(collect_steps / collect_s / eval_rate, 3),
+            "collect_process_over_eval": round(process_steps / process_s / eval_rate, 3),
             "play_only_over_eval": round(play_steps / play_s / eval_rate, 3),
         })  # fmt: skip
     return {
         "agent": str(run) if run is not None else "procgen-quickstart's PPO, untrained",
         "env": config.env,
         "num_envs": config.eval_num_envs,
-        "note": "collect: playing plus HDF5 writing and compression, counting the transitions of completed "
-        "episodes (steps) and every env step taken (played_steps); play_only: the same play with the "
+        "note": "collect: playing plus HDF5 writing and compression inline, counting the transitions of "
+        "completed episodes (steps) and every env step taken (played_steps); collect_process: the same with "
+        "the writing in a child process (BackgroundWriter; heldout collect uses it where spare_core); play_only: the same play with the "
         "episodes handed to a writer that keeps nothing (what the writing costs is the difference); each "
         "side makes its env in the time measured and starts from a reset",
         "rounds": rounds,
+        "device": str(getattr(model, "device", device)),
+        "spare_core": spare_core(getattr(model, "device", device)),
         **_median_ci("collect_over_eval", [x["collect_over_eval"] for x in rounds]),
+        **_median_ci("collect_process_over_eval", [x["collect_process_over_eval"] for x in rounds]),
         **_median_ci("play_only_over_eval", [x["play_only_over_eval"] for x in rounds]),
     }
 
@@ -213,6 +226,9 @@ def main() -> int:
         "--run", type=Path, help="a trained Procgen run whose agent plays (default: an untrained PPO)"
     )
     p.add_argument("--repeats", type=int, default=3, help="evaluation/collection rounds, alternated")
+    p.add_argument(
+        "--device", default="cpu", help="the policy's device for the speed figure (cpu, cuda, auto)"
+    )
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", type=Path, help="write the figures here")
@@ -232,7 +248,7 @@ def main() -> int:
     }
     try:
         if not args.skip_speed:
-            result["speed"] = speed(work, args.steps, args.episodes, args.run, args.repeats)
+            result["speed"] = speed(work, args.steps, args.episodes, args.run, args.repeats, args.device)
             print(json.dumps(result["speed"], indent=1))
         if not args.skip_memory:
             result["memory"] = memory(work, args.frames, args.batches)

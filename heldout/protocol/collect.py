@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from heldout.protocol.background_writer import BackgroundWriter, spare_core
 from heldout.protocol.dataset import DatasetWriter, check_out, serialize_space
 
 
@@ -139,7 +140,7 @@ def collect(
     shares = [steps // len(specs) + (1 if i < steps % len(specs) else 0) for i in range(len(specs))]
     rng = np.random.default_rng([seed, 0xC011EC7])
     torch.manual_seed(seed)
-    writer: DatasetWriter | None = None
+    writer: DatasetWriter | BackgroundWriter | None = None
     used: list[int] = []
     bar = None
     if progress:
@@ -152,8 +153,9 @@ def collect(
             step = int(_checkpoint_step(path, spec))
             used.append(step)
             venv = _collect_env(family, config, split, n_envs, seed + len(used) - 1)
-            if writer is None:
-                writer = DatasetWriter(out, venv.observation_space, venv.action_space)
+            if writer is None:  # in a process of its own where a core is spare (background_writer)
+                make = BackgroundWriter if spare_core(getattr(model, "device", "cpu")) else DatasetWriter
+                writer = make(out, venv.observation_space, venv.action_space)
             try:
                 _play(model, venv, writer, share, step, rng, epsilon, deterministic, bar)
             finally:
@@ -237,7 +239,7 @@ def _collect_env(family: Any, config: Any, split: Any, n_envs: int, seed: int) -
 def _play(
     model: Any,
     venv: Any,
-    writer: DatasetWriter,
+    writer: DatasetWriter | BackgroundWriter,
     steps: int,
     checkpoint: int,
     rng: np.random.Generator,
@@ -318,7 +320,9 @@ class _Episode:
         if "context" in info:
             self.contexts.append(dict(info["context"]))
 
-    def write(self, writer: DatasetWriter, last_info: dict[str, Any], checkpoint: int) -> int:
+    def write(
+        self, writer: DatasetWriter | BackgroundWriter, last_info: dict[str, Any], checkpoint: int
+    ) -> int:
         """Hands the ended episode to ``writer`` (its last step a truncation where ``last_info``
         says ``TimeLimit.truncated``, else a termination); returns its length."""
         t = len(self.actions)

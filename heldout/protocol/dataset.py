@@ -183,6 +183,21 @@ def check_out(out: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_episode(
+    observations: np.ndarray,
+    actions: np.ndarray,
+    levels: np.ndarray,
+    contexts: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Raises ValueError unless an episode of ``T = len(actions) >= 1`` steps has T+1 observations,
+    levels and values of each context feature."""
+    n = len(actions)
+    if n < 1 or len(observations) != n + 1 or len(levels) != n + 1:
+        raise ValueError(f"an episode of {n} actions needs {n + 1} observations and levels")
+    if contexts is not None and any(len(v) != n + 1 for v in contexts.values()):
+        raise ValueError(f"an episode of {n} actions needs {n + 1} values of each context feature")
+
+
 class DatasetWriter:
     """Writes a dataset episode by episode into a temporary folder, renamed to ``out`` by :meth:`close`.
 
@@ -199,7 +214,7 @@ class DatasetWriter:
         self.out = Path(out)
         self.observation_space, self.action_space = observation_space, action_space
         self._spaces = (serialize_space(observation_space), serialize_space(action_space))
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        self.tmp = self.temporary(self.out, os.getpid())
         shutil.rmtree(self.tmp, ignore_errors=True)
         (self.tmp / DATA).mkdir(parents=True)
         self.file = h5py.File(self.tmp / DATA / MAIN, "w", track_order=True)
@@ -217,6 +232,11 @@ class DatasetWriter:
         self._gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
         self._gcpl.set_obj_track_times(False)
         self._scalar = h5py.h5s.create(h5py.h5s.SCALAR)
+
+    @staticmethod
+    def temporary(out: Path, pid: int) -> Path:
+        """The folder process ``pid`` writes the dataset ``out`` in, renamed to ``out`` when closed."""
+        return out.parent / f".{out.name}.tmp-{pid}"
 
     def _array(self, parent: Any, name: str, data: np.ndarray, direct: bool = False) -> None:
         """One array under ``parent`` (a low-level group id), chunked, gzip-compressed and checksummed;
@@ -280,11 +300,8 @@ class DatasetWriter:
         """Appends one completed episode of ``T = len(actions)`` steps (``observations``, ``levels``
         and each of ``contexts``, a contextual env's feature values, have T+1 entries: the reset's
         and each step's)."""
+        check_episode(observations, actions, levels, contexts)
         n = len(actions)
-        if n < 1 or len(observations) != n + 1 or len(levels) != n + 1:
-            raise ValueError(f"an episode of {n} actions needs {n + 1} observations and levels")
-        if contexts is not None and any(len(v) != n + 1 for v in contexts.values()):
-            raise ValueError(f"an episode of {n} actions needs {n + 1} values of each context feature")
         group = self._group(self.file.id, f"episode_{self.episodes}")
         obs = np.asarray(observations, dtype=self.observation_space.dtype)
         self._array(group, "observations", obs, direct=True)
@@ -586,6 +603,7 @@ __all__ = [
     "MINARI_VERSION",
     "Dataset",
     "DatasetWriter",
+    "check_episode",
     "check_out",
     "deserialize_space",
     "open_dataset",

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -271,3 +272,33 @@ def test_every_step_played_is_recorded_and_the_dataset_holds_at_least_steps(
     assert len(recorded) == len(chosen)  # no action the model chose was thrown away
     assert sorted(recorded) == sorted(chosen)
     assert all(bool(ep["terminations"][-1] or ep["truncations"][-1]) for ep in episodes)
+
+
+def test_collect_writes_the_same_file_with_its_writer_in_a_child_process(
+    minigrid_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a core is spare (a GPU acting, more cores than torch's threads) ``heldout collect`` writes
+    in a child process; the dataset must be the inline writer's, byte for byte."""
+    import heldout.protocol.background_writer as background
+    import heldout.protocol.collect as collect_module
+    from heldout.protocol.dataset import DATA, MAIN
+
+    made: list[str] = []
+    current = [""]
+    real = background.BackgroundWriter.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(current[0])
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(background.BackgroundWriter, "__init__", counting)
+    for spare, name in ((False, "inline"), (True, "child")):
+        monkeypatch.setattr(collect_module, "spare_core", lambda device, spare=spare: spare)
+        current[0] = name
+        code, _, err = _cli(
+            "collect", str(minigrid_run), "--steps", "300", "--num-envs", "4", "--seed", "3",
+            "--out", str(tmp_path / name), "--no-progress",
+        )  # fmt: skip
+        assert code == 0, err
+    assert made == ["child"]  # the child process wrote the second dataset only
+    assert (tmp_path / "child" / DATA / MAIN).read_bytes() == (tmp_path / "inline" / DATA / MAIN).read_bytes()
