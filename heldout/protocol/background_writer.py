@@ -10,7 +10,8 @@ threads fill) a second process only takes turns with the play, so collection wri
 
 The child is started with ``spawn`` (a fresh interpreter: nothing of the parent's torch or OpenMP
 state); a failure in it (a full disk) is raised in the parent at its next call, with the child's
-message, and the child's temporary folder is removed.
+message, and the child's temporary folder is removed. A child whose parent was killed removes its
+folder and ends.
 """
 
 from __future__ import annotations
@@ -169,22 +170,17 @@ def _serve(out: str, observation_space: gym.Space, action_space: gym.Space, inbo
     writer = None
     try:
         writer = DatasetWriter(out, observation_space, action_space)
+        parent = mp.parent_process()
         while True:
-            message = inbox.get()
+            try:
+                message = inbox.get(timeout=_POLL)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():  # killed: nobody will close
+                    writer.abort()
+                    return
+                continue
             if message[0] == "episode":
-                observations, actions, rewards, terminations, truncations, levels, checkpoint, contexts = (
-                    message[1]
-                )
-                writer.add_episode(
-                    observations,
-                    actions,
-                    rewards,
-                    terminations,
-                    truncations,
-                    levels,
-                    checkpoint,
-                    contexts=contexts,
-                )
+                writer.add_episode(*message[1][:-1], contexts=message[1][-1])
             else:
                 outbox.put(("done", str(writer.close(message[1], message[2]))))
                 return

@@ -142,3 +142,53 @@ if __name__ == "__main__":
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "raised: writing the dataset failed: NotADirectoryError" in done.stdout
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to see whether the child runs")
+def test_a_child_whose_parent_was_killed_removes_its_folder_and_ends(tmp_path: Path) -> None:
+    """kill -9 of ``heldout collect``: its writer process must not live on, holding a temporary folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = f"""
+import os, signal, numpy as np, gymnasium as gym
+from pathlib import Path
+from heldout.protocol.background_writer import BackgroundWriter
+if __name__ == "__main__":
+    writer = BackgroundWriter(Path({str(tmp_path)!r}, "ds"), gym.spaces.Box(0, 255, (16, 16, 3), np.uint8), gym.spaces.Discrete(15))
+    frames = np.zeros((11, 16, 16, 3), np.uint8)
+    writer.add_episode(frames, np.zeros(10, int), np.zeros(10), np.zeros(10, bool), np.zeros(10, bool), np.zeros(11, int), 0)
+    while not any(Path({str(tmp_path)!r}).iterdir()):
+        pass
+    print(writer._child.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    root = Path(__file__).resolve().parents[2]
+    log = tmp_path.parent / f"{tmp_path.name}.log"  # a file, not a pipe: the child inherits it
+    with open(log, "w") as out:
+        code = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, stdout=out, stderr=subprocess.STDOUT, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        ).returncode  # fmt: skip
+    assert code == -signal.SIGKILL, log.read_text()[-2000:]
+    child = int(log.read_text().split()[0])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (_alive(child) or any(tmp_path.iterdir())):
+            time.sleep(0.1)
+        assert not _alive(child) and list(tmp_path.iterdir()) == []
+    finally:
+        if _alive(child):  # the test failed: leave no orphan behind
+            os.kill(child, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended but not yet reaped by init, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
