@@ -154,13 +154,14 @@ class _NoWriter:
 
 
 def _median_ci(name: str, ratios: list[float]) -> dict[str, Any]:
-    """The rounds' median ratio and a 95% percentile-bootstrap interval of it (10,000 resamples)."""
-    x = np.asarray(ratios, dtype=float)
-    boot = np.median(np.random.default_rng(0).choice(x, (10_000, len(x))), axis=1)
-    return {
-        f"{name}_median": float(np.median(x)),
-        f"{name}_ci95": [float(v) for v in np.percentile(boot, [2.5, 97.5])],
-    }
+    """The rounds' median ratio and its 95% percentile-bootstrap interval (heldout.analysis.stats)."""
+    from heldout.analysis.stats import bootstrap_ci
+
+    def median(scores: np.ndarray) -> np.ndarray:  # (..., rounds, 1) -> (...)
+        return np.median(scores[..., 0], axis=-1)
+
+    estimate = bootstrap_ci(np.asarray(ratios, dtype=float)[:, None], median, reps=10_000)
+    return {f"{name}_median": float(estimate.value), f"{name}_ci95": [float(v) for v in estimate.ci or ()]}
 
 
 def stream(path: str, batches: int) -> None:
