@@ -83,44 +83,20 @@ class BackgroundWriter:
         self._child.start()
         self._failure: str | None = None
 
-    def add_episode(
-        self,
-        observations: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        terminations: np.ndarray,
-        truncations: np.ndarray,
-        levels: np.ndarray,
-        checkpoint: int,
-        contexts: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        """Checks the episode as ``DatasetWriter.add_episode`` does and hands it to the child."""
-        check_episode(observations, actions, levels, contexts)
-        episode = (
-            observations,
-            actions,
-            rewards,
-            terminations,
-            truncations,
-            levels,
-            int(checkpoint),
-            contexts,
-        )
-        self._send(("episode", episode))
+    def add_episode(self, *episode: Any, contexts: dict[str, np.ndarray] | None = None) -> None:
+        """``DatasetWriter.add_episode``'s arguments (observations, actions, rewards, terminations,
+        truncations, levels, checkpoint), checked as it checks them and handed to the child."""
+        check_episode(episode[0], episode[1], episode[5], contexts)
+        self._send(("episode", episode, contexts))
         self.episodes += 1
-        self.steps += len(actions)
+        self.steps += len(episode[1])
 
     def close(self, heldout: dict[str, Any], dataset_id: str) -> Path:
         """Has the child write ``metadata.json`` and rename the folder to ``out``; returns it."""
         self._send(("close", heldout, dataset_id))
-        while True:
-            try:
-                kind, value = self._outbox.get(timeout=_POLL)
-                break
-            except queue.Empty:
-                if not self._child.is_alive():
-                    kind, value = "error", f"the writer process ended with exit code {self._child.exitcode}"
-                    break
+        while (reply := self._reply(_POLL)) is None:
+            pass
+        kind, value = reply
         if kind == "error":
             self.abort()
             raise RuntimeError(f"writing the dataset failed: {value}")
@@ -148,17 +124,21 @@ class BackgroundWriter:
                 continue
 
     def _raise_failure(self) -> None:
-        if self._failure is None:
-            try:
-                kind, value = self._outbox.get_nowait()
-                if kind == "error":
-                    self._failure = value
-            except queue.Empty:
-                if not self._child.is_alive():
-                    self._failure = f"the writer process ended with exit code {self._child.exitcode}"
+        if self._failure is None and (reply := self._reply(None)) is not None and reply[0] == "error":
+            self._failure = reply[1]
         if self._failure is not None:
             self.abort()
             raise RuntimeError(f"writing the dataset failed: {self._failure}")
+
+    def _reply(self, timeout: float | None) -> tuple[str, str] | None:
+        """The child's report (``("done", path)`` or ``("error", message)``) if one comes within
+        ``timeout`` seconds (None: at once), an error if the child ended without one, else None."""
+        try:
+            return self._outbox.get(timeout=timeout) if timeout else self._outbox.get_nowait()
+        except queue.Empty:
+            if self._child.is_alive():
+                return None
+            return "error", f"the writer process ended with exit code {self._child.exitcode}"
 
     def _remove_temporary(self) -> None:
         if self._child.pid is not None:
@@ -180,7 +160,7 @@ def _serve(out: str, observation_space: gym.Space, action_space: gym.Space, inbo
                     return
                 continue
             if message[0] == "episode":
-                writer.add_episode(*message[1][:-1], contexts=message[1][-1])
+                writer.add_episode(*message[1], contexts=message[2])
             else:
                 outbox.put(("done", str(writer.close(message[1], message[2]))))
                 return
