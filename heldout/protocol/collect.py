@@ -133,6 +133,7 @@ def collect(
     import torch
 
     from heldout.protocol.checkpoint import load_trained_model
+    from heldout.protocol.run import torch_threads
 
     config, path, specs, family, split = plan_collect(run_dir, steps, out, checkpoints, epsilon, num_levels)
     seed = config.seed if seed is None else int(seed)
@@ -148,18 +149,21 @@ def collect(
 
         bar = tqdm(total=steps, desc="collect", unit="step", file=sys.stderr)
     try:
-        for spec, share in zip(specs, shares):
-            model = load_trained_model(config, path, checkpoint=spec, device=device)
-            step = int(_checkpoint_step(path, spec))
-            used.append(step)
-            venv = _collect_env(family, config, split, n_envs, seed + len(used) - 1)
-            if writer is None:  # in a process of its own where a core is spare (background_writer)
-                make = BackgroundWriter if spare_core(getattr(model, "device", "cpu")) else DatasetWriter
-                writer = make(out, venv.observation_space, venv.action_space)
-            try:
-                _play(model, venv, writer, share, step, rng, epsilon, deterministic, bar)
-            finally:
-                venv.close()
+        # torch's threads as training and ``heldout eval`` set them (the run's, else the family's),
+        # so the play computes evaluation's actions at its speed
+        with torch_threads(config.torch_threads or family.default_torch_threads):
+            for spec, share in zip(specs, shares):
+                model = load_trained_model(config, path, checkpoint=spec, device=device)
+                step = int(_checkpoint_step(path, spec))
+                used.append(step)
+                venv = _collect_env(family, config, split, n_envs, seed + len(used) - 1)
+                if writer is None:  # in a process of its own where a core is spare (background_writer)
+                    make = BackgroundWriter if spare_core(getattr(model, "device", "cpu")) else DatasetWriter
+                    writer = make(out, venv.observation_space, venv.action_space)
+                try:
+                    _play(model, venv, writer, share, step, rng, epsilon, deterministic, bar)
+                finally:
+                    venv.close()
         assert writer is not None
         heldout = {
             "env": config.env,

@@ -302,3 +302,40 @@ def test_collect_writes_the_same_file_with_its_writer_in_a_child_process(
         assert code == 0, err
     assert made == ["child"]  # the child process wrote the second dataset only
     assert (tmp_path / "child" / DATA / MAIN).read_bytes() == (tmp_path / "inline" / DATA / MAIN).read_bytes()
+
+
+def test_collect_plays_with_the_torch_threads_heldout_eval_uses(
+    minigrid_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``heldout eval`` and training limit torch's threads to the run's ``torch_threads`` (else the
+    family's default: one for MiniGrid); collection plays under the same limit, and afterwards the
+    process has its own threads again."""
+    import torch
+
+    import heldout.protocol.collect as collect_module
+    from heldout.protocol.families import family_for
+    from heldout.protocol.run_folder import load_run
+
+    config = load_run(minigrid_run)[0]
+    expected = config.torch_threads or family_for(config.env).default_torch_threads
+    assert expected == 1
+    seen: list[int] = []
+    real = collect_module._play
+
+    def recording(*args: Any) -> None:
+        seen.append(torch.get_num_threads())
+        real(*args)
+
+    monkeypatch.setattr(collect_module, "_play", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        code, _, err = _cli(
+            "collect", str(minigrid_run), "--steps", "100", "--num-envs", "2",
+            "--out", str(tmp_path / "data"), "--no-progress",
+        )  # fmt: skip
+        assert code == 0, err
+        assert seen == [expected]
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
