@@ -39,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def speed(
-    work: Path, steps: int, episodes: int, run: Path | None = None, repeats: int = 1, device: str = "cpu"
+    work: Path,
+    steps: int,
+    episodes: int,
+    run: Path | None = None,
+    repeats: int = 1,
+    device: str = "cpu",
+    threads: int | None = None,
 ) -> dict:
     """Evaluation and collection speed of one Procgen agent, in env steps per second.
 
@@ -47,18 +53,21 @@ def speed(
     ``procgen-quickstart``'s PPO on coinrun as built (untrained: its weights do not change the cost of
     a forward pass, but its episodes run to the 1,000-step time-out, so the slots' unfinished episodes
     at the end, which neither side counts, weigh more than a trained agent's); both play the training
-    levels with the same ``eval_num_envs`` slots. ``played_steps_per_second`` counts every env step
-    collection took, the unfinished episodes at the end included.
+    levels with the same ``eval_num_envs`` slots and torch's ``threads`` (None: as both commands set
+    them, the run's ``torch_threads`` else the env family's default; 0: torch's own).
+    ``played_steps_per_second`` counts every env step collection took, the unfinished episodes at the
+    end included.
     """
     import gymnasium as gym
+    import torch
 
     from heldout.agents import AGENTS
-    from heldout.protocol.background_writer import BackgroundWriter, spare_core
+    from heldout.protocol.background_writer import spare_core
     from heldout.protocol.checkpoint import load_trained_model
     from heldout.protocol.collect import _collect_env, _play, plan_collect
-    from heldout.protocol.dataset import DatasetWriter
     from heldout.protocol.families import family_for
     from heldout.protocol.presets import PRESETS
+    from heldout.protocol.run import torch_threads
 
     if run is not None:
         config, path, _, family, split = plan_collect(run, steps, work / "unused")
@@ -98,38 +107,16 @@ def speed(
         venv.close()
         return time.perf_counter() - t0, writer.steps, played[0]
 
-    rounds = []
-    for r in range(repeats):  # alternated, so a change in the machine's load hits all three alike
-        t0 = time.perf_counter()
-        res = family.evaluate(model, config, items, "train", seed=1)
-        eval_s = time.perf_counter() - t0
-        eval_steps = int(sum(res.lengths))
-        collect_s, collect_steps, played = play(r, DatasetWriter)
-        bytes_per_frame = (work / f"data{r}" / "data" / "main_data.hdf5").stat().st_size / collect_steps
-        shutil.rmtree(work / f"data{r}")
-        process_s, process_steps, _ = play(r, BackgroundWriter)
-        shutil.rmtree(work / f"data{r}")
-        play_s, play_steps, _ = play(r, _NoWriter())
-        eval_rate = eval_steps / eval_s
-        rounds.append({
-            "eval": {"episodes": episodes, "steps": eval_steps, "seconds": round(eval_s, 2),
-                     "steps_per_second": round(eval_rate, 1)},
-            "collect": {"steps": collect_steps, "seconds": round(collect_s, 2),
-                        "steps_per_second": round(collect_steps / collect_s, 1),
-                        "played_steps": played, "played_steps_per_second": round(played / collect_s, 1),
-                        "bytes_per_frame": round(bytes_per_frame, 1)},
-            "collect_process": {"steps": process_steps, "seconds": round(process_s, 2),
-                                "steps_per_second": round(process_steps / process_s, 1)},
-            "play_only": {"steps": play_steps, "seconds": round(play_s, 2),
-                          "steps_per_second": round(play_steps / play_s, 1)},
-            "collect_over_eval": round(collect_steps / collect_s / eval_rate, 3),
-            "collect_process_over_eval": round(process_steps / process_s / eval_rate, 3),
-            "play_only_over_eval": round(play_steps / play_s / eval_rate, 3),
-        })  # fmt: skip
+    if threads is None:
+        threads = config.torch_threads or family.default_torch_threads
+    with torch_threads(threads):
+        rounds = [_round(r, family, model, config, items, play, work) for r in range(repeats)]
+        used_threads, spare = torch.get_num_threads(), spare_core(getattr(model, "device", device))
     return {
         "agent": str(run) if run is not None else "procgen-quickstart's PPO, untrained",
         "env": config.env,
         "num_envs": config.eval_num_envs,
+        "torch_threads": used_threads,
         "note": "collect: playing plus HDF5 writing and compression inline, counting the transitions of "
         "completed episodes (steps) and every env step taken (played_steps); collect_process: the same with "
         "the writing in a child process (BackgroundWriter; heldout collect uses it where spare_core); play_only: the same play with the "
@@ -137,11 +124,45 @@ def speed(
         "side makes its env in the time measured and starts from a reset",
         "rounds": rounds,
         "device": str(getattr(model, "device", device)),
-        "spare_core": spare_core(getattr(model, "device", device)),
+        "spare_core": spare,
         **_median_ci("collect_over_eval", [x["collect_over_eval"] for x in rounds]),
         **_median_ci("collect_process_over_eval", [x["collect_process_over_eval"] for x in rounds]),
         **_median_ci("play_only_over_eval", [x["play_only_over_eval"] for x in rounds]),
     }
+
+
+def _round(r: int, family: Any, model: Any, config: Any, items: list, play: Any, work: Path) -> dict:
+    """One round: evaluation, then collection writing inline, in a child process and nowhere
+    (alternated, so a change in the machine's load hits all of them alike)."""
+    from heldout.protocol.background_writer import BackgroundWriter
+    from heldout.protocol.dataset import DatasetWriter
+
+    t0 = time.perf_counter()
+    res = family.evaluate(model, config, items, "train", seed=1)
+    eval_s = time.perf_counter() - t0
+    eval_steps = int(sum(res.lengths))
+    collect_s, collect_steps, played = play(r, DatasetWriter)
+    bytes_per_frame = (work / f"data{r}" / "data" / "main_data.hdf5").stat().st_size / collect_steps
+    shutil.rmtree(work / f"data{r}")
+    process_s, process_steps, _ = play(r, BackgroundWriter)
+    shutil.rmtree(work / f"data{r}")
+    play_s, play_steps, _ = play(r, _NoWriter())
+    eval_rate = eval_steps / eval_s
+    return {
+        "eval": {"episodes": len(items), "steps": eval_steps, "seconds": round(eval_s, 2),
+                 "steps_per_second": round(eval_rate, 1)},
+        "collect": {"steps": collect_steps, "seconds": round(collect_s, 2),
+                    "steps_per_second": round(collect_steps / collect_s, 1),
+                    "played_steps": played, "played_steps_per_second": round(played / collect_s, 1),
+                    "bytes_per_frame": round(bytes_per_frame, 1)},
+        "collect_process": {"steps": process_steps, "seconds": round(process_s, 2),
+                            "steps_per_second": round(process_steps / process_s, 1)},
+        "play_only": {"steps": play_steps, "seconds": round(play_s, 2),
+                      "steps_per_second": round(play_steps / play_s, 1)},
+        "collect_over_eval": round(collect_steps / collect_s / eval_rate, 3),
+        "collect_process_over_eval": round(process_steps / process_s / eval_rate, 3),
+        "play_only_over_eval": round(play_steps / play_s / eval_rate, 3),
+    }  # fmt: skip
 
 
 class _NoWriter:
@@ -230,6 +251,12 @@ def main() -> int:
     p.add_argument(
         "--device", default="cpu", help="the policy's device for the speed figure (cpu, cuda, auto)"
     )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        help="torch's threads for both sides (default: as heldout eval and collect set them, the run's "
+        "torch_threads else the env family's default; 0: torch's own)",
+    )
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", type=Path, help="write the figures here")
@@ -249,7 +276,9 @@ def main() -> int:
     }
     try:
         if not args.skip_speed:
-            result["speed"] = speed(work, args.steps, args.episodes, args.run, args.repeats, args.device)
+            result["speed"] = speed(
+                work, args.steps, args.episodes, args.run, args.repeats, args.device, args.torch_threads
+            )
             print(json.dumps(result["speed"], indent=1))
         if not args.skip_memory:
             result["memory"] = memory(work, args.frames, args.batches)
