@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of visible-context runs")
     args = parser.parse_args(argv)
     from heldout.protocol.checkpoint import load_trained_model
+    from heldout.protocol.evaluate import torch_threads
     from heldout.protocol.families import family_for
-    from heldout.protocol.run import torch_threads
     from heldout.protocol.run_folder import load_run, read_eval_lists, read_summary
 
     for i, run in enumerate(args.runs):

@@ -65,9 +65,9 @@ def speed(
     from heldout.protocol.background_writer import spare_core
     from heldout.protocol.checkpoint import load_trained_model
     from heldout.protocol.collect import _collect_env, _play, plan_collect
+    from heldout.protocol.evaluate import torch_threads
     from heldout.protocol.families import family_for
     from heldout.protocol.presets import PRESETS
-    from heldout.protocol.run import torch_threads
 
     if run is not None:
         config, path, _, family, split = plan_collect(run, steps, work / "unused")

@@ -133,7 +133,7 @@ def collect(
     import torch
 
     from heldout.protocol.checkpoint import load_trained_model
-    from heldout.protocol.run import torch_threads
+    from heldout.protocol.evaluate import torch_threads
 
     config, path, specs, family, split = plan_collect(run_dir, steps, out, checkpoints, epsilon, num_levels)
     seed = config.seed if seed is None else int(seed)

@@ -44,6 +44,20 @@ def inference_precision(model: Any, precision: str | None = None) -> str:
     return chosen
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Limits torch's CPU threads to ``threads`` inside the block (0: unchanged), then restores them."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def acting_context(model: Any, precision: str) -> Any:
     """The forward passes' context for acting: bf16 on the model's device, or nothing.
 

@@ -17,7 +17,7 @@ from typing import Any
 from heldout.protocol.checkpoint import load_trained_model, trained_checkpoint
 from heldout.protocol.checks import check_int, check_seed, resolve_device
 from heldout.protocol.config import TrainConfig
-from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels
+from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels, torch_threads
 from heldout.protocol.families import (
     ContextualFamily,
     LevelFamily,
@@ -26,7 +26,7 @@ from heldout.protocol.families import (
     family_for,
 )
 from heldout.protocol.families.levels import train_list_record
-from heldout.protocol.run import summarize, torch_threads
+from heldout.protocol.run import summarize
 from heldout.protocol.run_folder import load_run, write_atomic, write_json
 from heldout.protocol.tables import context_table, split_table
 from heldout.protocol.validate import check_wrappers

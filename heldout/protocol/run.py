@@ -24,7 +24,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from heldout.protocol.checkpoint import (
     save_checkpoint,
 )
 from heldout.protocol.config import TrainConfig
-from heldout.protocol.evaluate import EvalResult
+from heldout.protocol.evaluate import EvalResult, torch_threads
 from heldout.protocol.families import EnvFamily, family_for
 from heldout.protocol.lease import hold, is_lease_file, refuse_if_held
 from heldout.protocol.plan import plan_train
@@ -369,20 +369,6 @@ def save_model(model: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.zip")
     model.save(tmp)
     os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Limits torch's CPU threads to ``threads`` inside the block (0: unchanged), then restores them."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_train(
@@ -771,4 +757,4 @@ def _train_and_evaluate(
     return run_dir, summary
 
 
-__all__ = ["resume_train", "run_train", "save_model", "summarize", "torch_threads"]
+__all__ = ["resume_train", "run_train", "save_model", "summarize"]

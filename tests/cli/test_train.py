@@ -134,9 +134,9 @@ def test_the_quickstart_learns_its_training_levels_and_shows_a_gap(tmp_path: Pat
     """``make run`` in full (a few minutes on 2 CPU cores): PPO goes from an untrained agent's return to
     solving its training levels, does markedly worse on held-out ones, and draws the curve."""
     from heldout.agents import AGENTS
+    from heldout.protocol.evaluate import torch_threads
     from heldout.protocol.families import family_for
     from heldout.protocol.presets import PRESETS
-    from heldout.protocol.run import torch_threads
 
     buf = io.StringIO()
     with redirect_stdout(buf):

@@ -313,8 +313,8 @@ def test_saliency_agents_train_from_the_cli(agent: str, logged: str, tmp_path: P
 def test_torch_threads_applies_inside_the_run_and_is_restored() -> None:
     import torch
 
+    from heldout.protocol.evaluate import torch_threads
     from heldout.protocol.families import family_for
-    from heldout.protocol.run import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):
