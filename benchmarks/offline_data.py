@@ -262,6 +262,8 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--stream", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.torch_threads is not None and args.torch_threads < 0:
+        p.error(f"--torch-threads {args.torch_threads} is out of range; valid: 0 (torch's own) or more")
     if args.stream:
         stream(args.stream, args.batches)
         return 0
