@@ -65,7 +65,7 @@ def speed(
     from heldout.protocol.background_writer import spare_core
     from heldout.protocol.checkpoint import load_trained_model
     from heldout.protocol.collect import _collect_env, _play, plan_collect
-    from heldout.protocol.evaluate import torch_threads
+    from heldout.protocol.evaluate import run_threads, torch_threads
     from heldout.protocol.families import family_for
     from heldout.protocol.presets import PRESETS
 
@@ -108,7 +108,7 @@ def speed(
         return time.perf_counter() - t0, writer.steps, played[0]
 
     if threads is None:
-        threads = config.torch_threads or family.default_torch_threads
+        threads = run_threads(config, family)
     with torch_threads(threads):
         rounds = [_round(r, family, model, config, items, play, work) for r in range(repeats)]
         used_threads, spare = torch.get_num_threads(), spare_core(getattr(model, "device", device))

@@ -133,7 +133,7 @@ def collect(
     import torch
 
     from heldout.protocol.checkpoint import load_trained_model
-    from heldout.protocol.evaluate import torch_threads
+    from heldout.protocol.evaluate import run_threads, torch_threads
 
     config, path, specs, family, split = plan_collect(run_dir, steps, out, checkpoints, epsilon, num_levels)
     seed = config.seed if seed is None else int(seed)
@@ -151,7 +151,7 @@ def collect(
     try:
         # torch's threads as training and ``heldout eval`` set them (the run's, else the family's),
         # so the play computes evaluation's actions at its speed
-        with torch_threads(config.torch_threads or family.default_torch_threads):
+        with torch_threads(run_threads(config, family)):
             for spec, share in zip(specs, shares):
                 model = load_trained_model(config, path, checkpoint=spec, device=device)
                 step = int(_checkpoint_step(path, spec))

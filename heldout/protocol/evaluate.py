@@ -44,6 +44,12 @@ def inference_precision(model: Any, precision: str | None = None) -> str:
     return chosen
 
 
+def run_threads(config: Any, family: Any) -> int:
+    """The torch threads a run trains, evaluates and collects with: its ``torch_threads``, else its
+    env family's default (0: torch's own)."""
+    return int(config.torch_threads or family.default_torch_threads)
+
+
 @contextlib.contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
     """Limits torch's CPU threads to ``threads`` inside the block (0: unchanged), then restores them."""

@@ -17,7 +17,7 @@ from typing import Any
 from heldout.protocol.checkpoint import load_trained_model, trained_checkpoint
 from heldout.protocol.checks import check_int, check_seed, resolve_device
 from heldout.protocol.config import TrainConfig
-from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels, torch_threads
+from heldout.protocol.evaluate import EVAL_LIST_SEED, evaluation_levels, run_threads, torch_threads
 from heldout.protocol.families import (
     ContextualFamily,
     LevelFamily,
@@ -184,7 +184,7 @@ def run_eval(
         # summary.json and `heldout report` are built on
         stem = f"{split}-reeval"
 
-    with torch_threads(config.torch_threads or family.default_torch_threads):
+    with torch_threads(run_threads(config, family)):
         model = load_trained_model(config, path, checkpoint, device=device, trust_pickle=trust_pickle)
         res = family.evaluate(
             model,

@@ -39,7 +39,7 @@ from heldout.protocol.checkpoint import (
     save_checkpoint,
 )
 from heldout.protocol.config import TrainConfig
-from heldout.protocol.evaluate import EvalResult, torch_threads
+from heldout.protocol.evaluate import EvalResult, run_threads, torch_threads
 from heldout.protocol.families import EnvFamily, family_for
 from heldout.protocol.lease import hold, is_lease_file, refuse_if_held
 from heldout.protocol.plan import plan_train
@@ -414,7 +414,7 @@ def run_train(
     write_atomic(run_dir / "git.txt", git_revision() + "\n")
     write_json(run_dir / "split.json", {"split": split.to_dict(), "eval_levels": lists, "leakage": leakage})
 
-    with torch_threads(config.torch_threads or family.default_torch_threads), hold(run_dir):
+    with torch_threads(run_threads(config, family)), hold(run_dir):
         return _train_and_evaluate(
             config, family, split, lists, leakage, agent_cls, run_dir, progress, stream
         )
@@ -483,7 +483,7 @@ def resume_train(
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"resuming {str(path)!r} from {found.name} ({describe_status(status)})", file=stream)
-    with torch_threads(config.torch_threads or family.default_torch_threads), hold(path):
+    with torch_threads(run_threads(config, family)), hold(path):
         return _train_and_evaluate(
             config,
             family,

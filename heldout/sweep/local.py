@@ -36,9 +36,10 @@ def machine_cores() -> int:
 
 def run_threads(config: Any) -> int:
     """Torch threads a run asks for: its ``torch_threads``, else its env family's default (0: none)."""
+    from heldout.protocol.evaluate import run_threads as threads_of
     from heldout.protocol.families import family_for
 
-    return int(config.torch_threads or family_for(config.env).default_torch_threads)
+    return threads_of(config, family_for(config.env))
 
 
 def pool_size(
