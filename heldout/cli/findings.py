@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,12 @@ def add_parser(sub: Any) -> None:
                 "--dry-run",
                 action="store_true",
                 help="print the protocol, the compute and the plan, and stop; writes nothing",
+            )
+            p.add_argument(
+                "--seeds",
+                type=positive_int,
+                help="seeds per arm or step instead of the scale's own (e.g. the number an inconclusive "
+                "verdict's power estimate asks for); runs already in the folder are kept",
             )
             p.add_argument("--workers", type=positive_int, help="runs at once (local backend)")
             p.add_argument("--backend", default="local", help="local (worker processes here) or ray")
@@ -135,7 +140,7 @@ def _run(finding: Any, scale: str, args: argparse.Namespace, argv: list[str]) ->
     if args.max_retries < 0:
         raise UsageError(f"heldout findings: error: --max-retries must be >= 0, got {args.max_retries}")
     address = ray_address(args)
-    spec = parse_spec(finding.spec(scale), source=f"finding {finding.name!r}")
+    spec = parse_spec(finding.spec(scale, args.seeds), source=f"finding {finding.name!r}")
     for line in _compute_lines(finding, scale, build_runs(spec)):
         print(line)
     sweep_args = argparse.Namespace(**vars(args), no_report=True, no_plots=True)
@@ -147,11 +152,11 @@ def _run(finding: Any, scale: str, args: argparse.Namespace, argv: list[str]) ->
 
 def _report(finding: Any, scale: str, reps: int, include_incomplete: bool = False) -> int:
     from heldout.analysis.runs import find_run_folders, load_run_record
-    from heldout.experiments.findings.verdict import compute, lines, plot
+    from heldout.experiments.findings.verdict import compute, lines, plot, run_command
     from heldout.protocol.run_folder import write_json
 
     folder = Path(finding.folder(scale))
-    command = f"heldout findings run {shlex.quote(finding.name)} --scale {scale}"
+    command = run_command(finding.name, scale)
     if not folder.is_dir():
         raise UsageError(
             f"heldout findings: error: {finding.name!r} has no runs at scale {scale} ({folder}/ does not "
@@ -164,7 +169,11 @@ def _report(finding: Any, scale: str, reps: int, include_incomplete: bool = Fals
     verdict = compute(finding, scale, [load_run_record(p) for p in paths], reps=reps)
     for line in lines(finding, verdict):
         print(line)
-    write_json(folder / "verdict.json", {**verdict.to_dict(), "command": command})
+    # the command that made these runs: --seeds where the folder holds all of another number of seeds
+    seeds = None if include_incomplete or verdict.seeds == finding.scales[scale].seeds else verdict.seeds
+    write_json(
+        folder / "verdict.json", {**verdict.to_dict(), "command": run_command(finding.name, scale, seeds)}
+    )
     plot(finding, verdict, folder / "verdict.png")
     print(f"  wrote {folder / 'verdict.json'} and {folder / 'verdict.png'}")
     return 0

@@ -72,7 +72,8 @@ def test_a_difference_of_test_iqms_decides_by_the_side_of_zero_its_ci_is_on(tmp_
     for arm, returns in (("plr", a), ("uniform", b)):
         for seed, r in enumerate(returns):
             _write_run(tmp_path / arm / f"seed{seed}", {"seed": seed, "level_sampler": arm}, [1.0], [r])
-    v = compute(_finding("difference", "level_sampler", ("plr", "uniform")), "cpu", _records(tmp_path))
+    finding = _finding("difference", "level_sampler", ("plr", "uniform"))
+    v = compute(finding, "cpu", _records(tmp_path))
     # IQM of 5 scores trims int(1.25) = 1 from each end: the mean of the middle three
     iqm = lambda xs: float(np.mean(sorted(xs)[1:4]))  # noqa: E731
     assert v.estimate.value == pytest.approx(iqm(a) - iqm(b))
@@ -80,6 +81,8 @@ def test_a_difference_of_test_iqms_decides_by_the_side_of_zero_its_ci_is_on(tmp_
     assert v.groups["plr"]["test"] == a and v.groups["uniform"]["test"] == b
     if verdict == INCONCLUSIVE:  # effect 0.5 - 0.4667 = 0.0333, a wide CI: many seeds asked for
         assert v.seeds_needed is not None and v.seeds_needed > 5
+        # the printed verdict gives the command that runs that many
+        assert lines(finding, v)[-1].endswith(f"heldout findings run t --scale cpu --seeds {v.seeds_needed})")
 
 
 def test_a_slope_is_the_least_squares_slope_of_the_mean_gap_on_log_levels(tmp_path):
@@ -207,6 +210,22 @@ def test_a_tiny_finding_runs_end_to_end_resumes_and_reports(tmp_path, monkeypatc
     assert code == 0, err
     kept = json.loads((folder / "verdict.json").read_text())
     assert kept["seeds"] == 1 and kept["estimate"]["value"] == pytest.approx(gaps[0])
+    assert kept["command"] == "heldout findings run tiny --scale cpu"  # what made the runs, not --seeds 1
+
+
+def test_seeds_replaces_the_scales_seed_count_in_the_plan(tmp_path, monkeypatch):
+    """--seeds 7 plans 7 seeds an arm of a finding registered with 20, in its folder; 0 is refused."""
+    monkeypatch.chdir(tmp_path)
+    name = "plr-vs-uniform-minigrid"
+    code, out, err = _main(["findings", "run", name, "--seeds", "7", "--dry-run"])
+    assert code == 0, err
+    steps = FINDINGS[name].scales["cpu"].base["timesteps"]
+    assert f"compute: 14 runs x {steps:,} env steps" in out
+    assert "seed6" in out and "seed7" not in out and os.listdir(tmp_path) == []
+    spec = FINDINGS[name].spec("cpu", seeds=7)
+    assert spec["grid"]["seed"] == list(range(7)) and spec["folder"] == FINDINGS[name].folder("cpu")
+    code, _, err = _main(["findings", "run", name, "--seeds", "0", "--dry-run"])
+    assert code == 2 and "--seeds" in err and len(err.strip().splitlines()) == 1
 
 
 #: The CPU verdicts recorded in docs/findings.md and the README (None: not measured yet).

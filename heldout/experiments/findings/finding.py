@@ -89,10 +89,16 @@ class Finding:
         """The sweep folder of a scale: ``findings/<name>-<scale>``."""
         return f"findings/{self.name}-{scale}"
 
-    def spec(self, scale: str) -> dict[str, Any]:
-        """The sweep spec of a scale, as :func:`heldout.sweep.spec.parse_spec` reads it."""
+    def spec(self, scale: str, seeds: int | None = None) -> dict[str, Any]:
+        """The sweep spec of a scale, as :func:`heldout.sweep.spec.parse_spec` reads it.
+
+        Args:
+            scale: A name of :data:`SCALES`.
+            seeds: Seeds per arm or step (0 .. seeds-1) instead of the scale's own, e.g. the number a
+                power estimate asks for (the folder and every other setting stay the scale's).
+        """
         s = self.scales[scale]
-        grid: dict[str, list[Any]] = {"seed": list(range(s.seeds))}
+        grid: dict[str, list[Any]] = {"seed": list(range(s.seeds if seeds is None else seeds))}
         if self.key is not None:
             grid[self.key] = list(s.values)
         return {

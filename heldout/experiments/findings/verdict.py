@@ -20,6 +20,7 @@ arm (the normal approximation; it assumes the effect seen is the true one).
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,13 @@ class Verdict:
             "groups": self.groups,
             **self.extra,
         }
+
+
+def run_command(name: str, scale: str, seeds: int | None = None) -> str:
+    """The ``heldout findings run`` command of a finding at a scale (with ``--seeds`` when given)."""
+    return f"heldout findings run {shlex.quote(name)} --scale {scale}" + (
+        f" --seeds {seeds}" if seeds else ""
+    )
 
 
 def decide(estimate: Estimate, direction: int, seeds: int) -> tuple[str, int | None]:
@@ -206,7 +214,10 @@ def lines(finding: Finding, v: Verdict) -> list[str]:
         )
     verdict = v.verdict
     if v.seeds_needed is not None:
-        verdict += f" (about {v.seeds_needed} seeds per arm would decide it at the effect seen)"
+        verdict += (
+            f" (about {v.seeds_needed} seeds per arm would decide it at the effect seen: "
+            f"{run_command(finding.name, v.scale, v.seeds_needed)})"
+        )
     elif v.verdict == VERDICTS[2]:
         verdict += " (no effect or no CI to base a power estimate on)"
     out.append(f"  verdict: {verdict}")
