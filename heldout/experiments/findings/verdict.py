@@ -231,7 +231,9 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
     from heldout.analysis.plots import _pyplot, _save
 
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1.3]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1.3]}, layout="constrained"
+    )
     labels = list(v.groups)
     for i, label in enumerate(labels):
         g = v.groups[label]
