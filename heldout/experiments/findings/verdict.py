@@ -154,7 +154,7 @@ def compute(finding: Finding, scale: str, runs: list[RunRecord], reps: int = 200
         raise ValueError(
             f"finding {finding.name!r} ({scale}): no complete run for "
             f"{', '.join(f'{finding.key}={label}' for label in missing)}; "
-            f"run 'heldout findings run {finding.name} --scale {scale}' to finish it"
+            f"run '{run_command(finding.name, scale)}' to finish it"
         )
     seeds = min(len(v) for v in gaps.values())
     groups = {label: {"train": trains[label], "test": tests[label], "gap": gaps[label]} for label in labels}
