@@ -100,30 +100,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command_options(parser: argparse.ArgumentParser, command: str | None) -> tuple[str, list[str]]:
-    """The prog and the option strings of ``command``'s parser (the top-level one's without it)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            sub = action.choices[command]
-            return sub.prog, [o for a in sub._actions for o in a.option_strings]
-    return "heldout", [o for a in parser._actions for o in a.option_strings]
+def _command_options(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str, list[str]]:
+    """The prog and the option strings of the innermost (sub)command ``argv`` names (``heldout findings
+    run``'s for ``findings run NAME --sedes 5``; the top-level parser's when it names none)."""
+    words = [a for a in argv if not a.startswith("-")]
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = next((w for w in words if sub is not None and w in sub.choices), None)
+        if sub is None or name is None:
+            return parser.prog, [o for a in parser._actions for o in a.option_strings]
+        parser, words = sub.choices[name], words[words.index(name) + 1 :]
 
 
-def _misspelt_flags(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str | None, list[str]]:
-    """The command in ``argv`` and the flags it gives that its parser does not know (nor abbreviates):
-    when argparse stops at a required flag first (``--stpes`` for ``--steps``), these say why."""
-    command = next((a for a in argv if not a.startswith("-") and a in COMMANDS), None)
-    options = _command_options(parser, command)[1]
+def _misspelt_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """The flags ``argv`` gives that its command's parser does not know (nor abbreviates): when
+    argparse stops at a required flag first (``--stpes`` for ``--steps``), these say why."""
+    options = _command_options(parser, argv)[1]
     flags = [a.split("=", 1)[0] for a in argv if a.startswith("--") and a != "--"]
-    return command, [f for f in flags if not any(o.startswith(f) for o in options)]
+    return [f for f in flags if not any(o.startswith(f) for o in options)]
 
 
-def _unknown_flags(parser: argparse.ArgumentParser, command: str | None, extra: list[str]) -> str:
+def _unknown_flags(parser: argparse.ArgumentParser, argv: list[str], extra: list[str]) -> str:
     """``heldout CMD: error: unrecognized arguments: ...`` from the command itself, with the flag it
     most resembles (argparse says it from the top-level parser, naming neither)."""
     import difflib
 
-    prog, options = _command_options(parser, command)
+    prog, options = _command_options(parser, argv)
     flag = next((e.split("=", 1)[0] for e in extra if e.startswith("-")), None)
     close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6) if flag else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -145,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args, extra = parser.parse_known_args(argv)
         except UsageError as exc:  # a required flag missing because it was misspelt: name the typo
-            command, unknown = _misspelt_flags(parser, argv)
+            unknown = _misspelt_flags(parser, argv)
             if "arguments are required" not in str(exc) or not unknown:
                 raise
-            raise UsageError(_unknown_flags(parser, command, unknown)) from None
+            raise UsageError(_unknown_flags(parser, argv, unknown)) from None
         if extra:
-            raise UsageError(_unknown_flags(parser, args.command, extra))
+            raise UsageError(_unknown_flags(parser, argv, extra))
         if args.command is None:
             parser.print_help()
             return 2

@@ -347,6 +347,7 @@ CASES: list[Case] = [
     _case("findings-no-action", ["findings"], "name an action"),
     _case("findings-backend-unknown", ["findings", "run", "gap-few-levels", "--backend", "slurm"], "slurm"),
     _case("findings-seeds-zero", ["findings", "run", "gap-few-levels", "--seeds", "0"], "--seeds"),
+    _case("findings-seeds-misspelt", ["findings", "run", "gap-few-levels", "--sedes", "5"], "did you mean '--seeds'"),
     _case("sweep-tune-samples-over-space", ["sweep", "files/sweep-tune-samples.yaml", "--tune"], "holds 2"),
     _case("sweep-tune-seeds-overlap", ["sweep", "files/sweep-tune-seeds.yaml", "--tune"], "tune.seeds: 0"),
     _case("sweep-tune-seed-tuned", ["sweep", "files/sweep-tune-seed.yaml", "--tune"], "'seed'"),
