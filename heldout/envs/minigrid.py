@@ -79,6 +79,39 @@ def make_minigrid(upstream_id: str, render_mode: str | None = None) -> gymnasium
     return gymnasium.wrappers.TransformObservation(env, _same, bounded)
 
 
+#: Pixels a grid cell is drawn with in the pixel envs: the 7x7 view is 56x56, padded to 64x64.
+TILE = 8
+#: Side of a pixel env's frame (the IMPALA-CNN's and the augmentations' 64x64).
+FRAME = 64
+
+#: heldout name -> (upstream MiniGrid id, one-line help) of the envs seen as RGB pixels.
+MINIGRID_PIXEL_ENVS: dict[str, tuple[str, str]] = {
+    "minigrid-doorkey-5x5-rgb": (
+        "MiniGrid-DoorKey-5x5-v0",
+        "MiniGrid DoorKey 5x5 seen as 64x64 RGB pixels (the 7x7 view drawn 8 pixels a cell)",
+    ),
+}
+
+
+def _pad_frame(obs: np.ndarray) -> np.ndarray:
+    """The 56x56 RGB view centred in a black 64x64 frame."""
+    h, w = obs.shape[:2]
+    top, left = (FRAME - h) // 2, (FRAME - w) // 2
+    return np.pad(obs, ((top, FRAME - h - top), (left, FRAME - w - left), (0, 0)))
+
+
+def make_minigrid_pixels(upstream_id: str, render_mode: str | None = None) -> gymnasium.Env:
+    """The upstream MiniGrid env seen as pixels: its partial 7x7 view drawn by MiniGrid's
+    ``RGBImgPartialObsWrapper`` (8 pixels a cell), centred in a 64x64 ``uint8`` RGB frame, the size
+    heldout's IMPALA-CNN and augmentations (crop's 64x64 window) expect."""
+    import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
+    from minigrid.wrappers import ImgObsWrapper, RGBImgPartialObsWrapper
+
+    env = ImgObsWrapper(RGBImgPartialObsWrapper(gymnasium.make(upstream_id, render_mode=render_mode), TILE))
+    space = gymnasium.spaces.Box(0, 255, (FRAME, FRAME, 3), np.uint8)
+    return gymnasium.wrappers.TransformObservation(env, _pad_frame, space)
+
+
 def grid_fingerprint(env: gymnasium.Env, obs: Any) -> bytes:
     """The whole level just reset: grid encoding, agent position and direction, mission."""
     grid_env = env.unwrapped
@@ -112,4 +145,24 @@ for _name, (_upstream, _help) in MINIGRID_ENVS.items():
         )
     )
 
-__all__ = ["MAX_INDEX", "MINIGRID_ENVS", "grid_fingerprint", "make_minigrid"]
+
+for _name, (_upstream, _help) in MINIGRID_PIXEL_ENVS.items():
+    register_seeded_env(
+        SeededEnvSpec(
+            name=_name,
+            env_id=f"heldout/{_upstream.removesuffix('-v0')}-RGB-v0",
+            make=upstream_factory(make_minigrid_pixels, _upstream),
+            fingerprint=grid_fingerprint,
+            help=_help,
+            reference=REFERENCE,
+        )
+    )
+
+__all__ = [
+    "MAX_INDEX",
+    "MINIGRID_ENVS",
+    "MINIGRID_PIXEL_ENVS",
+    "grid_fingerprint",
+    "make_minigrid",
+    "make_minigrid_pixels",
+]

@@ -10,6 +10,7 @@ instead.
 from __future__ import annotations
 
 from heldout.experiments.findings.finding import Finding, Scale
+from heldout.protocol.presets import MINIGRID_PPO
 
 #: Every CPU run: one torch thread (two runs share the 2 cores), no periodic evaluation, no
 #: checkpoints mid-run (each run is minutes), no progress bar.
@@ -27,6 +28,11 @@ _PROCGEN_CPU = {
     "eval_episodes": 50,
     **_CPU,
 }
+_MINIGRID_ROLLOUT = ("n_steps", "batch_size", "n_epochs", "ent_coef", "learning_rate", "gamma", "gae_lambda")
+#: PPO on MiniGrid seen as pixels: the IMPALA-CNN (the CnnPolicy default) with the minigrid-doorkey
+#: preset's rollout and optimiser settings, and reward normalisation (as in the pilot run that chose
+#: the budget).
+_PIXEL_MINIGRID_PPO = {k: MINIGRID_PPO[k] for k in _MINIGRID_ROLLOUT}
 #: The Procgen reference protocol (easy, levels [0, 200), 25M steps; BASELINES.md).
 _PROCGEN_PAPER = {"preset": "procgen-easy"}
 #: PPO on Procgen easy-200 at 25M (openai/train-procgen, mean of 3 runs; BASELINES.md).
@@ -36,6 +42,10 @@ _PPO_GAP_PUBLISHED = (
 )
 #: Test returns of the published runs at 25M (easy-200, 10 runs each; BASELINES.md).
 _TEST_25M = "easy-200, 25M steps, 10 runs each (BASELINES.md): normalised test IQM PPO 0.315 [0.295, 0.333]"
+
+#: A colour shift no run trains on: brightness, contrast and saturation factors in [0.6, 1.4] and
+#: the hue turned by up to half the colour wheel, drawn per episode (the color-jitter wrapper).
+_COLOUR_SHIFT = "color-jitter:hue=0.5"
 
 FINDINGS: dict[str, Finding] = {
     f.name: f
@@ -204,6 +214,49 @@ FINDINGS: dict[str, Finding] = {
                     seeds=10,
                     protocol="Procgen coinrun easy, levels [0, 200), 25M env steps, RAD with crop (its default), 10 seeds",
                     published=_TEST_25M + "; coinrun test PPO 8.60, UCB-DrAC 8.55",
+                ),
+            },
+        ),
+        Finding(
+            name="color-jitter-vs-identity-minigrid",
+            source="Lee et al. 2020, 'Network Randomization' (ICLR), unseen colours; Laskin et al. 2020 "
+            "(RAD); Hansen & Wang 2021 (DMControl-GB color_hard): agents trained on augmented frames "
+            "keep their return when the test frames' colours change",
+            claim="Training on colour-jittered frames (RAD) makes a policy robust to colours it never saw: "
+            "test under a colour shift(color-jitter) > test under the shift(identity, no augmentation).",
+            direction=1,
+            statistic="difference",
+            key="agent_kwargs.augmentation",
+            shift=_COLOUR_SHIFT,
+            scales={
+                "cpu": Scale(
+                    base={
+                        "env": "minigrid-doorkey-5x5-rgb",
+                        "agent": "rad",
+                        "num_levels": 10,
+                        "timesteps": 81_920,
+                        "num_envs": 8,
+                        "agent_kwargs": _PIXEL_MINIGRID_PPO,
+                        "eval_episodes": 50,
+                        **_CPU,
+                    },
+                    values=("color-jitter", "identity"),
+                    seeds=5,
+                    protocol="MiniGrid DoorKey-5x5 seen as 64x64 RGB pixels, RAD (IMPALA-CNN PPO with the "
+                    "minigrid-doorkey preset's hyper-parameters) with color-jitter vs identity (plain PPO), "
+                    "10 training levels, 81,920 env steps, reward normalisation, 50 evaluation episodes a split; the "
+                    "test levels "
+                    f"evaluated under {_COLOUR_SHIFT} (hue turned up to half the wheel per episode)",
+                ),
+                "paper": Scale(
+                    base={**_PROCGEN_PAPER, "env": "climber", "agent": "rad"},
+                    values=("color-jitter", "identity"),
+                    seeds=10,
+                    protocol="Procgen climber easy (DrAC's best augmentation there is color-jitter), levels "
+                    f"[0, 200), 25M env steps, RAD with color-jitter vs identity, 10 seeds; test levels under "
+                    f"{_COLOUR_SHIFT}",
+                    published="no figures under a colour shift in ../shared/reference; on clean test levels "
+                    + _TEST_25M,
                 ),
             },
         ),

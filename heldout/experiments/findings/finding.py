@@ -59,6 +59,9 @@ class Finding:
         key: The config key the arms (``difference``) or the steps (``slope``) differ in (a
             :class:`~heldout.protocol.config.TrainConfig` field or ``FIELD.KEY``); None for ``gap``.
         scales: ``{scale: Scale}`` for every name of :data:`SCALES`.
+        shift: An evaluation-only wrapper (``heldout eval --wrapper``'s ``NAME[:key=value,...]``):
+            the test return is measured on the held-out levels under it, a shift no run trained on
+            (e.g. new colours); None: on the test split as trained.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Finding:
     statistic: str
     key: str | None
     scales: dict[str, Scale] = field(default_factory=dict)
+    shift: str | None = None
 
     def __post_init__(self) -> None:
         if self.statistic not in STATISTICS:
