@@ -262,8 +262,9 @@ def _read_curve(path: Path, final_steps: int) -> dict[str, np.ndarray]:
     return {"steps": np.array(steps), **{s: np.array([points[t][s] for t in steps]) for s in columns}}
 
 
-def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
-    """Reads one run folder (see :func:`is_run_folder`).
+def load_run_record(path: str | os.PathLike[str], extra_splits: tuple[str, ...] = ()) -> RunRecord:
+    """Reads one run folder (see :func:`is_run_folder`), with the re-evaluations ``extra_splits``
+    (``eval/<split>.csv`` of ``heldout eval``, e.g. ``test-wrapper-color-jitter``) where they exist.
 
     Raises:
         ValueError: ``path`` is not a finished run folder (names it and what is missing).
@@ -297,7 +298,7 @@ def load_run_record(path: str | os.PathLike[str]) -> RunRecord:
     num_levels = int(config.get("num_levels") or 0)
     start_level = int(config.get("start_level") or 0)
     returns, levels, contexts = {}, {}, {}
-    for split in REPORT_SPLITS:
+    for split in (*REPORT_SPLITS, *extra_splits):
         csv_path = p / "eval" / f"{split}.csv"
         if csv_path.is_file():
             returns[split], levels[split], ctx = _read_eval_csv(csv_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,8 @@ def _list() -> int:
         print(f"{f.name}")
         print(f"  claim:  {f.claim}")
         print(f"  source: {f.source}")
+        if f.shift:
+            print(f"  test:   the held-out levels under {f.shift} (evaluated after training)")
         for scale, s in f.scales.items():
             runs = s.seeds * max(len(s.values), 1)
             print(f"  {scale}: {s.protocol} ({runs} runs)")
@@ -127,6 +130,10 @@ def _compute_lines(finding: Any, scale: str, runs: list[Any]) -> list[str]:
         f"  protocol: {s.protocol}",
         f"  compute: {len(runs)} runs x {runs[0].config.timesteps:,} env steps = {steps:,} env steps",
     ]
+    if finding.shift:
+        lines.append(
+            f"  shift: each run's test levels evaluated again under {finding.shift} (eval/{finding.test_split}.csv)"
+        )
     if s.published:
         lines.append(f"  published: {s.published}")
     return lines
@@ -147,7 +154,35 @@ def _run(finding: Any, scale: str, args: argparse.Namespace, argv: list[str]) ->
     code = run_spec(spec, sweep_args, argv, address, where=f"finding {finding.name!r} ({scale})")
     if code != 0 or args.dry_run:
         return code
+    if finding.shift:
+        _evaluate_under_shift(finding, Path(finding.folder(scale)))
     return _report(finding, scale, args.reps)
+
+
+def _evaluate_under_shift(finding: Any, folder: Path) -> None:
+    """Evaluates every complete run in ``folder`` that lacks it on its test levels under the finding's
+    shift (as ``heldout eval RUN --wrapper SHIFT``: the run's own episodes and list, evaluation seed 0,
+    so every run meets the same shifted episodes)."""
+    import io
+
+    from heldout.analysis.runs import find_run_folders
+    from heldout.protocol.reevaluate import run_eval
+    from heldout.protocol.run_folder import read_config
+
+    todo = [p for p in find_run_folders([folder]) if not (p / "eval" / f"{finding.test_split}.csv").is_file()]
+    if todo:
+        print(f"evaluating {len(todo)} run(s) on their test levels under {finding.shift}")
+    for i, path in enumerate(todo, 1):
+        config = read_config(path / "config.yaml")
+        _, summary = run_eval(
+            path,
+            episodes=config.eval_episodes,
+            wrappers=[finding.shift],
+            progress=False,
+            stream=io.StringIO(),
+        )
+        mean = summary["splits"][finding.test_split]["mean"]
+        print(f"  [{i}/{len(todo)}] {os.path.relpath(path, folder)}: test return under the shift {mean:.3f}")
 
 
 def _report(finding: Any, scale: str, reps: int, include_incomplete: bool = False) -> int:
@@ -166,7 +201,8 @@ def _report(finding: Any, scale: str, reps: int, include_incomplete: bool = Fals
         paths = find_run_folders([folder], include_incomplete)
     except ValueError as exc:
         raise UsageError(f"heldout findings: error: {exc}; finish it first: {command}") from None
-    verdict = compute(finding, scale, [load_run_record(p) for p in paths], reps=reps)
+    records = [load_run_record(p, (finding.test_split,)) for p in paths]
+    verdict = compute(finding, scale, records, reps=reps)
     for line in lines(finding, verdict):
         print(line)
     # the command that made these runs: --seeds where the folder holds all of another number of seeds

@@ -183,3 +183,33 @@ def test_the_training_env_draws_training_levels_from_the_run_seed():
     assert len(a) >= 6 and set(a) <= set(range(5)), a  # the preset's 5 training levels
     assert a == levels_played(0)
     assert a != levels_played(1)
+
+
+def test_the_pixel_doorkey_is_minigrids_own_rgb_view_centred_in_a_black_64x64_frame():
+    """minigrid-doorkey-5x5-rgb: the same levels as the symbolic env (same fingerprints), each frame
+    MiniGrid's RGBImgPartialObsWrapper image at 8 pixels a cell with a 4-pixel black border."""
+    from minigrid.wrappers import RGBImgPartialObsWrapper
+
+    from heldout.envs.minigrid import MINIGRID_PIXEL_ENVS
+
+    assert SEEDED_ENVS.get("minigrid-doorkey-5x5-rgb").env_id == "heldout/MiniGrid-DoorKey-5x5-RGB-v0"
+    assert set(MINIGRID_PIXEL_ENVS) <= set(SEEDED_ENVS.names())
+    seeds = [0, 41, 1, 7]
+    assert level_fingerprints("minigrid-doorkey-5x5-rgb", seeds) == level_fingerprints(
+        "minigrid-doorkey-5x5", seeds
+    )
+    env = SeededLevelEnv("minigrid-doorkey-5x5-rgb")
+    assert env.observation_space == gymnasium.spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    reference = RGBImgPartialObsWrapper(gymnasium.make("MiniGrid-DoorKey-5x5-v0"), tile_size=8)
+    actions = [2, 1, 2, 0, 3, 2, 5, 2]
+    obs, _ = env.reset(options={"level": 7})
+    ref, _ = reference.reset(seed=7)
+    for action in [None, *actions]:
+        if action is not None:
+            obs, *_ = env.step(action)
+            ref, *_ = reference.step(action)
+        assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+        np.testing.assert_array_equal(obs[4:60, 4:60], ref["image"])
+        border = np.ones((64, 64), bool)
+        border[4:60, 4:60] = False
+        assert not obs[border].any()

@@ -121,6 +121,36 @@ def test_a_missing_arm_is_named():
         compute(_finding("difference", "level_sampler", ("plr", "uniform")), "cpu", [])
 
 
+def test_under_a_shift_the_test_return_is_read_from_the_shifted_evaluation(tmp_path):
+    """A finding with a shift compares its arms on eval/test-wrapper-<slug>.csv, keeps the clean test
+    beside it, and names the command that evaluates a run that lacks the shifted file."""
+    shifted = Finding(
+        "t", "a test", "a claim", 1, "difference", "agent", {s: Scale(base={}, values=("a", "b")) for s in SCALES},
+        shift="color-jitter:hue=0.5",
+    )  # fmt: skip
+    assert shifted.test_split == "test-wrapper-color-jitter-hue=0.5"
+    # clean test: a ahead of b by 0.3; under the shift: b ahead of a by 0.4 (4 seeds, IQM of equal values)
+    for arm, clean, moved in (("a", 0.9, 0.2), ("b", 0.6, 0.6)):
+        for seed in range(4):
+            run = tmp_path / arm / f"seed{seed}"
+            _write_run(run, {"seed": seed, "agent": arm}, [1.0], [clean])
+            (run / "eval" / f"{shifted.test_split}.csv").write_text(f"episode,level,return\n0,0,{moved}\n")
+    records = [load_run_record(p, (shifted.test_split,)) for p in find_run_folders([tmp_path])]
+    v = compute(shifted, "cpu", records)
+    assert v.estimate.value == pytest.approx(0.2 - 0.6) and v.verdict == OPPOSITE
+    assert v.groups["a"]["clean test"] == [0.9] * 4 and v.groups["a"]["test"] == [0.2] * 4
+    assert v.extra["shift"] == "color-jitter:hue=0.5"
+    assert "the held-out levels under color-jitter:hue=0.5" in "\n".join(lines(shifted, v))
+    # the same runs without the shift: a ahead
+    assert compute(_finding("difference", "agent", ("a", "b")), "cpu", records).verdict == REPRODUCED
+    (tmp_path / "b" / "seed2" / "eval" / f"{shifted.test_split}.csv").unlink()
+    records = [load_run_record(p, (shifted.test_split,)) for p in find_run_folders([tmp_path])]
+    with pytest.raises(
+        ValueError, match=r"b/seed2.*no eval/test-wrapper-color-jitter-hue=0.5.csv.*heldout findings run t"
+    ):
+        compute(shifted, "cpu", records)
+
+
 def test_the_power_estimate_worked_by_hand():
     # se = 0.4 / (2 * 1.96) = 0.10204; 5 * (2.8016 * 0.10204 / 0.1)^2 = 40.86 -> 41
     assert seeds_needed(Estimate(0.1, (-0.1, 0.3)), 5) == 41
@@ -213,6 +243,51 @@ def test_a_tiny_finding_runs_end_to_end_resumes_and_reports(tmp_path, monkeypatc
     assert kept["command"] == "heldout findings run tiny --scale cpu"  # what made the runs, not --seeds 1
 
 
+def test_a_finding_with_a_shift_evaluates_each_run_under_it_once(tmp_path, monkeypatch):
+    """MiniGrid pixels, 2 seeds x 64 steps: run trains, evaluates each run's test levels under the
+    shift (the file heldout eval --wrapper writes) and decides on those returns; run again re-evaluates
+    nothing; a run without the file makes report name the command that evaluates it."""
+    tiny = Scale(
+        base={
+            "env": "minigrid-doorkey-5x5-rgb", "num_levels": 3, "timesteps": 64, "num_envs": 2,
+            "eval_episodes": 2, "eval_freq": 0, "checkpoint_freq": 0, "torch_threads": 1,
+            "agent_kwargs": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+        },
+        seeds=2,
+        protocol="tiny",
+    )  # fmt: skip
+    finding = Finding("tiny-shift", "a test", "train > test", 1, "gap", None, {s: tiny for s in SCALES},
+                      shift="color-jitter:hue=0.5")  # fmt: skip
+    monkeypatch.setitem(FINDINGS, "tiny-shift", finding)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _main(["findings", "run", "tiny-shift", "--workers", "2", "--no-progress"])
+    assert code == 0, err
+    assert "evaluating 2 run(s) on their test levels under color-jitter:hue=0.5" in out
+    folder = tmp_path / "findings" / "tiny-shift-cpu"
+    verdict = json.loads((folder / "verdict.json").read_text())
+    runs = sorted(folder.glob("minigrid-doorkey-5x5-rgb/ppo/seed*"))
+    gaps = []
+    for run in runs:
+        shifted = json.loads((run / "eval" / f"{finding.test_split}.json").read_text())
+        assert shifted["wrappers"]["eval"] == ["color-jitter:hue=0.5"]
+        returns = {s: [float(r.split(",")[2]) for r in (run / "eval" / f"{s}.csv").read_text().splitlines()[1:]]
+                   for s in ("train", finding.test_split)}  # fmt: skip
+        assert len(returns[finding.test_split]) == 2
+        gaps.append(np.mean(returns["train"]) - np.mean(returns[finding.test_split]))
+    assert verdict["estimate"]["value"] == pytest.approx(float(np.mean(gaps)))
+    assert verdict["shift"] == "color-jitter:hue=0.5"
+    stamps = {p: p.stat().st_mtime_ns for p in folder.glob(f"*/*/seed*/eval/{finding.test_split}.csv")}
+    code, out2, _ = _main(["findings", "run", "tiny-shift", "--no-progress"])
+    assert code == 0 and "2 skipped" in out2 and "evaluating" not in out2
+    assert stamps == {
+        p: p.stat().st_mtime_ns for p in folder.glob(f"*/*/seed*/eval/{finding.test_split}.csv")
+    }
+    (runs[1] / "eval" / f"{finding.test_split}.csv").unlink()
+    code, _, err = _main(["findings", "report", "tiny-shift"])
+    assert code == 2 and "heldout findings run tiny-shift --scale cpu" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_seeds_replaces_the_scales_seed_count_in_the_plan(tmp_path, monkeypatch):
     """--seeds 7 plans 7 seeds an arm of a finding registered with 270, in its folder; 0 is refused."""
     monkeypatch.chdir(tmp_path)
@@ -237,6 +312,7 @@ RECORDED: dict[str, str | None] = {
     "carl-visible-context": OPPOSITE,
     "rad-vs-ppo-coinrun": INCONCLUSIVE,
     "ucb-drac-vs-ppo-procgen": INCONCLUSIVE,
+    "color-jitter-vs-identity-minigrid": None,
     "episodic-vs-global-bonus-minigrid": REPRODUCED,
     "srym-vs-poincare-minigrid": REPRODUCED,
 }

@@ -222,8 +222,8 @@ FINDINGS: dict[str, Finding] = {
             source="Lee et al. 2020, 'Network Randomization' (ICLR), unseen colours; Laskin et al. 2020 "
             "(RAD); Hansen & Wang 2021 (DMControl-GB color_hard): agents trained on augmented frames "
             "keep their return when the test frames' colours change",
-            claim="Training on colour-jittered frames (RAD) makes a policy robust to colours it never saw: "
-            "test under a colour shift(color-jitter) > test under the shift(identity, no augmentation).",
+            claim="Training on colour-jittered frames (RAD) makes a policy robust to colours it never saw: on "
+            "held-out levels under a colour shift, test(color-jitter) > test(identity, no augmentation).",
             direction=1,
             statistic="difference",
             key="agent_kwargs.augmentation",
@@ -243,7 +243,7 @@ FINDINGS: dict[str, Finding] = {
                     values=("color-jitter", "identity"),
                     seeds=5,
                     protocol="MiniGrid DoorKey-5x5 seen as 64x64 RGB pixels, RAD (IMPALA-CNN PPO with the "
-                    "minigrid-doorkey preset's hyper-parameters) with color-jitter vs identity (plain PPO), "
+                    "minigrid-doorkey preset's rollout and optimiser settings) with color-jitter vs identity (plain PPO), "
                     "10 training levels, 81,920 env steps, reward normalisation, 50 evaluation episodes a split; the "
                     "test levels "
                     f"evaluated under {_COLOUR_SHIFT} (hue turned up to half the wheel per episode)",

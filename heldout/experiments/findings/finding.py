@@ -89,6 +89,16 @@ class Finding:
             if (self.key is None) != (self.statistic == "gap"):
                 raise ValueError(f"finding {self.name!r}: a key is needed exactly when arms or steps differ")
 
+    @property
+    def test_split(self) -> str:
+        """The split the test return is read from: ``test``, or under :attr:`shift` the split
+        ``heldout eval --wrapper SHIFT`` records (``test-wrapper-<slug>``)."""
+        if self.shift is None:
+            return "test"
+        from heldout.wrappers import WrapperSpec
+
+        return f"test-wrapper-{WrapperSpec.parse(self.shift).slug}"
+
     def folder(self, scale: str) -> str:
         """The sweep folder of a scale: ``findings/<name>-<scale>``."""
         return f"findings/{self.name}-{scale}"

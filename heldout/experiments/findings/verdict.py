@@ -2,7 +2,9 @@
 
 The statistic (:data:`~heldout.experiments.findings.finding.STATISTICS`) is computed from each run's
 mean final-evaluation return per split (``eval/train.csv``, ``eval/test.csv``), one value per seed,
-with the stratified bootstrap of :mod:`heldout.analysis.stats` (percentile 95% CIs):
+with the stratified bootstrap of :mod:`heldout.analysis.stats` (percentile 95% CIs). A finding with a
+``shift`` reads its test return from the held-out levels evaluated again under it instead
+(``eval/test-wrapper-<slug>.csv``, :attr:`~heldout.experiments.findings.finding.Finding.test_split`):
 
 * ``gap``: IQM over seeds of ``train - test``;
 * ``difference``: IQM of arm A's test returns minus IQM of arm B's, A and B resampled independently
@@ -137,18 +139,26 @@ def compute(finding: Finding, scale: str, runs: list[RunRecord], reps: int = 200
     tests: dict[str, list[float]] = {}
     trains: dict[str, list[float]] = {}
     labels = [str(v) for v in s.values] or ["all"]
+    clean: dict[str, list[float]] = {}  # under a shift: the test return without it
     for label in labels:
-        gaps[label], tests[label], trains[label] = [], [], []
+        gaps[label], tests[label], trains[label], clean[label] = [], [], [], []
     for run in sorted(runs, key=lambda r: r.seed):
         label = "all" if finding.key is None else str(finding.arm_of(run.config))
         if label not in gaps:
             continue
-        train, test = run.mean("train"), run.mean("test")
+        train, test, measured = run.mean("train"), run.mean("test"), run.mean(finding.test_split)
         if train is None or test is None:
             raise ValueError(f"run folder {str(run.path)!r} has no eval/train.csv: the gap needs both splits")
+        if measured is None:
+            raise ValueError(
+                f"run folder {str(run.path)!r} has no eval/{finding.test_split}.csv (its test levels under "
+                f"{finding.shift}); '{run_command(finding.name, scale)}' evaluates it"
+            )
         trains[label].append(train)
-        tests[label].append(test)
-        gaps[label].append(train - test)
+        tests[label].append(measured)
+        gaps[label].append(train - measured)
+        if finding.shift is not None:
+            clean[label].append(test)
     missing = [label for label in labels if not gaps[label]]
     if missing:
         raise ValueError(
@@ -158,11 +168,15 @@ def compute(finding: Finding, scale: str, runs: list[RunRecord], reps: int = 200
         )
     seeds = min(len(v) for v in gaps.values())
     groups = {label: {"train": trains[label], "test": tests[label], "gap": gaps[label]} for label in labels}
+    if finding.shift is not None:  # "test" is the return under the shift, "clean test" without it
+        for label in labels:
+            groups[label]["clean test"] = clean[label]
     rng = np.random.default_rng(seed)
     extra: dict[str, Any] = {
         "statistic": finding.statistic,
         "claim": finding.claim,
         "direction": finding.direction,
+        **({"shift": finding.shift} if finding.shift else {}),
     }
     if finding.statistic == "difference":
         a, b = _column(tests[labels[0]]), _column(tests[labels[1]])
@@ -206,11 +220,14 @@ def lines(finding: Finding, v: Verdict) -> list[str]:
             for arm in finding.scales[v.scale].values
         )
         out.append(f"  P({a} > {b}) on test: {p.format(2)}")
+    if finding.shift:
+        out.append(f"  test: the held-out levels under {finding.shift} (a shift no run trained on)")
     for label, g in v.groups.items():
         name = "runs" if label == "all" else f"{finding.key}={label}"
+        clean = f", test without the shift {np.mean(g['clean test']):.3f}" if "clean test" in g else ""
         out.append(
             f"  {name}: train {np.mean(g['train']):.3f}, test {np.mean(g['test']):.3f}, gap "
-            f"{np.mean(g['gap']):.3f} (means of {len(g['gap'])} seed(s))"
+            f"{np.mean(g['gap']):.3f}{clean} (means of {len(g['gap'])} seed(s))"
         )
     verdict = v.verdict
     if v.seeds_needed is not None:
@@ -237,14 +254,18 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
     labels = list(v.groups)
     for i, label in enumerate(labels):
         g = v.groups[label]
-        for j, (split, color) in enumerate((("train", "tab:blue"), ("test", "tab:orange"))):
-            xs = np.full(len(g[split]), i + (j - 0.5) * 0.3)
-            left.scatter(xs, g[split], color=color, alpha=0.7, label=split if i == 0 else None)
+        shown = [("train", "tab:blue"), ("clean test", "tab:green"), ("test", "tab:orange")]
+        shown = [(split, color) for split, color in shown if split in g]
+        for j, (split, color) in enumerate(shown):
+            xs = np.full(len(g[split]), i + (j - (len(shown) - 1) / 2) * 0.25)
+            name = {"clean test": "test", "test": f"test under {finding.shift}"}.get(split, split)
+            name = split if finding.shift is None else name
+            left.scatter(xs, g[split], color=color, alpha=0.7, label=name if i == 0 else None)
             left.hlines(np.mean(g[split]), xs[0] - 0.12, xs[0] + 0.12, color=color)
     left.set_xticks(range(len(labels)))
     left.set_xticklabels(["all seeds" if label == "all" else f"{finding.key}={label}" for label in labels])
     left.set_ylabel("mean return per seed")
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     left.set_title(f"{finding.name} ({v.scale}): each dot a seed, each bar the mean")
     lo, hi = v.estimate.ci if v.estimate.ci else (v.estimate.value, v.estimate.value)
     right.errorbar(
