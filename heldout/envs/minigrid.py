@@ -132,31 +132,24 @@ def grid_fingerprint(env: gymnasium.Env, obs: Any) -> bytes:
 AGENT_KWARGS: dict[str, Any] = {"policy": "MlpPolicy"}
 
 
-for _name, (_upstream, _help) in MINIGRID_ENVS.items():
-    register_seeded_env(
-        SeededEnvSpec(
-            name=_name,
-            env_id=f"heldout/{_upstream}",
-            make=upstream_factory(make_minigrid, _upstream),
-            fingerprint=grid_fingerprint,
-            help=_help,
-            agent_kwargs=AGENT_KWARGS,
-            reference=REFERENCE,
+# the symbolic envs (an MLP over the view) under their upstream ids, the pixel ones (the image agents'
+# own defaults) under ``heldout/<Upstream>-RGB-v0``
+for _envs, _make, _suffix, _agent_kwargs in (
+    (MINIGRID_ENVS, make_minigrid, "-v0", AGENT_KWARGS),
+    (MINIGRID_PIXEL_ENVS, make_minigrid_pixels, "-RGB-v0", {}),
+):
+    for _name, (_upstream, _help) in _envs.items():
+        register_seeded_env(
+            SeededEnvSpec(
+                name=_name,
+                env_id=f"heldout/{_upstream.removesuffix('-v0')}{_suffix}",
+                make=upstream_factory(_make, _upstream),
+                fingerprint=grid_fingerprint,
+                help=_help,
+                agent_kwargs=_agent_kwargs,
+                reference=REFERENCE,
+            )
         )
-    )
-
-
-for _name, (_upstream, _help) in MINIGRID_PIXEL_ENVS.items():
-    register_seeded_env(
-        SeededEnvSpec(
-            name=_name,
-            env_id=f"heldout/{_upstream.removesuffix('-v0')}-RGB-v0",
-            make=upstream_factory(make_minigrid_pixels, _upstream),
-            fingerprint=grid_fingerprint,
-            help=_help,
-            reference=REFERENCE,
-        )
-    )
 
 __all__ = [
     "MAX_INDEX",
