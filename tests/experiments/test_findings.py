@@ -175,6 +175,11 @@ def test_every_finding_expands_to_a_valid_sweep_at_every_scale(name):
                 validate_runs(runs, name)
         else:
             validate_runs(runs, name)
+            if finding.shift:  # the shift applies to this scale's env and keeps what the policy takes
+                from heldout.protocol.families import family_for
+
+                config = runs[0].config
+                family_for(config.env).check_eval_wrappers(config, [finding.shift])
         assert len(runs) == s.seeds * max(len(s.values), 1)
         assert {finding.arm_of(r.config.to_dict()) for r in runs} == (set(s.values) or {None})
         assert s.protocol

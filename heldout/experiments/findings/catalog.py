@@ -28,6 +28,7 @@ _PROCGEN_CPU = {
     "eval_episodes": 50,
     **_CPU,
 }
+#: The minigrid-doorkey preset's rollout and optimiser settings (not its MLP policy).
 _MINIGRID_ROLLOUT = ("n_steps", "batch_size", "n_epochs", "ent_coef", "learning_rate", "gamma", "gae_lambda")
 #: PPO on MiniGrid seen as pixels: the IMPALA-CNN (the CnnPolicy default) with the minigrid-doorkey
 #: preset's rollout and optimiser settings, and reward normalisation (as in the pilot run that chose
@@ -243,10 +244,10 @@ FINDINGS: dict[str, Finding] = {
                     values=("color-jitter", "identity"),
                     seeds=5,
                     protocol="MiniGrid DoorKey-5x5 seen as 64x64 RGB pixels, RAD (IMPALA-CNN PPO with the "
-                    "minigrid-doorkey preset's rollout and optimiser settings) with color-jitter vs identity (plain PPO), "
-                    "10 training levels, 81,920 env steps, reward normalisation, 50 evaluation episodes a split; the "
-                    "test levels "
-                    f"evaluated under {_COLOUR_SHIFT} (hue turned up to half the wheel per episode)",
+                    "minigrid-doorkey preset's rollout and optimiser settings) with color-jitter vs identity "
+                    "(plain PPO), 10 training levels, 81,920 env steps, reward normalisation, 50 evaluation "
+                    f"episodes a split; the test levels evaluated under {_COLOUR_SHIFT} (hue turned up to half "
+                    "the wheel per episode)",
                 ),
                 "paper": Scale(
                     base={**_PROCGEN_PAPER, "env": "climber", "agent": "rad"},

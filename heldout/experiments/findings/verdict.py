@@ -284,7 +284,10 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
     right.set_ylabel(
         {
             "gap": "IQM over seeds of train - test",
-            "difference": f"IQM test({values[0]}) - IQM test({values[-1]})" if values else "",
+            "difference": f"IQM test({values[0]}) - IQM test({values[-1]})"
+            + (" under the shift" if finding.shift else "")
+            if values
+            else "",
             "slope": f"d gap / d log({finding.key})",
         }[finding.statistic]
     )
