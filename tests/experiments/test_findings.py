@@ -317,7 +317,7 @@ RECORDED: dict[str, str | None] = {
     "carl-visible-context": OPPOSITE,
     "rad-vs-ppo-coinrun": INCONCLUSIVE,
     "ucb-drac-vs-ppo-procgen": INCONCLUSIVE,
-    "color-jitter-vs-identity-minigrid": None,
+    "color-jitter-vs-identity-minigrid": REPRODUCED,
     "episodic-vs-global-bonus-minigrid": REPRODUCED,
     "srym-vs-poincare-minigrid": REPRODUCED,
 }

@@ -285,7 +285,7 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
         {
             "gap": "IQM over seeds of train - test",
             "difference": f"IQM test({values[0]}) - IQM test({values[-1]})"
-            + (" under the shift" if finding.shift else "")
+            + ("\nunder the shift" if finding.shift else "")
             if values
             else "",
             "slope": f"d gap / d log({finding.key})",
