@@ -33,6 +33,12 @@ from heldout.protocol.validate import check_wrappers
 from heldout.splits import ContextSplit, LevelSet, LevelSplit
 
 
+def wrapper_suffix(specs: Sequence[Any]) -> str:
+    """What evaluation-only wrappers add to a re-evaluated split's name: ``-wrapper-<SPEC>[+<SPEC>...]``
+    (each spec's file-name-safe :attr:`~heldout.wrappers.WrapperSpec.slug`), or nothing."""
+    return ("-wrapper-" + "+".join(w.slug for w in specs)) if specs else ""
+
+
 def run_eval(
     run_dir: str | os.PathLike[str],
     split: str = "test",
@@ -90,7 +96,7 @@ def run_eval(
     run_split.get(split)  # a KeyError naming the run's splits
     eval_only = check_wrappers(list(wrappers or []), what="--wrapper")
     family.check_eval_wrappers(config, eval_only)
-    suffix = ("-wrapper-" + "+".join(w.slug for w in eval_only)) if eval_only else ""
+    suffix = wrapper_suffix(eval_only)
     leakage_record: dict[str, Any] | None = None
     if isinstance(family, ContextualFamily):
         _refuse_procgen_flags(

@@ -95,9 +95,10 @@ class Finding:
         ``heldout eval --wrapper SHIFT`` records (``test-wrapper-<slug>``)."""
         if self.shift is None:
             return "test"
+        from heldout.protocol.reevaluate import wrapper_suffix
         from heldout.wrappers import WrapperSpec
 
-        return f"test-wrapper-{WrapperSpec.parse(self.shift).slug}"
+        return "test" + wrapper_suffix([WrapperSpec.parse(self.shift)])
 
     def folder(self, scale: str) -> str:
         """The sweep folder of a scale: ``findings/<name>-<scale>``."""

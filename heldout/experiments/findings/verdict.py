@@ -139,26 +139,26 @@ def compute(finding: Finding, scale: str, runs: list[RunRecord], reps: int = 200
     tests: dict[str, list[float]] = {}
     trains: dict[str, list[float]] = {}
     labels = [str(v) for v in s.values] or ["all"]
-    clean: dict[str, list[float]] = {}  # under a shift: the test return without it
+    clean: dict[str, list[float]] = {}  # the test return without the shift (shown under one)
     for label in labels:
         gaps[label], tests[label], trains[label], clean[label] = [], [], [], []
+    split = finding.test_split
     for run in sorted(runs, key=lambda r: r.seed):
         label = "all" if finding.key is None else str(finding.arm_of(run.config))
         if label not in gaps:
             continue
-        train, test, measured = run.mean("train"), run.mean("test"), run.mean(finding.test_split)
+        train, test, measured = run.mean("train"), run.mean("test"), run.mean(split)
         if train is None or test is None:
             raise ValueError(f"run folder {str(run.path)!r} has no eval/train.csv: the gap needs both splits")
         if measured is None:
             raise ValueError(
-                f"run folder {str(run.path)!r} has no eval/{finding.test_split}.csv (its test levels under "
+                f"run folder {str(run.path)!r} has no eval/{split}.csv (its test levels under "
                 f"{finding.shift}); '{run_command(finding.name, scale)}' evaluates it"
             )
         trains[label].append(train)
         tests[label].append(measured)
         gaps[label].append(train - measured)
-        if finding.shift is not None:
-            clean[label].append(test)
+        clean[label].append(test)
     missing = [label for label in labels if not gaps[label]]
     if missing:
         raise ValueError(
@@ -252,15 +252,22 @@ def plot(finding: Finding, v: Verdict, path: str | Path) -> Path:
         1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1.3]}, layout="constrained"
     )
     labels = list(v.groups)
+    # under a shift the "test" group is the shifted return and "clean test" the plain one
+    legend = {
+        "train": "train",
+        "clean test": "test",
+        "test": f"test under {finding.shift}" if finding.shift else "test",
+    }
     for i, label in enumerate(labels):
         g = v.groups[label]
-        shown = [("train", "tab:blue"), ("clean test", "tab:green"), ("test", "tab:orange")]
-        shown = [(split, color) for split, color in shown if split in g]
+        shown = [
+            (k, c)
+            for k, c in (("train", "tab:blue"), ("clean test", "tab:green"), ("test", "tab:orange"))
+            if k in g
+        ]
         for j, (split, color) in enumerate(shown):
             xs = np.full(len(g[split]), i + (j - (len(shown) - 1) / 2) * 0.25)
-            name = {"clean test": "test", "test": f"test under {finding.shift}"}.get(split, split)
-            name = split if finding.shift is None else name
-            left.scatter(xs, g[split], color=color, alpha=0.7, label=name if i == 0 else None)
+            left.scatter(xs, g[split], color=color, alpha=0.7, label=legend[split] if i == 0 else None)
             left.hlines(np.mean(g[split]), xs[0] - 0.12, xs[0] + 0.12, color=color)
     left.set_xticks(range(len(labels)))
     left.set_xticklabels(["all seeds" if label == "all" else f"{finding.key}={label}" for label in labels])
